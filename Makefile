@@ -151,9 +151,16 @@ san-tests: $(SAN_BIN) $(SAN_TESTS) $(PLUGIN) $(BAD_PLUGIN)
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=2 \
 	ROUTESIM_BIN=$(abspath $(SAN_BIN)) ROUTESIM_SRC=$(CURDIR) $(PLUGIN_ENV) $(SAN_TESTS)
 
+# The naive scalar C loop the main benchmark is compared with: -O2, no -march.
+NAIVE := $(BUILD)/bench/naive_scalar
+$(NAIVE): bench/naive_scalar.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2 $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) -lm
+
 bench: deps
-	@$(MAKE) --no-print-directory all
-	$(PYTHON) bench/run_bench.py --routesim $(BIN)
+	@$(MAKE) --no-print-directory all $(NAIVE)
+	$(PYTHON) bench/run_bench.py --routesim $(BIN) --naive $(NAIVE)
 	@for b in $(sort $(wildcard bench/bench_*.py)); do echo; $(PYTHON) $$b --routesim $(BIN) || exit 1; done
 
 # Refresh the generated reference sections of docs/routers.md and docs/metrics.md.

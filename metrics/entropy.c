@@ -44,6 +44,7 @@ typedef struct entropy_acc {
     int L, E;
     double q;
     int fixed_k;          /* parameter k, 0 = per token */
+    int want_tsallis, want_z_loss, want_margin; /* outputs not in the results are not computed */
     entropy_layer *layers;
     /* [L][E] scratch for topk_margin, one row per layer (layers run in parallel) */
     float *scratch; /* a copy of the logits */
@@ -66,6 +67,9 @@ static int entropy_create(void **out, const rs_params *params, const rs_metric_s
     a->L = setup->trace->num_layers;
     a->E = setup->trace->num_experts;
     a->q = rs_param_float(params, "q");
+    a->want_tsallis = rs_metric_wants(setup, OUT_TSALLIS_ENTROPY);
+    a->want_z_loss = rs_metric_wants(setup, OUT_Z_LOSS);
+    a->want_margin = rs_metric_wants(setup, OUT_TOPK_MARGIN);
     a->fixed_k = rs_param_is_set(params, "k") ? (int)rs_param_int(params, "k") : 0;
     if (a->fixed_k >= a->E) {
         int k = a->fixed_k, E = a->E;
@@ -94,10 +98,10 @@ static double power_sum(const float *z, int E, double lse, double q)
     for (; b + RS_LANES <= E; b += RS_LANES) {
 #pragma omp simd
         for (int j = 0; j < RS_LANES; j++)
-            lane[j] += rs_fast_expf(qf * (z[b + j] - lf));
+            lane[j] += rs_fast_expf_nonpos(qf * (z[b + j] - lf));
     }
     for (int j = 0; b + j < E; j++)
-        lane[j] += rs_fast_expf(qf * (z[b + j] - lf));
+        lane[j] += rs_fast_expf_nonpos(qf * (z[b + j] - lf));
     double sum = 0.0;
     for (int j = 0; j < RS_LANES; j++)
         sum += lane[j];
@@ -223,6 +227,8 @@ static int selection_margin(const float *z, int E, const int32_t *ids, int K, do
     return 1;
 }
 
+/* cloned for floor() in one instruction (rs_xsum_add) */
+RS_VECTOR_CLONES
 static void entropy_update_layer(void *p, const rs_chunk *c, int layer, const rs_decisions *dec,
                                  const rs_metric_ref *ref)
 {
@@ -244,8 +250,10 @@ static void entropy_update_layer(void *p, const rs_chunk *c, int layer, const rs
         const double shannon = (lse - c->mean_logit[stat]) * inv_log_e;
         rs_xsum_add(&ly->entropy, shannon);
         const float *z = rs_chunk_logits(c, t, layer);
-        rs_xsum_add(&ly->tsallis, q == 1.0 ? shannon : (1.0 - power_sum(z, E, lse, q)) / tsallis_max);
-        rs_xsum_add(&ly->z_loss, lse * lse);
+        if (a->want_tsallis)
+            rs_xsum_add(&ly->tsallis, q == 1.0 ? shannon : (1.0 - power_sum(z, E, lse, q)) / tsallis_max);
+        if (a->want_z_loss)
+            rs_xsum_add(&ly->z_loss, lse * lse);
 
         const float *pr = rs_chunk_probs(c, t, layer);
         size_t row = rs_decision_row(c, dec, t, layer);
@@ -264,7 +272,7 @@ static void entropy_update_layer(void *p, const rs_chunk *c, int layer, const rs
         requested += kept;
         rs_xsum_add(&ly->mass, mass);
         int k = a->fixed_k ? a->fixed_k : requested;
-        if (k >= 1 && k < E) { /* no boundary when nothing or everything was asked for */
+        if (k >= 1 && k < E && a->want_margin) { /* no boundary when nothing or everything was asked for */
             double margin;
             if (k != kept || !selection_margin(z, E, ids, K, &margin))
                 margin = rank_margin(z, E, k, buf);

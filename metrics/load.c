@@ -104,7 +104,7 @@ static int load_create(void **out, const rs_params *params, const rs_metric_setu
     a->L = setup->trace->num_layers;
     a->E = setup->trace->num_experts;
     a->batch = setup->batch_tokens;
-    a->with_probs = setup->trace->has_logits;
+    a->with_probs = setup->trace->has_logits && rs_metric_wants(setup, OUT_AUX_LOSS);
     a->layers = calloc((size_t)a->L, sizeof *a->layers);
     int ok = a->layers != NULL;
     for (int l = 0; ok && l < a->L; l++) {
@@ -191,11 +191,15 @@ static void load_update_layer(void *p, const rs_chunk *c, int layer, const rs_de
             close_group(ly, g, E);
             g = NULL;
         }
-        /* requested = kept + dropped, by where the token sits in its sequence */
-        int32_t s = c->seq_of_token[t];
-        int64_t start = c->seq_offsets[s], len = c->seq_offsets[s + 1] - start;
-        int bin = len > 0 ? (int)((gt - start) * POSITION_BINS / len) : 0;
+        /* requested = kept + dropped, by where the token sits in its
+         * sequence; without a capacity stage only the total is reported */
         const uint8_t *dropped = dec->dropped ? dec->dropped + rs_decision_row(c, dec, t, layer) : NULL;
+        int bin = 0;
+        if (dropped) {
+            int32_t s = c->seq_of_token[t];
+            int64_t start = c->seq_offsets[s], len = c->seq_offsets[s + 1] - start;
+            bin = len > 0 ? (int)((gt - start) * POSITION_BINS / len) : 0;
+        }
         for (int j = 0; j < K; j++) {
             int was_dropped = dropped && dropped[j];
             ly->requested[bin] += ids[j] >= 0 || was_dropped;

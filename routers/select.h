@@ -38,17 +38,31 @@ __attribute__((always_inline)) static inline void rs_topk_insert(float x, int32_
 /* Candidates the branch-free ranking handles (more fall back to insertion). */
 #define RS_RANK_MAX_CANDIDATES 64
 
+/* rank[i] for candidates i < width: how many of the c candidates precede
+ * candidate i in (-value, index) order. Inlined with a constant width, the
+ * ranks stay in vector registers. */
+__attribute__((always_inline)) static inline void rs_rank_width(const float *cv, const int32_t *cand, int c, int width,
+                                                                 int *rank)
+{
+    for (int i = 0; i < width; i++)
+        rank[i] = 0;
+    for (int j = 0; j < c; j++) { /* padding never outranks, so it need not be compared */
+        float x = cv[j];
+        int32_t xi = cand[j];
+#pragma omp simd
+        for (int i = 0; i < width; i++)
+            rank[i] += (x > cv[i]) | ((x == cv[i]) & (xi < cand[i]));
+    }
+}
+
 /* Writes the candidates ranked below k to idx in rank order, the rank of
  * candidate i being how many candidates precede it in (-value, index)
  * order. Counting ranks instead of inserting has no data-dependent
  * branches; up to RS_RANK_MAX_CANDIDATES it runs on whole vectors. cv and
- * cand need room for the count rounded up to RS_LANES. */
+ * cand need room for the count rounded up to RS_LANES. k <= RS_LANES. */
 __attribute__((always_inline)) static inline void rs_rank_candidates(float *cv, int32_t *cand, int c, int k,
                                                                      int32_t *idx)
 {
-    int32_t out[RS_LANES + 1];
-    for (int j = 0; j <= RS_LANES; j++) /* only reachable with NaN input (a skipped token) */
-        out[j] = -1;
     if (c <= RS_RANK_MAX_CANDIDATES) {
         int padded = (c + RS_LANES - 1) / RS_LANES * RS_LANES;
         padded = padded > 0 ? padded : RS_LANES;
@@ -56,17 +70,24 @@ __attribute__((always_inline)) static inline void rs_rank_candidates(float *cv, 
             cv[i] = -__builtin_inff();
             cand[i] = INT32_MAX;
         }
-        int rank[RS_RANK_MAX_CANDIDATES] = {0};
-        for (int j = 0; j < c; j++) { /* padding never outranks, so it need not be compared */
-            float x = cv[j];
-            int32_t xi = cand[j];
-#pragma omp simd
-            for (int i = 0; i < padded; i++)
-                rank[i] += (x > cv[i]) | ((x == cv[i]) & (xi < cand[i]));
+        int rank[RS_RANK_MAX_CANDIDATES];
+        switch (padded / RS_LANES) { /* constant widths: registers, not memory */
+        case 1:
+            rs_rank_width(cv, cand, c, RS_LANES, rank);
+            break;
+        case 2:
+            rs_rank_width(cv, cand, c, 2 * RS_LANES, rank);
+            break;
+        default:
+            rs_rank_width(cv, cand, c, padded, rank);
+            break;
         }
+        /* slot k takes the candidates ranked k and beyond: no branches */
+        int32_t out[RS_LANES + 1];
+        for (int j = 0; j <= RS_LANES; j++) /* only reachable with NaN input (a skipped token) */
+            out[j] = -1;
         for (int i = 0; i < c; i++)
-            if (rank[i] < k)
-                out[rank[i]] = cand[i];
+            out[rank[i] < k ? rank[i] : k] = cand[i];
         for (int j = 0; j < k; j++)
             idx[j] = out[j];
         return;

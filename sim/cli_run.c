@@ -91,6 +91,9 @@ static void add_expanded(cJSON *meta, const rs_config *cfg)
         rs_params_format(&cfg->metrics[m].params, ~0ULL, 0, ";", text, sizeof text);
         cJSON_AddStringToObject(o, "name", cfg->metrics[m].type->name);
         cJSON_AddStringToObject(o, "params", text);
+        rs_metric_outputs_format(&cfg->metrics[m], text, sizeof text);
+        if (text[0])
+            cJSON_AddStringToObject(o, "outputs", text);
         cJSON_AddItemToArray(metrics, o);
     }
     if (cfg->reference) {

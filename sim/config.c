@@ -504,6 +504,35 @@ static int expand_seeds(rs_config *cfg, const cJSON *seeds, rs_error *err)
     return rc;
 }
 
+/* "outputs": ["router_entropy", ...] keeps only those outputs of a family. */
+static int parse_outputs(const rs_metric_type *type, const cJSON *list, const char *src, const char *path,
+                         unsigned long long *out, rs_error *err)
+{
+    *out = 0;
+    if (!list)
+        return 0;
+    RS_CHECK(cJSON_IsArray(list) && list->child, err,
+             "%s: %s.outputs: expected a non-empty list of output names of metric %s", src, path, type->name);
+    int i = 0;
+    for (const cJSON *o = list->child; o; o = o->next, i++) {
+        int index = cJSON_IsString(o) ? rs_metric_output_index(type, o->valuestring) : -1;
+        if (index < 0 || index >= 64) {
+            char known[2048];
+            size_t used = 0;
+            known[0] = '\0';
+            for (int j = 0; j < type->num_outputs && used < sizeof known; j++) {
+                int w = snprintf(known + used, sizeof known - used, "%s%s", j ? ", " : "", type->outputs[j].name);
+                used += w > 0 ? (size_t)w : 0;
+            }
+            return rs_fail(err, "%s: %s.outputs[%d]: metric %s has no output %s%s%s (outputs: %s)", src, path, i,
+                           type->name, cJSON_IsString(o) ? "'" : "", cJSON_IsString(o) ? o->valuestring : "of this type",
+                           cJSON_IsString(o) ? "'" : "", known);
+        }
+        *out |= 1ULL << index;
+    }
+    return 0;
+}
+
 static int parse_metrics(rs_config *cfg, const cJSON *metrics, rs_error *err)
 {
     const char *src = cfg->source;
@@ -517,7 +546,7 @@ static int parse_metrics(rs_config *cfg, const cJSON *metrics, rs_error *err)
         const cJSON *name = m, *params = NULL;
         rs_sweep sweep = RS_SWEEP_GRID;
         if (cJSON_IsObject(m)) {
-            static const char *const known[] = {"name", "params", "sweep", NULL};
+            static const char *const known[] = {"name", "params", "sweep", "outputs", NULL};
             RS_TRY(check_keys(m, known, src, path, err));
             RS_TRY(get_sweep(m, src, path, &sweep, err));
             name = cJSON_GetObjectItemCaseSensitive(m, "name");
@@ -537,6 +566,12 @@ static int parse_metrics(rs_config *cfg, const cJSON *metrics, rs_error *err)
         const rs_metric_type *type = base.type;
         rs_metric_spec_free(&base);
         RS_TRY(rc);
+        unsigned long long outputs = 0;
+        if (cJSON_IsObject(m) && parse_outputs(type, cJSON_GetObjectItemCaseSensitive(m, "outputs"), src, path,
+                                               &outputs, err) != 0) {
+            rs_param_sets_free(sets, count);
+            return -1;
+        }
         rs_metric_spec *grown = realloc(cfg->metrics, (size_t)(cfg->num_metrics + count) * sizeof *grown);
         if (!grown) {
             rs_param_sets_free(sets, count);
@@ -547,6 +582,7 @@ static int parse_metrics(rs_config *cfg, const cJSON *metrics, rs_error *err)
             rs_metric_spec *spec = &cfg->metrics[cfg->num_metrics++];
             spec->type = type;
             spec->params = sets[c];
+            spec->outputs = outputs;
             snprintf(spec->params.owner, sizeof spec->params.owner, "metric %s", type->name);
         }
         free(sets);

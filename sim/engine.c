@@ -246,7 +246,8 @@ static int create_metrics(engine *e, const rs_metric_spec *metrics, int nm, rs_e
                                           .batch_tokens = e->opt->batch_tokens,
                                           .kmax = e->routers[r].shape.kmax,
                                           .reference_trace = ref ? (e->paired ? e->paired->info : e->info) : NULL,
-                                          .reference_kmax = ref ? ref->shape.kmax : 0};
+                                          .reference_kmax = ref ? ref->shape.kmax : 0,
+                                          .outputs = metrics[m].outputs};
             ms->slice_acc = calloc((size_t)e->max_slices, sizeof *ms->slice_acc);
             RS_CHECK(ms->slice_acc, err, "out of memory");
             if (e->opt->bootstrap > 0) {

@@ -22,11 +22,12 @@ static int params_equal_on(const rs_params *a, const rs_params *b, unsigned long
 unsigned long long rs_metric_outputs_to_keep(const rs_metric_spec *metrics, int index)
 {
     const rs_metric_spec *m = &metrics[index];
+    const unsigned long long wanted = rs_metric_spec_outputs(m);
     unsigned long long keep = 0;
     for (int o = 0; o < m->type->num_outputs; o++) {
-        int seen = 0;
+        int seen = !(wanted & (1ULL << o));
         for (int j = 0; j < index && !seen; j++)
-            seen = metrics[j].type == m->type &&
+            seen = metrics[j].type == m->type && (rs_metric_spec_outputs(&metrics[j]) & (1ULL << o)) &&
                    params_equal_on(&metrics[j].params, &m->params, m->type->outputs[o].uses_params);
         if (!seen)
             keep |= 1ULL << o;

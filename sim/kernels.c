@@ -27,19 +27,23 @@ void rs_softmax_row(const float *z, float *p, int E, double *lse, double *mean_l
     float max = max_lane[0];
     for (int j = 1; j < RS_LANES; j++)
         max = max_lane[j] > max ? max_lane[j] : max;
-#pragma omp simd
-    for (int e = 0; e < E; e++)
-        p[e] = rs_fast_expf(z[e] - max);
+    /* e^(z - max), its sum and sum e^(z - max) (z - max) in one pass */
     for (b = 0; b + RS_LANES <= E; b += RS_LANES) {
 #pragma omp simd
         for (int j = 0; j < RS_LANES; j++) {
-            sum_lane[j] += p[b + j];
-            dot_lane[j] = fmaf(p[b + j], z[b + j] - max, dot_lane[j]);
+            float x = z[b + j] - max;
+            float ex = rs_fast_expf_nonpos(x);
+            p[b + j] = ex;
+            sum_lane[j] += ex;
+            dot_lane[j] = fmaf(ex, x, dot_lane[j]);
         }
     }
     for (int j = 0; b + j < E; j++) {
-        sum_lane[j] += p[b + j];
-        dot_lane[j] = fmaf(p[b + j], z[b + j] - max, dot_lane[j]);
+        float x = z[b + j] - max;
+        float ex = rs_fast_expf_nonpos(x);
+        p[b + j] = ex;
+        sum_lane[j] += ex;
+        dot_lane[j] = fmaf(ex, x, dot_lane[j]);
     }
     double sum = 0.0, dot = 0.0;
     for (int j = 0; j < RS_LANES; j++) {

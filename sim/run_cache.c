@@ -73,8 +73,10 @@ char *rs_run_cache_key(const rs_config *cfg, const rs_engine_options *opt, const
     append(&t, "router %s\nlabel %s\n", spec, cfg->routers[r].label);
     for (int m = 0; m < cfg->num_metrics; m++) {
         const rs_metric_spec *ms = &cfg->metrics[m];
+        char outputs[2048];
         rs_params_format(&ms->params, ~0ULL, 0, ";", params, sizeof params);
-        append(&t, "metric %s %s\n", ms->type->name, params);
+        rs_metric_outputs_format(ms, outputs, sizeof outputs);
+        append(&t, "metric %s %s%s%s\n", ms->type->name, params, outputs[0] ? " outputs=" : "", outputs);
     }
     append(&t, "batch_tokens %d\nskip_nonfinite %d\n", opt->batch_tokens, opt->skip_nonfinite);
     append(&t, "bootstrap %d %d %.17g %llu\n", opt->bootstrap, opt->bootstrap_blocks, opt->bootstrap_level,

@@ -102,6 +102,34 @@ int rs_metric_spec_init(rs_metric_spec *spec, const char *name, const char *owne
     return rs_params_init(&spec->params, spec->type->params, spec->type->num_params, who, err);
 }
 
+unsigned long long rs_metric_spec_outputs(const rs_metric_spec *spec)
+{
+    int n = spec->type->num_outputs;
+    unsigned long long all = n >= 64 ? ~0ULL : (1ULL << n) - 1;
+    return spec->outputs ? spec->outputs & all : all;
+}
+
+int rs_metric_output_index(const rs_metric_type *type, const char *name)
+{
+    for (int o = 0; o < type->num_outputs; o++)
+        if (strcmp(type->outputs[o].name, name) == 0)
+            return o;
+    return -1;
+}
+
+void rs_metric_outputs_format(const rs_metric_spec *spec, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    if (!spec->outputs)
+        return;
+    for (int o = 0; o < spec->type->num_outputs && used < size; o++)
+        if (spec->outputs & (1ULL << o)) {
+            int w = snprintf(buf + used, size - used, "%s%s", used ? "," : "", spec->type->outputs[o].name);
+            used += w > 0 ? (size_t)w : 0;
+        }
+}
+
 void rs_metric_spec_free(rs_metric_spec *spec)
 {
     if (spec->type)

@@ -25,6 +25,7 @@ typedef struct rs_router_spec {
 typedef struct rs_metric_spec {
     const rs_metric_type *type;
     rs_params params;
+    unsigned long long outputs; /* bit i = type->outputs[i] is wanted; 0 = every output */
 } rs_metric_spec;
 
 /* Parses a router spec string; the label defaults to the string itself. */
@@ -39,6 +40,12 @@ void rs_router_spec_default_label(rs_router_spec *spec);
 
 int rs_metric_spec_init(rs_metric_spec *spec, const char *name, const char *owner, rs_error *err);
 void rs_metric_spec_free(rs_metric_spec *spec);
+/* The outputs a spec wants as a mask (every output when none was named). */
+unsigned long long rs_metric_spec_outputs(const rs_metric_spec *spec);
+/* Index of the family's output `name`, or -1. */
+int rs_metric_output_index(const rs_metric_type *type, const char *name);
+/* "a,b" (the wanted outputs in family order), or "" when every output is wanted. */
+void rs_metric_outputs_format(const rs_metric_spec *spec, char *buf, size_t size);
 
 /* "Did you mean" help: the comma-separated list of known names. */
 void rs_router_names(char *buf, size_t size);

@@ -146,6 +146,68 @@ START_TEST(run_writes_tidy_csv_and_json)
 }
 END_TEST
 
+/* Rows of csv whose metric column is one of names (comma-separated), in order. */
+static char *rows_of(const char *csv, const char *names)
+{
+    char *out = calloc(strlen(csv) + 1, 1);
+    for (const char *line = strchr(csv, '\n') + 1; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = (size_t)(end - line) + 1;
+        char row[1024];
+        snprintf(row, sizeof row, "%.*s", (int)len, line);
+        /* metric is the 5th field; the router label and params here hold no commas */
+        char *field = row;
+        for (int i = 0; i < 4; i++)
+            field = strchr(field, ',') + 1;
+        char metric[128];
+        snprintf(metric, sizeof metric, "%.*s", (int)strcspn(field, ","), field);
+        char wanted[256];
+        snprintf(wanted, sizeof wanted, ",%s,", names);
+        char needle[160];
+        snprintf(needle, sizeof needle, ",%s,", metric);
+        if (strstr(wanted, needle))
+            strcat(out, row);
+        line = end + 1;
+    }
+    return out;
+}
+
+START_TEST(run_keeps_only_named_outputs)
+{
+    const char *trace = make_trace("outputs.h5", -1);
+    const char *all = rs_test_path("outputs-all.json"), *some = rs_test_path("outputs-some.json");
+    FILE *f = fopen(all, "w");
+    fprintf(f,
+            "{\"traces\": [\"%s\"], \"routers\": [\"topk:k=2\"], \"metrics\": [\"load\", {\"name\": \"entropy\", "
+            "\"params\": {\"q\": [1.1, 2]}}], \"batch_tokens\": 64, \"output\": \"%s\"}",
+            trace, rs_test_path("out-all"));
+    fclose(f);
+    /* Skipping the Tsallis sums and the margin pass must not change the rest;
+     * router_entropy does not depend on q, so it is reported once. */
+    f = fopen(some, "w");
+    fprintf(f,
+            "{\"traces\": [\"%s\"], \"routers\": [\"topk:k=2\"], \"metrics\": [{\"name\": \"load\", \"outputs\": "
+            "[\"maxvio\", \"cv\"]}, {\"name\": \"entropy\", \"params\": {\"q\": [1.1, 2]}, \"outputs\": "
+            "[\"router_entropy\", \"selected_mass\"]}], \"batch_tokens\": 64, \"output\": \"%s\"}",
+            trace, rs_test_path("out-some"));
+    fclose(f);
+    char *full = rs_test_run_csv(all, 1, 50), *part = rs_test_run_csv(some, 2, 70);
+    char *want = rows_of(full, "load.maxvio,load.cv,entropy.router_entropy,entropy.selected_mass");
+    const char *body = strchr(part, '\n') + 1;
+    ck_assert_int_eq(count_lines(body), 4 * (L + 1));
+    ck_assert_str_eq(body, want);
+    free(want);
+    free(full);
+    free(part);
+    ck_assert_int_eq(rs_test_run_cli(cmd("run %s -q --no-progress", some), NULL, NULL), 0);
+    char path[1100];
+    snprintf(path, sizeof path, "%s/results.json", rs_test_path("out-some"));
+    char *json = rs_test_read_file(path);
+    ck_assert_ptr_nonnull(strstr(json, "\"router_entropy,selected_mass\""));
+    free(json);
+}
+END_TEST
+
 START_TEST(listing_commands)
 {
     char *out = NULL;
@@ -283,6 +345,7 @@ Suite *cli_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, route_prints_table_and_writes_decisions);
     tcase_add_test(tc, run_writes_tidy_csv_and_json);
+    tcase_add_test(tc, run_keeps_only_named_outputs);
     tcase_add_test(tc, listing_commands);
     tcase_add_test(tc, bad_trace_inputs);
     tcase_add_test(tc, bad_router_and_parameters);

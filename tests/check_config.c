@@ -80,6 +80,34 @@ START_TEST(errors_name_the_json_path)
                  "exp.json: traces[0].generate");
     expect_error("{\"traces\": [\"a.h5\"], \"routers\": []}", "exp.json: routers: expected a non-empty list");
     expect_error("[1, 2]", "exp.json: the config must be a JSON object");
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"metrics\": [{\"name\": \"entropy\", "
+                 "\"outputs\": [\"router_entropy\", \"entropie\"]}]}",
+                 "exp.json: metrics[0].outputs[1]: metric entropy has no output 'entropie' (outputs: router_entropy, "
+                 "selected_mass");
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"metrics\": [{\"name\": \"load\", "
+                 "\"outputs\": []}]}",
+                 "exp.json: metrics[0].outputs: expected a non-empty list of output names of metric load");
+}
+END_TEST
+
+START_TEST(metric_outputs_select)
+{
+    const char *json = "{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"metrics\": ["
+                       "{\"name\": \"entropy\", \"outputs\": [\"selected_mass\", \"router_entropy\"]}, \"load\"]}";
+    rs_config cfg;
+    rs_error err = {{0}};
+    ck_assert_msg(rs_config_parse(&cfg, json, "exp.json", &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(cfg.num_metrics, 2);
+    ck_assert_uint_eq(cfg.metrics[0].outputs, 3); /* outputs 0 and 1, whatever the order named */
+    ck_assert_uint_eq(rs_metric_spec_outputs(&cfg.metrics[0]), 3);
+    ck_assert_uint_eq(cfg.metrics[1].outputs, 0); /* every output */
+    ck_assert_uint_eq(rs_metric_spec_outputs(&cfg.metrics[1]), (1ULL << cfg.metrics[1].type->num_outputs) - 1);
+    char text[256];
+    rs_metric_outputs_format(&cfg.metrics[0], text, sizeof text);
+    ck_assert_str_eq(text, "router_entropy,selected_mass");
+    rs_metric_outputs_format(&cfg.metrics[1], text, sizeof text);
+    ck_assert_str_eq(text, "");
+    rs_config_free(&cfg);
 }
 END_TEST
 
@@ -107,6 +135,7 @@ Suite *config_suite(void)
     tcase_add_test(tc, minimal_config_defaults);
     tcase_add_test(tc, router_lists_expand_with_distinct_labels);
     tcase_add_test(tc, errors_name_the_json_path);
+    tcase_add_test(tc, metric_outputs_select);
     tcase_add_test(tc, malformed_json_reports_line_and_column);
     tcase_add_test(tc, missing_config_file);
     suite_add_tcase(s, tc);

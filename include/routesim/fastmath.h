@@ -28,15 +28,15 @@ RS_FASTMATH_INLINE uint32_t rs_float_bits(float f)
     return u;
 }
 
-/* e^x: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-6
- * polynomial for e^r, 2^n through the exponent bits. Below -87.3 the
- * result is FLT_MIN-ish rather than 0; above 88 it saturates. */
-RS_FASTMATH_INLINE float rs_fast_expf(float x)
+/* e^x for x <= 0 (softmax's z - max): Cody-Waite reduction x = n ln2 + r,
+ * |r| <= ln2/2, Cephes' degree-6 polynomial for e^r, 2^n through the
+ * exponent bits. Below -87.3 the result is FLT_MIN-ish rather than 0. NaN
+ * gives that too. With no upper clamp the loop is one operation shorter. */
+RS_FASTMATH_INLINE float rs_fast_expf_nonpos(float x)
 {
     const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
     const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     x = x > -87.33654f ? x : -87.33654f;
-    x = x < 88.0f ? x : 88.0f;
     float n = fmaf(x, log2e, round_magic) - round_magic;
     float r = fmaf(n, -ln2_hi, x);
     r = fmaf(n, -ln2_lo, r);
@@ -48,6 +48,14 @@ RS_FASTMATH_INLINE float rs_fast_expf(float x)
     p = fmaf(p, r, 5.0000001201e-1f);
     p = fmaf(p * r, r, r + 1.0f);
     return p * rs_bits_float((uint32_t)((int32_t)n + 127) << 23);
+}
+
+/* e^x, the same bits as rs_fast_expf_nonpos for x <= 0; above 88 it
+ * saturates. */
+RS_FASTMATH_INLINE float rs_fast_expf(float x)
+{
+    x = x > -87.33654f ? x : -87.33654f;
+    return rs_fast_expf_nonpos(x < 88.0f ? x : 88.0f);
 }
 
 /* ln x for normal x > 0: x = m 2^e with m in [sqrt(1/2), sqrt(2)), Cephes'

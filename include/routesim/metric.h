@@ -35,7 +35,15 @@ typedef struct rs_metric_setup {
      * (the same trace or a paired one) and the reference router's kmax. */
     const rs_trace_info *reference_trace;
     int reference_kmax;
+    /* bit i = outputs[i] goes into the results (config "outputs"); 0 = every
+     * output. A family may skip the work of the others (rs_metric_wants). */
+    unsigned long long outputs;
 } rs_metric_setup;
+
+static inline int rs_metric_wants(const rs_metric_setup *setup, int output)
+{
+    return !setup->outputs || ((setup->outputs >> output) & 1u);
+}
 
 /* Where finalize sends its numbers. layer = -1 means "all". extra_key (may
  * be NULL) is appended to the parameter key, e.g. "bin=3" for histograms. */
