@@ -19,9 +19,10 @@ static void usage(void)
            "options:\n"
            "  --router SPEC       the router (required)\n"
            "  --out FILE          write decisions (/decisions/ids, /decisions/weights [T, L, Kmax])\n"
-           "  --metrics LIST      metric families to print, comma-separated (default: outcome for\n"
-           "                      query traces with outcomes, load,entropy for traces with\n"
-           "                      logits, else load; 'none' for no metrics)\n"
+           "  --metrics LIST      metric families to print, comma-separated; FAMILY.OUTPUT keeps\n"
+           "                      one output (e.g. entropy.router_entropy). Default: outcome\n"
+           "                      for query traces with outcomes, load,entropy for traces\n"
+           "                      with logits, else load; 'none' for no metrics\n"
            "  --csv FILE          also write the metric rows as results.csv does\n"
            "  --reference SPEC    the router agreement metrics compare with (e.g. topk:k=2)\n"
            "  --reference-trace F route the reference on F, a paired trace with the same tokens\n"
@@ -48,13 +49,36 @@ static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_
     char *save = NULL;
     int rc = 0;
     for (char *name = strtok_r(copy, ",", &save); name && rc == 0; name = strtok_r(NULL, ",", &save)) {
-        if (*count == 16) {
-            rc = rs_fail(err, "--metrics: at most 16 families");
+        /* FAMILY keeps every output, FAMILY.OUTPUT adds one output */
+        char *output = strchr(name, '.');
+        if (output)
+            *output++ = '\0';
+        int i = 0;
+        while (i < *count && strcmp(specs[i].type->name, name) != 0)
+            i++;
+        if (i == *count) {
+            if (*count == 16) {
+                rc = rs_fail(err, "--metrics: at most 16 families");
+                break;
+            }
+            if ((rc = rs_metric_spec_init(&specs[i], name, "--metrics: ", err)) != 0)
+                break;
+            (*count)++;
+            specs[i].outputs = output ? ~0ULL : 0; /* ~0: outputs being collected */
+        }
+        if (!output) {
+            specs[i].outputs = 0;
+            continue;
+        }
+        int o = rs_metric_output_index(specs[i].type, output);
+        if (o < 0 || o >= 64) {
+            char known[2048];
+            rs_metric_output_names(specs[i].type, known, sizeof known);
+            rc = rs_fail(err, "--metrics: metric %s has no output '%s' (outputs: %s)", name, output, known);
             break;
         }
-        rc = rs_metric_spec_init(&specs[*count], name, "--metrics: ", err);
-        if (rc == 0)
-            (*count)++;
+        if (specs[i].outputs)
+            specs[i].outputs = (specs[i].outputs == ~0ULL ? 0 : specs[i].outputs) | (1ULL << o);
     }
     free(copy);
     return rc;

@@ -518,12 +518,7 @@ static int parse_outputs(const rs_metric_type *type, const cJSON *list, const ch
         int index = cJSON_IsString(o) ? rs_metric_output_index(type, o->valuestring) : -1;
         if (index < 0 || index >= 64) {
             char known[2048];
-            size_t used = 0;
-            known[0] = '\0';
-            for (int j = 0; j < type->num_outputs && used < sizeof known; j++) {
-                int w = snprintf(known + used, sizeof known - used, "%s%s", j ? ", " : "", type->outputs[j].name);
-                used += w > 0 ? (size_t)w : 0;
-            }
+            rs_metric_output_names(type, known, sizeof known);
             return rs_fail(err, "%s: %s.outputs[%d]: metric %s has no output %s%s%s (outputs: %s)", src, path, i,
                            type->name, cJSON_IsString(o) ? "'" : "", cJSON_IsString(o) ? o->valuestring : "of this type",
                            cJSON_IsString(o) ? "'" : "", known);

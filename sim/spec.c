@@ -117,6 +117,16 @@ int rs_metric_output_index(const rs_metric_type *type, const char *name)
     return -1;
 }
 
+void rs_metric_output_names(const rs_metric_type *type, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int o = 0; o < type->num_outputs && used < size; o++) {
+        int w = snprintf(buf + used, size - used, "%s%s", o ? ", " : "", type->outputs[o].name);
+        used += w > 0 ? (size_t)w : 0;
+    }
+}
+
 void rs_metric_outputs_format(const rs_metric_spec *spec, char *buf, size_t size)
 {
     size_t used = 0;

@@ -44,6 +44,8 @@ void rs_metric_spec_free(rs_metric_spec *spec);
 unsigned long long rs_metric_spec_outputs(const rs_metric_spec *spec);
 /* Index of the family's output `name`, or -1. */
 int rs_metric_output_index(const rs_metric_type *type, const char *name);
+/* "a, b, c": every output of the family, for messages. */
+void rs_metric_output_names(const rs_metric_type *type, char *buf, size_t size);
 /* "a,b" (the wanted outputs in family order), or "" when every output is wanted. */
 void rs_metric_outputs_format(const rs_metric_spec *spec, char *buf, size_t size);
 

@@ -208,6 +208,27 @@ START_TEST(run_keeps_only_named_outputs)
 }
 END_TEST
 
+START_TEST(route_metrics_name_outputs)
+{
+    const char *trace = make_trace("route-outputs.h5", -1);
+    char *out = NULL, *err = NULL;
+    ck_assert_msg(rs_test_run_cli(cmd("route %s --router topk:k=2 --metrics load.maxvio,entropy.router_entropy,"
+                                      "load.cv --no-progress",
+                                      trace),
+                                  &out, &err) == 0,
+                  "%s", err);
+    ck_assert_ptr_nonnull(strstr(out, "load.maxvio"));
+    ck_assert_ptr_nonnull(strstr(out, "load.cv"));
+    ck_assert_ptr_nonnull(strstr(out, "entropy.router_entropy"));
+    ck_assert_ptr_null(strstr(out, "load.gini"));
+    ck_assert_ptr_null(strstr(out, "entropy.selected_mass"));
+    free(out);
+    free(err);
+    expect_failure(cmd("route %s --router topk:k=2 --metrics entropy.entropie --no-progress", trace), 1,
+                   "--metrics: metric entropy has no output 'entropie'", "(outputs: router_entropy,");
+}
+END_TEST
+
 START_TEST(listing_commands)
 {
     char *out = NULL;
@@ -346,6 +367,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, route_prints_table_and_writes_decisions);
     tcase_add_test(tc, run_writes_tidy_csv_and_json);
     tcase_add_test(tc, run_keeps_only_named_outputs);
+    tcase_add_test(tc, route_metrics_name_outputs);
     tcase_add_test(tc, listing_commands);
     tcase_add_test(tc, bad_trace_inputs);
     tcase_add_test(tc, bad_router_and_parameters);
