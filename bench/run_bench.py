@@ -213,7 +213,7 @@ def main():
         while f.read(1 << 24):
             pass
     thread_counts = sorted({1, cores})
-    log(f"{'computation':<6} {'implementation':<24} {'threads':>7} {'seconds':>9} {'M tok-layers/s':>15} "
+    log(f"{'set':<6} {'implementation':<24} {'threads':>7} {'seconds':>9} {'M tok-layers/s':>15} "
         f"{'vs numpy':>9} {'compute only':>13}")
     summary = {}
     for full in (False, True):
