@@ -226,14 +226,7 @@ START_TEST(affinity_merge_equals_whole)
         update(c, &second, &d2);
         rs_error err = {{0}};
         ck_assert_int_eq(family()->merge(b, c, &err), 0);
-        rs_metric_sink s1 = {0}, s2 = {0};
-        family()->finalize(a, &s1);
-        family()->finalize(b, &s2);
-        ck_assert_uint_eq(s1.n, s2.n);
-        for (size_t i = 0; i < s1.n; i++)
-            ck_assert(memcmp(&s1.rows[i].value, &s2.rows[i].value, sizeof(double)) == 0);
-        rs_metric_sink_free(&s1);
-        rs_metric_sink_free(&s2);
+        rs_test_same_rows(family(), a, b, "whole and in parts");
         family()->destroy(a);
         family()->destroy(b);
         family()->destroy(c);
@@ -249,19 +242,11 @@ START_TEST(affinity_cli_threads_and_chunks)
     const int64_t offsets[S + 1] = {0, 90, 91, 250, 400};
     float *z = rs_test_random_logits(T, L, E, 19);
     rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = S, .offsets = offsets, .logits = z, .top_k = 2};
-    const char *trace = rs_test_path("aff.h5");
-    rs_test_write_trace(trace, &tt);
+    const char *entries = "\"routers\": [\"topk:k=2\", \"topp:p=0.6\", \"switch:capacity_factor=0.5\"], "
+                          "\"metrics\": [{\"name\": \"affinity\", "
+                          "\"params\": {\"matrix\": 1, \"successors\": [1, 2]}}]";
+    char *ref = rs_test_config_csv("aff", &tt, entries, 37, 400, 64);
     free(z);
-    const char *config = rs_test_path("aff.json");
-    FILE *f = fopen(config, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f,
-            "{\"name\": \"aff\", \"traces\": [\"%s\"], \"routers\": [\"topk:k=2\", \"topp:p=0.6\", "
-            "\"switch:capacity_factor=0.5\"], \"metrics\": [{\"name\": \"affinity\", \"params\": "
-            "{\"matrix\": 1, \"successors\": [1, 2]}}], \"batch_tokens\": 50}",
-            trace);
-    fclose(f);
-    char *ref = rs_test_invariant_csv(config, 37, 400, 64);
     ck_assert_ptr_nonnull(strstr(ref, ",affinity.affinity_predictability,successors=2,"));
     ck_assert_ptr_nonnull(strstr(ref, ",affinity.coactivation,i=0;j=7,"));
     free(ref);

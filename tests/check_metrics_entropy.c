@@ -294,15 +294,9 @@ START_TEST(entropy_merge_equals_whole)
         update(v, &b.chunk, &db);
         rs_error err = {{0}};
         ck_assert_int_eq(family()->merge(y, v, &err), 0);
-        rs_metric_sink s1 = {0}, s2 = {0};
-        family()->finalize(x, &s1);
-        family()->finalize(y, &s2);
-        ck_assert_uint_eq(s1.n, s2.n);
-        for (size_t i = 0; i < s1.n; i++)
-            ck_assert_msg(memcmp(&s1.rows[i].value, &s2.rows[i].value, sizeof(double)) == 0, "%s split %d",
-                          family()->outputs[s1.rows[i].output].name, split);
-        rs_metric_sink_free(&s1);
-        rs_metric_sink_free(&s2);
+        char what[32];
+        snprintf(what, sizeof what, "split at %d", split);
+        rs_test_same_rows(family(), x, y, what);
         family()->destroy(x);
         family()->destroy(y);
         family()->destroy(v);

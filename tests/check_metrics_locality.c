@@ -138,15 +138,13 @@ START_TEST(locality_sequences_span_chunks)
         rs_decisions part = {.kmax = 2, .ids = (int32_t *)hand_ids + 2 * cuts[i], .weights = w};
         update(chunked, &v.chunk, &part);
     }
-    rs_metric_sink s1 = {0}, s2 = {0};
-    family()->finalize(whole, &s1);
-    family()->finalize(chunked, &s2);
-    check_hand_values(&s2);
-    ck_assert_uint_eq(s1.n, s2.n);
-    for (size_t i = 0; i < s1.n; i++)
-        ck_assert(memcmp(&s1.rows[i].value, &s2.rows[i].value, sizeof(double)) == 0);
-    rs_metric_sink_free(&s1);
-    rs_metric_sink_free(&s2);
+    {
+        rs_metric_sink hand = {0};
+        family()->finalize(chunked, &hand);
+        check_hand_values(&hand);
+        rs_metric_sink_free(&hand);
+    }
+    rs_test_same_rows(family(), whole, chunked, "whole and in parts");
     family()->destroy(whole);
     family()->destroy(chunked);
 }
@@ -323,18 +321,10 @@ START_TEST(locality_cli_threads_and_chunks)
     const int64_t offsets[S + 1] = {0, 90, 91, 250, 400};
     float *z = rs_test_random_logits(T, L, E, 13);
     rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = S, .offsets = offsets, .logits = z, .top_k = 2};
-    const char *trace = rs_test_path("loc.h5");
-    rs_test_write_trace(trace, &tt);
+    const char *entries = "\"routers\": [\"topk:k=2\", \"topp:p=0.6\", \"switch:capacity_factor=0.5\"], "
+                          "\"metrics\": [\"locality\"]";
+    char *ref = rs_test_config_csv("loc", &tt, entries, 37, 400, 64);
     free(z);
-    const char *config = rs_test_path("loc.json");
-    FILE *f = fopen(config, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f,
-            "{\"name\": \"loc\", \"traces\": [\"%s\"], \"routers\": [\"topk:k=2\", \"topp:p=0.6\", "
-            "\"switch:capacity_factor=0.5\"], \"metrics\": [\"locality\"], \"batch_tokens\": 50}",
-            trace);
-    fclose(f);
-    char *ref = rs_test_invariant_csv(config, 37, 400, 64);
     ck_assert_ptr_nonnull(strstr(ref, "locality.reuse_distance,d=first"));
     free(ref);
 }

@@ -10,20 +10,8 @@
 
 #include "routesim/metric.h"
 #include "sim/metric_sink.h"
+#include "tests/lrc_test.h"
 #include "tests/test_util.h"
-
-/* defined in tests/check_metrics_srp.c */
-enum { LRC_RANDOM, LRC_STICKY, LRC_POPULAR };
-extern int64_t lrc_test_trace_tokens;
-void lrc_test_generate(unsigned seed, int mode, int E, int k, int L, const int *lengths, int count, int32_t *ids);
-void *lrc_test_make_acc(const rs_metric_type *t, const char *params, int L, int E, int kmax, int top_k);
-void lrc_test_feed(const rs_metric_type *t, void *acc, const int32_t *ids, int kmax, int L, int E,
-                   const int64_t *offsets, int num_seq, int64_t a, int64_t b, int chunk, const uint8_t *valid);
-double lrc_test_value(const rs_metric_type *t, const void *acc, const char *name, int layer);
-void lrc_test_same_rows(const rs_metric_type *t, const void *x, const void *y, const char *what);
-char *lrc_test_run_csv(const char *config_json, const char *extra_args, const char *name);
-void lrc_test_check_merges(const char *family, const char *params);
-const char *lrc_test_cli_trace(void);
 
 typedef struct sch_case {
     unsigned seed;
@@ -430,7 +418,7 @@ START_TEST(sch_short_trace_bounds_the_ring)
     lrc_test_trace_tokens = 0;
     lrc_test_feed(t, full, ids, K, L, E, offsets, 3, 0, T, 31, NULL);
     lrc_test_feed(t, bounded, ids, K, L, E, offsets, 3, 0, T, 31, NULL);
-    lrc_test_same_rows(t, full, bounded, "ring of the trace's length");
+    rs_test_same_rows(t, full, bounded, "ring of the trace's length");
     t->destroy(full);
     t->destroy(bounded);
     free(ids);
@@ -460,7 +448,7 @@ START_TEST(sch_skipped_tokens_are_absent)
     void *without = lrc_test_make_acc(t, "m=4,rho=2", L, E, K, K);
     lrc_test_feed(t, with_skips, ids, K, L, E, offsets, 3, 0, T, 9, valid);
     lrc_test_feed(t, without, kept, K, L, E, offsets2, 3, 0, n, 9, NULL);
-    lrc_test_same_rows(t, with_skips, without, "skipped tokens");
+    rs_test_same_rows(t, with_skips, without, "skipped tokens");
     t->destroy(with_skips);
     t->destroy(without);
     free(ids);

@@ -304,19 +304,11 @@ START_TEST(specialization_cli_threads_and_chunks)
         tokens[t] = (t * 13) % 17;
     rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = S, .offsets = offsets, .logits = z, .token_ids = tokens,
                         .top_k = 2};
-    const char *trace = rs_test_path("spec.h5");
-    rs_test_write_trace(trace, &tt);
+    const char *entries = "\"routers\": [\"topk:k=2\", \"topp:p=0.6\"], "
+                          "\"metrics\": [{\"name\": \"specialization\", "
+                          "\"params\": {\"average\": [\"token\", \"expert\"]}}]";
+    char *ref = rs_test_config_csv("spec", &tt, entries, 37, 600, 64);
     free(z);
-    const char *config = rs_test_path("spec.json");
-    FILE *f = fopen(config, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f,
-            "{\"name\": \"spec\", \"traces\": [\"%s\"], \"routers\": [\"topk:k=2\", \"topp:p=0.6\"], "
-            "\"metrics\": [{\"name\": \"specialization\", \"params\": {\"average\": [\"token\", \"expert\"]}}], "
-            "\"batch_tokens\": 50}",
-            trace);
-    fclose(f);
-    char *ref = rs_test_invariant_csv(config, 37, 600, 64);
     ck_assert_ptr_nonnull(strstr(ref, ",specialization.vocab_specialization,average=expert;min_count=20,"));
     free(ref);
 }

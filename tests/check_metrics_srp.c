@@ -14,11 +14,10 @@
 
 #include "routesim/metric.h"
 #include "sim/metric_sink.h"
+#include "tests/lrc_test.h"
 #include "tests/test_util.h"
 
-/* ---- shared with check_metrics_sch.c ------------------------------------ */
-
-enum { LRC_RANDOM, LRC_STICKY, LRC_POPULAR };
+/* ---- shared with check_metrics_sch.c (tests/lrc_test.h) ----------------- */
 
 typedef struct lrc_rng {
     uint64_t state;
@@ -154,24 +153,6 @@ double lrc_test_value(const rs_metric_type *t, const void *acc, const char *name
     double v = rs_metric_sink_value(&sink, o, layer, "");
     rs_metric_sink_free(&sink);
     return v;
-}
-
-/* Finalized rows of two accumulators are equal bit for bit. */
-void lrc_test_same_rows(const rs_metric_type *t, const void *x, const void *y, const char *what)
-{
-    rs_metric_sink s1 = {0}, s2 = {0};
-    t->finalize(x, &s1);
-    t->finalize(y, &s2);
-    ck_assert_uint_eq(s1.n, s2.n);
-    for (size_t i = 0; i < s1.n; i++) {
-        ck_assert_int_eq(s1.rows[i].output, s2.rows[i].output);
-        ck_assert_int_eq(s1.rows[i].layer, s2.rows[i].layer);
-        ck_assert_msg(memcmp(&s1.rows[i].value, &s2.rows[i].value, sizeof(double)) == 0,
-                      "%s: %s.%s layer %d: %.17g != %.17g", what, t->name, t->outputs[s1.rows[i].output].name,
-                      s1.rows[i].layer, s1.rows[i].value, s2.rows[i].value);
-    }
-    rs_metric_sink_free(&s1);
-    rs_metric_sink_free(&s2);
 }
 
 /* Runs `routesim run` on config text (printf-style, %s = output dir) and
@@ -462,7 +443,7 @@ START_TEST(srp_short_trace_bounds_the_ring)
     lrc_test_feed(t, full, ids, K, L, E, mixed_offsets, MIXED_SEQ, 0, MIXED_T, 29, NULL);
     lrc_test_feed(t, bounded, ids, K, L, E, mixed_offsets, MIXED_SEQ, 0, MIXED_T, 29, NULL);
     lrc_test_feed(t, tiny, ids, K, L, E, mixed_offsets, MIXED_SEQ, 0, MIXED_T, 29, NULL);
-    lrc_test_same_rows(t, full, bounded, "ring of the trace's length");
+    rs_test_same_rows(t, full, bounded, "ring of the trace's length");
     ck_assert(isnan(lrc_test_value(t, tiny, "srp", -1)));
     t->destroy(full);
     t->destroy(bounded);
@@ -493,7 +474,7 @@ START_TEST(srp_skipped_tokens_are_absent)
     void *with_skips = lrc_test_make_acc(t, "m=4", L, E, K, K), *without = lrc_test_make_acc(t, "m=4", L, E, K, K);
     lrc_test_feed(t, with_skips, ids, K, L, E, mixed_offsets, MIXED_SEQ, 0, MIXED_T, 17, valid);
     lrc_test_feed(t, without, kept, K, L, E, offsets2, MIXED_SEQ, 0, n, 17, NULL);
-    lrc_test_same_rows(t, with_skips, without, "skipped tokens");
+    rs_test_same_rows(t, with_skips, without, "skipped tokens");
     t->destroy(with_skips);
     t->destroy(without);
     free(ids);
@@ -517,7 +498,7 @@ void lrc_test_check_merges(const char *family, const char *params)
         lrc_test_feed(t, b, ids, K, L, E, mixed_offsets, MIXED_SEQ, split, MIXED_T, 11, NULL);
         rs_error err = {{0}};
         ck_assert_msg(t->merge(a, b, &err) == 0, "%s", err.msg);
-        lrc_test_same_rows(t, whole, a, "merged halves");
+        rs_test_same_rows(t, whole, a, "merged halves");
         t->destroy(a);
         t->destroy(b);
     }
@@ -529,7 +510,7 @@ void lrc_test_check_merges(const char *family, const char *params)
     rs_error err = {{0}};
     ck_assert_msg(t->merge(a, b, &err) == 0, "%s", err.msg);
     lrc_test_feed(t, a, ids, K, L, E, mixed_offsets, MIXED_SEQ, 120, MIXED_T, 11, NULL);
-    lrc_test_same_rows(t, whole, a, "merged at 40, continued at 120");
+    rs_test_same_rows(t, whole, a, "merged at 40, continued at 120");
     /* an accumulator that ends inside a sequence cannot take a merge */
     lrc_test_feed(t, c, ids, K, L, E, mixed_offsets, MIXED_SEQ, 0, 50, 11, NULL);
     ck_assert_int_ne(t->merge(c, b, &err), 0);

@@ -5,6 +5,7 @@
 
 #include "sim/groups.h"
 #include "sim/kernels.h"
+#include "sim/metric_sink.h"
 
 #include <check.h>
 #include <ftw.h>
@@ -258,4 +259,37 @@ char *rs_test_invariant_csv(const char *config, int a, int b, int c)
         free(other);
     }
     return ref;
+}
+
+char *rs_test_config_csv(const char *name, const rs_test_trace *tt, const char *entries, int a, int b, int c)
+{
+    char file[256];
+    snprintf(file, sizeof file, "%s.h5", name);
+    char trace[1100];
+    snprintf(trace, sizeof trace, "%s", rs_test_path(file));
+    rs_test_write_trace(trace, tt);
+    snprintf(file, sizeof file, "%s.json", name);
+    const char *config = rs_test_path(file);
+    FILE *f = fopen(config, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"name\": \"%s\", \"traces\": [\"%s\"], %s, \"batch_tokens\": 50}", name, trace, entries);
+    fclose(f);
+    return rs_test_invariant_csv(config, a, b, c);
+}
+
+void rs_test_same_rows(const rs_metric_type *t, const void *x, const void *y, const char *what)
+{
+    rs_metric_sink s1 = {0}, s2 = {0};
+    t->finalize(x, &s1);
+    t->finalize(y, &s2);
+    ck_assert_msg(s1.n == s2.n, "%s: %s emitted %zu rows, then %zu", what, t->name, s1.n, s2.n);
+    for (size_t i = 0; i < s1.n; i++) {
+        ck_assert_int_eq(s1.rows[i].output, s2.rows[i].output);
+        ck_assert_int_eq(s1.rows[i].layer, s2.rows[i].layer);
+        ck_assert_msg(memcmp(&s1.rows[i].value, &s2.rows[i].value, sizeof(double)) == 0,
+                      "%s: %s.%s layer %d: %.17g != %.17g", what, t->name, t->outputs[s1.rows[i].output].name,
+                      s1.rows[i].layer, s1.rows[i].value, s2.rows[i].value);
+    }
+    rs_metric_sink_free(&s1);
+    rs_metric_sink_free(&s2);
 }

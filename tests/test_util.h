@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "routesim/chunk.h"
+#include "routesim/metric.h"
 #include "workloads/trace_writer.h"
 
 /* A fresh directory under $TMPDIR (removed by the OS; tests never share one). */
@@ -64,6 +65,15 @@ char *rs_test_run_csv(const char *config, int threads, int chunk);
  * 1 thread with chunks of b and 2 threads with chunks of a and of c give
  * the same bytes (caller frees). */
 char *rs_test_invariant_csv(const char *config, int a, int b, int c);
+
+/* Writes tt to NAME.h5 and a config NAME.json of that trace, the JSON
+ * entries given (e.g. "\"routers\": [...], \"metrics\": [...]") and
+ * batch_tokens 50; returns rs_test_invariant_csv of it (caller frees). */
+char *rs_test_config_csv(const char *name, const rs_test_trace *tt, const char *entries, int a, int b, int c);
+
+/* The finalized rows of two accumulators of family t are equal, values bit
+ * for bit; what names the comparison in failures. */
+void rs_test_same_rows(const rs_metric_type *t, const void *x, const void *y, const char *what);
 
 /* Reads a whole file (caller frees), or NULL. */
 char *rs_test_read_file(const char *path);
