@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/test_util.h"
 
@@ -266,6 +268,13 @@ START_TEST(bad_trace_inputs)
     fputs("hello\n", f);
     fclose(f);
     expect_failure(cmd("route %s --router topk", text), 1, "text.h5: not an HDF5 file", NULL);
+
+    /* a copy cut short (an interrupted transfer): HDF5's reason is passed on */
+    const char *cut = make_trace("cut.h5", -1);
+    struct stat st;
+    ck_assert_int_eq(stat(cut, &st), 0);
+    ck_assert_int_eq(truncate(cut, st.st_size / 2), 0);
+    expect_failure(cmd("route %s --router topk", cut), 1, "cut.h5: cannot open HDF5 file (truncated file", NULL);
 
     const char *no_off = make_trace("nooff.h5", -1);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);

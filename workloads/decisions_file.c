@@ -131,7 +131,9 @@ int rs_decisions_reader_open(rs_decisions_reader **out, const char *path, int64_
     char *format = NULL;
     hsize_t dims[3], wdims[3];
     if (!r->path || r->file < 0) {
-        rs_fail(err, "%s: cannot open HDF5 file", path);
+        char reason[256];
+        rs_h5_reason(reason, sizeof reason);
+        rs_fail(err, "%s: cannot open HDF5 file%s%s%s", path, reason[0] ? " (" : "", reason, reason[0] ? ")" : "");
         goto fail;
     }
     if (rs_h5_attr_string(r->file, "format", &format, path, "root", err) < 0)

@@ -1,6 +1,7 @@
 #include "h5util.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,27 @@ void rs_h5_lock(void) { pthread_mutex_lock(&h5_mutex); }
 void rs_h5_unlock(void) { pthread_mutex_unlock(&h5_mutex); }
 
 void rs_h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+typedef struct reason_buf {
+    char *buf;
+    size_t size;
+} reason_buf;
+
+/* Walking upward, the first entry is where the failure began. */
+static herr_t keep_first(unsigned n, const H5E_error2_t *e, void *data)
+{
+    reason_buf *r = data;
+    if (n == 0 && e->desc)
+        snprintf(r->buf, r->size, "%s", e->desc);
+    return 0;
+}
+
+void rs_h5_reason(char *buf, size_t size)
+{
+    reason_buf r = {buf, size};
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_first, &r);
+}
 
 int rs_h5_has_attr(hid_t obj, const char *name) { return H5Aexists(obj, name) > 0; }
 

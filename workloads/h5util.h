@@ -12,6 +12,9 @@
 
 /* Turns off HDF5's own error printing (we report errors ourselves). */
 void rs_h5_quiet(void);
+/* HDF5's innermost reason for the last failure on this thread (e.g.
+ * "truncated file: eof = 30000000, ..."), or "" when it recorded none. */
+void rs_h5_reason(char *buf, size_t size);
 
 /* The HDF5 library (Debian's serial build) is not thread-safe. While a run
  * streams, a prefetch thread reads the next chunk as the main thread writes

@@ -516,8 +516,11 @@ int rs_trace_open(rs_trace **out, const char *path, rs_error *err)
     tr->path = strdup(path);
     tr->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (!tr->path || tr->file < 0) {
+        char reason[256];
+        rs_h5_reason(reason, sizeof reason);
         rs_trace_close(tr);
-        return rs_fail(err, "%s: cannot open HDF5 file", path);
+        return rs_fail(err, "%s: cannot open HDF5 file%s%s%s", path, reason[0] ? " (" : "", reason,
+                       reason[0] ? ")" : "");
     }
     tr->info.path = tr->path;
     if (read_root_attributes(tr, err) != 0)
