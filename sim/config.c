@@ -515,13 +515,13 @@ static int parse_outputs(const rs_metric_type *type, const cJSON *list, const ch
              "%s: %s.outputs: expected a non-empty list of output names of metric %s", src, path, type->name);
     int i = 0;
     for (const cJSON *o = list->child; o; o = o->next, i++) {
-        int index = cJSON_IsString(o) ? rs_metric_output_index(type, o->valuestring) : -1;
+        RS_CHECK(cJSON_IsString(o), err, "%s: %s.outputs[%d]: expected an output name (a string)", src, path, i);
+        int index = rs_metric_output_index(type, o->valuestring);
         if (index < 0 || index >= 64) {
             char known[2048];
             rs_metric_output_names(type, known, sizeof known);
-            return rs_fail(err, "%s: %s.outputs[%d]: metric %s has no output %s%s%s (outputs: %s)", src, path, i,
-                           type->name, cJSON_IsString(o) ? "'" : "", cJSON_IsString(o) ? o->valuestring : "of this type",
-                           cJSON_IsString(o) ? "'" : "", known);
+            return rs_fail(err, "%s: %s.outputs[%d]: metric %s has no output '%s' (outputs: %s)", src, path, i,
+                           type->name, o->valuestring, known);
         }
         *out |= 1ULL << index;
     }

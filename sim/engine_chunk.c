@@ -20,8 +20,8 @@ static int widen_and_check(engine *e, rs_loaded_chunk *b, int64_t *skipped, int 
     const size_t per_token = (size_t)e->L * (size_t)e->E;
     const int n = b->n;
     /* Tokens per read call: reads of 64 KiB and more copy out of the page
-     * cache about a third faster than one token's row at a time, and 128
-     * KiB still sits in the L2 cache for the widening that follows. */
+     * cache about 40% faster than one token's row (30 KiB for DeepSeek-V3),
+     * and 128 KiB still sits in the L2 cache for the widening that follows. */
     const size_t token_bytes = per_token * (b->stored ? sizeof *b->stored : sizeof *b->logits);
     const int per_read = token_bytes >= READ_BYTES ? 1 : (int)(READ_BYTES / token_bytes);
     const int reads = (n + per_read - 1) / per_read;
