@@ -17,7 +17,14 @@
 typedef struct rs_rank_scratch {
     int32_t order[RS_RANK_MAX_E];
     float vals[RS_RANK_MAX_E];
-    uint64_t keys[RS_RANK_MAX_E], tmp[RS_RANK_MAX_E];
+    union { /* whole-row ranking uses the same room as 32-bit keys and a second order */
+        uint64_t keys[RS_RANK_MAX_E];
+        uint32_t keys32[2][RS_RANK_MAX_E];
+    };
+    union {
+        uint64_t tmp[RS_RANK_MAX_E];
+        int32_t order2[RS_RANK_MAX_E];
+    };
 } rs_rank_scratch;
 
 /* A key whose ascending order is (-v, index) order. -0 is folded into +0 so
@@ -75,6 +82,53 @@ static inline void rs_rank_subset(const float *v, const int32_t *cand, int m, in
         out[i] = (int32_t)(uint32_t)s->keys[i];
 }
 
+/* A 32-bit key whose ascending order is descending v; -0 is folded into
+ * +0 so that equal values tie. */
+static inline uint32_t rs_rank_key32(float v)
+{
+    float x = v + 0.0f;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u & 0x80000000u) ? u : ~(u | 0x80000000u);
+}
+
+/* Every expert of v[0..n) in (-v, index) order, into s->order: a stable
+ * least-significant-digit radix sort on 8-bit digits of the value key,
+ * starting from index order, so ties keep the lower index first. A digit
+ * all keys share skips its pass. Linear in n, without the data-dependent
+ * branches of a comparison sort. */
+static inline void rs_rank_all(const float *v, int n, rs_rank_scratch *s)
+{
+    uint32_t *key = s->keys32[0], *key2 = s->keys32[1];
+    int32_t *order = s->order, *order2 = s->order2;
+    for (int e = 0; e < n; e++) {
+        key[e] = rs_rank_key32(v[e]);
+        order[e] = e;
+    }
+    for (int shift = 0; shift < 32; shift += 8) {
+        int start[257] = {0};
+        for (int e = 0; e < n; e++)
+            start[((key[e] >> shift) & 255u) + 1]++;
+        if (start[((key[0] >> shift) & 255u) + 1] == n)
+            continue;
+        for (int d = 0; d < 256; d++)
+            start[d + 1] += start[d];
+        for (int e = 0; e < n; e++) {
+            int at = start[(key[e] >> shift) & 255u]++;
+            key2[at] = key[e];
+            order2[at] = order[e];
+        }
+        uint32_t *kt = key;
+        key = key2;
+        key2 = kt;
+        int32_t *ot = order;
+        order = order2;
+        order2 = ot;
+    }
+    if (order != s->order)
+        memcpy(s->order, order, (size_t)n * sizeof *order);
+}
+
 /* The first `want` experts of v[0..n) in (-v, index) order, into s->order.
  * Small requests take the vectorised top-k; larger ones sort the whole row.
  * Returns how many leading entries of s->order are ranked (want or n). */
@@ -84,11 +138,7 @@ static inline int rs_rank_top(const float *v, int n, int want, rs_rank_scratch *
         rs_topk_indices(v, n, want, s->order, s->vals);
         return want;
     }
-    for (int e = 0; e < n; e++)
-        s->keys[e] = rs_rank_key(v[e], e);
-    rs_sort_keys(s->keys, s->tmp, n);
-    for (int e = 0; e < n; e++)
-        s->order[e] = (int32_t)(uint32_t)s->keys[e];
+    rs_rank_all(v, n, s);
     return n;
 }
 

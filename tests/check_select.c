@@ -1,11 +1,13 @@
-/* The top-k kernel against a plain reference (sort by (-value, index)), on
- * every code path: the threshold path (k <= 16, 32 <= n <= 1024), the
- * insertion fallback, ties, NaN-free extremes. */
+/* The top-k kernel and the whole-row ranking against a plain reference
+ * (sort by (-value, index)), on every code path: the threshold path (k <=
+ * 16, 32 <= n <= 1024), the insertion fallback, the radix ranking, ties,
+ * signed zeros, NaN-free extremes. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "routers/rank_sort.h"
 #include "routers/select.h"
 
 typedef struct ranked {
@@ -115,6 +117,42 @@ START_TEST(gather_at_least_is_ordered_and_complete)
 }
 END_TEST
 
+/* rs_rank_top beyond RS_LANES ranks the whole row (radix sort on the value
+ * key): the same order as the reference, ties to the lower index, -0 tied
+ * with +0, infinities at the ends. */
+START_TEST(whole_row_ranking_matches_reference)
+{
+    static const int ns[] = {1, 2, 17, 255, 256, 300, 4096};
+    static rs_rank_scratch scratch; /* large: not on the test's stack */
+    float *v = malloc(4096 * sizeof *v);
+    int32_t *want = malloc(4096 * sizeof *want);
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        const int n = ns[c];
+        for (int r = 0; r < 20; r++) {
+            float quantum = r % 3 == 0 ? 0.5f : r % 3 == 1 ? 1e-3f : 0.0f;
+            for (int i = 0; i < n; i++) {
+                float x = (float)(next_uniform() * 8.0 - 4.0);
+                v[i] = quantum > 0 ? roundf(x / quantum) * quantum : x;
+                if (next_uniform() < 0.05)
+                    v[i] = next_uniform() < 0.5 ? -0.0f : 0.0f;
+            }
+            if (n > 4 && r % 5 == 1) {
+                v[1] = INFINITY;
+                v[3] = -INFINITY;
+                v[n - 1] = 1e-40f; /* subnormal */
+            }
+            ck_assert_int_eq(rs_rank_top(v, n, n, &scratch), n); /* radix from n = 17 on */
+            reference_topk(v, n, n, want);
+            for (int j = 0; j < n; j++)
+                ck_assert_msg(scratch.order[j] == want[j], "n=%d row %d: rank %d holds expert %d, reference %d", n, r,
+                              j, scratch.order[j], want[j]);
+        }
+    }
+    free(v);
+    free(want);
+}
+END_TEST
+
 Suite *select_suite(void)
 {
     Suite *s = suite_create("select");
@@ -122,6 +160,7 @@ Suite *select_suite(void)
     tcase_add_loop_test(tc, topk_matches_reference, 0, sizeof sizes / sizeof sizes[0]);
     tcase_add_test(tc, all_equal_row_takes_lowest_indices);
     tcase_add_test(tc, gather_at_least_is_ordered_and_complete);
+    tcase_add_test(tc, whole_row_ranking_matches_reference);
     suite_add_tcase(s, tc);
     return s;
 }
