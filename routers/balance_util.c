@@ -268,6 +268,36 @@ void rs_sinkhorn_scratch_free(rs_sinkhorn_scratch *x)
     free(x->ids);
 }
 
+int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E)
+{
+    p->scratch = NULL;
+    if (rs_balance_slots_init(&p->slots, layers) != 0 ||
+        !(p->scratch = calloc((size_t)p->slots.count, sizeof *p->scratch)))
+        return -1;
+    for (int i = 0; i < p->slots.count; i++)
+        if (rs_sinkhorn_scratch_init(&p->scratch[i], E) != 0)
+            return -1;
+    return 0;
+}
+
+int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, size_t *largest)
+{
+    *largest = (size_t)rs_balance_largest_group(c, group);
+    for (int i = 0; i < p->slots.count; i++)
+        if (rs_sinkhorn_scratch_reserve(&p->scratch[i], *largest, E) != 0)
+            return -1;
+    return 0;
+}
+
+void rs_sinkhorn_pool_free(rs_sinkhorn_pool *p)
+{
+    for (int i = 0; p->scratch && i < p->slots.count; i++)
+        rs_sinkhorn_scratch_free(&p->scratch[i]);
+    free(p->scratch);
+    p->scratch = NULL;
+    rs_balance_slots_free(&p->slots);
+}
+
 void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m, int E, double eps)
 {
     for (int j = 0; j < m; j++) {

@@ -95,6 +95,18 @@ int rs_sinkhorn_scratch_init(rs_sinkhorn_scratch *x, int E);
 /* Room for a group of n tokens; -1 when out of memory. */
 int rs_sinkhorn_scratch_reserve(rs_sinkhorn_scratch *x, size_t n, int E);
 void rs_sinkhorn_scratch_free(rs_sinkhorn_scratch *x);
+
+/* One scratch per slot, for the Sinkhorn routers. */
+typedef struct rs_sinkhorn_pool {
+    rs_balance_slots slots;
+    rs_sinkhorn_scratch *scratch; /* [slots.count] */
+} rs_sinkhorn_pool;
+
+/* -1 when out of memory (free it either way). */
+int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E);
+/* Room in every slot for the largest group of the chunk; -1 when out of memory. */
+int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, size_t *largest);
+void rs_sinkhorn_pool_free(rs_sinkhorn_pool *p);
 /* The kernel rows of the tokens x->token[0..m) at layer:
  * exp((z - max_e z) / eps), a row factor that leaves the plan unchanged. */
 void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m, int E, double eps);

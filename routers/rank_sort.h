@@ -27,15 +27,20 @@ typedef struct rs_rank_scratch {
     };
 } rs_rank_scratch;
 
-/* A key whose ascending order is (-v, index) order. -0 is folded into +0 so
- * that equal values tie and go to the lower index. */
-static inline uint64_t rs_rank_key(float v, int32_t index)
+/* A 32-bit key whose ascending order is descending v; -0 is folded into
+ * +0 so that equal values tie. */
+static inline uint32_t rs_rank_key32(float v)
 {
     float x = v + 0.0f;
     uint32_t u;
     memcpy(&u, &x, sizeof u);
-    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u); /* ascending in v */
-    return ((uint64_t)~u << 32) | (uint32_t)index;
+    return (u & 0x80000000u) ? u : ~(u | 0x80000000u);
+}
+
+/* A key whose ascending order is (-v, index) order. */
+static inline uint64_t rs_rank_key(float v, int32_t index)
+{
+    return ((uint64_t)rs_rank_key32(v) << 32) | (uint32_t)index;
 }
 
 /* Sorts keys[0..n) ascending; tmp is scratch of n entries. */
@@ -80,16 +85,6 @@ static inline void rs_rank_subset(const float *v, const int32_t *cand, int m, in
     rs_sort_keys(s->keys, s->tmp, m);
     for (int i = 0; i < m; i++)
         out[i] = (int32_t)(uint32_t)s->keys[i];
-}
-
-/* A 32-bit key whose ascending order is descending v; -0 is folded into
- * +0 so that equal values tie. */
-static inline uint32_t rs_rank_key32(float v)
-{
-    float x = v + 0.0f;
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    return (u & 0x80000000u) ? u : ~(u | 0x80000000u);
 }
 
 /* Every expert of v[0..n) in (-v, index) order, into s->order: a stable

@@ -23,8 +23,7 @@ typedef struct selective_state {
     double eps;
     rs_group group;
     uint64_t *groups_seen; /* [L] */
-    rs_balance_slots slots;
-    rs_sinkhorn_scratch *scratch; /* [slots.count] */
+    rs_sinkhorn_pool pool;
 } selective_state;
 
 static const rs_param_def selective_params[] = {
@@ -40,11 +39,8 @@ static void selective_destroy(void *state)
     selective_state *s = state;
     if (!s)
         return;
-    for (int i = 0; s->scratch && i < s->slots.count; i++)
-        rs_sinkhorn_scratch_free(&s->scratch[i]);
-    free(s->scratch);
+    rs_sinkhorn_pool_free(&s->pool);
     free(s->groups_seen);
-    rs_balance_slots_free(&s->slots);
     free(s);
 }
 
@@ -65,10 +61,7 @@ static int selective_create(void **state, rs_router_shape *shape, const rs_param
     s->L = tr->num_layers;
     s->E = tr->num_experts;
     s->groups_seen = calloc((size_t)s->L, sizeof *s->groups_seen);
-    int ok = s->groups_seen && rs_balance_slots_init(&s->slots, s->L) == 0 &&
-             (s->scratch = calloc((size_t)s->slots.count, sizeof *s->scratch)) != NULL;
-    for (int i = 0; ok && i < s->slots.count; i++)
-        ok = rs_sinkhorn_scratch_init(&s->scratch[i], s->E) == 0;
+    int ok = s->groups_seen && rs_sinkhorn_pool_init(&s->pool, s->L, s->E) == 0;
     if (!ok) {
         selective_destroy(s);
         return rs_fail(err, "router selective_sinkhorn: out of memory");
@@ -82,10 +75,9 @@ static int selective_create(void **state, rs_router_shape *shape, const rs_param
 static int selective_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
 {
     selective_state *s = state;
-    size_t n = (size_t)rs_balance_largest_group(c, s->group);
-    for (int i = 0; i < s->slots.count; i++)
-        if (rs_sinkhorn_scratch_reserve(&s->scratch[i], n, s->E) != 0)
-            return rs_fail(err, "router selective_sinkhorn: out of memory for a group of %zu tokens", n);
+    size_t n;
+    if (rs_sinkhorn_pool_reserve(&s->pool, c, s->group, s->E, &n) != 0)
+        return rs_fail(err, "router selective_sinkhorn: out of memory for a group of %zu tokens", n);
     return 0;
 }
 
@@ -141,8 +133,8 @@ static void selective_route_layer(void *state, const rs_chunk *c, int layer, rs_
         rs_balance_pad_chunk(c, layer, out);
         return;
     }
-    int slot = rs_balance_slot_take(&s->slots);
-    rs_sinkhorn_scratch *x = &s->scratch[slot];
+    int slot = rs_balance_slot_take(&s->pool.slots);
+    rs_sinkhorn_scratch *x = &s->pool.scratch[slot];
     for (int g = 0; g < groups->count; g++) {
         int n = 0, m = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
@@ -165,7 +157,7 @@ static void selective_route_layer(void *state, const rs_chunk *c, int layer, rs_
         else if (m > 0)
             route_plain(s, x, c, layer, m, out);
     }
-    rs_balance_slot_give(&s->slots, slot);
+    rs_balance_slot_give(&s->pool.slots, slot);
 }
 
 static const rs_router_type selective_sinkhorn_type = {

@@ -24,8 +24,7 @@ typedef struct sinkhorn_state {
     int k, max_iter, L, E;
     double tol;
     rs_group group;
-    rs_balance_slots slots;
-    rs_sinkhorn_scratch *scratch; /* [slots.count] */
+    rs_sinkhorn_pool pool;
 } sinkhorn_state;
 
 static const rs_param_def sinkhorn_params[] = {
@@ -40,10 +39,7 @@ static void sinkhorn_destroy(void *state)
     sinkhorn_state *s = state;
     if (!s)
         return;
-    for (int i = 0; s->scratch && i < s->slots.count; i++)
-        rs_sinkhorn_scratch_free(&s->scratch[i]);
-    free(s->scratch);
-    rs_balance_slots_free(&s->slots);
+    rs_sinkhorn_pool_free(&s->pool);
     free(s);
 }
 
@@ -62,10 +58,7 @@ static int sinkhorn_create(void **state, rs_router_shape *shape, const rs_params
     s->group = rs_balance_group_param(params);
     s->L = tr->num_layers;
     s->E = tr->num_experts;
-    int ok = rs_balance_slots_init(&s->slots, s->L) == 0 &&
-             (s->scratch = calloc((size_t)s->slots.count, sizeof *s->scratch)) != NULL;
-    for (int i = 0; ok && i < s->slots.count; i++)
-        ok = rs_sinkhorn_scratch_init(&s->scratch[i], s->E) == 0;
+    int ok = rs_sinkhorn_pool_init(&s->pool, s->L, s->E) == 0;
     if (!ok) {
         sinkhorn_destroy(s);
         return rs_fail(err, "router sinkhorn: out of memory");
@@ -79,10 +72,9 @@ static int sinkhorn_create(void **state, rs_router_shape *shape, const rs_params
 static int sinkhorn_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
 {
     sinkhorn_state *s = state;
-    size_t n = (size_t)rs_balance_largest_group(c, s->group);
-    for (int i = 0; i < s->slots.count; i++)
-        if (rs_sinkhorn_scratch_reserve(&s->scratch[i], n, s->E) != 0)
-            return rs_fail(err, "router sinkhorn: out of memory for a group of %zu tokens", n);
+    size_t n;
+    if (rs_sinkhorn_pool_reserve(&s->pool, c, s->group, s->E, &n) != 0)
+        return rs_fail(err, "router sinkhorn: out of memory for a group of %zu tokens", n);
     return 0;
 }
 
@@ -119,8 +111,8 @@ static void sinkhorn_route_layer(void *state, const rs_chunk *c, int layer, rs_d
         rs_balance_pad_chunk(c, layer, out);
         return;
     }
-    int slot = rs_balance_slot_take(&s->slots);
-    rs_sinkhorn_scratch *x = &s->scratch[slot];
+    int slot = rs_balance_slot_take(&s->pool.slots);
+    rs_sinkhorn_scratch *x = &s->pool.scratch[slot];
     for (int g = 0; g < groups->count; g++) {
         int n = 0, m = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
@@ -139,7 +131,7 @@ static void sinkhorn_route_layer(void *state, const rs_chunk *c, int layer, rs_d
         if (m > 0)
             route_group(s, x, c, layer, m, out);
     }
-    rs_balance_slot_give(&s->slots, slot);
+    rs_balance_slot_give(&s->pool.slots, slot);
 }
 
 static const rs_router_type sinkhorn_type = {
