@@ -28,9 +28,16 @@ LDLIBS = $(PKG_LIBS) -fopenmp -lm -lz -ldl
 EXPORT_LIB = -rdynamic -Wl,--whole-archive $(1) -Wl,--no-whole-archive
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-CLI_SRC := $(wildcard sim/cli_*.c) sim/main.c
-LIB_SRC := $(filter-out $(CLI_SRC),$(wildcard sim/*.c routers/*.c metrics/*.c workloads/*.c))
-TEST_SRC := $(wildcard tests/check_*.c) tests/test_main.c tests/test_util.c
+# The files below some folders, at any depth, whose names match a pattern.
+find_src = $(sort $(shell find $(1) -name '$(2)' -type f))
+
+# The layers, bottom up (docs/architecture.md): core, workloads, routers and
+# metrics, the simulator's stages (sim/), plots; the CLI links them all.
+LAYERS := core workloads routers metrics sim plots
+CLI_SRC := $(call find_src,sim/cli,*.c)
+LIB_SRC := $(filter-out $(CLI_SRC),$(call find_src,$(LAYERS),*.c))
+CHECK_SRC := $(call find_src,tests,check_*.c)
+TEST_SRC := $(CHECK_SRC) tests/test_main.c tests/test_util.c
 
 LIB := $(BUILD)/libroutesim.a
 BIN := $(BUILD)/routesim
@@ -56,7 +63,7 @@ PLUGIN := $(BUILD)/examples/temperature_topk.so
 BAD_PLUGIN := $(BUILD)/tests/bad_abi_plugin.so
 PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BAD_PLUGIN))
 
-.PHONY: all deps demo check unit-tests san-tests interop-tests bench docs install uninstall clean FORCE
+.PHONY: all deps demo check layer-tests unit-tests san-tests interop-tests bench docs install uninstall clean FORCE
 
 all: $(BIN) $(LIB)
 
@@ -71,8 +78,8 @@ $(BUILD)/gen/version.h: FORCE
 	 printf '#define ROUTESIM_VERSION "%s"\n#define ROUTESIM_REVISION "%s"\n' "$(VERSION)" "$$rev" > $@.new; \
 	 if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
-# Every tests/check_*.c defines `Suite *NAME_suite(void)`; list them for the runner.
-$(BUILD)/gen/suites.h: $(wildcard tests/check_*.c)
+# Every tests/**/check_*.c defines `Suite *NAME_suite(void)`; list them for the runner.
+$(BUILD)/gen/suites.h: $(CHECK_SRC)
 	@mkdir -p $(@D)
 	@grep -ho '^Suite \*[a-z0-9_]*_suite(void)' $^ | sed 's/^Suite \*\(.*\)(void)/RS_SUITE(\1)/' | sort > $@
 
@@ -134,7 +141,12 @@ demo: deps
 	$(BIN) run experiments/quickstart.json
 
 check: deps
-	@$(MAKE) --no-print-directory unit-tests interop-tests san-tests
+	@$(MAKE) --no-print-directory layer-tests unit-tests interop-tests san-tests
+
+# The include rules of docs/architecture.md hold, and the checker catches a breach.
+layer-tests:
+	@echo "== layers (scripts/check-layers.sh)"
+	$(Q)tests/layers_test.sh
 
 unit-tests: $(BIN) $(TESTS) $(PLUGIN) $(BAD_PLUGIN)
 	@echo "== unit and end-to-end tests (Check)"

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "routers/query_util.h"
+#include "workloads/trace/query_models.h"
 #include "routesim/metric.h"
 #include "routesim/router.h"
 #include "routesim/xsum.h"

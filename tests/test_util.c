@@ -3,9 +3,9 @@
 
 #include "tests/test_util.h"
 
-#include "sim/groups.h"
-#include "sim/kernels.h"
-#include "sim/metric_sink.h"
+#include "sim/engine/groups.h"
+#include "sim/engine/kernels.h"
+#include "core/metric_sink.h"
 
 #include <check.h>
 #include <ftw.h>

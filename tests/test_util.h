@@ -8,7 +8,7 @@
 
 #include "routesim/chunk.h"
 #include "routesim/metric.h"
-#include "workloads/trace_writer.h"
+#include "workloads/trace/trace_writer.h"
 
 /* A fresh directory under $TMPDIR (removed by the OS; tests never share one). */
 const char *rs_test_dir(void);

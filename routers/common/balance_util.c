@@ -1,0 +1,312 @@
+#include "routers/common/balance_util.h"
+
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+rs_group rs_balance_group_param(const rs_params *p)
+{
+    const char *name = rs_param_str(p, "group");
+    if (name && strcmp(name, "sequence") == 0)
+        return RS_GROUP_SEQUENCE;
+    if (name && strcmp(name, "step") == 0)
+        return RS_GROUP_STEP;
+    return RS_GROUP_BATCH;
+}
+
+void rs_balance_pad_chunk(const rs_chunk *c, int layer, rs_decisions *out)
+{
+    for (int t = 0; t < c->n; t++) {
+        size_t row = rs_decision_row(c, out, t, layer);
+        for (int j = 0; j < out->kmax; j++) {
+            out->ids[row + j] = -1;
+            out->weights[row + j] = 0.0f;
+        }
+    }
+}
+
+int rs_balance_largest_group(const rs_chunk *c, rs_group mode)
+{
+    const rs_groups *groups = c->groups[mode];
+    if (!groups)
+        return c->n;
+    int largest = 0;
+    for (int g = 0; g < groups->count; g++) {
+        int n = groups->start[g + 1] - groups->start[g];
+        largest = n > largest ? n : largest;
+    }
+    return largest;
+}
+
+int rs_balance_slots_init(rs_balance_slots *s, int layers)
+{
+    int threads = omp_get_max_threads();
+    s->count = threads < layers ? threads : layers;
+    if (s->count < 1)
+        s->count = 1;
+    s->taken = malloc((size_t)s->count * sizeof *s->taken);
+    if (!s->taken)
+        return -1;
+    for (int i = 0; i < s->count; i++)
+        atomic_init(&s->taken[i], 0);
+    return 0;
+}
+
+void rs_balance_slots_free(rs_balance_slots *s)
+{
+    free(s->taken);
+    s->taken = NULL;
+    s->count = 0;
+}
+
+int rs_balance_slot_take(rs_balance_slots *s)
+{
+    for (;;) {
+        for (int i = 0; i < s->count; i++) {
+            int expected = 0;
+            if (atomic_compare_exchange_strong(&s->taken[i], &expected, 1))
+                return i;
+        }
+        sched_yield(); /* every slot is in use by a layer that will finish */
+    }
+}
+
+void rs_balance_slot_give(rs_balance_slots *s, int slot) { atomic_store(&s->taken[slot], 0); }
+
+int rs_balance_reserve(void *buf_ptr, size_t *capacity, size_t count, size_t elem_size)
+{
+    void **buf = buf_ptr;
+    if (count <= *capacity && *buf)
+        return 0;
+    size_t grown = *capacity * 2 > count ? *capacity * 2 : count;
+    if (grown == 0)
+        grown = 1;
+    void *p = realloc(*buf, grown * elem_size);
+    if (!p)
+        return -1;
+    *buf = p;
+    *capacity = grown;
+    return 0;
+}
+
+double rs_balance_lse(const float *z, int E)
+{
+    double max = z[0];
+    for (int e = 1; e < E; e++)
+        max = z[e] > max ? z[e] : max;
+    double sum = 0.0;
+    for (int e = 0; e < E; e++)
+        sum += exp((double)z[e] - max);
+    return max + log(sum);
+}
+
+void rs_balance_softmax(const float *z, int E, double *p)
+{
+    double max = z[0];
+    for (int e = 1; e < E; e++)
+        max = z[e] > max ? z[e] : max;
+    double sum = 0.0;
+    for (int e = 0; e < E; e++) {
+        p[e] = exp((double)z[e] - max);
+        sum += p[e];
+    }
+    for (int e = 0; e < E; e++)
+        p[e] /= sum;
+}
+
+void rs_balance_sigmoid(const float *z, int E, double *s)
+{
+    for (int e = 0; e < E; e++)
+        s[e] = 1.0 / (1.0 + exp(-(double)z[e]));
+}
+
+void rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals)
+{
+    int m = 0;
+    for (int e = 0; e < n; e++) {
+        double x = v[e];
+        int pos;
+        if (m == k) {
+            if (!(x > vals[k - 1])) /* strict: an equal value keeps the lower index ahead */
+                continue;
+            pos = k - 1;
+        } else {
+            pos = m++;
+        }
+        while (pos > 0 && x > vals[pos - 1]) {
+            vals[pos] = vals[pos - 1];
+            idx[pos] = idx[pos - 1];
+            pos--;
+        }
+        vals[pos] = x;
+        idx[pos] = e;
+    }
+}
+
+static inline int better(double ka, int32_t pa, double kb, int32_t pb) { return ka > kb || (ka == kb && pa < pb); }
+
+static inline void swap_pair(double *key, int32_t *pos, int a, int b)
+{
+    double k = key[a];
+    key[a] = key[b];
+    key[b] = k;
+    int32_t p = pos[a];
+    pos[a] = pos[b];
+    pos[b] = p;
+}
+
+void rs_balance_select_best(double *key, int32_t *pos, int n, int c)
+{
+    if (c <= 0 || c >= n)
+        return;
+    int lo = 0, hi = n - 1, target = c - 1;
+    while (lo < hi) {
+        /* median of three as pivot, moved to hi */
+        int mid = lo + (hi - lo) / 2;
+        if (better(key[mid], pos[mid], key[lo], pos[lo]))
+            swap_pair(key, pos, mid, lo);
+        if (better(key[hi], pos[hi], key[lo], pos[lo]))
+            swap_pair(key, pos, hi, lo);
+        if (better(key[mid], pos[mid], key[hi], pos[hi]))
+            swap_pair(key, pos, mid, hi);
+        double pk = key[hi];
+        int32_t pp = pos[hi];
+        int store = lo;
+        for (int i = lo; i < hi; i++)
+            if (better(key[i], pos[i], pk, pp))
+                swap_pair(key, pos, i, store++);
+        swap_pair(key, pos, store, hi);
+        if (store == target)
+            return;
+        if (store < target)
+            lo = store + 1;
+        else
+            hi = store - 1;
+    }
+}
+
+double rs_balance_kth_largest(double *v, int32_t *pos, int n, int kth)
+{
+    for (int i = 0; i < n; i++)
+        pos[i] = i;
+    rs_balance_select_best(v, pos, n, kth);
+    /* the kth best now sits at kth - 1 unless kth == n (no reordering done) */
+    if (kth < n)
+        return v[kth - 1];
+    double least = v[0];
+    for (int i = 1; i < n; i++)
+        least = v[i] < least ? v[i] : least;
+    return least;
+}
+
+int rs_balance_sinkhorn(const double *K, int T, int E, double tol, int max_iter, double *d0, double *d1,
+                        double *col)
+{
+    for (int e = 0; e < E; e++)
+        d1[e] = 1.0;
+    int rounds = 0;
+    double change = INFINITY;
+    while (rounds < max_iter && (tol < 0 || change > tol)) {
+        for (int t = 0; t < T; t++) {
+            const double *row = K + (size_t)t * (size_t)E;
+            double sum = 0.0;
+            for (int e = 0; e < E; e++)
+                sum += d1[e] * row[e];
+            /* a positive floor keeps an underflowed row finite */
+            d0[t] = 1.0 / ((double)T * (sum > DBL_MIN ? sum : DBL_MIN));
+        }
+        for (int e = 0; e < E; e++)
+            col[e] = 0.0;
+        for (int t = 0; t < T; t++) {
+            const double *row = K + (size_t)t * (size_t)E;
+            for (int e = 0; e < E; e++)
+                col[e] += d0[t] * row[e];
+        }
+        double total = 0.0;
+        for (int e = 0; e < E; e++) {
+            double next = 1.0 / ((double)E * (col[e] > DBL_MIN ? col[e] : DBL_MIN));
+            total += fabs(d1[e] - next);
+            d1[e] = next;
+        }
+        change = total / E;
+        rounds++;
+    }
+    return rounds;
+}
+
+int rs_sinkhorn_scratch_init(rs_sinkhorn_scratch *x, int E)
+{
+    x->d1 = malloc((size_t)E * sizeof *x->d1);
+    x->col = malloc((size_t)E * sizeof *x->col);
+    x->plan = malloc((size_t)E * sizeof *x->plan);
+    x->vals = malloc((size_t)E * sizeof *x->vals);
+    x->ids = malloc((size_t)E * sizeof *x->ids);
+    return x->d1 && x->col && x->plan && x->vals && x->ids ? 0 : -1;
+}
+
+int rs_sinkhorn_scratch_reserve(rs_sinkhorn_scratch *x, size_t n, int E)
+{
+    return rs_balance_reserve(&x->kernel, &x->capacity[0], n * (size_t)E, sizeof *x->kernel) ||
+                   rs_balance_reserve(&x->d0, &x->capacity[1], n, sizeof *x->d0) ||
+                   rs_balance_reserve(&x->token, &x->capacity[2], n, sizeof *x->token)
+               ? -1
+               : 0;
+}
+
+void rs_sinkhorn_scratch_free(rs_sinkhorn_scratch *x)
+{
+    free(x->kernel);
+    free(x->d0);
+    free(x->token);
+    free(x->d1);
+    free(x->col);
+    free(x->plan);
+    free(x->vals);
+    free(x->ids);
+}
+
+int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E)
+{
+    p->scratch = NULL;
+    if (rs_balance_slots_init(&p->slots, layers) != 0 ||
+        !(p->scratch = calloc((size_t)p->slots.count, sizeof *p->scratch)))
+        return -1;
+    for (int i = 0; i < p->slots.count; i++)
+        if (rs_sinkhorn_scratch_init(&p->scratch[i], E) != 0)
+            return -1;
+    return 0;
+}
+
+int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, size_t *largest)
+{
+    *largest = (size_t)rs_balance_largest_group(c, group);
+    for (int i = 0; i < p->slots.count; i++)
+        if (rs_sinkhorn_scratch_reserve(&p->scratch[i], *largest, E) != 0)
+            return -1;
+    return 0;
+}
+
+void rs_sinkhorn_pool_free(rs_sinkhorn_pool *p)
+{
+    for (int i = 0; p->scratch && i < p->slots.count; i++)
+        rs_sinkhorn_scratch_free(&p->scratch[i]);
+    free(p->scratch);
+    p->scratch = NULL;
+    rs_balance_slots_free(&p->slots);
+}
+
+void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m, int E, double eps)
+{
+    for (int j = 0; j < m; j++) {
+        const float *z = rs_chunk_logits(c, x->token[j], layer);
+        double max = z[0];
+        for (int e = 1; e < E; e++)
+            max = z[e] > max ? z[e] : max;
+        double *row = x->kernel + (size_t)j * (size_t)E;
+        for (int e = 0; e < E; e++)
+            row[e] = exp(((double)z[e] - max) / eps);
+    }
+}

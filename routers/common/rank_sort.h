@@ -1,0 +1,143 @@
+/* Full ranking of a row in (-value, index) order, for routers whose
+ * selection walks the sorted experts until a rule stops it (top-p,
+ * thresholds, dynamic k). Plain loops on integer keys, no callbacks. */
+#ifndef ROUTESIM_RANK_SORT_H
+#define ROUTESIM_RANK_SORT_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "routers/common/select.h"
+#include "routesim/chunk.h"
+
+/* Most experts the ranking routers accept: their scratch lives on the stack. */
+#define RS_RANK_MAX_E 4096
+
+/* Per-call scratch of a ranking router (one per route_layer call, on its stack). */
+typedef struct rs_rank_scratch {
+    int32_t order[RS_RANK_MAX_E];
+    float vals[RS_RANK_MAX_E];
+    union { /* whole-row ranking uses the same room as 32-bit keys and a second order */
+        uint64_t keys[RS_RANK_MAX_E];
+        uint32_t keys32[2][RS_RANK_MAX_E];
+    };
+    union {
+        uint64_t tmp[RS_RANK_MAX_E];
+        int32_t order2[RS_RANK_MAX_E];
+    };
+} rs_rank_scratch;
+
+/* A 32-bit key whose ascending order is descending v; -0 is folded into
+ * +0 so that equal values tie. */
+static inline uint32_t rs_rank_key32(float v)
+{
+    float x = v + 0.0f;
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u & 0x80000000u) ? u : ~(u | 0x80000000u);
+}
+
+/* A key whose ascending order is (-v, index) order. */
+static inline uint64_t rs_rank_key(float v, int32_t index)
+{
+    return ((uint64_t)rs_rank_key32(v) << 32) | (uint32_t)index;
+}
+
+/* Sorts keys[0..n) ascending; tmp is scratch of n entries. */
+static inline void rs_sort_keys(uint64_t *keys, uint64_t *tmp, int n)
+{
+    enum { RUN = 16 };
+    for (int a = 0; a < n; a += RUN) { /* insertion sort of short runs */
+        int b = a + RUN < n ? a + RUN : n;
+        for (int i = a + 1; i < b; i++) {
+            uint64_t x = keys[i];
+            int j = i;
+            for (; j > a && keys[j - 1] > x; j--)
+                keys[j] = keys[j - 1];
+            keys[j] = x;
+        }
+    }
+    uint64_t *src = keys, *dst = tmp;
+    for (int width = RUN; width < n; width *= 2) { /* bottom-up merges */
+        for (int a = 0; a < n; a += 2 * width) {
+            int mid = a + width < n ? a + width : n, b = a + 2 * width < n ? a + 2 * width : n;
+            int i = a, j = mid, o = a;
+            while (i < mid && j < b)
+                dst[o++] = src[j] < src[i] ? src[j++] : src[i++];
+            while (i < mid)
+                dst[o++] = src[i++];
+            while (j < b)
+                dst[o++] = src[j++];
+        }
+        uint64_t *swap = src;
+        src = dst;
+        dst = swap;
+    }
+    if (src != keys)
+        memcpy(keys, src, (size_t)n * sizeof *keys);
+}
+
+/* Ranks the candidates cand[0..m) (indices into v) by (-v, index) into out. */
+static inline void rs_rank_subset(const float *v, const int32_t *cand, int m, int32_t *out, rs_rank_scratch *s)
+{
+    for (int i = 0; i < m; i++)
+        s->keys[i] = rs_rank_key(v[cand[i]], cand[i]);
+    rs_sort_keys(s->keys, s->tmp, m);
+    for (int i = 0; i < m; i++)
+        out[i] = (int32_t)(uint32_t)s->keys[i];
+}
+
+/* Every expert of v[0..n) in (-v, index) order, into s->order: a stable
+ * least-significant-digit radix sort on 8-bit digits of the value key,
+ * starting from index order, so ties keep the lower index first. A digit
+ * all keys share skips its pass. Linear in n, without the data-dependent
+ * branches of a comparison sort. */
+static inline void rs_rank_all(const float *v, int n, rs_rank_scratch *s)
+{
+    uint32_t *key = s->keys32[0], *key2 = s->keys32[1];
+    int32_t *order = s->order, *order2 = s->order2;
+    for (int e = 0; e < n; e++) {
+        key[e] = rs_rank_key32(v[e]);
+        order[e] = e;
+    }
+    for (int shift = 0; shift < 32; shift += 8) {
+        int start[257] = {0};
+        for (int e = 0; e < n; e++)
+            start[((key[e] >> shift) & 255u) + 1]++;
+        if (start[((key[0] >> shift) & 255u) + 1] == n)
+            continue;
+        for (int d = 0; d < 256; d++)
+            start[d + 1] += start[d];
+        for (int e = 0; e < n; e++) {
+            int at = start[(key[e] >> shift) & 255u]++;
+            key2[at] = key[e];
+            order2[at] = order[e];
+        }
+        uint32_t *kt = key;
+        key = key2;
+        key2 = kt;
+        int32_t *ot = order;
+        order = order2;
+        order2 = ot;
+    }
+    if (order != s->order)
+        memcpy(s->order, order, (size_t)n * sizeof *order);
+}
+
+/* The first `want` experts of v[0..n) in (-v, index) order, into s->order.
+ * Small requests take the vectorised top-k; larger ones sort the whole row.
+ * Returns how many leading entries of s->order are ranked (want or n). */
+static inline int rs_rank_top(const float *v, int n, int want, rs_rank_scratch *s)
+{
+    if (want <= RS_LANES) {
+        rs_topk_indices(v, n, want, s->order, s->vals);
+        return want;
+    }
+    rs_rank_all(v, n, s);
+    return n;
+}
+
+/* 1 when the token's logits were found not finite (its row is cleared by the engine). */
+static inline int rs_token_skipped(const rs_chunk *c, int t) { return c->valid && !c->valid[t]; }
+
+#endif

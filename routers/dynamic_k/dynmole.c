@@ -1,0 +1,128 @@
+/* dynmole: DynMoLE's hybrid routing. Experts in descending p are kept while
+ * the cumulative sum stays <= top_p, and the top keep_top_k always; a token
+ * whose normalised Tsallis entropy exceeds h_max activates every expert.
+ * Weights are the probabilities of the kept experts (mikecovlee/DynMoLE
+ * moe_peft/adapters/dynmole/model.py, _dynamic_routing; entropy from
+ * moe_peft/common/moe_utils.py, tsallis_entropy). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "routers/common/rank_sort.h"
+#include "routesim/router.h"
+
+typedef struct dynmole_state {
+    double top_p, q, h_max, eps;
+    int keep_top_k;
+    double max_entropy; /* of the uniform distribution over E, the normaliser */
+    int broadcast;      /* h_max < 1 and E > 1: high-entropy tokens take every expert */
+} dynmole_state;
+
+static const rs_param_def dynmole_params[] = {
+    {"top_p", RS_PARAM_FLOAT, "0.75", 0, 1, NULL, "keep experts while the cumulative p stays <= top_p"},
+    {"keep_top_k", RS_PARAM_INT, "2", 1, RS_RANK_MAX_E, NULL, "experts always kept (the top ones)"},
+    {"q", RS_PARAM_FLOAT, "1.1", 1e-6, 2, NULL, "Tsallis entropy index (entropy_index; 1 = Shannon)"},
+    {"h_max", RS_PARAM_FLOAT, "0.9", 0, 1, NULL,
+     "normalised entropy above which every expert is active (1 = never)"},
+    {"eps", RS_PARAM_FLOAT, "1e-5", 0, 1, NULL, "added to p inside the entropy (entropy_eps)"},
+};
+
+/* Tsallis entropy of p + eps with index q (Shannon at q = 1), unnormalised. */
+static double tsallis(const float *p, int E, double q, double eps)
+{
+    double sum = 0.0;
+    if (q == 1.0) {
+        for (int e = 0; e < E; e++) {
+            double x = (double)p[e] + eps;
+            sum -= x > 0.0 ? x * log(x) : 0.0;
+        }
+        return sum;
+    }
+    for (int e = 0; e < E; e++)
+        sum += exp(q * log((double)p[e] + eps)); /* pow, about twice as fast */
+    return (1.0 - sum) / (q - 1.0);
+}
+
+static int dynmole_create(void **state, rs_router_shape *shape, const rs_params *params,
+                          const rs_router_setup *setup, rs_error *err)
+{
+    const rs_trace_info *tr = setup->trace;
+    const int E = tr->num_experts;
+    int keep = (int)rs_param_int(params, "keep_top_k");
+    RS_CHECK(E <= RS_RANK_MAX_E, err, "router dynmole: num_experts=%d of %s exceeds the %d it supports", E,
+             tr->path, RS_RANK_MAX_E);
+    RS_CHECK(keep <= E, err, "router dynmole: parameter keep_top_k=%d exceeds num_experts=%d of %s", keep, E,
+             tr->path);
+    dynmole_state *s = malloc(sizeof *s);
+    RS_CHECK(s, err, "router dynmole: out of memory");
+    s->top_p = rs_param_float(params, "top_p");
+    s->keep_top_k = keep;
+    s->q = rs_param_float(params, "q");
+    s->h_max = rs_param_float(params, "h_max");
+    s->eps = rs_param_float(params, "eps");
+    s->max_entropy = s->q == 1.0 ? log((double)E) : (1.0 - pow((double)E, 1.0 - s->q)) / (s->q - 1.0);
+    s->broadcast = s->h_max < 1.0 && E > 1;
+    shape->kmax = E;
+    *state = s;
+    return 0;
+}
+
+RS_VECTOR_CLONES
+static void dynmole_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
+{
+    const dynmole_state *s = state;
+    const int E = c->E;
+    const int first = E < RS_LANES ? E : RS_LANES;
+    rs_rank_scratch scratch;
+    for (int t = 0; t < c->n; t++) {
+        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
+        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        if (rs_token_skipped(c, t)) {
+            rs_pad_row(ids, w, 0, out->kmax);
+            continue;
+        }
+        const float *z = rs_chunk_logits(c, t, layer);
+        const float *p = rs_chunk_probs(c, t, layer);
+        int m = 0;
+        if (s->broadcast && tsallis(p, E, s->q, s->eps) / s->max_entropy > s->h_max) {
+            rs_rank_top(z, E, E, &scratch);
+            m = E;
+        } else {
+            int ranked = rs_rank_top(z, E, first, &scratch);
+            double cum = 0.0;
+            while (m < E) {
+                if (m == ranked)
+                    ranked = rs_rank_top(z, E, E, &scratch);
+                cum += p[scratch.order[m]];
+                if (m >= s->keep_top_k && cum > s->top_p)
+                    break;
+                m++;
+            }
+        }
+        for (int j = 0; j < m; j++) {
+            ids[j] = scratch.order[j];
+            w[j] = p[ids[j]];
+        }
+        rs_pad_row(ids, w, m, out->kmax);
+    }
+}
+
+static void dynmole_destroy(void *state) { free(state); }
+
+static const rs_router_type dynmole_type = {
+    .name = "dynmole",
+    .summary = "DynMoLE: top-p (cumsum <= top_p) plus the top keep_top_k; every expert when the entropy is high",
+    .formula = "order experts by (-p, index), c_j = cumulative p; keep the j-th if j <= keep_top_k or c_j <= top_p; "
+               "if H_q(p + eps) / H_q(uniform) > h_max (Tsallis, H_q = (1 - sum x^q) / (q - 1), Shannon at q = 1; "
+               "only when h_max < 1) keep all E; w_e = p_e, not renormalised; ids in rank order, -1 padding to E",
+    .source = "DynMoLE arXiv:2504.00661 (mikecovlee/DynMoLE moe_peft/adapters/dynmole/model.py _dynamic_routing, "
+              "moe_peft/common/moe_utils.py tsallis_entropy)",
+    .params = dynmole_params,
+    .num_params = sizeof dynmole_params / sizeof dynmole_params[0],
+    .flags = RS_ROUTER_CAUSAL | RS_ROUTER_TOKEN_CHOICE,
+    .needs = RS_NEEDS_LOGITS | RS_NEEDS_PROBS,
+    .create = dynmole_create,
+    .route_layer = dynmole_route_layer,
+    .destroy = dynmole_destroy,
+};
+
+const rs_router_type *const rs_router_dynmole = &dynmole_type;

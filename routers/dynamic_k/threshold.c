@@ -1,0 +1,85 @@
+/* threshold: XMoE's threshold router. Experts are taken in descending p
+ * while the probability mass before them is below t, so at least one is
+ * always kept and the expert that crosses t is included. Weights are the
+ * probabilities (ysngki/XMoE deepspeed_moe/sharded_moe.py,
+ * main_thresholdGating: chosen = cumsum - p < threshold, first forced). */
+#include <stdlib.h>
+
+#include "routers/common/rank_sort.h"
+#include "routesim/router.h"
+
+typedef struct threshold_state {
+    double t;
+} threshold_state;
+
+static const rs_param_def threshold_params[] = {
+    {"t", RS_PARAM_FLOAT, "0.9", 0, 1, NULL, "keep experts while the mass before them is below t"},
+};
+
+static int threshold_create(void **state, rs_router_shape *shape, const rs_params *params,
+                            const rs_router_setup *setup, rs_error *err)
+{
+    const rs_trace_info *tr = setup->trace;
+    RS_CHECK(tr->num_experts <= RS_RANK_MAX_E, err,
+             "router threshold: num_experts=%d of %s exceeds the %d it supports", tr->num_experts, tr->path,
+             RS_RANK_MAX_E);
+    threshold_state *s = malloc(sizeof *s);
+    RS_CHECK(s, err, "router threshold: out of memory");
+    s->t = rs_param_float(params, "t");
+    shape->kmax = tr->num_experts;
+    shape->capacity_k = 1; /* XMoE's capacity counts tokens: C = factor * group_tokens / E */
+    *state = s;
+    return 0;
+}
+
+RS_VECTOR_CLONES
+static void threshold_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
+{
+    const threshold_state *s = state;
+    const int E = c->E;
+    const int first = E < RS_LANES ? E : RS_LANES;
+    rs_rank_scratch scratch;
+    for (int t = 0; t < c->n; t++) {
+        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
+        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        if (rs_token_skipped(c, t)) {
+            rs_pad_row(ids, w, 0, out->kmax);
+            continue;
+        }
+        const float *z = rs_chunk_logits(c, t, layer);
+        const float *p = rs_chunk_probs(c, t, layer);
+        int ranked = rs_rank_top(z, E, first, &scratch), m = 0;
+        double before = 0.0; /* mass of the experts already kept */
+        do {
+            if (m == ranked)
+                ranked = rs_rank_top(z, E, E, &scratch);
+            before += p[scratch.order[m++]];
+        } while (m < E && before < s->t);
+        for (int j = 0; j < m; j++) {
+            ids[j] = scratch.order[j];
+            w[j] = p[ids[j]];
+        }
+        rs_pad_row(ids, w, m, out->kmax);
+    }
+}
+
+static void threshold_destroy(void *state) { free(state); }
+
+static const rs_router_type threshold_type = {
+    .name = "threshold",
+    .summary = "XMoE threshold routing: experts by descending p while the mass before them is below t",
+    .formula = "order experts by (-p, index); keep the j-th while sum of p over the experts before it < t "
+               "(the first always); w_e = p_e, not renormalised; ids in rank order, -1 padding to E. "
+               "With capacity_factor the stage counts tokens, as XMoE: C = capacity_factor * group_tokens / E",
+    .source = "XMoE arXiv:2403.18926 (ysngki/XMoE MoE-Megatron-DeepSpeed deepspeed_moe/sharded_moe.py "
+              "main_thresholdGating)",
+    .params = threshold_params,
+    .num_params = sizeof threshold_params / sizeof threshold_params[0],
+    .flags = RS_ROUTER_CAUSAL | RS_ROUTER_TOKEN_CHOICE,
+    .needs = RS_NEEDS_LOGITS | RS_NEEDS_PROBS,
+    .create = threshold_create,
+    .route_layer = threshold_route_layer,
+    .destroy = threshold_destroy,
+};
+
+const rs_router_type *const rs_router_threshold = &threshold_type;

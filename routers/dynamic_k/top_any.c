@@ -1,0 +1,89 @@
+/* top_any: DynMoE's top-any gating replayed on plain logits. DynMoE scores
+ * experts with a sigmoid of a cosine similarity and keeps every expert whose
+ * score exceeds its trainable gate, falling back to the argmax; the kept
+ * experts share the token equally (LINs-lab/DynMoE
+ * DeepSpeed-0.9.5/deepspeed/moe/sharded_moe.py, GAMoEGateT.forward and
+ * topanygating_opt: gates / K). Here the score is sigmoid(z) and the gate
+ * one threshold for all experts. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "routers/common/rank_sort.h"
+#include "routesim/router.h"
+
+typedef struct top_any_state {
+    double threshold;
+} top_any_state;
+
+static const rs_param_def top_any_params[] = {
+    {"threshold", RS_PARAM_FLOAT, "0.5", 0, 1, NULL,
+     "keep experts with sigmoid(z) above this (DynMoE's gates start at sigmoid(0) = 0.5)"},
+};
+
+static int top_any_create(void **state, rs_router_shape *shape, const rs_params *params,
+                          const rs_router_setup *setup, rs_error *err)
+{
+    const rs_trace_info *tr = setup->trace;
+    RS_CHECK(tr->num_experts <= RS_RANK_MAX_E, err, "router top_any: num_experts=%d of %s exceeds the %d it supports",
+             tr->num_experts, tr->path, RS_RANK_MAX_E);
+    top_any_state *s = malloc(sizeof *s);
+    RS_CHECK(s, err, "router top_any: out of memory");
+    s->threshold = rs_param_float(params, "threshold");
+    shape->kmax = tr->num_experts;
+    *state = s;
+    return 0;
+}
+
+static void top_any_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
+{
+    const top_any_state *s = state;
+    const int E = c->E;
+    rs_rank_scratch scratch;
+    int32_t chosen[RS_RANK_MAX_E];
+    for (int t = 0; t < c->n; t++) {
+        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
+        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        if (rs_token_skipped(c, t)) {
+            rs_pad_row(ids, w, 0, out->kmax);
+            continue;
+        }
+        const float *z = rs_chunk_logits(c, t, layer);
+        int m = 0;
+        for (int e = 0; e < E; e++) {
+            chosen[m] = e;
+            m += 1.0 / (1.0 + exp(-(double)z[e])) > s->threshold;
+        }
+        if (m == 0) {
+            rs_rank_top(z, E, 1, &scratch);
+            ids[0] = scratch.order[0];
+            m = 1;
+        } else {
+            rs_rank_subset(z, chosen, m, scratch.order, &scratch);
+            for (int j = 0; j < m; j++)
+                ids[j] = scratch.order[j];
+        }
+        for (int j = 0; j < m; j++)
+            w[j] = 1.0f / (float)m;
+        rs_pad_row(ids, w, m, out->kmax);
+    }
+}
+
+static void top_any_destroy(void *state) { free(state); }
+
+static const rs_router_type top_any_type = {
+    .name = "top_any",
+    .summary = "DynMoE top-any on plain logits: every expert with sigmoid(z) above threshold, equal weights",
+    .formula = "S = {e : s_e > threshold} (s = sigmoid(z) in double); S empty -> {argmax z}; w_e = 1/|S|; "
+               "ids in (-z, index) order, -1 padding to E",
+    .source = "DynMoE arXiv:2405.14297 (approximation on plain logits; LINs-lab/DynMoE "
+              "DeepSpeed-0.9.5/deepspeed/moe/sharded_moe.py GAMoEGateT.forward, topanygating_opt)",
+    .params = top_any_params,
+    .num_params = sizeof top_any_params / sizeof top_any_params[0],
+    .flags = RS_ROUTER_CAUSAL | RS_ROUTER_TOKEN_CHOICE,
+    .needs = RS_NEEDS_LOGITS,
+    .create = top_any_create,
+    .route_layer = top_any_route_layer,
+    .destroy = top_any_destroy,
+};
+
+const rs_router_type *const rs_router_top_any = &top_any_type;

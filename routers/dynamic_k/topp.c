@@ -1,0 +1,86 @@
+/* topp: dynamic top-p routing (Harder Tasks Need More Experts). Experts
+ * are taken in descending p until the cumulative sum first exceeds p; that
+ * expert is kept too. Weights are the probabilities themselves, not
+ * renormalised (ZhenweiAn/Dynamic_MoE modeling_moe.py,
+ * top_p_sampling_batched_all_sequence). */
+#include <stdlib.h>
+
+#include "routers/common/rank_sort.h"
+#include "routesim/router.h"
+
+typedef struct topp_state {
+    double p;
+} topp_state;
+
+static const rs_param_def topp_params[] = {
+    {"p", RS_PARAM_FLOAT, "0.4", 0, 1, NULL, "cumulative probability to exceed (top_p_threshold)"},
+};
+
+static int topp_create(void **state, rs_router_shape *shape, const rs_params *params, const rs_router_setup *setup,
+                       rs_error *err)
+{
+    const rs_trace_info *tr = setup->trace;
+    RS_CHECK(tr->num_experts <= RS_RANK_MAX_E, err, "router topp: num_experts=%d of %s exceeds the %d it supports",
+             tr->num_experts, tr->path, RS_RANK_MAX_E);
+    topp_state *s = malloc(sizeof *s);
+    RS_CHECK(s, err, "router topp: out of memory");
+    s->p = rs_param_float(params, "p");
+    shape->kmax = tr->num_experts;
+    *state = s;
+    return 0;
+}
+
+RS_VECTOR_CLONES
+static void topp_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
+{
+    const topp_state *s = state;
+    const int E = c->E;
+    const int first = E < RS_LANES ? E : RS_LANES;
+    rs_rank_scratch scratch;
+    for (int t = 0; t < c->n; t++) {
+        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
+        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        if (rs_token_skipped(c, t)) {
+            rs_pad_row(ids, w, 0, out->kmax);
+            continue;
+        }
+        const float *z = rs_chunk_logits(c, t, layer);
+        const float *p = rs_chunk_probs(c, t, layer);
+        /* most tokens stop within the first few experts: rank those first */
+        int ranked = rs_rank_top(z, E, first, &scratch), m = 0;
+        double cum = 0.0;
+        while (m < E) {
+            if (m == ranked)
+                ranked = rs_rank_top(z, E, E, &scratch);
+            int e = scratch.order[m++];
+            cum += p[e];
+            if (cum > s->p)
+                break;
+        }
+        for (int j = 0; j < m; j++) {
+            ids[j] = scratch.order[j];
+            w[j] = p[ids[j]];
+        }
+        rs_pad_row(ids, w, m, out->kmax);
+    }
+}
+
+static void topp_destroy(void *state) { free(state); }
+
+static const rs_router_type topp_type = {
+    .name = "topp",
+    .summary = "dynamic top-p: experts by descending p until their sum exceeds p (Dynamic_MoE)",
+    .formula = "order experts by (-p, index); S = the shortest prefix whose sum exceeds p (all E when none does; "
+               "p = 0 gives top-1); w_e = p_e, not renormalised; ids in rank order, -1 padding to E",
+    .source = "Harder Tasks Need More Experts arXiv:2403.07652 (ZhenweiAn/Dynamic_MoE modeling/modeling_moe.py "
+              "top_p_sampling_batched_all_sequence)",
+    .params = topp_params,
+    .num_params = sizeof topp_params / sizeof topp_params[0],
+    .flags = RS_ROUTER_CAUSAL | RS_ROUTER_TOKEN_CHOICE,
+    .needs = RS_NEEDS_LOGITS | RS_NEEDS_PROBS,
+    .create = topp_create,
+    .route_layer = topp_route_layer,
+    .destroy = topp_destroy,
+};
+
+const rs_router_type *const rs_router_topp = &topp_type;

@@ -1,0 +1,199 @@
+/* graph_smooth: routing probabilities smoothed over similar recent tokens
+ * before top-k, after the similarity-aware routing of "Graph of Tokens"
+ * (arXiv 2505.00792). The paper builds the token graph from hidden states
+ * over the whole batch; a trace has only router logits, so this
+ * approximation measures similarity as the cosine of logit vectors and
+ * looks back `window` tokens of the same sequence (causal). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "routers/locality/locality.h"
+#include "routers/common/select.h"
+#include "routesim/router.h"
+
+typedef struct smooth_layer {
+    float *past_z, *past_p; /* [window, E] ring of the previous tokens of the sequence */
+    double *past_norm;      /* [window] |z| of each */
+    int count, head;        /* tokens held; slot the next one goes to */
+    double *mix;            /* [E] scratch: smoothed probabilities */
+    double *affinity;       /* [window + 1] scratch */
+    float *smoothed;        /* [E] scratch */
+} smooth_layer;
+
+typedef struct graph_smooth_state {
+    int k, window, E, L, renorm;
+    double temp;
+    smooth_layer *layers;
+    float *floats;
+    double *doubles;
+} graph_smooth_state;
+
+static const rs_param_def graph_smooth_params[] = {
+    {"k", RS_PARAM_INT, "2", 1, 1024, NULL, "experts per token"},
+    {"window", RS_PARAM_INT, "4", 0, 1024, NULL, "previous tokens of the sequence mixed in (0: plain top-k)"},
+    {"temp", RS_PARAM_FLOAT, "1", 1e-6, 1e6, NULL, "temperature of the softmax over cosine similarities"},
+    {"renorm", RS_PARAM_BOOL, "1", 0, 1, NULL, "renormalise the k smoothed weights to sum to 1"},
+};
+
+static void graph_smooth_destroy(void *state)
+{
+    graph_smooth_state *s = state;
+    if (!s)
+        return;
+    free(s->layers);
+    free(s->floats);
+    free(s->doubles);
+    free(s);
+}
+
+static int graph_smooth_create(void **state, rs_router_shape *shape, const rs_params *params,
+                               const rs_router_setup *setup, rs_error *err)
+{
+    const rs_trace_info *tr = setup->trace;
+    int k = (int)rs_param_int(params, "k");
+    RS_CHECK(k <= tr->num_experts, err, "router graph_smooth: parameter k=%d exceeds num_experts=%d of %s", k,
+             tr->num_experts, tr->path);
+    graph_smooth_state *s = calloc(1, sizeof *s);
+    RS_CHECK(s, err, "router graph_smooth: out of memory");
+    s->k = k;
+    s->window = (int)rs_param_int(params, "window");
+    s->temp = rs_param_float(params, "temp");
+    s->renorm = rs_param_bool(params, "renorm");
+    s->E = tr->num_experts;
+    s->L = tr->num_layers;
+    const size_t E = (size_t)s->E, W = (size_t)s->window;
+    const size_t floats = 2 * W * E + E, doubles = W + E + W + 1;
+    s->layers = calloc((size_t)s->L, sizeof *s->layers);
+    s->floats = malloc((size_t)s->L * floats * sizeof *s->floats);
+    s->doubles = malloc((size_t)s->L * doubles * sizeof *s->doubles);
+    if (!s->layers || !s->floats || !s->doubles) {
+        int window = s->window;
+        graph_smooth_destroy(s);
+        return rs_fail(err, "router graph_smooth: out of memory (window=%d, %d layers, %d experts)", window,
+                       tr->num_layers, tr->num_experts);
+    }
+    for (int l = 0; l < s->L; l++) {
+        float *f = s->floats + (size_t)l * floats;
+        double *d = s->doubles + (size_t)l * doubles;
+        s->layers[l] = (smooth_layer){.past_z = f, .past_p = f + W * E, .smoothed = f + 2 * W * E,
+                                      .past_norm = d, .mix = d + W, .affinity = d + W + E};
+    }
+    shape->kmax = k;
+    *state = s;
+    return 0;
+}
+
+static double norm_of(const float *z, int E)
+{
+    double sum = 0.0;
+    for (int e = 0; e < E; e++)
+        sum += (double)z[e] * (double)z[e];
+    return sqrt(sum);
+}
+
+/* Cosine of two logit vectors; 0 when either is all zeros. */
+static double cosine(const float *a, double norm_a, const float *b, double norm_b, int E)
+{
+    if (norm_a == 0.0 || norm_b == 0.0)
+        return 0.0;
+    double dot = 0.0;
+    for (int e = 0; e < E; e++)
+        dot += (double)a[e] * (double)b[e];
+    return dot / (norm_a * norm_b);
+}
+
+/* p~ = a_self p_t + sum_j a_j p_j over the held tokens (oldest first),
+ * a = softmax(cosine / temp); written to sl->smoothed. */
+static void smooth_probs(const graph_smooth_state *s, smooth_layer *sl, const float *z, double norm, const float *p)
+{
+    const int E = s->E, W = s->window, n = sl->count;
+    const int oldest = (sl->head - n + W) % W;
+    double *a = sl->affinity; /* a[0]: this token, a[1 + i]: the i-th oldest held token */
+    a[0] = cosine(z, norm, z, norm, E) / s->temp;
+    double top = a[0];
+    for (int i = 0; i < n; i++) {
+        int slot = (oldest + i) % W;
+        a[1 + i] = cosine(z, norm, sl->past_z + (size_t)slot * E, sl->past_norm[slot], E) / s->temp;
+        top = a[1 + i] > top ? a[1 + i] : top;
+    }
+    double sum = 0.0;
+    for (int i = 0; i <= n; i++) {
+        a[i] = exp(a[i] - top);
+        sum += a[i];
+    }
+    for (int e = 0; e < E; e++)
+        sl->mix[e] = a[0] / sum * (double)p[e];
+    for (int i = 0; i < n; i++) {
+        const float *q = sl->past_p + (size_t)((oldest + i) % W) * E;
+        double weight = a[1 + i] / sum;
+        for (int e = 0; e < E; e++)
+            sl->mix[e] += weight * (double)q[e];
+    }
+    for (int e = 0; e < E; e++)
+        sl->smoothed[e] = (float)sl->mix[e];
+}
+
+static void remember(const graph_smooth_state *s, smooth_layer *sl, const float *z, double norm, const float *p)
+{
+    const int E = s->E, W = s->window;
+    if (W == 0)
+        return;
+    for (int e = 0; e < E; e++) {
+        sl->past_z[(size_t)sl->head * E + e] = z[e];
+        sl->past_p[(size_t)sl->head * E + e] = p[e];
+    }
+    sl->past_norm[sl->head] = norm;
+    sl->head = (sl->head + 1) % W;
+    sl->count += sl->count < W;
+}
+
+static void graph_smooth_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
+{
+    graph_smooth_state *s = state;
+    smooth_layer *sl = &s->layers[layer];
+    const int E = c->E;
+    float vals[1024];
+    for (int t = 0; t < c->n; t++) {
+        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
+        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        if (rs_starts_sequence(c, t)) {
+            sl->count = 0;
+            sl->head = 0;
+        }
+        if (!rs_token_valid(c, t)) {
+            rs_pad_row(ids, w, 0, out->kmax);
+            continue;
+        }
+        const float *z = rs_chunk_logits(c, t, layer), *p = rs_chunk_probs(c, t, layer);
+        double norm = norm_of(z, E);
+        if (sl->count == 0) {
+            /* nothing to mix: plain top-k, selected on z like topk (no ties invented by rounding p) */
+            rs_topk_indices(z, E, s->k, ids, vals);
+            rs_weights_from_probs(p, ids, s->k, s->renorm, w);
+        } else {
+            smooth_probs(s, sl, z, norm, p);
+            rs_topk_indices(sl->smoothed, E, s->k, ids, vals);
+            rs_weights_from_probs(sl->smoothed, ids, s->k, s->renorm, w);
+        }
+        remember(s, sl, z, norm, p);
+    }
+}
+
+static const rs_router_type graph_smooth_type = {
+    .name = "graph_smooth",
+    .summary = "top-k of probabilities smoothed over similar recent tokens (approximation of Graph of Tokens)",
+    .formula = "p~_t = sum_j a_tj p_j over j in {t} and the previous `window` tokens of the sequence, a_t = "
+               "softmax_j(cos(z_t, z_j) / temp) (cos = 0 for an all-zero vector); S = TopK(p~_t, k) (TopK(z_t, k) "
+               "when no previous token); w = p~_S (renorm: / sum p~_S)",
+    .source = "Graph of Tokens arXiv:2505.00792 (similarity-aware routing; approximation: cosine of router logits "
+              "instead of hidden states, causal window instead of the whole batch)",
+    .params = graph_smooth_params,
+    .num_params = sizeof graph_smooth_params / sizeof graph_smooth_params[0],
+    .flags = RS_ROUTER_CAUSAL | RS_ROUTER_STATEFUL,
+    .needs = RS_NEEDS_LOGITS | RS_NEEDS_PROBS,
+    .create = graph_smooth_create,
+    .route_layer = graph_smooth_route_layer,
+    .destroy = graph_smooth_destroy,
+};
+
+const rs_router_type *const rs_router_graph_smooth = &graph_smooth_type;

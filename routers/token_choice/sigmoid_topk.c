@@ -1,0 +1,77 @@
+/* sigmoid_topk: S = TopK(z, k); w = sigmoid(z_S), optionally renormalised.
+ * Llama 4 routes top-1 and gates the expert with the sigmoid of its logit,
+ * independently of the other experts (no softmax, no renormalisation). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "routers/common/score_select.h"
+#include "routers/common/select.h"
+#include "routesim/router.h"
+
+typedef struct sigmoid_state {
+    int k, renorm;
+} sigmoid_state;
+
+static const rs_param_def sigmoid_params[] = {
+    {"k", RS_PARAM_INT, "1", 1, 1024, NULL, "experts per token"},
+    {"renorm", RS_PARAM_BOOL, "0", 0, 1, NULL, "divide the k sigmoid weights by their sum"},
+};
+
+static int sigmoid_create(void **state, rs_router_shape *shape, const rs_params *params,
+                          const rs_router_setup *setup, rs_error *err)
+{
+    int k = (int)rs_param_int(params, "k");
+    RS_CHECK(k <= setup->trace->num_experts, err, "router sigmoid_topk: parameter k=%d exceeds num_experts=%d of %s",
+             k, setup->trace->num_experts, setup->trace->path);
+    sigmoid_state *s = malloc(sizeof *s);
+    RS_CHECK(s, err, "router sigmoid_topk: out of memory");
+    s->k = k;
+    s->renorm = rs_param_bool(params, "renorm");
+    shape->kmax = k;
+    *state = s;
+    return 0;
+}
+
+static void sigmoid_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
+{
+    const sigmoid_state *s = state;
+    const int E = c->E, k = s->k;
+    float vals[1024];
+    double gate[1024];
+    for (int t = 0; t < c->n; t++) {
+        const float *z = rs_chunk_logits(c, t, layer);
+        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
+        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        /* the sigmoid is monotone, so the top-k of z is the top-k of s
+         * (HF Llama4Router takes torch.topk of the logits too) */
+        rs_topk_indices(z, E, k, ids, vals);
+        double sum = 0.0;
+        for (int j = 0; j < k; j++) {
+            gate[j] = ids[j] >= 0 ? rs_sigmoid((double)z[ids[j]]) : 0.0;
+            sum += gate[j];
+        }
+        double norm = !s->renorm ? 1.0 : sum > 0.0 ? 1.0 / sum : 0.0;
+        for (int j = 0; j < k; j++)
+            w[j] = (float)(gate[j] * norm);
+    }
+}
+
+static void sigmoid_destroy(void *state) { free(state); }
+
+static const rs_router_type sigmoid_type = {
+    .name = "sigmoid_topk",
+    .summary = "top-k of the logits, each gated by its own sigmoid (Llama 4)",
+    .formula = "S = TopK(z, k) with ties to the lower index; w_e = s_e (renorm = 0) or s_e / sum_S s (renorm = 1), "
+               "s = sigmoid(z)",
+    .source = "Llama 4 (Meta, no arXiv paper; HF modeling_llama4 Llama4Router.forward: "
+              "sigmoid of the scattered top-k logits)",
+    .params = sigmoid_params,
+    .num_params = sizeof sigmoid_params / sizeof sigmoid_params[0],
+    .flags = RS_ROUTER_CAUSAL | RS_ROUTER_TOKEN_CHOICE,
+    .needs = RS_NEEDS_LOGITS,
+    .create = sigmoid_create,
+    .route_layer = sigmoid_route_layer,
+    .destroy = sigmoid_destroy,
+};
+
+const rs_router_type *const rs_router_sigmoid_topk = &sigmoid_type;

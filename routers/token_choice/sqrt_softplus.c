@@ -1,0 +1,89 @@
+/* sqrt_softplus: the DeepSeek-V4 scoring as vLLM's dsv4 top-k kernel runs
+ * it. s = sqrt(softplus(z)), with softplus(z) = z above 20 as the kernel
+ * computes it; the selection bias b (/router/bias) is added when the trace
+ * has one: S = TopK(s + b, k); w = s_S / sum_S s * scale. No expert groups. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "routers/common/score_select.h"
+#include "routers/common/select.h"
+#include "routesim/fastmath.h"
+#include "routesim/router.h"
+
+typedef struct sqrt_softplus_state {
+    int k;
+    double scale;
+} sqrt_softplus_state;
+
+static const rs_param_def sqrt_softplus_params[] = {
+    {"k", RS_PARAM_INT, "6", 1, 1024, NULL, "experts per token"},
+    {"scale", RS_PARAM_FLOAT, "1.5", 0, 1e6,
+     NULL, "multiplies the renormalised weights (routed_scaling_factor; 1.5 in DeepSeek-V4-Flash)"},
+};
+
+static int sqrt_softplus_create(void **state, rs_router_shape *shape, const rs_params *params,
+                                const rs_router_setup *setup, rs_error *err)
+{
+    int k = (int)rs_param_int(params, "k");
+    RS_CHECK(setup->trace->num_experts <= RS_ROW_MAX_E, err,
+             "router sqrt_softplus: num_experts=%d of %s exceeds the %d it supports", setup->trace->num_experts,
+             setup->trace->path, RS_ROW_MAX_E);
+    RS_CHECK(k <= setup->trace->num_experts, err,
+             "router sqrt_softplus: parameter k=%d exceeds num_experts=%d of %s", k, setup->trace->num_experts,
+             setup->trace->path);
+    sqrt_softplus_state *s = malloc(sizeof *s);
+    RS_CHECK(s, err, "router sqrt_softplus: out of memory");
+    s->k = k;
+    s->scale = rs_param_float(params, "scale");
+    if (setup->trace->has_bias)
+        shape->needs |= RS_NEEDS_BIAS;
+    shape->kmax = k;
+    *state = s;
+    return 0;
+}
+
+RS_VECTOR_CLONES
+static void sqrt_softplus_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
+{
+    const sqrt_softplus_state *s = state;
+    const int E = c->E, k = s->k;
+    const float *b = c->bias ? c->bias + (size_t)layer * (size_t)E : NULL;
+    float score[RS_ROW_MAX_E], biased[RS_ROW_MAX_E], vals[1024];
+    for (int t = 0; t < c->n; t++) {
+        const float *z = rs_chunk_logits(c, t, layer);
+        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
+        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        /* softplus(z) = z above 20, as the kernel; float32 like it */
+#pragma omp simd
+        for (int e = 0; e < E; e++) {
+            float sp = z[e] > 20.0f ? z[e] : rs_fast_softplusf(z[e]);
+            score[e] = sqrtf(sp);
+            biased[e] = b ? score[e] + b[e] : score[e];
+        }
+        rs_topk_indices(biased, E, k, ids, vals);
+        float sum = 0.0f;
+        for (int j = 0; j < k; j++)
+            sum += ids[j] >= 0 ? score[ids[j]] : 0.0f;
+        for (int j = 0; j < k; j++)
+            w[j] = ids[j] >= 0 && sum > 0.0f ? score[ids[j]] / sum * s->scale : 0.0f;
+    }
+}
+
+static void sqrt_softplus_destroy(void *state) { free(state); }
+
+static const rs_router_type sqrt_softplus_type = {
+    .name = "sqrt_softplus",
+    .summary = "top-k of sqrt(softplus(z)) plus the selection bias if the trace has one, renormalised (DeepSeek-V4)",
+    .formula = "s = sqrt(softplus(z)) (softplus(z) = z for z > 20); S = TopK(s + b, k) (b = /router/bias, else 0); "
+               "w_e = s_e / sum_S s * scale; ties to the lower index",
+    .source = "DeepSeek-V4 (no arXiv paper; vLLM fused_moe/router/dsv4_topk.py _dsv4_topk_kernel)",
+    .params = sqrt_softplus_params,
+    .num_params = sizeof sqrt_softplus_params / sizeof sqrt_softplus_params[0],
+    .flags = RS_ROUTER_CAUSAL | RS_ROUTER_TOKEN_CHOICE,
+    .needs = RS_NEEDS_LOGITS,
+    .create = sqrt_softplus_create,
+    .route_layer = sqrt_softplus_route_layer,
+    .destroy = sqrt_softplus_destroy,
+};
+
+const rs_router_type *const rs_router_sqrt_softplus = &sqrt_softplus_type;

@@ -1,0 +1,81 @@
+/* topk: S = TopK(p, k); w = p_S, renormalised over S when renorm = 1, times
+ * scale. Mixtral (renorm) and OLMoE / Qwen2-MoE (no renorm) ship this rule. */
+#include <stdlib.h>
+
+#include "routers/common/select.h"
+#include "routesim/router.h"
+
+typedef struct topk_state {
+    int k, renorm;
+    float scale;
+} topk_state;
+
+static const rs_param_def topk_params[] = {
+    {"k", RS_PARAM_INT, "2", 1, 1024, NULL, "experts per token"},
+    {"renorm", RS_PARAM_BOOL, "1", 0, 1, NULL, "renormalise the k weights to sum to 1"},
+    {"scale", RS_PARAM_FLOAT, "1", 0, 1e6, NULL, "multiplies the weights (routed_scaling_factor)"},
+};
+
+static int topk_create(void **state, rs_router_shape *shape, const rs_params *params, const rs_router_setup *setup,
+                       rs_error *err)
+{
+    topk_state *s = malloc(sizeof *s);
+    RS_CHECK(s, err, "router topk: out of memory");
+    s->k = (int)rs_param_int(params, "k");
+    s->renorm = rs_param_bool(params, "renorm");
+    s->scale = (float)rs_param_float(params, "scale");
+    if (s->k > setup->trace->num_experts) {
+        int k = s->k;
+        free(s);
+        return rs_fail(err, "router topk: parameter k=%d exceeds num_experts=%d of %s", k,
+                       setup->trace->num_experts, setup->trace->path);
+    }
+    shape->kmax = s->k;
+    *state = s;
+    return 0;
+}
+
+RS_VECTOR_CLONES
+static void topk_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
+{
+    const topk_state *s = state;
+    const int E = c->E, k = s->k;
+    float vals[1024];
+    for (int t = 0; t < c->n; t++) {
+        const float *z = rs_chunk_logits(c, t, layer);
+        const float *p = rs_chunk_probs(c, t, layer);
+        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
+        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        /* Selecting on z equals selecting on p (softmax is monotone) and
+         * never invents ties from float rounding of p. */
+        rs_topk_indices(z, E, k, ids, vals);
+        /* ids < 0 only for rows with NaN logits, which the engine then discards */
+        double norm = 1.0;
+        if (s->renorm) {
+            double sum = 0.0;
+            for (int j = 0; j < k; j++)
+                sum += ids[j] >= 0 ? p[ids[j]] : 0.0f;
+            norm = sum > 0.0 ? 1.0 / sum : 0.0;
+        }
+        for (int j = 0; j < k; j++)
+            w[j] = ids[j] >= 0 ? (float)((double)p[ids[j]] * norm * s->scale) : 0.0f;
+    }
+}
+
+static void topk_destroy(void *state) { free(state); }
+
+static const rs_router_type topk_type = {
+    .name = "topk",
+    .summary = "top-k of the softmax, optionally renormalised (Mixtral, OLMoE, Qwen-MoE)",
+    .formula = "S = TopK(p, k) with ties to the lower index; w_e = p_e / sum_{S} p (renorm = 1) or p_e (renorm = 0), times scale",
+    .source = "Mixtral arXiv:2401.04088 (HF MixtralSparseMoeBlock); no renorm: OLMoE arXiv:2409.02060, Qwen2-MoE",
+    .params = topk_params,
+    .num_params = sizeof topk_params / sizeof topk_params[0],
+    .flags = RS_ROUTER_CAUSAL | RS_ROUTER_TOKEN_CHOICE,
+    .needs = RS_NEEDS_LOGITS | RS_NEEDS_PROBS,
+    .create = topk_create,
+    .route_layer = topk_route_layer,
+    .destroy = topk_destroy,
+};
+
+const rs_router_type *const rs_router_topk = &topk_type;

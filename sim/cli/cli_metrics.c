@@ -1,0 +1,116 @@
+/* routesim metrics: the metric registry as text, markdown or JSON. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "routesim/metric.h"
+#include "routesim/router.h"
+#include "sim/cli/cli.h"
+#include "sim/cli/cli_describe.h"
+
+static const char *aggregate_name(rs_layer_aggregate a)
+{
+    switch (a) {
+    case RS_AGG_MEAN: return "mean";
+    case RS_AGG_SUM: return "sum";
+    case RS_AGG_MAX: return "max";
+    case RS_AGG_SELF: return "model-level";
+    }
+    return "?";
+}
+
+/* What the family's flags mean for a user, or NULL. */
+static const char *flags_text(unsigned flags, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (flags & RS_METRIC_REFERENCE)
+        snprintf(buf, size, "compares each run with a reference (config key reference)");
+    if (flags & RS_METRIC_SEQUENTIAL)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%stokens in order within each sequence",
+                 buf[0] ? "; " : "");
+    return buf[0] ? buf : NULL;
+}
+
+int rs_cmd_metrics(int argc, char **argv)
+{
+    if (rs_cli_wants_help(argc, argv)) {
+        printf("usage: routesim metrics [NAME] [--json | --markdown]\n\n"
+               "Lists every metric family with its outputs (definition, how layers aggregate),\n"
+               "parameters and source. Results name an output FAMILY.OUTPUT, e.g. load.maxvio.\n"
+               "--markdown prints the reference section of docs/metrics.md.\n");
+        return RS_EXIT_OK;
+    }
+    int json = 0, markdown = 0;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--markdown") == 0)
+            markdown = 1;
+        else if (argv[i][0] != '-' && !only)
+            only = argv[i];
+        else
+            return rs_cli_usage_error("metrics", "unexpected argument '%s'", argv[i]);
+    }
+    if (only && !rs_metric_find(only)) {
+        fprintf(stderr, "routesim: error: unknown metric '%s' (routesim metrics lists them)\n", only);
+        return RS_EXIT_FAIL;
+    }
+    cJSON *root = json ? cJSON_CreateArray() : NULL;
+    for (int i = 0; i < rs_metric_count(); i++) {
+        const rs_metric_type *t = rs_metric_at(i);
+        if (only && strcmp(only, t->name) != 0)
+            continue;
+        if (markdown) {
+            char needs[128];
+            char flags[160];
+            printf("### `%s`\n\n%s\n\n- Source: %s\n- Needs: %s\n", t->name, t->summary, t->source,
+                   rs_describe_needs_text(t->needs, needs, sizeof needs));
+            if (flags_text(t->flags, flags, sizeof flags))
+                printf("- Runs: %s\n", flags);
+            rs_describe_markdown_params(t->params, t->num_params);
+            printf("\n| output | definition | layer = all |\n|---|---|---|\n");
+            for (int j = 0; j < t->num_outputs; j++) {
+                printf("| `%s.%s` | ", t->name, t->outputs[j].name);
+                rs_describe_md_cell(t->outputs[j].definition);
+                printf(" | %s |\n", aggregate_name(t->outputs[j].aggregate));
+            }
+            printf("\n");
+            continue;
+        }
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddItemToArray(root, o);
+            cJSON_AddStringToObject(o, "name", t->name);
+            cJSON_AddStringToObject(o, "summary", t->summary);
+            cJSON_AddStringToObject(o, "source", t->source);
+            cJSON_AddItemToObject(o, "needs", rs_describe_needs_json(t->needs));
+            cJSON_AddBoolToObject(o, "needs_reference", (t->flags & RS_METRIC_REFERENCE) != 0);
+            cJSON_AddBoolToObject(o, "sequential", (t->flags & RS_METRIC_SEQUENTIAL) != 0);
+            cJSON_AddItemToObject(o, "params", rs_describe_params_json(t->params, t->num_params));
+            cJSON *outs = cJSON_AddArrayToObject(o, "outputs");
+            for (int j = 0; j < t->num_outputs; j++) {
+                cJSON *x = cJSON_CreateObject();
+                cJSON_AddItemToArray(outs, x);
+                char full[256];
+                snprintf(full, sizeof full, "%s.%s", t->name, t->outputs[j].name);
+                cJSON_AddStringToObject(x, "name", full);
+                cJSON_AddStringToObject(x, "definition", t->outputs[j].definition);
+                cJSON_AddStringToObject(x, "layer_all", aggregate_name(t->outputs[j].aggregate));
+            }
+            continue;
+        }
+        printf("%-10s %s\n", t->name, t->summary);
+        char flags[160];
+        if (only)
+            printf("    source: %s\n", t->source);
+        if (only && flags_text(t->flags, flags, sizeof flags))
+            printf("    runs: %s\n", flags);
+        for (int j = 0; j < t->num_outputs; j++)
+            printf("    %s.%-16s %s [all layers: %s]\n", t->name, t->outputs[j].name, t->outputs[j].definition,
+                   aggregate_name(t->outputs[j].aggregate));
+        if (t->num_params)
+            rs_describe_print_params(t->params, t->num_params);
+    }
+    return json ? rs_describe_emit_json(root) : RS_EXIT_OK;
+}

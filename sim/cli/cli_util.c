@@ -1,0 +1,49 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/cli/cli.h"
+
+int rs_cli_fail(const rs_error *err)
+{
+    fprintf(stderr, "routesim: error: %s\n", err->msg[0] ? err->msg : "unknown failure");
+    return RS_EXIT_FAIL;
+}
+
+int rs_cli_usage_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "routesim: %s: ", command);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see routesim %s --help)\n", command);
+    va_end(ap);
+    return RS_EXIT_USAGE;
+}
+
+int rs_cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int rs_cli_parse_long(const char *command, const char *option, const char *text, long long min, long long max,
+                      long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || errno == ERANGE || v < min || v > max) {
+        rs_cli_usage_error(command, "%s: expected an integer in [%lld, %lld], got '%s'", option, min, max, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,58 @@
+/* Reads a trace chunk by chunk, one chunk ahead on a background thread, so
+ * the HDF5 read of chunk i+1 overlaps the routing of chunk i. Only the
+ * loader touches the trace's token data and the sequence cursor. */
+#ifndef ROUTESIM_CHUNK_LOADER_H
+#define ROUTESIM_CHUNK_LOADER_H
+
+#include <stdint.h>
+
+#include "routesim/router.h"
+#include "workloads/trace/sequence_cursor.h"
+#include "workloads/trace/trace.h"
+
+/* What one chunk's read produced. Valid until the next call to
+ * rs_chunk_loader_next. */
+typedef struct rs_loaded_chunk {
+    int64_t t0;
+    int n;
+    int64_t capacity;       /* tokens the buffers hold */
+    uint16_t *stored;       /* 16-bit logits as stored, or NULL (float32 is read into logits) */
+    float *logits;          /* [n, L, E], widened by the caller when stored != NULL */
+    /* When num_extents > 0 the logits were not read: the caller preads
+     * them (rs_trace_read_logit_rows) in parallel, into stored or logits. */
+    rs_extent *extents;
+    int num_extents, extent_capacity;
+    uint8_t *valid;         /* [n] for the caller to fill */
+    int32_t *token_ids;     /* [n] or NULL */
+    int32_t *recorded_ids;  /* [n, L, K] or NULL */
+    float *recorded_weights;
+    int32_t *seq_of_token;  /* [n] */
+    rs_seq_window window;
+    int32_t *domain;        /* [window.num_seq] labels when the trace has /sequences/domain, else NULL */
+    int64_t domain_capacity;
+    float *quality;         /* [n, E] outcomes (unit = query) when asked for and present, else NULL */
+    float *cost;            /* [n, E], a per-model cost repeated per query; NULL without /outcome/cost */
+} rs_loaded_chunk;
+
+typedef struct rs_loader_config {
+    rs_trace *trace;
+    unsigned needs;        /* rs_needs: which datasets to read */
+    int64_t chunk_tokens;  /* tokens per chunk before group alignment */
+    unsigned group_modes;  /* bit rs_group: chunks end on boundaries of each mode */
+    int batch_tokens;
+    int background;        /* read ahead on a thread */
+    /* Token offsets (increasing, > 0) no chunk may cross, moved up to the
+     * next boundary of every grouping mode: bootstrap blocks. */
+    const int64_t *cuts;
+    int num_cuts;
+} rs_loader_config;
+
+typedef struct rs_chunk_loader rs_chunk_loader;
+
+int rs_chunk_loader_create(rs_chunk_loader **out, const rs_loader_config *cfg, rs_error *err);
+/* The next chunk (waiting for its read if needed), or *chunk = NULL after
+ * the last one. Starts reading the chunk after it. */
+int rs_chunk_loader_next(rs_chunk_loader *l, rs_loaded_chunk **chunk, rs_error *err);
+void rs_chunk_loader_destroy(rs_chunk_loader *l);
+
+#endif

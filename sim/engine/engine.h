@@ -1,0 +1,79 @@
+/* The streaming engine: one pass over a trace feeds every configured router
+ * and, for each router, every metric.
+ *
+ *   trace --chunk--> [float32 logits, softmax] --> routers (parallel over
+ *   router x layer) --> decisions --> metrics (parallel over metric x router
+ *   x layer, token slices merged in order) --> accumulators --> results
+ *
+ * Memory is bounded by the chunk budget, not the trace length. Results do not
+ * depend on the thread count or chunk size: every sum is exact and every
+ * stateful computation runs in token order within its layer. */
+#ifndef ROUTESIM_ENGINE_H
+#define ROUTESIM_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/results/results.h"
+#include "sim/config/spec.h"
+#include "workloads/trace/decisions_file.h"
+#include "workloads/trace/trace.h"
+
+#define RS_DEFAULT_MEMORY_BUDGET ((size_t)64 << 20)
+#define RS_MAX_CHUNK_TOKENS (1 << 20)
+
+typedef struct rs_engine_options {
+    int threads;            /* 0 = OpenMP's default */
+    int64_t chunk_tokens;   /* 0 = derive from memory_budget */
+    size_t memory_budget;   /* bytes for chunk buffers; 0 = RS_DEFAULT_MEMORY_BUDGET */
+    int batch_tokens;       /* group size for maxvio_batch and batch-grouped routers */
+    int skip_nonfinite;     /* skip tokens with NaN/inf logits instead of failing */
+    int progress;           /* -1 automatic, 0 off, 1 on */
+    const char *progress_label;
+    /* What agreement metrics compare each run with: a router on the same
+     * trace (a configured run when its label or spec matches, else routed
+     * alongside without results of its own), or on reference_trace, a
+     * paired trace with the same tokens, streamed in lock step. NULL = none. */
+    const rs_router_spec *reference;
+    rs_trace *reference_trace;
+    /* Bootstrap over sequences: `bootstrap` resamples (0 = none) of blocks
+     * of whole sequences (at most bootstrap_blocks, 0 = 200), giving every
+     * result row a basic interval at bootstrap_level (0 = 0.95): rows with
+     * stat=ci_low / stat=ci_high added to the key. */
+    int bootstrap;
+    int bootstrap_blocks;
+    double bootstrap_level;
+    uint64_t bootstrap_seed;
+} rs_engine_options;
+
+typedef struct rs_engine_stats {
+    int64_t tokens;
+    int64_t skipped_tokens;
+    int64_t reference_skipped_tokens; /* of the paired reference trace */
+    int64_t chunk_tokens;   /* what the memory budget allows */
+    int64_t largest_chunk;  /* tokens of the largest chunk read: more when groups must stay whole */
+    int64_t chunks;
+    int threads;
+    double seconds;         /* the whole run */
+    double read_seconds;    /* reading, widening and validating chunks */
+    double compute_seconds; /* routing and measuring */
+} rs_engine_stats;
+
+typedef struct rs_engine rs_engine;
+
+/* Creates every router and metric accumulator for the trace, checking that
+ * the trace has what each needs; adds one run per router to results. The
+ * specs, options and results must outlive the engine. */
+int rs_engine_create(rs_engine **out, rs_trace *trace, const rs_router_spec *routers, int num_routers,
+                     const rs_metric_spec *metrics, int num_metrics, const rs_engine_options *options,
+                     rs_results *results, rs_error *err);
+/* Most experts router r gives one token (the decisions row width). */
+int rs_engine_router_kmax(const rs_engine *e, int router);
+/* The results run of router r (the index of its spec). */
+int rs_engine_router_run(const rs_engine *e, int router);
+/* Streams the whole trace once, then files every metric's rows in results.
+ * decisions_out, if not NULL, receives router 0's decisions. */
+int rs_engine_run(rs_engine *e, rs_decisions_writer *decisions_out, rs_engine_stats *stats, rs_error *err);
+void rs_engine_destroy(rs_engine *e);
+
+#endif

@@ -1,0 +1,232 @@
+#include "sim/experiment/experiment.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/output_path.h"
+#include "sim/experiment/repeats.h"
+#include "sim/experiment/run_cache.h"
+#include "sim/experiment/run_meta.h"
+#include "workloads/generator/generator.h"
+#include "workloads/import/import_routellm.h"
+#include "workloads/import/import_routerbench.h"
+#include "workloads/trace/trace.h"
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Makes an imported trace (routesim import FORMAT) when it is missing. */
+static int import_trace(const rs_trace_entry *te, rs_error *err)
+{
+    const rs_trace_import *x = &te->imp;
+    RS_CHECK(file_exists(x->input), err, "%s: cannot import %s: no such file (%s outcomes; see experiments/README.md)",
+             te->path, x->input, x->format);
+    fprintf(stderr, "routesim: importing %s into %s\n", x->input, te->path);
+    RS_TRY(rs_make_parent_dirs(te->path, err));
+    rs_import_query_report report;
+    if (strcmp(x->format, "routellm") == 0) {
+        rs_import_routellm_options o = {.input = x->input,
+                                        .output = te->path,
+                                        .models = x->models,
+                                        .domain_column = x->domain_column,
+                                        .cost = x->cost,
+                                        .decontaminate = x->decontaminate};
+        return rs_import_routellm(&o, &report, err);
+    }
+    rs_import_routerbench_options o = {.input = x->input, .output = te->path, .models = x->models};
+    return rs_import_routerbench(&o, &report, err);
+}
+
+/* Copies run `run` of src (description and rows, rows given by index) into dst. */
+static int copy_run(rs_results *dst, const rs_results *src, int run, const size_t *rows, size_t n, int *out,
+                    rs_error *err)
+{
+    const rs_result_run *x = &src->runs[run];
+    int r = rs_results_add_run(dst, x->label, x->trace, x->router, x->params, x->spec);
+    RS_CHECK(r >= 0, err, "out of memory");
+    dst->runs[r].entry = x->entry;
+    for (size_t i = 0; i < n; i++) {
+        const rs_result_row *y = &src->rows[rows[i]];
+        RS_CHECK(rs_results_add_row(dst, r, y->metric, y->key, y->layer, y->value) == 0, err, "out of memory");
+    }
+    *out = r;
+    return 0;
+}
+
+/* Row indices of src grouped by run: rows of run r are order[start[r] .. start[r+1]). */
+static int rows_by_run(const rs_results *src, size_t **order, size_t **start, rs_error *err)
+{
+    *start = calloc((size_t)src->num_runs + 2, sizeof **start);
+    *order = malloc((src->num_rows + 1) * sizeof **order);
+    if (!*start || !*order) {
+        free(*start);
+        free(*order);
+        return rs_fail(err, "out of memory");
+    }
+    for (size_t i = 0; i < src->num_rows; i++)
+        (*start)[src->rows[i].run + 2]++;
+    for (int r = 0; r < src->num_runs; r++)
+        (*start)[r + 2] += (*start)[r + 1];
+    for (size_t i = 0; i < src->num_rows; i++)
+        (*order)[(*start)[src->rows[i].run + 1]++] = i;
+    return 0;
+}
+
+static void report_stats(const rs_config *cfg, const char *path, const rs_engine_stats *stats)
+{
+    if (stats->largest_chunk > stats->chunk_tokens)
+        fprintf(stderr,
+                "routesim: %s: token groups (batch_tokens=%d or whole sequences) needed chunks of up to %lld "
+                "tokens, above the %lld the memory budget allows; memory grew with them\n",
+                path, cfg->batch_tokens, (long long)stats->largest_chunk, (long long)stats->chunk_tokens);
+    if (stats->skipped_tokens)
+        fprintf(stderr, "routesim: %s: skipped %lld tokens with non-finite logits\n", path,
+                (long long)stats->skipped_tokens);
+    if (stats->reference_skipped_tokens)
+        fprintf(stderr, "routesim: %s: skipped %lld tokens with non-finite logits\n", cfg->reference_trace,
+                (long long)stats->reference_skipped_tokens);
+}
+
+/* Routes the runs pending[0..n) of cfg on trace in one pass; each finished
+ * run goes to held (*held_run[r] = its index there) and to the run store. */
+static int route_pass(const rs_config *cfg, const rs_engine_options *opt, rs_trace *trace, const int *pending, int n,
+                      char *const *keys, rs_results *held, int *held_run, rs_engine_stats *stats, rs_error *err)
+{
+    rs_router_spec *subset = malloc((size_t)n * sizeof *subset);
+    RS_CHECK(subset, err, "out of memory");
+    for (int i = 0; i < n; i++)
+        subset[i] = cfg->routers[pending[i]]; /* shallow: the engine only reads specs */
+    rs_results fresh;
+    rs_results_init(&fresh);
+    rs_engine *engine = NULL;
+    int rc = rs_engine_create(&engine, trace, subset, n, cfg->metrics, cfg->num_metrics, opt, &fresh, err);
+    if (rc == 0)
+        rc = rs_engine_run(engine, NULL, stats, err);
+    size_t *order = NULL, *start = NULL;
+    if (rc == 0)
+        rc = rows_by_run(&fresh, &order, &start, err);
+    for (int i = 0; i < n && rc == 0; i++) {
+        int run = rs_engine_router_run(engine, i);
+        rc = copy_run(held, &fresh, run, order + start[run], start[run + 1] - start[run], &held_run[pending[i]], err);
+        if (rc == 0)
+            rc = rs_run_cache_store(cfg->output, keys[pending[i]], &fresh, run, err);
+    }
+    free(order);
+    free(start);
+    rs_engine_destroy(engine);
+    rs_results_free(&fresh);
+    free(subset);
+    return rc;
+}
+
+static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt,
+                     const rs_trace_entry *te, rs_results *results, cJSON *meta, int *threads_used, rs_error *err)
+{
+    const int n = cfg->num_routers;
+    if (te->generate && !file_exists(te->path)) {
+        fprintf(stderr, "routesim: generating %s\n", te->path);
+        RS_TRY(rs_generate_trace(te->path, &te->gen, xo->progress, err));
+    }
+    if (te->import && !file_exists(te->path))
+        RS_TRY(import_trace(te, err));
+    rs_trace *trace = NULL;
+    RS_TRY(rs_trace_open(&trace, te->path, err));
+    rs_results held;
+    rs_results_init(&held);
+    int *held_run = malloc(((size_t)n + 1) * 3 * sizeof *held_run);
+    char **keys = calloc((size_t)n + 1, sizeof *keys);
+    int rc = held_run && keys ? 0 : rs_fail(err, "out of memory");
+    int *pending = held_run ? held_run + n + 1 : NULL, *final_run = held_run ? held_run + 2 * (n + 1) : NULL;
+    int num_pending = 0, stored = 0;
+    for (int r = 0; r < n && rc == 0; r++) {
+        held_run[r] = -1;
+        if (!(keys[r] = rs_run_cache_key(cfg, opt, te->path, r, err))) {
+            rc = -1;
+            break;
+        }
+        int hit = xo->force ? 0 : rs_run_cache_load(cfg->output, keys[r], &held, &held_run[r], err);
+        if (hit < 0)
+            rc = -1;
+        else if (hit)
+            stored++;
+        else
+            pending[num_pending++] = r;
+    }
+    if (rc == 0 && stored > 0)
+        fprintf(stderr, "routesim: %s: %d of %d runs already in %s/runs (--force recomputes them)\n", te->path, stored,
+                n, cfg->output);
+
+    rs_engine_stats total = {0};
+    const int per = xo->runs_per_pass > 0 ? xo->runs_per_pass : (num_pending > 0 ? num_pending : 1);
+    char label[1200];
+    for (int p = 0; p < num_pending && rc == 0; p += per) {
+        int count = num_pending - p < per ? num_pending - p : per;
+        if (num_pending > per)
+            snprintf(label, sizeof label, "%s (pass %d/%d)", te->path, p / per + 1, (num_pending + per - 1) / per);
+        else
+            snprintf(label, sizeof label, "%s", te->path);
+        opt->progress_label = label;
+        rs_engine_stats stats = {0};
+        rc = route_pass(cfg, opt, trace, pending + p, count, keys, &held, held_run, &stats, err);
+        if (rc == 0) {
+            report_stats(cfg, te->path, &stats);
+            *threads_used = stats.threads;
+            total.tokens = stats.tokens;
+            total.skipped_tokens = stats.skipped_tokens;
+            total.reference_skipped_tokens = stats.reference_skipped_tokens;
+            total.chunk_tokens = stats.chunk_tokens;
+            total.largest_chunk = stats.largest_chunk > total.largest_chunk ? stats.largest_chunk : total.largest_chunk;
+            total.chunks += stats.chunks;
+            total.threads = stats.threads;
+            total.seconds += stats.seconds;
+            total.read_seconds += stats.read_seconds;
+            total.compute_seconds += stats.compute_seconds;
+        }
+    }
+
+    /* every run of this trace in config order, each run's rows together */
+    size_t *order = NULL, *start = NULL;
+    if (rc == 0)
+        rc = rows_by_run(&held, &order, &start, err);
+    for (int r = 0; r < n && rc == 0; r++) {
+        int h = held_run[r];
+        rc = copy_run(results, &held, h, order + start[h], start[h + 1] - start[h], &final_run[r], err);
+    }
+    if (rc == 0)
+        rc = rs_summarize_repeats(results, cfg->routers, final_run, n, 0.95, err);
+    if (rc == 0 && meta) {
+        total.tokens = rs_trace_get_info(trace)->num_tokens;
+        rs_run_meta_add_trace(meta, rs_trace_get_info(trace), rs_logits_dtype_name(rs_trace_logits_dtype(trace)),
+                              &total);
+    }
+    free(order);
+    free(start);
+    for (int r = 0; keys && r < n; r++)
+        free(keys[r]);
+    free(keys);
+    free(held_run);
+    rs_results_free(&held);
+    rs_trace_close(trace);
+    return rc;
+}
+
+int rs_experiment_run(const rs_config *cfg, const rs_experiment_options *xo, rs_results *results, cJSON *meta,
+                      int *threads_used, rs_error *err)
+{
+    rs_engine_options opt = xo->engine;
+    opt.reference = cfg->reference;
+    rs_trace *reference_trace = NULL;
+    if (cfg->reference_trace)
+        RS_TRY(rs_trace_open(&reference_trace, cfg->reference_trace, err));
+    opt.reference_trace = reference_trace;
+    int rc = 0;
+    for (int i = 0; i < cfg->num_traces && rc == 0; i++)
+        rc = run_trace(cfg, xo, &opt, &cfg->traces[i], results, meta, threads_used, err);
+    rs_trace_close(reference_trace);
+    return rc;
+}

@@ -1,0 +1,138 @@
+/* Every registered router (built-in or preset) gives bit-identical decisions
+ * whatever the thread count and chunk size, with and without the capacity
+ * stage in each grouping mode. New routers are covered automatically. */
+#include <check.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routesim/router.h"
+#include "sim/engine/engine.h"
+#include "tests/test_util.h"
+
+enum { T = 257, L = 3, E = 64, K = 4, BATCH = 40 };
+static const int64_t offsets[] = {0, 30, 31, 100, 180, 257};
+
+static const char *trace_path(void)
+{
+    static char path[1024];
+    if (path[0])
+        return path;
+    snprintf(path, sizeof path, "%s", rs_test_path("invariance.h5"));
+    float *z = rs_test_random_logits(T, L, E, 17);
+    for (int i = 0; i < T * L * E; i += 7) /* exact ties in every row */
+        z[i] = z[i + 1 < T * L * E ? i + 1 : i];
+    int32_t *ids = malloc((size_t)T * sizeof *ids), *topk = malloc((size_t)T * L * K * sizeof *topk);
+    for (int t = 0; t < T; t++)
+        ids[t] = (t * 31) % 97;
+    for (int i = 0; i < T * L * K; i++)
+        topk[i] = i % K == K - 1 && i % 3 == 0 ? -1 : (i * 13) % E;
+    rs_test_trace tt = {.T = T, .L = L, .E = E, .K = K, .num_seq = 5, .offsets = offsets, .logits = z,
+                        .topk_ids = topk, .token_ids = ids, .scoring = "softmax", .top_k = 2, .norm_topk = 1};
+    rs_test_write_trace(path, &tt);
+    /* a selection bias for DeepSeek-style routers */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t dims[2] = {L, E};
+    float bias[L * E];
+    for (int i = 0; i < L * E; i++)
+        bias[i] = (float)((i * 7) % 11 - 5) * 0.01f;
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t d = H5Dcreate2(f, "/router/bias", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, bias);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Fclose(f);
+    free(z);
+    free(ids);
+    free(topk);
+    return path;
+}
+
+/* Routes with spec; returns the decisions [T, L, kmax] (ids then weights bits). */
+static int32_t *route(const char *spec_text, int threads, int chunk, size_t *cells)
+{
+    rs_router_spec spec;
+    rs_error err = {{0}};
+    ck_assert_msg(rs_router_spec_parse(&spec, spec_text, &err) == 0, "%s", err.msg);
+    rs_trace *tr = NULL;
+    ck_assert_msg(rs_trace_open(&tr, trace_path(), &err) == 0, "%s", err.msg);
+    rs_results res;
+    rs_results_init(&res);
+    rs_engine_options opt = {.threads = threads, .chunk_tokens = chunk, .batch_tokens = BATCH, .progress = 0};
+    rs_engine *e = NULL;
+    ck_assert_msg(rs_engine_create(&e, tr, &spec, 1, NULL, 0, &opt, &res, &err) == 0, "%s: %s", spec_text, err.msg);
+    int kmax = rs_engine_router_kmax(e, 0);
+    char out[1100];
+    snprintf(out, sizeof out, "%s/dec-%d-%d.h5", rs_test_dir(), threads, chunk);
+    rs_decisions_writer *w = NULL;
+    ck_assert_int_eq(rs_decisions_writer_create(&w, out, L, kmax, spec_text, trace_path(), &err), 0);
+    ck_assert_msg(rs_engine_run(e, w, NULL, &err) == 0, "%s: %s", spec_text, err.msg);
+    ck_assert_int_eq(rs_decisions_writer_finish(w, &err), 0);
+    rs_engine_destroy(e);
+    rs_trace_close(tr);
+    rs_results_free(&res);
+    rs_router_spec_free(&spec);
+    *cells = (size_t)T * L * (size_t)kmax;
+    int32_t *data = malloc(2 * *cells * sizeof *data);
+    hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t di = H5Dopen2(f, "/decisions/ids", H5P_DEFAULT), dw = H5Dopen2(f, "/decisions/weights", H5P_DEFAULT);
+    H5Dread(di, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    H5Dread(dw, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data + *cells);
+    H5Dclose(di);
+    H5Dclose(dw);
+    H5Fclose(f);
+    return data;
+}
+
+static void check_invariant(const char *spec)
+{
+    static const int runs[][2] = {{1, 1}, {3, 7}, {2, 50}, {4, 1000}};
+    size_t cells = 0, other = 0;
+    int32_t *ref = route(spec, 1, 1000, &cells);
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        int32_t *got = route(spec, runs[r][0], runs[r][1], &other);
+        ck_assert_uint_eq(cells, other);
+        size_t first = 0;
+        while (first < 2 * cells && got[first] == ref[first])
+            first++;
+        ck_assert_msg(first == 2 * cells, "%s: %s differ with %d threads, chunk %d (first at cell %zu)", spec,
+                      first < cells ? "ids" : "weights", runs[r][0], runs[r][1], first % cells);
+        free(got);
+    }
+    free(ref);
+}
+
+START_TEST(every_router_is_invariant)
+{
+    ck_assert_int_lt(_i, rs_router_count());
+    if (rs_router_at(_i)->flags & RS_ROUTER_QUERY)
+        return; /* they route queries with outcomes: check_query_invariance.c */
+    check_invariant(rs_router_at(_i)->name);
+}
+END_TEST
+
+static const char *capacity_specs[] = {
+    "topk:k=2,capacity_factor=1,group=batch",
+    "topk:k=2,capacity_factor=1,group=sequence,drop_policy=probs",
+    "topk:k=2,capacity_factor=0.5,group=step,drop_policy=priority,renorm_after_drop=1",
+    "random:k=3,seed=2,capacity_factor=1.5,capacity_rounding=floor,group=batch,drop_policy=random,drop_seed=9",
+};
+
+START_TEST(capacity_stage_is_invariant)
+{
+    check_invariant(capacity_specs[_i]);
+}
+END_TEST
+
+Suite *router_invariance_suite(void)
+{
+    Suite *s = suite_create("router_invariance");
+    TCase *tc = tcase_create("router_invariance");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, every_router_is_invariant, 0, rs_router_count());
+    tcase_add_loop_test(tc, capacity_stage_is_invariant, 0, sizeof capacity_specs / sizeof capacity_specs[0]);
+    suite_add_tcase(s, tc);
+    return s;
+}

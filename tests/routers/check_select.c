@@ -1,0 +1,166 @@
+/* The top-k kernel and the whole-row ranking against a plain reference
+ * (sort by (-value, index)), on every code path: the threshold path (k <=
+ * 16, 32 <= n <= 1024), the insertion fallback, the radix ranking, ties,
+ * signed zeros, NaN-free extremes. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "routers/common/rank_sort.h"
+#include "routers/common/select.h"
+
+typedef struct ranked {
+    float v;
+    int32_t i;
+} ranked;
+
+static int by_value_then_index(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    if (x->v != y->v)
+        return x->v > y->v ? -1 : 1;
+    return x->i < y->i ? -1 : 1;
+}
+
+static void reference_topk(const float *v, int n, int k, int32_t *out)
+{
+    ranked *r = malloc((size_t)n * sizeof *r);
+    for (int i = 0; i < n; i++)
+        r[i] = (ranked){v[i], i};
+    qsort(r, (size_t)n, sizeof *r, by_value_then_index);
+    for (int j = 0; j < k; j++)
+        out[j] = r[j].i;
+    free(r);
+}
+
+static uint64_t state = 88172645463325252ULL;
+static double next_uniform(void)
+{
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return (double)(state >> 11) * 0x1p-53;
+}
+
+/* quantum > 0 rounds values to multiples of it, which makes ties common */
+static void check_case(int n, int k, float quantum, int rows)
+{
+    float *v = malloc((size_t)n * sizeof *v);
+    int32_t got[64], want[64];
+    float scratch[64];
+    for (int r = 0; r < rows; r++) {
+        for (int i = 0; i < n; i++) {
+            float x = (float)(next_uniform() * 8.0 - 4.0);
+            v[i] = quantum > 0 ? roundf(x / quantum) * quantum : x;
+        }
+        if (r % 7 == 3)
+            v[n - 1] = 1e30f; /* an extreme value in the scalar tail */
+        rs_topk_indices(v, n, k, got, scratch);
+        reference_topk(v, n, k, want);
+        int slot = 0;
+        while (slot < k && got[slot] == want[slot])
+            slot++;
+        ck_assert_msg(slot == k, "n=%d k=%d quantum=%g row %d: slot %d holds expert %d, reference %d", n, k, quantum,
+                      r, slot, slot < k ? got[slot] : -1, slot < k ? want[slot] : -1);
+    }
+    free(v);
+}
+
+static const int sizes[] = {8, 31, 32, 33, 64, 100, 256, 257, 1000, 1024, 1025, 2048};
+
+START_TEST(topk_matches_reference)
+{
+    int n = sizes[_i];
+    const int ks[] = {1, 2, 4, 6, 8, 15, 16, 17, 32};
+    for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++) {
+        if (ks[j] > n)
+            continue;
+        check_case(n, ks[j], 0.0f, 60);
+        check_case(n, ks[j], 0.25f, 60); /* many ties */
+        check_case(n, ks[j], 4.0f, 20);  /* a handful of distinct values */
+    }
+}
+END_TEST
+
+START_TEST(all_equal_row_takes_lowest_indices)
+{
+    float v[300];
+    for (int i = 0; i < 300; i++)
+        v[i] = -1.5f;
+    int32_t got[16];
+    float scratch[16];
+    rs_topk_indices(v, 300, 16, got, scratch);
+    for (int j = 0; j < 16; j++)
+        ck_assert_int_eq(got[j], j);
+}
+END_TEST
+
+START_TEST(gather_at_least_is_ordered_and_complete)
+{
+    float v[1000];
+    int32_t idx[1000 + 16];
+    float val[1000 + 16];
+    for (int i = 0; i < 1000; i++)
+        v[i] = (float)((i * 37) % 101);
+    int c = rs_gather_at_least(v, 1000, 95.0f, idx, val);
+    int want = 0;
+    for (int i = 0; i < 1000; i++)
+        want += v[i] >= 95.0f;
+    ck_assert_int_eq(c, want);
+    for (int j = 0; j < c; j++) {
+        ck_assert(val[j] >= 95.0f);
+        ck_assert_float_eq(val[j], v[idx[j]]);
+        if (j)
+            ck_assert_int_lt(idx[j - 1], idx[j]);
+    }
+}
+END_TEST
+
+/* rs_rank_top beyond RS_LANES ranks the whole row (radix sort on the value
+ * key): the same order as the reference, ties to the lower index, -0 tied
+ * with +0, infinities at the ends. */
+START_TEST(whole_row_ranking_matches_reference)
+{
+    static const int ns[] = {1, 2, 17, 255, 256, 300, 4096};
+    static rs_rank_scratch scratch; /* large: not on the test's stack */
+    float *v = malloc(4096 * sizeof *v);
+    int32_t *want = malloc(4096 * sizeof *want);
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        const int n = ns[c];
+        for (int r = 0; r < 20; r++) {
+            float quantum = r % 3 == 0 ? 0.5f : r % 3 == 1 ? 1e-3f : 0.0f;
+            for (int i = 0; i < n; i++) {
+                float x = (float)(next_uniform() * 8.0 - 4.0);
+                v[i] = quantum > 0 ? roundf(x / quantum) * quantum : x;
+                if (next_uniform() < 0.05)
+                    v[i] = next_uniform() < 0.5 ? -0.0f : 0.0f;
+            }
+            if (n > 4 && r % 5 == 1) {
+                v[1] = INFINITY;
+                v[3] = -INFINITY;
+                v[n - 1] = 1e-40f; /* subnormal */
+            }
+            ck_assert_int_eq(rs_rank_top(v, n, n, &scratch), n); /* radix from n = 17 on */
+            reference_topk(v, n, n, want);
+            for (int j = 0; j < n; j++)
+                ck_assert_msg(scratch.order[j] == want[j], "n=%d row %d: rank %d holds expert %d, reference %d", n, r,
+                              j, scratch.order[j], want[j]);
+        }
+    }
+    free(v);
+    free(want);
+}
+END_TEST
+
+Suite *select_suite(void)
+{
+    Suite *s = suite_create("select");
+    TCase *tc = tcase_create("select");
+    tcase_add_loop_test(tc, topk_matches_reference, 0, sizeof sizes / sizeof sizes[0]);
+    tcase_add_test(tc, all_equal_row_takes_lowest_indices);
+    tcase_add_test(tc, gather_at_least_is_ordered_and_complete);
+    tcase_add_test(tc, whole_row_ranking_matches_reference);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,257 @@
+/* The engine: identical results for any thread count and chunk size,
+ * non-finite logits, and trace/router mismatches. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/engine/engine.h"
+#include "tests/test_util.h"
+
+enum { T = 777, L = 3, E = 8 };
+static const int64_t offsets[] = {0, 100, 101, 350, 600, 777};
+
+static const char *write_trace(const char *name, float *z)
+{
+    const char *path = rs_test_path(name);
+    int32_t *ids = malloc(T * sizeof *ids);
+    for (int t = 0; t < T; t++)
+        ids[t] = (t * 7) % 50;
+    rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = 5, .offsets = offsets, .logits = z, .token_ids = ids};
+    rs_test_write_trace(path, &tt);
+    free(ids);
+    return path;
+}
+
+typedef struct spec_set {
+    rs_router_spec routers[3];
+    rs_metric_spec metrics[2];
+} spec_set;
+
+static void make_specs(spec_set *s)
+{
+    rs_error err = {{0}};
+    const char *routers[] = {"topk:k=2", "topk:k=3,renorm=0", "random:k=2,seed=3"};
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(rs_router_spec_parse(&s->routers[i], routers[i], &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rs_metric_spec_init(&s->metrics[0], "load", "", &err), 0);
+    ck_assert_int_eq(rs_metric_spec_init(&s->metrics[1], "entropy", "", &err), 0);
+}
+
+static void free_specs(spec_set *s)
+{
+    for (int i = 0; i < 3; i++)
+        rs_router_spec_free(&s->routers[i]);
+    for (int i = 0; i < 2; i++)
+        rs_metric_spec_free(&s->metrics[i]);
+}
+
+static int run(const char *path, const spec_set *s, int threads, int chunk, int skip, rs_results *res,
+               rs_engine_stats *stats, rs_error *err)
+{
+    rs_trace *tr = NULL;
+    ck_assert_msg(rs_trace_open(&tr, path, err) == 0, "%s", err->msg);
+    rs_engine_options opt = {.threads = threads, .chunk_tokens = chunk, .batch_tokens = 64, .skip_nonfinite = skip,
+                             .progress = 0};
+    rs_engine *e = NULL;
+    int rc = rs_engine_create(&e, tr, s->routers, 3, s->metrics, 2, &opt, res, err);
+    if (rc == 0)
+        rc = rs_engine_run(e, NULL, stats, err);
+    rs_engine_destroy(e);
+    rs_trace_close(tr);
+    return rc;
+}
+
+START_TEST(identical_for_any_threads_and_chunks)
+{
+    float *z = rs_test_random_logits(T, L, E, 21);
+    const char *path = write_trace("inv.h5", z);
+    spec_set s;
+    make_specs(&s);
+    rs_results ref;
+    rs_results_init(&ref);
+    rs_error err = {{0}};
+    rs_engine_stats stats;
+    ck_assert_msg(run(path, &s, 1, 0, 0, &ref, &stats, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(stats.chunks, 1);
+    /* 3 routers x (8 load outputs without capacity + 5 entropy) x (L + 1) rows */
+    ck_assert_uint_eq(ref.num_rows, 3 * 13 * (L + 1));
+    const int threads[] = {1, 2, 3, 4};
+    const int chunks[] = {1, 7, 64, 100, 776};
+    for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++) {
+        for (size_t ci = 0; ci < sizeof chunks / sizeof chunks[0]; ci++) {
+            rs_results res;
+            rs_results_init(&res);
+            ck_assert_msg(run(path, &s, threads[ti], chunks[ci], 0, &res, &stats, &err) == 0, "%s", err.msg);
+            ck_assert_int_eq(stats.chunk_tokens, chunks[ci]);
+            ck_assert_uint_eq(res.num_rows, ref.num_rows);
+            for (size_t i = 0; i < ref.num_rows; i++) {
+                ck_assert_str_eq(res.rows[i].metric, ref.rows[i].metric);
+                ck_assert_int_eq(res.rows[i].layer, ref.rows[i].layer);
+                ck_assert_msg(memcmp(&res.rows[i].value, &ref.rows[i].value, sizeof(double)) == 0,
+                              "%s layer %d: %.17g vs %.17g with %d threads, chunk %d", ref.rows[i].metric,
+                              ref.rows[i].layer, res.rows[i].value, ref.rows[i].value, threads[ti], chunks[ci]);
+            }
+            rs_results_free(&res);
+        }
+    }
+    rs_results_free(&ref);
+    free_specs(&s);
+    free(z);
+}
+END_TEST
+
+START_TEST(memory_budget_bounds_the_chunk)
+{
+    float *z = rs_test_random_logits(T, L, E, 2);
+    const char *path = write_trace("budget.h5", z);
+    spec_set s;
+    make_specs(&s);
+    rs_trace *tr = NULL;
+    rs_error err = {{0}};
+    ck_assert_int_eq(rs_trace_open(&tr, path, &err), 0);
+    rs_results res;
+    rs_results_init(&res);
+    /* per token: 2 read sets of (3*8*4 logits + 17 misc) + 3*(2+3+2)*8 decisions + 4*8 group indices
+     * + 1 thread x (8*4 + 16) softmax scratch = 474 bytes */
+    rs_engine_options opt = {.threads = 1, .memory_budget = 20 << 10, .batch_tokens = 64, .progress = 0};
+    rs_engine *e = NULL;
+    ck_assert_msg(rs_engine_create(&e, tr, s.routers, 3, s.metrics, 2, &opt, &res, &err) == 0, "%s", err.msg);
+    rs_engine_stats stats;
+    ck_assert_int_eq(rs_engine_run(e, NULL, &stats, &err), 0);
+    ck_assert_int_eq(stats.chunk_tokens, (20 << 10) / 474);
+    ck_assert_int_eq(stats.chunks, (T + stats.chunk_tokens - 1) / stats.chunk_tokens);
+    rs_engine_destroy(e);
+    rs_trace_close(tr);
+    rs_results_free(&res);
+    free_specs(&s);
+    free(z);
+}
+END_TEST
+
+static double find(const rs_results *r, int run, const char *metric, int layer)
+{
+    for (size_t i = 0; i < r->num_rows; i++)
+        if (r->rows[i].run == run && strcmp(r->rows[i].metric, metric) == 0 && r->rows[i].layer == layer)
+            return r->rows[i].value;
+    ck_abort_msg("no row %s", metric);
+    return NAN;
+}
+
+START_TEST(nonfinite_logits_fail_or_skip)
+{
+    float *z = rs_test_random_logits(T, L, E, 4);
+    z[(413 * L + 1) * E + 5] = NAN;
+    z[(500 * L + 2) * E + 0] = INFINITY;
+    const char *path = write_trace("nan.h5", z);
+    spec_set s;
+    make_specs(&s);
+    rs_results res;
+    rs_results_init(&res);
+    rs_error err = {{0}};
+    rs_engine_stats stats;
+    ck_assert_int_eq(run(path, &s, 2, 50, 0, &res, &stats, &err), -1);
+    ck_assert_msg(strstr(err.msg, "nan.h5: /router/logits: NaN value at token 413, layer 1, expert 5") != NULL, "%s",
+                  err.msg);
+    rs_results_free(&res);
+    rs_results_init(&res);
+    ck_assert_msg(run(path, &s, 2, 50, 1, &res, &stats, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(stats.skipped_tokens, 2);
+    /* skipped tokens get no experts: total load at a layer is (T - 2) * k; with
+     * loads summing to that, maxvio = max / mean - 1 stays finite */
+    ck_assert(isfinite(find(&res, 0, "load.maxvio", 0)));
+    ck_assert(isfinite(find(&res, 0, "entropy.router_entropy", -1)));
+    rs_results_free(&res);
+    free_specs(&s);
+    free(z);
+}
+END_TEST
+
+START_TEST(nonfinite_16_bit_logits_are_found)
+{
+    /* the widening pass checks the 16-bit words: NaN in float16, inf in bfloat16 */
+    for (int v = 0; v < 2; v++) {
+        float *z = rs_test_random_logits(T, L, E, 6);
+        z[(321 * L + 2) * E + 7] = v ? INFINITY : NAN;
+        const char *path = rs_test_path(v ? "inf-bf16.h5" : "nan-f16.h5");
+        rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = 5, .offsets = offsets, .logits = z,
+                            .dtype = v ? RS_LOGITS_BF16 : RS_LOGITS_F16};
+        rs_test_write_trace(path, &tt);
+        spec_set s;
+        make_specs(&s);
+        rs_results res;
+        rs_results_init(&res);
+        rs_error err = {{0}};
+        rs_engine_stats stats;
+        ck_assert_int_eq(run(path, &s, 2, 64, 0, &res, &stats, &err), -1);
+        const char *want = v ? "infinite value at token 321, layer 2, expert 7" : "NaN value at token 321, layer 2, expert 7";
+        ck_assert_msg(strstr(err.msg, want) != NULL, "%s", err.msg);
+        rs_results_free(&res);
+        free_specs(&s);
+        free(z);
+    }
+}
+END_TEST
+
+START_TEST(router_needing_logits_on_topk_only_trace)
+{
+    const char *path = rs_test_path("topk-only.h5");
+    int32_t *ids = malloc(T * L * 2 * sizeof *ids);
+    for (int i = 0; i < T * L * 2; i++)
+        ids[i] = (i * 5) % E;
+    rs_test_trace tt = {.T = T, .L = L, .E = E, .K = 2, .num_seq = 5, .offsets = offsets, .topk_ids = ids};
+    rs_test_write_trace(path, &tt);
+    spec_set s;
+    make_specs(&s);
+    rs_results res;
+    rs_results_init(&res);
+    rs_error err = {{0}};
+    rs_engine_stats stats;
+    ck_assert_int_eq(run(path, &s, 1, 0, 0, &res, &stats, &err), -1);
+    ck_assert_msg(strstr(err.msg, "router topk:k=2 needs /router/logits, which") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "use router replay") != NULL, "%s", err.msg);
+    rs_results_free(&res);
+
+    /* replay + load works and counts exactly the recorded ids */
+    rs_router_spec replay;
+    rs_metric_spec load;
+    ck_assert_int_eq(rs_router_spec_parse(&replay, "replay", &err), 0);
+    ck_assert_int_eq(rs_metric_spec_init(&load, "load", "", &err), 0);
+    rs_trace *tr = NULL;
+    ck_assert_int_eq(rs_trace_open(&tr, path, &err), 0);
+    rs_results_init(&res);
+    rs_engine_options opt = {.threads = 2, .chunk_tokens = 33, .batch_tokens = 64, .progress = 0};
+    rs_engine *e = NULL;
+    ck_assert_msg(rs_engine_create(&e, tr, &replay, 1, &load, 1, &opt, &res, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rs_engine_run(e, NULL, &stats, &err), 0);
+    long loads[E] = {0};
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < 2; j++)
+            loads[ids[(t * L + 0) * 2 + j]]++;
+    long max = 0;
+    for (int x = 0; x < E; x++)
+        max = loads[x] > max ? loads[x] : max;
+    ck_assert_double_eq_tol(find(&res, 0, "load.maxvio", 0), (double)max / (2.0 * T / E) - 1.0, 1e-12);
+    rs_engine_destroy(e);
+    rs_trace_close(tr);
+    rs_results_free(&res);
+    rs_router_spec_free(&replay);
+    rs_metric_spec_free(&load);
+    free_specs(&s);
+    free(ids);
+}
+END_TEST
+
+Suite *engine_suite(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("engine");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, identical_for_any_threads_and_chunks);
+    tcase_add_test(tc, memory_budget_bounds_the_chunk);
+    tcase_add_test(tc, nonfinite_logits_fail_or_skip);
+    tcase_add_test(tc, nonfinite_16_bit_logits_are_found);
+    tcase_add_test(tc, router_needing_logits_on_topk_only_trace);
+    suite_add_tcase(s, tc);
+    return s;
+}
