@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/chunk.h"
 
 /* Most experts the ranking routers accept: their scratch lives on the stack. */

@@ -1,4 +1,4 @@
-#include "routers/common/select.h"
+#include "routesim/select.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>

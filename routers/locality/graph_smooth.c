@@ -8,7 +8,7 @@
 #include <stdlib.h>
 
 #include "routers/locality/locality.h"
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/router.h"
 
 typedef struct smooth_layer {

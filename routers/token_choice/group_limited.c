@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "routers/common/score_select.h"
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/router.h"
 
 typedef struct group_limited_state {

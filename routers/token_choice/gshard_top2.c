@@ -17,7 +17,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/rng.h"
 #include "routesim/router.h"
 

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/router.h"
 
 typedef struct pnorm_state {

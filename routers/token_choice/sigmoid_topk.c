@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "routers/common/score_select.h"
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/router.h"
 
 typedef struct sigmoid_state {

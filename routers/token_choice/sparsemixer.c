@@ -10,7 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/fastmath.h"
 #include "routesim/router.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "routers/common/score_select.h"
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/fastmath.h"
 #include "routesim/router.h"
 

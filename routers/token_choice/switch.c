@@ -6,7 +6,7 @@
  * passes it through unchanged, scaled by its router probability. */
 #include <stdlib.h>
 
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/router.h"
 
 static int switch_create(void **state, rs_router_shape *shape, const rs_params *params, const rs_router_setup *setup,

@@ -2,7 +2,7 @@
  * scale. Mixtral (renorm) and OLMoE / Qwen2-MoE (no renorm) ship this rule. */
 #include <stdlib.h>
 
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "routesim/router.h"
 
 typedef struct topk_state {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "routesim/metric.h"
-#include "routers/common/select.h"
+#include "routesim/select.h"
 #include "core/metric_sink.h"
 #include "tests/test_util.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "routers/common/rank_sort.h"
-#include "routers/common/select.h"
+#include "routesim/select.h"
 
 typedef struct ranked {
     float v;
