@@ -7,7 +7,7 @@
  *   plot_labels.c   axis labels and units of metrics and parameters
  *   plot_script.c   files, quoting, the shared gnuplot style preamble
  *   plot_chart.c    x-y figures (lines and points) shared by several kinds
- *   plot_kind_*.c   one figure kind each
+ *   kinds/<kind>.c  one figure kind each; kinds/registry.{def,c} the table
  *   plot_render.c   running gnuplot
  *   plot.c          rs_plot_make: read, choose, write, render, report
  *   plot_config.c   the config's "plots" value */
@@ -19,14 +19,11 @@
 
 #include "plots/plot.h"
 
+/* Figure kinds by index, in the order of plots/kinds/registry.def. */
 enum {
-    RS_PLOT_BARS,
-    RS_PLOT_LAYERS,
-    RS_PLOT_HEATMAP,
-    RS_PLOT_CACHE,
-    RS_PLOT_SEGMENT,
-    RS_PLOT_SWEEP,
-    RS_PLOT_COST_QUALITY,
+#define RS_PLOT_KIND(id) RS_PLOT_KIND_##id,
+#include "plots/kinds/registry.def"
+#undef RS_PLOT_KIND
     RS_PLOT_NUM_KINDS
 };
 
@@ -155,7 +152,7 @@ typedef struct rs_plot_request {
 /* Adds the figures a request yields; counts what each kind added. */
 int rs_plot_choose(const rs_plot_table *t, const rs_plot_request *req, rs_plot_figures *out, int *made_by_kind,
                    rs_error *err);
-/* Kind index by name, or -1; the known names joined by ", " into buf. */
+/* Kind index by name, or -1; the known names joined by ", " into buf (kinds/registry.c). */
 int rs_plot_kind_find(const char *name);
 void rs_plot_kind_list(char *buf, size_t size);
 /* Parses "png", "pdf,svg" into format bits; 0 when a name is unknown. */
@@ -268,20 +265,22 @@ void rs_plot_chart_free(rs_plot_chart *c);
 int rs_plot_chart_write(const rs_plot_chart *c, const rs_plot_figure *fig, const rs_plot_target *tg, const char *what,
                         rs_error *err);
 
-/* ---- kinds (plot_kind_*.c) ---- */
+/* ---- kinds (plots/kinds/: one file each, listed in registry.def) ---- */
 
+/* A figure kind: one file under plots/kinds/ with a `static const
+ * rs_plot_kind` and a `const rs_plot_kind *const rs_plot_kind_<name>`
+ * pointing at it, plus one RS_PLOT_KIND(<name>) line in registry.def. */
 typedef struct rs_plot_kind {
-    const char *name;
-    const char *needs; /* what data it needs, for the summary and docs */
+    const char *name;  /* what `routesim plot --kind` and a config's plots[].kind call it */
+    const char *needs; /* what data it needs, for the summary, `routesim plot --help` and docs */
     /* Adds this kind's figures for the metrics `metric` selects (NULL = all
-     * that suit the kind). */
+     * that suit the kind). Figures carry the kind's index, RS_PLOT_KIND_<name>. */
     int (*plan)(const rs_plot_table *t, const char *metric, rs_plot_figures *out, rs_error *err);
     /* Writes the figure's data file, script and caption. */
     int (*write)(const rs_plot_table *t, const rs_plot_figure *fig, const rs_plot_target *tg, rs_error *err);
 } rs_plot_kind;
 
-extern const rs_plot_kind rs_plot_kind_bars, rs_plot_kind_layers, rs_plot_kind_heatmap, rs_plot_kind_cache,
-    rs_plot_kind_segment, rs_plot_kind_sweep, rs_plot_kind_cost_quality;
+/* The kind at an index of registry.def, or NULL. */
 const rs_plot_kind *rs_plot_kind_at(int kind);
 
 /* Helpers the kinds share (plot_choose.c): the key a figure of metric m

@@ -49,7 +49,7 @@ static int cost_quality_plan(const rs_plot_table *t, const char *metric, rs_plot
         if (traces > 1)
             rs_plot_trace_stem(t->runs[r].trace, trace, sizeof trace);
         rs_plot_stem(stem, sizeof stem, "cost_quality", NULL, NULL, trace);
-        rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_COST_QUALITY, stem, err);
+        rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_KIND_cost_quality, stem, err);
         RS_CHECK(fig, err, "out of memory");
         fig->run = r;
     }
@@ -218,9 +218,11 @@ static int cost_quality_write(const rs_plot_table *t, const rs_plot_figure *fig,
     return rc;
 }
 
-const rs_plot_kind rs_plot_kind_cost_quality = {
+static const rs_plot_kind cost_quality_kind = {
     .name = "cost_quality",
     .needs = "outcome.cost_mean and outcome.quality rows (layer=all), from query-level traces",
     .plan = cost_quality_plan,
     .write = cost_quality_write,
 };
+
+const rs_plot_kind *const rs_plot_kind_cost_quality = &cost_quality_kind;
