@@ -70,7 +70,7 @@ void rs_plot_figures_free(rs_plot_figures *list)
 int rs_plot_single_key(const rs_plot_table *t, int metric)
 {
     int keys[2];
-    return rs_plot_metric_keys(t, metric, keys, 2) == 1 ? keys[0] : -1;
+    return rs_results_metric_keys(&t->results, metric, keys, 2) == 1 ? keys[0] : -1;
 }
 
 void rs_plot_stem(char *buf, size_t size, const char *kind, const char *metric, const char *key, const char *suffix)
@@ -93,7 +93,7 @@ int rs_plot_add_per_key(const rs_plot_table *t, int kind, int metric, const char
 {
     int *keys = malloc((size_t)(t->num_keys ? t->num_keys : 1) * sizeof *keys);
     RS_CHECK(keys, err, "out of memory");
-    int n = rs_plot_metric_keys(t, metric, keys, t->num_keys);
+    int n = rs_results_metric_keys(&t->results, metric, keys, t->num_keys);
     /* several keys (a metric parameter swept, a histogram): one figure each, when asked for by name */
     int added = 0;
     for (int i = 0; i < n && (n == 1 || filter); i++) {

@@ -26,9 +26,7 @@ static const rs_metric_output *family_output(const char *metric)
     return NULL;
 }
 
-/* The descriptor of any metric results name: a family's output, or a
- * cross-run metric's (curve.aiq); NULL when neither knows it. */
-static const rs_metric_output *find_output(const char *metric)
+const rs_metric_output *rs_plot_metric_output(const char *metric)
 {
     size_t len = strlen(RS_CURVE_FAMILY);
     if (strncmp(metric, RS_CURVE_FAMILY, len) == 0 && metric[len] == '.') {
@@ -40,7 +38,7 @@ static const rs_metric_output *find_output(const char *metric)
 
 void rs_plot_metric_axis(const char *metric, rs_plot_axis *axis)
 {
-    const rs_metric_output *out = find_output(metric);
+    const rs_metric_output *out = rs_plot_metric_output(metric);
     axis->scale = 1;
     if (!out || !out->label) {
         snprintf(axis->label, sizeof axis->label, "%s", metric);

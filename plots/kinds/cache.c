@@ -17,7 +17,7 @@ static int run_slot_values(const rs_plot_table *t, int m, int run)
         char text[32];
         double slots;
         if (v->run != run || v->layer != -1 || !v->has_value || !isfinite(v->value) ||
-            !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) || !rs_plot_parse_number(text, &slots))
+            !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) || !rs_results_parse_number(text, &slots))
             continue;
         if (isnan(first))
             first = slots;
@@ -116,7 +116,8 @@ static int cache_write(const rs_plot_table *t, const rs_plot_figure *fig, const 
             char text[32], rest[512];
             double slots;
             if (v->run != fig->run || v->layer != -1 ||
-                !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) || !rs_plot_parse_number(text, &slots))
+                !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) ||
+                !rs_results_parse_number(text, &slots))
                 continue;
             rs_plot_key_without(t->keys[v->key], "slots", rest, sizeof rest);
             if (strcmp(rest, rests[s]) != 0)

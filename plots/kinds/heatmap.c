@@ -11,7 +11,7 @@ static int expert_of(const char *key)
 {
     char text[32];
     double e;
-    if (!rs_plot_key_part(key, "expert", text, sizeof text) || !rs_plot_parse_number(text, &e) || e < 0 ||
+    if (!rs_plot_key_part(key, "expert", text, sizeof text) || !rs_results_parse_number(text, &e) || e < 0 ||
         e > 1e6 || e != floor(e))
         return -1;
     return (int)e;

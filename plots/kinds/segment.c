@@ -12,7 +12,7 @@ static double segment_length(const rs_plot_table *t, const rs_plot_value *v)
 {
     char text[32];
     double m;
-    if (!rs_plot_key_part(t->keys[v->key], "m", text, sizeof text) || !rs_plot_parse_number(text, &m))
+    if (!rs_plot_key_part(t->keys[v->key], "m", text, sizeof text) || !rs_results_parse_number(text, &m))
         return NAN;
     return m;
 }

@@ -47,8 +47,8 @@ static void print_curve_metrics(cJSON *root, int markdown, int detailed)
 {
     char key[64];
     if (markdown) {
-        printf("### `%s`\n\n%s. Computed after every run when a config measures `outcome` (docs/metrics.md, Curves).\n\n"
-               "| output | definition | key | source |\n|---|---|---|---|\n",
+        printf("### `%s`\n\n%s. Computed after every run when a config measures `outcome` (docs/metrics.md, "
+               "Curves).\n\n| output | definition | key | source |\n|---|---|---|---|\n",
                RS_CURVE_FAMILY, RS_CURVE_SUMMARY);
         for (int i = 0; i < rs_curve_metric_count(); i++) {
             const rs_curve_metric_type *t = rs_curve_metric_at(i);
