@@ -12,12 +12,14 @@
 enum { OUT_EXPERTS_PER_TOKEN, OUT_EXPERTS_PER_TOKEN_HIST, OUT_COMPUTE_RATIO };
 
 static const rs_metric_output activation_outputs[] = {
-    [OUT_EXPERTS_PER_TOKEN] = {"experts_per_token", "mean over tokens of k_t = |S_t| (kept experts)", 0, RS_AGG_MEAN},
+    [OUT_EXPERTS_PER_TOKEN] = {"experts_per_token", "mean over tokens of k_t = |S_t| (kept experts)", 0, RS_AGG_MEAN,
+                               .label = "experts per token"},
     [OUT_EXPERTS_PER_TOKEN_HIST] = {"experts_per_token_hist",
-                                    "share of tokens with k_t = k (key k=0..kmax of the router)", 0, RS_AGG_MEAN},
+                                    "share of tokens with k_t = k (key k=0..kmax of the router)", 0, RS_AGG_MEAN,
+                                    .label = "tokens", .unit = "%", .unit_scale = 100},
     [OUT_COMPUTE_RATIO] = {"compute_ratio",
                            "mean k_t / the trace's top_k attribute (the model's own k; absent: not reported)", 0,
-                           RS_AGG_MEAN},
+                           RS_AGG_MEAN, .label = "compute ratio (k_t / top_k)"},
 };
 
 typedef struct activation_acc {

@@ -32,18 +32,19 @@ static const rs_metric_output affinity_outputs[] = {
     [OUT_LAYER_AFFINITY] = {"layer_affinity",
                             "H(expert at l+1 | expert at l) / log E over all (i in S_t^l, j in S_t^l+1) pairs; "
                             "reported at layer l",
-                            0, RS_AGG_MEAN},
+                            0, RS_AGG_MEAN, .label = "H(next-layer expert | expert) / log E"},
     [OUT_AFFINITY_PREDICTABILITY] = {"affinity_predictability",
                                      "share of (i, j) transitions l -> l+1 whose j is among the `successors` most "
                                      "frequent successors of i (ExFlow); reported at layer l",
-                                     1ull << PARAM_SUCCESSORS, RS_AGG_MEAN},
+                                     1ull << PARAM_SUCCESSORS, RS_AGG_MEAN, .label = "successor predictability",
+                                     .unit = "%", .unit_scale = 100},
     [OUT_COACTIVATION_ENTROPY] = {"coactivation_entropy",
                                   "entropy of the distribution of expert pairs chosen together / log(E (E-1) / 2) "
                                   "(1 = every pair equally often)",
-                                  0, RS_AGG_MEAN},
+                                  0, RS_AGG_MEAN, .label = "co-activation entropy (1 = uniform)"},
     [OUT_COACTIVATION] = {"coactivation",
                           "share of tokens whose S_t holds both i and j (key i=..;j=.., i < j; with matrix=1)", 0,
-                          RS_AGG_MEAN},
+                          RS_AGG_MEAN, .label = NULL},
 };
 
 typedef struct affinity_acc {

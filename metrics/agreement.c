@@ -14,14 +14,17 @@
 enum { OUT_FLUCTUATION, OUT_TOPK_CHANGE, OUT_JACCARD, OUT_MASS_RETAINED };
 
 static const rs_metric_output agreement_outputs[] = {
-    [OUT_FLUCTUATION] = {"fluctuation", "share of tokens (with experts in either run) whose top-1 expert differs from the reference's", 0,
-                         RS_AGG_MEAN},
-    [OUT_TOPK_CHANGE] = {"topk_change", "mean over tokens of 1 - |S_t and R_t| / |R_t|", 0, RS_AGG_MEAN},
-    [OUT_JACCARD] = {"jaccard", "mean over tokens of |S_t and R_t| / |S_t or R_t|", 0, RS_AGG_MEAN},
+    [OUT_FLUCTUATION] = {"fluctuation",
+                         "share of tokens (with experts in either run) whose top-1 expert differs from the reference's",
+                         0, RS_AGG_MEAN, .label = "fluctuation", .unit = "% of tokens", .unit_scale = 100},
+    [OUT_TOPK_CHANGE] = {"topk_change", "mean over tokens of 1 - |S_t and R_t| / |R_t|", 0, RS_AGG_MEAN,
+                         .label = "top-k change", .unit = "%", .unit_scale = 100},
+    [OUT_JACCARD] = {"jaccard", "mean over tokens of |S_t and R_t| / |S_t or R_t|", 0, RS_AGG_MEAN,
+                     .label = "Jaccard with the reference"},
     [OUT_MASS_RETAINED] = {"mass_retained",
                            "mean over tokens of sum_{S_t} p_ref / sum_{R_t} p_ref (p_ref: the reference trace's "
                            "softmax)",
-                           0, RS_AGG_MEAN},
+                           0, RS_AGG_MEAN, .label = "reference mass retained", .unit = "%", .unit_scale = 100},
 };
 
 typedef struct agreement_layer {

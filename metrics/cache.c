@@ -66,18 +66,22 @@ enum { OUT_HIT_RATE, OUT_HIT_RATE_WARM, OUT_BYTES_MOVED, OUT_STALL_S, OUT_BELADY
 
 static const rs_metric_output cache_outputs[] = {
     [OUT_HIT_RATE] = {"hit_rate", "hits / accesses, cold misses included (layer=all: over every layer's accesses)",
-                      POLICY_KEY | P(PARAM_SLOTS), RS_AGG_SELF},
+                      POLICY_KEY | P(PARAM_SLOTS), RS_AGG_SELF, .label = "hit rate", .unit = "%", .unit_scale = 100},
     [OUT_HIT_RATE_WARM] = {"hit_rate_warm",
                            "hit_rate where a first access while fewer than C distinct experts were seen is a hit",
-                           POLICY_KEY | P(PARAM_SLOTS), RS_AGG_SELF},
+                           POLICY_KEY | P(PARAM_SLOTS), RS_AGG_SELF, .label = "hit rate, warm start", .unit = "%",
+                           .unit_scale = 100},
     [OUT_BYTES_MOVED] = {"bytes_moved", "(misses + prefetched experts) * expert_bytes (layer=all: summed)",
-                         POLICY_KEY | P(PARAM_SLOTS) | P(PARAM_EXPERT_BYTES), RS_AGG_SELF},
+                         POLICY_KEY | P(PARAM_SLOTS) | P(PARAM_EXPERT_BYTES), RS_AGG_SELF, .label = "bytes moved",
+                         .unit = "GB", .unit_scale = 1e-9},
     [OUT_STALL_S] = {"stall_s", "bytes_moved / link bandwidth, seconds (layer=all: summed)",
-                     POLICY_KEY | P(PARAM_SLOTS) | P(PARAM_EXPERT_BYTES) | P(PARAM_LINK_GBPS), RS_AGG_SELF},
+                     POLICY_KEY | P(PARAM_SLOTS) | P(PARAM_EXPERT_BYTES) | P(PARAM_LINK_GBPS), RS_AGG_SELF,
+                     .label = "modelled stall time", .unit = "s"},
     [OUT_BELADY_GAP] = {"belady_gap", "Belady's hit_rate - the policy's, same slots, scope and reset (gap=1)",
-                        POLICY_KEY | P(PARAM_SLOTS) | P(PARAM_GAP), RS_AGG_SELF},
+                        POLICY_KEY | P(PARAM_SLOTS) | P(PARAM_GAP), RS_AGG_SELF, .label = "gap to Belady",
+                        .unit = "percentage points", .unit_scale = 100},
     [OUT_CURVE] = {"hit_rate_curve", "hit_rate at every C = 1..E, key slots=C, from one pass (curve=1)",
-                   POLICY_KEY | P(PARAM_CURVE), RS_AGG_SELF},
+                   POLICY_KEY | P(PARAM_CURVE), RS_AGG_SELF, .label = "hit rate", .unit = "%", .unit_scale = 100},
 };
 
 typedef enum prefetcher { PREFETCH_NONE, PREFETCH_PREV_TOKEN, PREFETCH_AFFINITY, PREFETCH_ORACLE_NEXT } prefetcher;

@@ -25,15 +25,17 @@ static const rs_param_def entropy_params[] = {
 
 static const rs_metric_output entropy_outputs[] = {
     [OUT_ROUTER_ENTROPY] = {"router_entropy", "mean over tokens of -sum_e p log p / log E (full softmax)", 0,
-                            RS_AGG_MEAN},
-    [OUT_SELECTED_MASS] = {"selected_mass", "mean over tokens of sum_{e in S_t} p_t[e]", 0, RS_AGG_MEAN},
+                            RS_AGG_MEAN, .label = "router entropy (1 = uniform)"},
+    [OUT_SELECTED_MASS] = {"selected_mass", "mean over tokens of sum_{e in S_t} p_t[e]", 0, RS_AGG_MEAN,
+                           .label = "selected probability mass", .unit = "%", .unit_scale = 100},
     [OUT_TSALLIS_ENTROPY] = {"tsallis_entropy",
                              "mean over tokens of (1 - sum_e p^q) / (1 - E^(1-q)): Tsallis entropy over its maximum",
-                             1ull << PARAM_Q, RS_AGG_MEAN},
-    [OUT_Z_LOSS] = {"z_loss", "mean over tokens of (logsumexp_e z_t[e])^2 (ST-MoE router z-loss)", 0, RS_AGG_MEAN},
+                             1ull << PARAM_Q, RS_AGG_MEAN, .label = "Tsallis entropy (1 = uniform)"},
+    [OUT_Z_LOSS] = {"z_loss", "mean over tokens of (logsumexp_e z_t[e])^2 (ST-MoE router z-loss)", 0, RS_AGG_MEAN,
+                    .label = "router z-loss"},
     [OUT_TOPK_MARGIN] = {"topk_margin",
                          "mean over tokens of z_(k) - z_(k+1), raw logits sorted descending, k = requested experts",
-                         1ull << PARAM_K, RS_AGG_MEAN},
+                         1ull << PARAM_K, RS_AGG_MEAN, .label = "top-k logit margin"},
 };
 
 typedef struct entropy_layer {

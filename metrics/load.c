@@ -34,24 +34,26 @@ static const rs_param_def load_params[] = {
 enum { POSITION_BINS = 10 };
 
 static const rs_metric_output load_outputs[] = {
-    [OUT_MAXVIO] = {"maxvio", "max_e load_e / mean_e load_e - 1 over the whole run", 0, RS_AGG_MEAN},
+    [OUT_MAXVIO] = {"maxvio", "max_e load_e / mean_e load_e - 1 over the whole run", 0, RS_AGG_MEAN, .label = "MaxVio"},
     [OUT_MAXVIO_BATCH] = {"maxvio_batch", "mean over batches of batch_tokens tokens of the batch's maxvio", 0,
-                          RS_AGG_MEAN},
-    [OUT_CV] = {"cv", "population std / mean of load_e", 0, RS_AGG_MEAN},
-    [OUT_GINI] = {"gini", "sum_i sum_j |load_i - load_j| / (2 E^2 mean)", 0, RS_AGG_MEAN},
+                          RS_AGG_MEAN, .label = "MaxVio per batch"},
+    [OUT_CV] = {"cv", "population std / mean of load_e", 0, RS_AGG_MEAN, .label = "CV of expert load"},
+    [OUT_GINI] = {"gini", "sum_i sum_j |load_i - load_j| / (2 E^2 mean)", 0, RS_AGG_MEAN,
+                  .label = "Gini coefficient of expert load"},
     [OUT_USAGE_ENTROPY] = {"usage_entropy", "entropy of load_e / sum load, divided by log E (1 = uniform)", 0,
-                           RS_AGG_MEAN},
+                           RS_AGG_MEAN, .label = "expert usage entropy (1 = uniform)"},
     [OUT_AUX_LOSS] = {"aux_loss", "E * sum_e f_e P_e, f = load share, P = mean softmax (Switch; balanced = 1)", 0,
-                      RS_AGG_MEAN},
-    [OUT_DEAD_EXPERTS] = {"dead_experts", "experts with load 0 (layer=all: summed over layers)", 0, RS_AGG_SUM},
-    [OUT_DROP_RATE] = {"drop_rate", "assignments dropped by the capacity stage / assignments requested", 0,
-                       RS_AGG_SELF},
+                      RS_AGG_MEAN, .label = "auxiliary loss (1 = balanced)"},
+    [OUT_DEAD_EXPERTS] = {"dead_experts", "experts with load 0 (layer=all: summed over layers)", 0, RS_AGG_SUM,
+                          .label = "dead experts"},
+    [OUT_DROP_RATE] = {"drop_rate", "assignments dropped by the capacity stage / assignments requested", 0, RS_AGG_SELF,
+                       .label = "dropped assignments", .unit = "%", .unit_scale = 100},
     [OUT_DROP_BY_POSITION] = {"drop_rate_by_position",
-                              "drop_rate of tokens in each tenth of their sequence (key decile=0..9; capacity runs)",
-                              0, RS_AGG_SELF},
+                              "drop_rate of tokens in each tenth of their sequence (key decile=0..9; capacity runs)", 0,
+                              RS_AGG_SELF, .label = "dropped assignments", .unit = "%", .unit_scale = 100},
     [OUT_EXPERT_SHARE] = {"expert_share",
                           "load_e / sum_e load_e per layer (key expert=e; only with per_expert=1; layer=all: mean)", 0,
-                          RS_AGG_MEAN},
+                          RS_AGG_MEAN, .label = "share of the layer's assignments", .unit = "%", .unit_scale = 100},
 };
 
 /* A batch whose tokens this accumulator has only partly seen. */

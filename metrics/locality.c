@@ -31,14 +31,14 @@ static const rs_metric_output locality_outputs[] = {
     [OUT_ADJACENT_OVERLAP] = {"adjacent_overlap",
                               "mean over consecutive tokens of a sequence of |S_t and S_t-1| / max(|S_t|, |S_t-1|) "
                               "(= / k for fixed k)",
-                              0, RS_AGG_MEAN},
+                              0, RS_AGG_MEAN, .label = "adjacent-token expert overlap", .unit = "%", .unit_scale = 100},
     [OUT_ADJACENT_JACCARD] = {"adjacent_jaccard",
                               "mean over consecutive tokens of a sequence of |S_t and S_t-1| / |S_t or S_t-1|", 0,
-                              RS_AGG_MEAN},
+                              RS_AGG_MEAN, .label = "adjacent-token Jaccard", .unit = "%", .unit_scale = 100},
     [OUT_REUSE_DISTANCE] = {"reuse_distance",
                             "share of expert uses by tokens since the expert's last use in the sequence (key "
                             "d=1, d=2-3, d=4-7, ...; d=first: first use)",
-                            0, RS_AGG_SELF},
+                            0, RS_AGG_SELF, .label = "expert uses", .unit = "%", .unit_scale = 100},
 };
 
 typedef struct locality_layer {

@@ -32,9 +32,9 @@ static const rs_metric_output sch_outputs[] = {
     [OUT_SCH] = {"sch",
                  "mean over sequences of the hit rate of a rho k-slot cache evicting the expert least used in the next "
                  "m-1 tokens (moe-lrc calc_fsf); layer=all: one rho k L-slot cache for all layers",
-                 SCH_KEY, RS_AGG_SELF},
+                 SCH_KEY, RS_AGG_SELF, .label = "SCH hit rate", .unit = "%", .unit_scale = 100},
     [OUT_SLOTS] = {"slots", "the cache size C = rho k (layer=all: rho k L), capped at the experts it serves",
-                   (1ull << PARAM_RHO) | (1ull << PARAM_K), RS_AGG_SELF},
+                   (1ull << PARAM_RHO) | (1ull << PARAM_K), RS_AGG_SELF, .label = "cache slots"},
 };
 
 typedef struct sch_acc {

@@ -34,11 +34,12 @@ static const rs_metric_output specialization_outputs[] = {
     [OUT_VOCAB_SPECIALIZATION] = {"vocab_specialization",
                                   "over token ids seen >= min_count times: share of the id's occurrences whose "
                                   "top-1 expert is its most common one, averaged (moe-lrc)",
-                                  (1ull << PARAM_MIN_COUNT) | (1ull << PARAM_AVERAGE), RS_AGG_MEAN},
+                                  (1ull << PARAM_MIN_COUNT) | (1ull << PARAM_AVERAGE), RS_AGG_MEAN,
+                                  .label = "vocabulary specialisation", .unit = "%", .unit_scale = 100},
     [OUT_DOMAIN_SPECIALIZATION] = {"domain_specialization",
                                    "population std / mean across domains of an expert's activation frequency, "
                                    "averaged over experts (needs /sequences/domain)",
-                                   0, RS_AGG_MEAN},
+                                   0, RS_AGG_MEAN, .label = "domain specialisation (CV)"},
 };
 
 /* Open addressing with linear probing; key 0 marks an empty slot. */

@@ -30,9 +30,9 @@ static const rs_metric_output srp_outputs[] = {
     [OUT_SRP] = {"srp",
                  "max over alpha of 2 matches / (preds + acts) over sliding windows of m tokens "
                  "(layer=all: counts summed over layers, one alpha)",
-                 1ull << PARAM_M, RS_AGG_SELF},
+                 1ull << PARAM_M, RS_AGG_SELF, .label = "SRP", .unit = "%", .unit_scale = 100},
     [OUT_RHO_HAT] = {"rho_hat", "preds(alpha*) / acts at the best alpha (layer=all: model level)", 1ull << PARAM_M,
-                     RS_AGG_SELF},
+                     RS_AGG_SELF, .label = "predicted / activated experts"},
 };
 
 typedef struct srp_layer {

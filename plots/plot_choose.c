@@ -7,34 +7,6 @@
 
 #include "plots/plot_internal.h"
 
-static const rs_plot_kind *const kinds[RS_PLOT_NUM_KINDS] = {
-    [RS_PLOT_BARS] = &rs_plot_kind_bars,       [RS_PLOT_LAYERS] = &rs_plot_kind_layers,
-    [RS_PLOT_HEATMAP] = &rs_plot_kind_heatmap, [RS_PLOT_CACHE] = &rs_plot_kind_cache,
-    [RS_PLOT_SEGMENT] = &rs_plot_kind_segment, [RS_PLOT_SWEEP] = &rs_plot_kind_sweep,
-    [RS_PLOT_COST_QUALITY] = &rs_plot_kind_cost_quality,
-};
-
-const rs_plot_kind *rs_plot_kind_at(int kind) { return kind >= 0 && kind < RS_PLOT_NUM_KINDS ? kinds[kind] : NULL; }
-int rs_plot_kind_count(void) { return RS_PLOT_NUM_KINDS; }
-const char *rs_plot_kind_name(int kind) { return rs_plot_kind_at(kind) ? kinds[kind]->name : NULL; }
-const char *rs_plot_kind_needs(int kind) { return rs_plot_kind_at(kind) ? kinds[kind]->needs : NULL; }
-
-int rs_plot_kind_find(const char *name)
-{
-    for (int k = 0; k < RS_PLOT_NUM_KINDS; k++)
-        if (strcmp(kinds[k]->name, name) == 0)
-            return k;
-    return -1;
-}
-
-void rs_plot_kind_list(char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int k = 0; k < RS_PLOT_NUM_KINDS; k++)
-        used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%s", k ? ", " : "", kinds[k]->name);
-}
-
 static const struct {
     unsigned bit;
     const char *name;
@@ -98,7 +70,7 @@ void rs_plot_figures_free(rs_plot_figures *list)
 int rs_plot_single_key(const rs_plot_table *t, int metric)
 {
     int keys[2];
-    return rs_plot_metric_keys(t, metric, keys, 2) == 1 ? keys[0] : -1;
+    return rs_results_metric_keys(&t->results, metric, keys, 2) == 1 ? keys[0] : -1;
 }
 
 void rs_plot_stem(char *buf, size_t size, const char *kind, const char *metric, const char *key, const char *suffix)
@@ -121,15 +93,15 @@ int rs_plot_add_per_key(const rs_plot_table *t, int kind, int metric, const char
 {
     int *keys = malloc((size_t)(t->num_keys ? t->num_keys : 1) * sizeof *keys);
     RS_CHECK(keys, err, "out of memory");
-    int n = rs_plot_metric_keys(t, metric, keys, t->num_keys);
+    int n = rs_results_metric_keys(&t->results, metric, keys, t->num_keys);
     /* several keys (a metric parameter swept, a histogram): one figure each, when asked for by name */
     int added = 0;
     for (int i = 0; i < n && (n == 1 || filter); i++) {
         if (usable && !usable(t, metric, keys[i], param, filter == NULL))
             continue;
         char stem[192];
-        rs_plot_stem(stem, sizeof stem, kinds[kind]->name, t->metrics[metric].name, n > 1 ? t->keys[keys[i]] : NULL,
-                     suffix);
+        rs_plot_stem(stem, sizeof stem, rs_plot_kind_name(kind), t->metrics[metric].name,
+                     n > 1 ? t->keys[keys[i]] : NULL, suffix);
         rs_plot_figure *fig = rs_plot_figures_add(out, kind, stem, err);
         if (!fig) {
             free(keys);
@@ -197,7 +169,7 @@ int rs_plot_choose(const rs_plot_table *t, const rs_plot_request *req, rs_plot_f
         if (req->kinds && !(req->kinds & (1u << k)))
             continue;
         rs_plot_figures planned = {0};
-        int rc = kinds[k]->plan(t, req->metric, &planned, err);
+        int rc = rs_plot_kind_at(k)->plan(t, req->metric, &planned, err);
         for (int i = 0; rc == 0 && i < planned.n; i++) {
             int existed = 0;
             for (int j = 0; j < out->n && !existed; j++)

@@ -5,25 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/curves/curve_metric.h"
 #include "routesim/metric.h"
 #include "plots/plot_internal.h"
 
 static const char *const entry_keys[] = {"kind", "metric", "format", "size"};
 
+/* A family (load, curve) or one of its outputs (load.maxvio, curve.aiq). */
 static int known_metric(const char *name)
 {
-    const char *dot = strchr(name, '.');
-    char family[128];
-    snprintf(family, sizeof family, "%.*s", dot ? (int)(dot - name) : (int)strlen(name), name);
-    const rs_metric_type *type = rs_metric_find(family);
-    if (!type)
-        return 0;
-    if (!dot)
-        return 1;
-    for (int o = 0; o < type->num_outputs; o++)
-        if (strcmp(type->outputs[o].name, dot + 1) == 0)
-            return 1;
-    return 0;
+    if (!strchr(name, '.'))
+        return rs_metric_find(name) || strcmp(name, RS_CURVE_FAMILY) == 0;
+    return rs_plot_metric_output(name) != NULL;
 }
 
 static int check_entry(const cJSON *entry, int i, const char *source, rs_error *err)

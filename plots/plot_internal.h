@@ -1,13 +1,13 @@
 /* Shared by the plot*.c files: the results table, figure requests, the
  * script and data writers, and the figure kinds.
  *
- *   plot_table.c    results.csv (+ results.json) -> rs_plot_table
+ *   plot_table.c    the results (sim/results/results_reader.c) as figures see them
  *   plot_sweeps.c   runs of one config entry that differ in one parameter
  *   plot_choose.c   which figures to make (kinds x metrics)
  *   plot_labels.c   axis labels and units of metrics and parameters
  *   plot_script.c   files, quoting, the shared gnuplot style preamble
  *   plot_chart.c    x-y figures (lines and points) shared by several kinds
- *   plot_kind_*.c   one figure kind each
+ *   kinds/<kind>.c  one figure kind each; kinds/registry.{def,c} the table
  *   plot_render.c   running gnuplot
  *   plot.c          rs_plot_make: read, choose, write, render, report
  *   plot_config.c   the config's "plots" value */
@@ -18,52 +18,41 @@
 #include <stdio.h>
 
 #include "plots/plot.h"
+#include "routesim/metric.h"
+#include "sim/results/results_reader.h"
 
+/* Figure kinds by index, in the order of plots/kinds/registry.def. */
 enum {
-    RS_PLOT_BARS,
-    RS_PLOT_LAYERS,
-    RS_PLOT_HEATMAP,
-    RS_PLOT_CACHE,
-    RS_PLOT_SEGMENT,
-    RS_PLOT_SWEEP,
-    RS_PLOT_COST_QUALITY,
+#define RS_PLOT_KIND(id) RS_PLOT_KIND_##id,
+#include "plots/kinds/registry.def"
+#undef RS_PLOT_KIND
     RS_PLOT_NUM_KINDS
 };
 
 /* Output formats, as bits. */
 enum { RS_PLOT_PNG = 1u, RS_PLOT_SVG = 2u, RS_PLOT_PDF = 4u };
 
-/* ---- the results table (plot_table.c) ---- */
+/* ---- the results table (plot_table.c, read by sim/results/results_reader.c) ---- */
+
+typedef rs_results_table_value rs_plot_value;
+typedef rs_results_table_metric rs_plot_metric;
 
 typedef struct rs_plot_run {
-    char *label, *trace, *router, *params; /* results.csv columns; a run is one (label, trace) */
+    const char *label, *trace, *router, *params; /* the results' run: a run is one (label, trace) */
     char *name;  /* what figures call it: the label, plus the trace's name when other traces have runs so labelled */
     int entry; /* config routers[] entry from results.json runs[].entry; -1 unknown */
     int repeat; /* one seed of a router repeated over seeds (LABEL@seed=S beside a summary run LABEL):
                    figures show the summary, with its interval, instead */
 } rs_plot_run;
 
-/* One (run, metric, key, layer): the point estimate and, when the results
- * have companion rows with stat=ci_low / stat=ci_high, its interval. */
-typedef struct rs_plot_value {
-    int run, key, layer; /* key: rs_plot_table.keys index (stat= removed); layer -1 = all */
-    double value, ci_low, ci_high; /* NAN when absent or undefined */
-    int has_value, has_ci;
-} rs_plot_value;
-
-typedef struct rs_plot_metric {
-    char *name;          /* "load.maxvio" */
-    size_t first, count; /* its values: table.values[first .. first+count), by run, key, layer */
-    int num_layers;      /* highest layer index + 1 (0 = only layer=all rows) */
-    int any_ci;
-} rs_plot_metric;
-
 typedef struct rs_plot_sweep rs_plot_sweep;
 
+/* The fields below `results` are views of it, in the names figures use. */
 typedef struct rs_plot_table {
-    char csv_path[4096];
-    char *name; /* the experiment's name from results.json, or NULL */
-    rs_plot_run *runs;
+    rs_results_table results; /* owns the strings and values */
+    const char *csv_path;
+    const char *name; /* the experiment's name from results.json, or NULL */
+    rs_plot_run *runs; /* results.runs[i] as runs[i] */
     int num_runs;
     char **keys; /* distinct keys, in order of first appearance */
     int num_keys;
@@ -77,13 +66,8 @@ typedef struct rs_plot_table {
 
 int rs_plot_table_read(rs_plot_table *t, const char *results_dir, rs_error *err);
 void rs_plot_table_free(rs_plot_table *t);
-/* Index of a metric, or -1. */
-int rs_plot_table_metric(const rs_plot_table *t, const char *name);
-/* The value of (metric, run, key, layer), or NULL. */
+/* The value of (metric, run, key, layer), or NULL; NULL for a seed repeat's run. */
 const rs_plot_value *rs_plot_table_find(const rs_plot_table *t, int metric, int run, int key, int layer);
-/* Distinct keys of a metric in order of first appearance, at most max (pass
- * t->num_keys for all of them); returns how many it stored. */
-int rs_plot_metric_keys(const rs_plot_table *t, int metric, int *keys, int max);
 /* 1 when filter (NULL = any, "load.maxvio", or a family "load") selects the metric. */
 int rs_plot_metric_matches(const char *metric, const char *filter);
 /* The trace's file name without directory and extension. */
@@ -99,8 +83,6 @@ void rs_plot_key_without(const char *key, const char *name, char *buf, size_t si
 /* The parts of key whose values differ among keys[0..n) (or are missing in
  * some), as "name=value, ..." ("policy" shows its value alone). */
 void rs_plot_key_varying(const char *const *keys, int n, const char *key, char *buf, size_t size);
-/* Parses a whole string as a number. */
-int rs_plot_parse_number(const char *text, double *out);
 
 /* ---- sweeps (plot_sweeps.c) ---- */
 
@@ -155,7 +137,7 @@ typedef struct rs_plot_request {
 /* Adds the figures a request yields; counts what each kind added. */
 int rs_plot_choose(const rs_plot_table *t, const rs_plot_request *req, rs_plot_figures *out, int *made_by_kind,
                    rs_error *err);
-/* Kind index by name, or -1; the known names joined by ", " into buf. */
+/* Kind index by name, or -1; the known names joined by ", " into buf (kinds/registry.c). */
 int rs_plot_kind_find(const char *name);
 void rs_plot_kind_list(char *buf, size_t size);
 /* Parses "png", "pdf,svg" into format bits; 0 when a name is unknown. */
@@ -180,6 +162,9 @@ typedef struct rs_plot_axis {
     double scale;    /* the data file holds results.csv's numbers; the script multiplies by this */
 } rs_plot_axis;
 
+/* The descriptor of a metric results name: a family's output (load.maxvio)
+ * or a cross-run metric's (curve.aiq); NULL when neither knows it. */
+const rs_metric_output *rs_plot_metric_output(const char *metric);
 void rs_plot_metric_axis(const char *metric, rs_plot_axis *axis);
 /* "k: experts per token" from the router's parameter description, or the name. */
 void rs_plot_param_axis(const char *router, const char *param, char *buf, size_t size);
@@ -268,20 +253,22 @@ void rs_plot_chart_free(rs_plot_chart *c);
 int rs_plot_chart_write(const rs_plot_chart *c, const rs_plot_figure *fig, const rs_plot_target *tg, const char *what,
                         rs_error *err);
 
-/* ---- kinds (plot_kind_*.c) ---- */
+/* ---- kinds (plots/kinds/: one file each, listed in registry.def) ---- */
 
+/* A figure kind: one file under plots/kinds/ with a `static const
+ * rs_plot_kind` and a `const rs_plot_kind *const rs_plot_kind_<name>`
+ * pointing at it, plus one RS_PLOT_KIND(<name>) line in registry.def. */
 typedef struct rs_plot_kind {
-    const char *name;
-    const char *needs; /* what data it needs, for the summary and docs */
+    const char *name;  /* what `routesim plot --kind` and a config's plots[].kind call it */
+    const char *needs; /* what data it needs, for the summary, `routesim plot --help` and docs */
     /* Adds this kind's figures for the metrics `metric` selects (NULL = all
-     * that suit the kind). */
+     * that suit the kind). Figures carry the kind's index, RS_PLOT_KIND_<name>. */
     int (*plan)(const rs_plot_table *t, const char *metric, rs_plot_figures *out, rs_error *err);
     /* Writes the figure's data file, script and caption. */
     int (*write)(const rs_plot_table *t, const rs_plot_figure *fig, const rs_plot_target *tg, rs_error *err);
 } rs_plot_kind;
 
-extern const rs_plot_kind rs_plot_kind_bars, rs_plot_kind_layers, rs_plot_kind_heatmap, rs_plot_kind_cache,
-    rs_plot_kind_segment, rs_plot_kind_sweep, rs_plot_kind_cost_quality;
+/* The kind at an index of registry.def, or NULL. */
 const rs_plot_kind *rs_plot_kind_at(int kind);
 
 /* Helpers the kinds share (plot_choose.c): the key a figure of metric m

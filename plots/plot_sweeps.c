@@ -189,7 +189,7 @@ static int group_sweeps(rs_plot_table *t, const int *members, int n, param_list 
         for (int i = 0; i < n && numeric; i++) {
             const char *v = param_value(&params[i], varying[k]);
             double x;
-            numeric = v && rs_plot_parse_number(v, &x);
+            numeric = v && rs_results_parse_number(v, &x);
             int seen = 0;
             for (int j = 0; j < i && !seen && numeric; j++)
                 seen = strcmp(param_value(&params[j], varying[k]), v) == 0;
@@ -240,7 +240,7 @@ static int group_sweeps(rs_plot_table *t, const int *members, int n, param_list 
             done[j] = 1;
             runs[m] = members[j];
             if (numeric) {
-                rs_plot_parse_number(param_value(&params[j], xname), &x[m]);
+                rs_results_parse_number(param_value(&params[j], xname), &x[m]);
             } else {
                 x[m] = value_ordinal(params, n, xname, param_value(&params[j], xname));
             }

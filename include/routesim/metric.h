@@ -25,6 +25,11 @@ typedef struct rs_metric_output {
     const char *definition; /* formula, one line */
     unsigned long long uses_params; /* bit i = the family's params[i] shapes this value (goes in `key`) */
     rs_layer_aggregate aggregate;
+    /* Figure axes (plots/): label "hit rate" with unit "%" reads "hit rate (%)".
+     * NULL label: figures use the results' name (family.output). */
+    const char *label;
+    const char *unit;  /* NULL = none */
+    double unit_scale; /* results' numbers times this are in `unit`, e.g. 100 for "%" of a share; 0 = 1 */
 } rs_metric_output;
 
 typedef struct rs_metric_setup {

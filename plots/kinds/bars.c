@@ -25,7 +25,7 @@ static int bars_plan(const rs_plot_table *t, const char *metric, rs_plot_figures
 {
     for (int m = 0; m < t->num_metrics; m++)
         if (rs_plot_metric_matches(t->metrics[m].name, metric))
-            RS_TRY(rs_plot_add_per_key(t, RS_PLOT_BARS, m, metric, NULL, NULL, usable, out, err) < 0 ? -1 : 0);
+            RS_TRY(rs_plot_add_per_key(t, RS_PLOT_KIND_bars, m, metric, NULL, NULL, usable, out, err) < 0 ? -1 : 0);
     return 0;
 }
 
@@ -149,9 +149,11 @@ static int bars_write(const rs_plot_table *t, const rs_plot_figure *fig, const r
     return rs_plot_write_caption(tg, fig, caption, err);
 }
 
-const rs_plot_kind rs_plot_kind_bars = {
+static const rs_plot_kind bars_kind = {
     .name = "bars",
     .needs = "a metric's layer=all rows (intervals from stat=ci_low/ci_high rows)",
     .plan = bars_plan,
     .write = bars_write,
 };
+
+const rs_plot_kind *const rs_plot_kind_bars = &bars_kind;

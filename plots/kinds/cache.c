@@ -17,7 +17,7 @@ static int run_slot_values(const rs_plot_table *t, int m, int run)
         char text[32];
         double slots;
         if (v->run != run || v->layer != -1 || !v->has_value || !isfinite(v->value) ||
-            !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) || !rs_plot_parse_number(text, &slots))
+            !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) || !rs_results_parse_number(text, &slots))
             continue;
         if (isnan(first))
             first = slots;
@@ -43,7 +43,7 @@ static int cache_plan(const rs_plot_table *t, const char *metric, rs_plot_figure
             if (runs > 1)
                 rs_plot_run_suffix(t, r, suffix, sizeof suffix);
             rs_plot_stem(stem, sizeof stem, "cache", name + 6, NULL, suffix); /* cache-hit_rate, not cache-cache-... */
-            rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_CACHE, stem, err);
+            rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_KIND_cache, stem, err);
             RS_CHECK(fig, err, "out of memory");
             fig->metric = m;
             fig->run = r;
@@ -116,7 +116,8 @@ static int cache_write(const rs_plot_table *t, const rs_plot_figure *fig, const 
             char text[32], rest[512];
             double slots;
             if (v->run != fig->run || v->layer != -1 ||
-                !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) || !rs_plot_parse_number(text, &slots))
+                !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) ||
+                !rs_results_parse_number(text, &slots))
                 continue;
             rs_plot_key_without(t->keys[v->key], "slots", rest, sizeof rest);
             if (strcmp(rest, rests[s]) != 0)
@@ -150,9 +151,11 @@ static int cache_write(const rs_plot_table *t, const rs_plot_figure *fig, const 
     return rc;
 }
 
-const rs_plot_kind rs_plot_kind_cache = {
+static const rs_plot_kind cache_kind = {
     .name = "cache",
     .needs = "cache.* rows (layer=all) whose key has slots=C, at two or more sizes",
     .plan = cache_plan,
     .write = cache_write,
 };
+
+const rs_plot_kind *const rs_plot_kind_cache = &cache_kind;

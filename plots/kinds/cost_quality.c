@@ -33,7 +33,8 @@ static int wants(const char *metric)
 
 static int cost_quality_plan(const rs_plot_table *t, const char *metric, rs_plot_figures *out, rs_error *err)
 {
-    int cost = rs_plot_table_metric(t, cost_metric), quality = rs_plot_table_metric(t, quality_metric);
+    int cost = rs_results_find_metric(&t->results, cost_metric);
+    int quality = rs_results_find_metric(&t->results, quality_metric);
     if (!wants(metric) || cost < 0 || quality < 0)
         return 0;
     int traces = rs_plot_num_traces(t);
@@ -49,7 +50,7 @@ static int cost_quality_plan(const rs_plot_table *t, const char *metric, rs_plot
         if (traces > 1)
             rs_plot_trace_stem(t->runs[r].trace, trace, sizeof trace);
         rs_plot_stem(stem, sizeof stem, "cost_quality", NULL, NULL, trace);
-        rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_COST_QUALITY, stem, err);
+        rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_KIND_cost_quality, stem, err);
         RS_CHECK(fig, err, "out of memory");
         fig->run = r;
     }
@@ -79,8 +80,8 @@ static void model_label(const rs_plot_run *run, char *buf, size_t size)
  * first run on the trace that has them. */
 static int model_points(const rs_plot_table *t, const char *trace, rs_plot_chart *chart, int *models, rs_error *err)
 {
-    int cost = rs_plot_table_metric(t, "outcome.model_cost");
-    int quality = rs_plot_table_metric(t, "outcome.model_quality");
+    int cost = rs_results_find_metric(&t->results, "outcome.model_cost");
+    int quality = rs_results_find_metric(&t->results, "outcome.model_quality");
     if (cost < 0 || quality < 0)
         return 0;
     const rs_plot_metric *pm = &t->metrics[cost];
@@ -111,7 +112,8 @@ static int cost_quality_write(const rs_plot_table *t, const rs_plot_figure *fig,
                               rs_error *err)
 {
     const char *trace = t->runs[fig->run].trace;
-    int cost = rs_plot_table_metric(t, cost_metric), quality = rs_plot_table_metric(t, quality_metric);
+    int cost = rs_results_find_metric(&t->results, cost_metric);
+    int quality = rs_results_find_metric(&t->results, quality_metric);
     rs_plot_chart chart = {.single_height = 2.8, .double_height = 3.0};
     rs_plot_metric_axis(cost_metric, &chart.y); /* x axis label, then y */
     snprintf(chart.xlabel, sizeof chart.xlabel, "%s", chart.y.label);
@@ -164,9 +166,9 @@ static int cost_quality_write(const rs_plot_table *t, const rs_plot_figure *fig,
             if (strcmp(t->runs[r].trace, trace) != 0 || (pass == 0 && !is_router(t, r, "oracle")))
                 continue;
             double x = pass == 0 ? value_of(t, cost, r)
-                                 : value_of(t, rs_plot_table_metric(t, "outcome.oracle_cost"), r);
+                                 : value_of(t, rs_results_find_metric(&t->results, "outcome.oracle_cost"), r);
             double y = pass == 0 ? value_of(t, quality, r)
-                                 : value_of(t, rs_plot_table_metric(t, "outcome.oracle_quality"), r);
+                                 : value_of(t, rs_results_find_metric(&t->results, "outcome.oracle_quality"), r);
             if (isnan(x) || isnan(y))
                 continue;
             rs_plot_series *s = rs_plot_chart_series(&chart, "oracle", RS_PLOT_POINTS, err);
@@ -218,9 +220,11 @@ static int cost_quality_write(const rs_plot_table *t, const rs_plot_figure *fig,
     return rc;
 }
 
-const rs_plot_kind rs_plot_kind_cost_quality = {
+static const rs_plot_kind cost_quality_kind = {
     .name = "cost_quality",
     .needs = "outcome.cost_mean and outcome.quality rows (layer=all), from query-level traces",
     .plan = cost_quality_plan,
     .write = cost_quality_write,
 };
+
+const rs_plot_kind *const rs_plot_kind_cost_quality = &cost_quality_kind;

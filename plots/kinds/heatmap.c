@@ -11,7 +11,7 @@ static int expert_of(const char *key)
 {
     char text[32];
     double e;
-    if (!rs_plot_key_part(key, "expert", text, sizeof text) || !rs_plot_parse_number(text, &e) || e < 0 ||
+    if (!rs_plot_key_part(key, "expert", text, sizeof text) || !rs_results_parse_number(text, &e) || e < 0 ||
         e > 1e6 || e != floor(e))
         return -1;
     return (int)e;
@@ -49,7 +49,7 @@ static int heatmap_plan(const rs_plot_table *t, const char *metric, rs_plot_figu
             char suffix[128], stem[192];
             rs_plot_run_suffix(t, r, suffix, sizeof suffix);
             rs_plot_stem(stem, sizeof stem, "heatmap", t->metrics[m].name, NULL, suffix);
-            rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_HEATMAP, stem, err);
+            rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_KIND_heatmap, stem, err);
             RS_CHECK(fig, err, "out of memory");
             fig->metric = m;
             fig->run = r;
@@ -139,9 +139,11 @@ static int heatmap_write(const rs_plot_table *t, const rs_plot_figure *fig, cons
     return rs_plot_write_caption(tg, fig, caption, err);
 }
 
-const rs_plot_kind rs_plot_kind_heatmap = {
+static const rs_plot_kind heatmap_kind = {
     .name = "heatmap",
     .needs = "per-layer rows keyed expert=e, e.g. load.expert_share (metric load with per_expert=1)",
     .plan = heatmap_plan,
     .write = heatmap_write,
 };
+
+const rs_plot_kind *const rs_plot_kind_heatmap = &heatmap_kind;

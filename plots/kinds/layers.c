@@ -14,7 +14,7 @@ static int layers_plan(const rs_plot_table *t, const char *metric, rs_plot_figur
 {
     for (int m = 0; m < t->num_metrics; m++)
         if (t->metrics[m].num_layers >= 2 && rs_plot_metric_matches(t->metrics[m].name, metric))
-            RS_TRY(rs_plot_add_per_key(t, RS_PLOT_LAYERS, m, metric, NULL, NULL, usable, out, err) < 0 ? -1 : 0);
+            RS_TRY(rs_plot_add_per_key(t, RS_PLOT_KIND_layers, m, metric, NULL, NULL, usable, out, err) < 0 ? -1 : 0);
     return 0;
 }
 
@@ -59,9 +59,11 @@ static int layers_write(const rs_plot_table *t, const rs_plot_figure *fig, const
     return rc;
 }
 
-const rs_plot_kind rs_plot_kind_layers = {
+static const rs_plot_kind layers_kind = {
     .name = "layers",
     .needs = "a metric's per-layer rows (at least two layers)",
     .plan = layers_plan,
     .write = layers_write,
 };
+
+const rs_plot_kind *const rs_plot_kind_layers = &layers_kind;

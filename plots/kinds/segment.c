@@ -12,7 +12,7 @@ static double segment_length(const rs_plot_table *t, const rs_plot_value *v)
 {
     char text[32];
     double m;
-    if (!rs_plot_key_part(t->keys[v->key], "m", text, sizeof text) || !rs_plot_parse_number(text, &m))
+    if (!rs_plot_key_part(t->keys[v->key], "m", text, sizeof text) || !rs_results_parse_number(text, &m))
         return NAN;
     return m;
 }
@@ -66,7 +66,7 @@ static int segment_plan(const rs_plot_table *t, const char *metric, rs_plot_figu
         for (int j = 0; j < (split ? num_rests : 1); j++) {
             char stem[192];
             rs_plot_stem(stem, sizeof stem, "segment", name, split ? rests[j] : NULL, NULL);
-            rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_SEGMENT, stem, err);
+            rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_KIND_segment, stem, err);
             RS_CHECK(fig, err, "out of memory");
             fig->metric = m;
             fig->one_rest = split;
@@ -156,9 +156,11 @@ static int segment_write(const rs_plot_table *t, const rs_plot_figure *fig, cons
     return rc;
 }
 
-const rs_plot_kind rs_plot_kind_segment = {
+static const rs_plot_kind segment_kind = {
     .name = "segment",
     .needs = "srp.* or sch.* rows (layer=all) whose key has m=, at two or more lengths",
     .plan = segment_plan,
     .write = segment_write,
 };
+
+const rs_plot_kind *const rs_plot_kind_segment = &segment_kind;

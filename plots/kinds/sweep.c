@@ -39,8 +39,9 @@ static int sweep_plan(const rs_plot_table *t, const char *metric, rs_plot_figure
         char suffix[96];
         snprintf(suffix, sizeof suffix, "vs-%s", param);
         for (int m = 0; m < t->num_metrics; m++)
-            if (rs_plot_metric_matches(t->metrics[m].name, metric))
-                RS_TRY(rs_plot_add_per_key(t, RS_PLOT_SWEEP, m, metric, suffix, param, usable, out, err) < 0 ? -1 : 0);
+            if (rs_plot_metric_matches(t->metrics[m].name, metric) &&
+                rs_plot_add_per_key(t, RS_PLOT_KIND_sweep, m, metric, suffix, param, usable, out, err) < 0)
+                return -1;
     }
     return 0;
 }
@@ -99,9 +100,11 @@ static int sweep_write(const rs_plot_table *t, const rs_plot_figure *fig, const 
     return rc;
 }
 
-const rs_plot_kind rs_plot_kind_sweep = {
+static const rs_plot_kind sweep_kind = {
     .name = "sweep",
     .needs = "runs of one router entry that differ in one numeric parameter, and a metric's layer=all rows",
     .plan = sweep_plan,
     .write = sweep_write,
 };
+
+const rs_plot_kind *const rs_plot_kind_sweep = &sweep_kind;

@@ -1,8 +1,9 @@
-/* routesim metrics: the metric registry as text, markdown or JSON. */
+/* routesim metrics: the metric registries (families, cross-run metrics) as text, markdown or JSON. */
 #include <cJSON.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "metrics/curves/curve_metric.h"
 #include "routesim/metric.h"
 #include "routesim/router.h"
 #include "sim/cli/cli.h"
@@ -31,12 +32,74 @@ static const char *flags_text(unsigned flags, char *buf, size_t size)
     return buf[0] ? buf : NULL;
 }
 
+/* "p=V for each p of the outcome specs" for a keyed cross-run metric, "" otherwise. */
+static const char *curve_key_text(const rs_curve_metric_type *t, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (t->key_param)
+        snprintf(buf, size, "%s=V for each %s of the outcome specs", t->key_param, t->key_param);
+    return buf;
+}
+
+/* The cross-run metrics (metrics/curves/), after the families: into root
+ * (JSON), as markdown, or as text (detailed: with sources). */
+static void print_curve_metrics(cJSON *root, int markdown, int detailed)
+{
+    char key[64];
+    if (markdown) {
+        printf("### `%s`\n\n%s. Computed after every run when a config measures `outcome` (docs/metrics.md, "
+               "Curves).\n\n| output | definition | key | source |\n|---|---|---|---|\n",
+               RS_CURVE_FAMILY, RS_CURVE_SUMMARY);
+        for (int i = 0; i < rs_curve_metric_count(); i++) {
+            const rs_curve_metric_type *t = rs_curve_metric_at(i);
+            printf("| `%s.%s` | ", RS_CURVE_FAMILY, t->output.name);
+            rs_describe_md_cell(t->output.definition);
+            printf(" | %s | ", curve_key_text(t, key, sizeof key));
+            rs_describe_md_cell(t->source);
+            printf(" |\n");
+        }
+        printf("\n");
+        return;
+    }
+    if (root) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(root, o);
+        cJSON_AddStringToObject(o, "name", RS_CURVE_FAMILY);
+        cJSON_AddStringToObject(o, "summary", RS_CURVE_SUMMARY);
+        cJSON_AddBoolToObject(o, "cross_run", 1);
+        cJSON *outs = cJSON_AddArrayToObject(o, "outputs");
+        for (int i = 0; i < rs_curve_metric_count(); i++) {
+            const rs_curve_metric_type *t = rs_curve_metric_at(i);
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddItemToArray(outs, x);
+            char full[256];
+            snprintf(full, sizeof full, "%s.%s", RS_CURVE_FAMILY, t->output.name);
+            cJSON_AddStringToObject(x, "name", full);
+            cJSON_AddStringToObject(x, "definition", t->output.definition);
+            cJSON_AddStringToObject(x, "key", curve_key_text(t, key, sizeof key));
+            cJSON_AddStringToObject(x, "source", t->source);
+        }
+        return;
+    }
+    printf("%-10s %s\n", RS_CURVE_FAMILY, RS_CURVE_SUMMARY);
+    for (int i = 0; i < rs_curve_metric_count(); i++) {
+        const rs_curve_metric_type *t = rs_curve_metric_at(i);
+        printf("    %s.%-16s %s", RS_CURVE_FAMILY, t->output.name, t->output.definition);
+        if (t->key_param)
+            printf(" [key %s]", curve_key_text(t, key, sizeof key));
+        printf("\n");
+        if (detailed)
+            printf("        source: %s\n", t->source);
+    }
+}
+
 int rs_cmd_metrics(int argc, char **argv)
 {
     if (rs_cli_wants_help(argc, argv)) {
         printf("usage: routesim metrics [NAME] [--json | --markdown]\n\n"
                "Lists every metric family with its outputs (definition, how layers aggregate),\n"
-               "parameters and source. Results name an output FAMILY.OUTPUT, e.g. load.maxvio.\n"
+               "parameters and source, then the cross-run metrics (curve.*, over the runs of a swept\n"
+               "query router). Results name an output FAMILY.OUTPUT, e.g. load.maxvio.\n"
                "--markdown prints the reference section of docs/metrics.md.\n");
         return RS_EXIT_OK;
     }
@@ -52,7 +115,8 @@ int rs_cmd_metrics(int argc, char **argv)
         else
             return rs_cli_usage_error("metrics", "unexpected argument '%s'", argv[i]);
     }
-    if (only && !rs_metric_find(only)) {
+    int curves = !only || strcmp(only, RS_CURVE_FAMILY) == 0;
+    if (only && !rs_metric_find(only) && !curves) {
         fprintf(stderr, "routesim: error: unknown metric '%s' (routesim metrics lists them)\n", only);
         return RS_EXIT_FAIL;
     }
@@ -112,5 +176,7 @@ int rs_cmd_metrics(int argc, char **argv)
         if (t->num_params)
             rs_describe_print_params(t->params, t->num_params);
     }
+    if (curves)
+        print_curve_metrics(json ? root : NULL, markdown, only != NULL);
     return json ? rs_describe_emit_json(root) : RS_EXIT_OK;
 }

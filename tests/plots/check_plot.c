@@ -559,7 +559,8 @@ START_TEST(plot_config_value_is_checked_with_its_path)
     ck_assert_int_eq(rs_plot_config_check(NULL, "exp.json", &err), 0);
     const char *good[] = {"true", "false", "[]", "[{}]",
                           "[{\"kind\": \"bars\", \"metric\": \"load.maxvio\", \"format\": \"pdf\", \"size\": "
-                          "\"double\"}, {\"metric\": \"load\"}, {\"format\": \"png,svg\"}]"};
+                          "\"double\"}, {\"metric\": \"load\"}, {\"format\": \"png,svg\"}]",
+                          "[{\"metric\": \"curve.aiq\"}, {\"metric\": \"curve\"}]"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         cJSON *j = json(good[i]);
         ck_assert_msg(rs_plot_config_check(j, "exp.json", &err) == 0, "%s: %s", good[i], err.msg);
@@ -572,6 +573,7 @@ START_TEST(plot_config_value_is_checked_with_its_path)
                         "exp.json: plots[0]: unknown key 'colour' (known: kind, metric, format, size)");
     expect_config_error("[{\"metric\": \"load.maxvoi\"}]", "exp.json: plots[0].metric: unknown metric 'load.maxvoi'");
     expect_config_error("[{\"metric\": \"nosuch\"}]", "plots[0].metric: unknown metric 'nosuch'");
+    expect_config_error("[{\"metric\": \"curve.nosuch\"}]", "plots[0].metric: unknown metric 'curve.nosuch'");
     expect_config_error("[{\"format\": \"gif\"}]", "exp.json: plots[0].format: unknown format 'gif'");
     expect_config_error("[{\"size\": \"huge\"}]", "exp.json: plots[0].size: unknown size 'huge'");
     expect_config_error("[{\"kind\": 3}]", "exp.json: plots[0].kind: expected a string");

@@ -5,7 +5,7 @@
 #include <check.h>
 #include <math.h>
 
-#include "sim/experiment/curves.h"
+#include "metrics/curves/curve_math.h"
 
 START_TEST(numpy_interp_matches_numpy)
 {
