@@ -10,15 +10,13 @@
 #include "routesim/params.h"
 #include "sim/config/param_sweep.h"
 #include "sim/config/spec.h"
+#include "workloads/import/importer.h"
 
-/* How to make a query trace from recorded outcomes (`routesim import`). */
+/* How to make a trace from another tool's records (`routesim import`). */
 typedef struct rs_trace_import {
-    char *format;        /* "routellm" or "routerbench" */
-    char *input;         /* the CSV */
-    char *models;        /* "a,b" or NULL */
-    char *domain_column; /* routellm: NULL = "subject" when present */
-    char *cost;          /* routellm: "a=30,b=0.6" or NULL */
-    int decontaminate;   /* routellm */
+    const rs_importer_type *type; /* one with RS_IMPORTER_CONFIG */
+    char *input;
+    rs_params options;            /* the importer's options */
 } rs_trace_import;
 
 typedef struct rs_trace_entry {
