@@ -3,8 +3,6 @@
  * parses the options; sim/experiment/pipeline.c does the run. */
 #include <getopt.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "routers/plugins.h"
 #include "sim/cli/cli.h"
