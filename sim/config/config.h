@@ -8,16 +8,9 @@
 #include <stdint.h>
 
 #include "routesim/params.h"
+#include "sim/config/import_recipe.h"
 #include "sim/config/param_sweep.h"
 #include "sim/config/spec.h"
-#include "workloads/import/importer.h"
-
-/* How to make a trace from another tool's records (`routesim import`). */
-typedef struct rs_trace_import {
-    const rs_importer_type *type; /* one with RS_IMPORTER_CONFIG */
-    char *input;
-    rs_params options;            /* the importer's options */
-} rs_trace_import;
 
 typedef struct rs_trace_entry {
     char *path;
