@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/config/import_recipe.h"
 #include "sim/config/param_sweep.h"
 #include "core/read_file.h"
 #include "plots/plot.h"
@@ -82,64 +83,6 @@ static int get_string(const cJSON *root, const char *key, char **out, const char
     return 0;
 }
 
-static int copy_string(const cJSON *obj, const char *key, char **out, const char *source, const char *path,
-                       rs_error *err)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v)
-        return 0;
-    RS_CHECK(cJSON_IsString(v), err, "%s: %s.%s: expected a string", source, path, key);
-    *out = strdup(v->valuestring);
-    RS_CHECK(*out, err, "out of memory");
-    return 0;
-}
-
-/* "import": {"format": "routellm" | "routerbench", "input": CSV, ...}: the
- * options of `routesim import FORMAT` (docs/import.md). */
-static int parse_import(rs_trace_entry *te, const cJSON *imp, const char *src, const char *trace_path, rs_error *err)
-{
-    char path[96];
-    snprintf(path, sizeof path, "%s.import", trace_path);
-    RS_CHECK(cJSON_IsObject(imp), err, "%s: %s: expected {\"format\": ..., \"input\": ...}", src, path);
-    static const char *const known[] = {"format", "input", "models", "domain_column", "cost", "decontaminate", NULL};
-    RS_TRY(check_keys(imp, known, src, path, err));
-    te->import = 1;
-    rs_trace_import *x = &te->imp;
-    RS_TRY(copy_string(imp, "format", &x->format, src, path, err));
-    RS_TRY(copy_string(imp, "input", &x->input, src, path, err));
-    RS_TRY(copy_string(imp, "models", &x->models, src, path, err));
-    RS_TRY(copy_string(imp, "domain_column", &x->domain_column, src, path, err));
-    RS_CHECK(x->format && (strcmp(x->format, "routellm") == 0 || strcmp(x->format, "routerbench") == 0), err,
-             "%s: %s.format: expected \"routellm\" or \"routerbench\"", src, path);
-    RS_CHECK(x->input && x->input[0], err, "%s: %s.input: missing (the CSV to import)", src, path);
-    int routellm = strcmp(x->format, "routellm") == 0;
-    const cJSON *cost = cJSON_GetObjectItemCaseSensitive(imp, "cost");
-    const cJSON *decon = cJSON_GetObjectItemCaseSensitive(imp, "decontaminate");
-    RS_CHECK(routellm || (!cost && !decon && !x->domain_column), err,
-             "%s: %s: cost, decontaminate and domain_column are routellm options (RouterBench tables carry costs)",
-             src, path);
-    if (decon) {
-        RS_CHECK(cJSON_IsBool(decon), err, "%s: %s.decontaminate: expected true or false", src, path);
-        x->decontaminate = cJSON_IsTrue(decon);
-    }
-    if (cost && cJSON_IsObject(cost)) { /* {"model": price, ...} -> "model=price,..." */
-        size_t cap = 64, len = 0;
-        for (const cJSON *c = cost->child; c; c = c->next)
-            cap += strlen(c->string) + 40;
-        x->cost = malloc(cap);
-        RS_CHECK(x->cost, err, "out of memory");
-        x->cost[0] = '\0';
-        for (const cJSON *c = cost->child; c; c = c->next) {
-            RS_CHECK(cJSON_IsNumber(c) && c->valuedouble >= 0, err, "%s: %s.cost.%s: expected a price >= 0", src, path,
-                     c->string);
-            len += (size_t)snprintf(x->cost + len, cap - len, "%s%s=%.17g", len ? "," : "", c->string, c->valuedouble);
-        }
-    } else if (cost) {
-        RS_TRY(copy_string(imp, "cost", &x->cost, src, path, err));
-    }
-    return 0;
-}
-
 static int parse_traces(rs_config *cfg, const cJSON *traces, rs_error *err)
 {
     const char *src = cfg->source;
@@ -170,7 +113,8 @@ static int parse_traces(rs_config *cfg, const cJSON *traces, rs_error *err)
         RS_CHECK(te->path, err, "out of memory");
         const cJSON *imp = cJSON_GetObjectItemCaseSensitive(t, "import");
         if (imp) {
-            RS_TRY(parse_import(te, imp, src, path, err));
+            RS_TRY(rs_import_recipe_parse(&te->imp, imp, src, path, err));
+            te->import = 1;
             continue;
         }
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(t, "generate");
@@ -712,12 +656,7 @@ void rs_config_free(rs_config *cfg)
         free(cfg->traces[i].path);
         if (cfg->traces[i].generate)
             rs_params_free(&cfg->traces[i].gen);
-        rs_trace_import *x = &cfg->traces[i].imp;
-        free(x->format);
-        free(x->input);
-        free(x->models);
-        free(x->domain_column);
-        free(x->cost);
+        rs_import_recipe_free(&cfg->traces[i].imp);
     }
     for (int i = 0; i < cfg->num_routers; i++)
         rs_router_spec_free(&cfg->routers[i]);

@@ -8,18 +8,9 @@
 #include <stdint.h>
 
 #include "routesim/params.h"
+#include "sim/config/import_recipe.h"
 #include "sim/config/param_sweep.h"
 #include "sim/config/spec.h"
-
-/* How to make a query trace from recorded outcomes (`routesim import`). */
-typedef struct rs_trace_import {
-    char *format;        /* "routellm" or "routerbench" */
-    char *input;         /* the CSV */
-    char *models;        /* "a,b" or NULL */
-    char *domain_column; /* routellm: NULL = "subject" when present */
-    char *cost;          /* routellm: "a=30,b=0.6" or NULL */
-    int decontaminate;   /* routellm */
-} rs_trace_import;
 
 typedef struct rs_trace_entry {
     char *path;

@@ -10,8 +10,6 @@
 #include "sim/experiment/run_cache.h"
 #include "sim/experiment/run_meta.h"
 #include "workloads/generator/generator.h"
-#include "workloads/import/import_routellm.h"
-#include "workloads/import/import_routerbench.h"
 #include "workloads/trace/trace.h"
 
 static int file_exists(const char *path)
@@ -25,21 +23,11 @@ static int import_trace(const rs_trace_entry *te, rs_error *err)
 {
     const rs_trace_import *x = &te->imp;
     RS_CHECK(file_exists(x->input), err, "%s: cannot import %s: no such file (%s outcomes; see experiments/README.md)",
-             te->path, x->input, x->format);
+             te->path, x->input, x->type->name);
     fprintf(stderr, "routesim: importing %s into %s\n", x->input, te->path);
     RS_TRY(rs_make_parent_dirs(te->path, err));
-    rs_import_query_report report;
-    if (strcmp(x->format, "routellm") == 0) {
-        rs_import_routellm_options o = {.input = x->input,
-                                        .output = te->path,
-                                        .models = x->models,
-                                        .domain_column = x->domain_column,
-                                        .cost = x->cost,
-                                        .decontaminate = x->decontaminate};
-        return rs_import_routellm(&o, &report, err);
-    }
-    rs_import_routerbench_options o = {.input = x->input, .output = te->path, .models = x->models};
-    return rs_import_routerbench(&o, &report, err);
+    rs_import_job job = {.input = x->input, .output = te->path, .options = &x->options, .quiet = 1};
+    return x->type->run(&job, err);
 }
 
 /* Copies run `run` of src (description and rows, rows given by index) into dst. */

@@ -29,10 +29,10 @@ START_TEST(import_entries_parse)
                                   "exp.json", &err) == 0,
                   "%s", err.msg);
     ck_assert_int_eq(cfg.traces[0].import, 1);
-    ck_assert_str_eq(cfg.traces[0].imp.format, "routellm");
+    ck_assert_str_eq(cfg.traces[0].imp.type->name, "routellm");
     ck_assert_str_eq(cfg.traces[0].imp.input, "a.csv");
-    ck_assert_int_eq(cfg.traces[0].imp.decontaminate, 1);
-    ck_assert_str_eq(cfg.traces[0].imp.cost, "weak=0.5,strong=20");
+    ck_assert_int_eq(rs_param_bool(&cfg.traces[0].imp.options, "decontaminate"), 1);
+    ck_assert_str_eq(rs_param_str(&cfg.traces[0].imp.options, "cost"), "weak=0.5,strong=20");
     rs_config_free(&cfg);
 }
 END_TEST

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -324,6 +325,22 @@ void rs_import_query_summarise(const rs_query_table *q, rs_import_query_report *
         oracle += best > 0 ? best : 0;
     }
     r->oracle = q->T ? oracle / (double)q->T : NAN;
+}
+
+void rs_import_query_print(const char *format, const char *input, const char *output, const rs_import_query_report *r)
+{
+    fprintf(stderr, "routesim: imported %lld rows from %s into %s (%s): %lld queries", (long long)r->rows,
+            strcmp(input, "-") == 0 ? "<stdin>" : input, output, format, (long long)r->queries);
+    if (r->dropped)
+        fprintf(stderr, " (%lld contaminated rows dropped)", (long long)r->dropped);
+    fprintf(stderr, ", %d models, %d domains", r->num_models, r->num_domains);
+    if (r->unscored)
+        fprintf(stderr, ", %lld queries no model was evaluated on (left out of outcome metrics)",
+                (long long)r->unscored);
+    fprintf(stderr, "; mean quality:");
+    for (int e = 0; e < r->num_models && e < 64; e++)
+        fprintf(stderr, " %.5f", r->quality[e]);
+    fprintf(stderr, "; per-query oracle %.5f\n", r->oracle);
 }
 
 int rs_query_table_write(const rs_query_table *q, const char *path, const char *source, int gzip_level,

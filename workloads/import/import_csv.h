@@ -78,6 +78,8 @@ typedef struct rs_import_query_report {
 } rs_import_query_report;
 
 void rs_import_query_summarise(const rs_query_table *q, rs_import_query_report *r);
+/* The report as one line on stderr; format names the importer. */
+void rs_import_query_print(const char *format, const char *input, const char *output, const rs_import_query_report *r);
 
 /* Writes the table as a unit = query trace at path (atomically). */
 int rs_query_table_write(const rs_query_table *q, const char *path, const char *source, int gzip_level,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "workloads/import/importer.h"
 #include "workloads/import/line_reader.h"
 #include "workloads/trace/trace_writer.h"
 
@@ -708,3 +709,134 @@ void rs_import_jsonl_report_free(rs_import_jsonl_report *report)
     free(report->layer_index);
     report->layer_index = NULL;
 }
+
+/* ---- the importer: options, run, report ------------------------------- */
+
+static const rs_param_def jsonl_options[] = {
+    {"experts", RS_PARAM_INT, NULL, 1, 1 << 24, NULL, "routed experts per layer (required)"},
+    {"map", RS_PARAM_STRING, NULL, 0, 0, NULL, "FIELD=KEY,... overriding the default keys (may be repeated)"},
+    {"strict", RS_PARAM_BOOL, "0", 0, 1, NULL, "fail when any (token, layer) pair has no row"},
+    {"model", RS_PARAM_STRING, NULL, 0, 0, NULL, "root attribute model"},
+    {"top_k", RS_PARAM_INT, NULL, 1, 1 << 24, NULL, "root attribute top_k (the model's own k)"},
+    {"gzip", RS_PARAM_INT, "0", 0, 9, NULL, "compress the datasets with gzip LEVEL 1-9 (default 0: none)"},
+};
+static const rs_import_option_form jsonl_forms[] = {
+    {"E", RS_IMPORT_REQUIRED}, {"SPEC", RS_IMPORT_REPEATABLE}, {NULL, 0}, {"NAME", 0}, {"K", 0}, {"LEVEL", 0},
+};
+_Static_assert(sizeof jsonl_forms / sizeof jsonl_forms[0] == sizeof jsonl_options / sizeof jsonl_options[0],
+               "one form per option");
+
+static int options_from_params(const rs_params *p, rs_import_jsonl_options *opt, rs_error *err)
+{
+    rs_import_jsonl_options_init(opt);
+    const char *map = rs_param_str(p, "map");
+    if (map)
+        RS_TRY(rs_jsonl_key_map_parse(&opt->map, map, err));
+    opt->num_experts = (int)rs_param_int(p, "experts");
+    opt->strict = rs_param_bool(p, "strict");
+    opt->model = rs_param_str(p, "model");
+    opt->top_k = (int)rs_param_int(p, "top_k");
+    opt->gzip_level = (int)rs_param_int(p, "gzip");
+    return 0;
+}
+
+static int jsonl_check(const rs_params *p, rs_error *err)
+{
+    rs_import_jsonl_options opt;
+    return options_from_params(p, &opt, err);
+}
+
+static int run_end(const rs_import_jsonl_report *r, int i)
+{
+    while (i + 1 < r->num_layers && r->layer_index[i + 1] == r->layer_index[i] + 1)
+        i++;
+    return i;
+}
+
+/* Runs of consecutive values joined ("0-31"); a long list keeps its first
+ * ten runs and its last ("1, 3, 5, ..., 61"). */
+static void format_layers(const rs_import_jsonl_report *r, char *out, size_t size)
+{
+    int runs = 0;
+    for (int i = 0; i < r->num_layers; i = run_end(r, i) + 1)
+        runs++;
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0, j = 0; i < r->num_layers && used < size; i = run_end(r, i) + 1, j++) {
+        if (runs > 12 && j >= 10 && j < runs - 1)
+            continue;
+        const char *sep = j == 0 ? "" : runs > 12 && j == runs - 1 ? ", ..., " : ", ";
+        int first = r->layer_index[i], last = r->layer_index[run_end(r, i)];
+        used += (size_t)(first == last ? snprintf(out + used, size - used, "%s%d", sep, first)
+                                       : snprintf(out + used, size - used, "%s%d-%d", sep, first, last));
+    }
+}
+
+static void print_report(const rs_import_jsonl_options *opt, const rs_import_jsonl_report *r)
+{
+    char layers[512];
+    format_layers(r, layers, sizeof layers);
+    fprintf(stderr,
+            "routesim: imported %lld rows from %s into %s: %lld sequences, %lld tokens, %d layers "
+            "(logged as %s), K = %d%s%s; ",
+            (long long)r->rows, strcmp(opt->input, "-") == 0 ? "<stdin>" : opt->input, opt->output,
+            (long long)r->sequences, (long long)r->tokens, r->num_layers, layers, r->k,
+            r->has_weights ? ", with weights" : "", r->has_token_ids ? ", with token ids" : "");
+    fprintf(stderr, "missing (token, layer) pairs: %lld", (long long)r->missing_pairs);
+    if (r->missing_pairs == 0) {
+        fprintf(stderr, ".\n");
+        return;
+    }
+    fprintf(stderr, ", stored as -1 rows (");
+    for (int i = 0; i < r->num_missing_samples; i++)
+        fprintf(stderr, "%sseq %s token %lld layer %d", i ? "; " : "", r->missing_samples[i].seq,
+                (long long)r->missing_samples[i].token, r->missing_samples[i].layer);
+    fprintf(stderr, "%s).\n", r->missing_pairs > r->num_missing_samples ? "; ..." : "");
+}
+
+static int jsonl_run(const rs_import_job *job, rs_error *err)
+{
+    rs_import_jsonl_options opt;
+    RS_TRY(options_from_params(job->options, &opt, err));
+    opt.input = job->input;
+    opt.output = job->output;
+    rs_import_jsonl_report report;
+    RS_TRY(rs_import_jsonl(&opt, &report, err));
+    if (!job->quiet)
+        print_report(&opt, &report);
+    rs_import_jsonl_report_free(&report);
+    return 0;
+}
+
+static const rs_importer_type jsonl_type = {
+    .name = "jsonl",
+    .summary = "JSON lines, one object per (token, layer), as vLLM / HF forward hooks log them",
+    .input = "the JSON-lines log",
+    .help =
+        "Converts a JSON-lines routing log into a top-k-only trace (/router/topk_ids). Each\n"
+        "line is one JSON object for one (token, layer) pair; rows may come in any order.\n"
+        "INPUT may be gzip-compressed; '-' reads standard input.\n\n"
+        "fields (FIELD=KEY in --map; KEY may be a dotted path such as meta.layer):\n"
+        "  seq       sequence id, an integer or a string (default key: seq)\n"
+        "  token     position of the token in its sequence, from 0 (default key: token)\n"
+        "  layer     MoE layer, the model's own index; the distinct values, ascending,\n"
+        "            become layers 0..L-1 and are kept in attribute layer_index (default key: layer)\n"
+        "  experts   array of expert ids in [0, E) (default key: experts)\n"
+        "  weights   array of combine weights, one per expert (read only when mapped)\n"
+        "  token_id  vocabulary id of the token, stored in /tokens/ids (read only when mapped)\n"
+        "A mapped key must be present on every line.\n\n"
+        "layout:\n"
+        "  Sequences are ordered by id (numerically when every id is an integer, otherwise\n"
+        "  by first appearance); a sequence's length is its largest position + 1. K is the\n"
+        "  longest experts list; shorter lists are padded with -1 (weight 0). A (token, layer)\n"
+        "  pair with no row is stored as a -1 row and reported, or refused with --strict.\n"
+        "  Two rows for the same (seq, token, layer) are an error.\n",
+    .example = "routesim import jsonl hooks.jsonl.gz -o mixtral.h5 --experts 8 --top-k 2 \\\n"
+               "    --map seq=request_id,token=pos,layer=meta.layer,experts=topk_ids,weights=topk_weights",
+    .options = jsonl_options,
+    .forms = jsonl_forms,
+    .num_options = sizeof jsonl_options / sizeof jsonl_options[0],
+    .check = jsonl_check,
+    .run = jsonl_run,
+};
+const rs_importer_type *const rs_importer_jsonl = &jsonl_type;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "workloads/import/import_csv.h"
+#include "workloads/import/importer.h"
 
 /* Columns that are never models. */
 static const char *const meta_columns[] = {"subject", "row", "contaminated", "prompt", "question", "id", NULL};
@@ -189,3 +190,63 @@ int rs_import_routellm(const rs_import_routellm_options *opt, rs_import_query_re
     rs_csv_close(&csv);
     return rc;
 }
+
+/* ---- the importer ---- */
+
+static const rs_param_def routellm_options[] = {
+    {"models", RS_PARAM_STRING, NULL, 0, 0, NULL,
+     "the model columns, in this order (default: every column but subject, row, contaminated, prompt, question, id "
+     "and the domain column)"},
+    {"cost", RS_PARAM_STRING, NULL, 0, 0, NULL,
+     "cost of one call to each model (e.g. USD per million output tokens): /outcome/cost [E]; every model needs a "
+     "price. Default: no cost"},
+    {"decontaminate", RS_PARAM_BOOL, "0", 0, 1, NULL,
+     "drop rows whose 'contaminated' column is 1 / true (RouteLLM's benchmarks)"},
+    {"domain_column", RS_PARAM_STRING, NULL, 0, 0, NULL,
+     "the domain of each question (default: 'subject' when present; 'none')"},
+    {"gzip", RS_PARAM_INT, "0", 0, 9, NULL, "compress the datasets with gzip LEVEL 1-9 (default 0: none)"},
+};
+static const rs_import_option_form routellm_forms[] = {
+    {"A,B", 0}, {"A=P,B=P", RS_IMPORT_PRICES}, {NULL, 0}, {"NAME", 0}, {"LEVEL", 0},
+};
+_Static_assert(sizeof routellm_forms / sizeof routellm_forms[0] == sizeof routellm_options / sizeof routellm_options[0],
+               "one form per option");
+
+static int routellm_run(const rs_import_job *job, rs_error *err)
+{
+    const rs_params *p = job->options;
+    rs_import_routellm_options opt = {
+        .input = job->input,
+        .output = job->output,
+        .models = rs_param_str(p, "models"),
+        .domain_column = rs_param_str(p, "domain_column"),
+        .cost = rs_param_str(p, "cost"),
+        .decontaminate = rs_param_bool(p, "decontaminate"),
+        .gzip_level = (int)rs_param_int(p, "gzip"),
+    };
+    rs_import_query_report report;
+    RS_TRY(rs_import_routellm(&opt, &report, err));
+    if (!job->quiet)
+        rs_import_query_print("routellm", job->input, job->output, &report);
+    return 0;
+}
+
+static const rs_importer_type routellm_type = {
+    .name = "routellm",
+    .summary = "per-question correctness CSV, a column per model (RouteLLM evals): a unit = query trace",
+    .input = "the CSV",
+    .help = "Converts a RouteLLM-style per-question correctness table (one row per question, one\n"
+            "column per model holding 1/0, true/false or a score; empty = not evaluated) into a\n"
+            "unit = query trace: /outcome/quality [T, E], the models as expert_names, every\n"
+            "question its own sequence in file order, its domain in /sequences/domain.\n"
+            "INPUT may be gzip-compressed; '-' reads standard input.\n",
+    .example = "(../shared/data/routellm, list prices per million output tokens)\n"
+               "routesim import routellm mmlu.csv -o mmlu.h5 --decontaminate \\\n"
+               "    --cost mixtral_8x7b_instruct=0.6,gpt_4_1106_preview=30",
+    .options = routellm_options,
+    .forms = routellm_forms,
+    .num_options = sizeof routellm_options / sizeof routellm_options[0],
+    .flags = RS_IMPORTER_CONFIG,
+    .run = routellm_run,
+};
+const rs_importer_type *const rs_importer_routellm = &routellm_type;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "workloads/import/importer.h"
+
 static const char cost_suffix[] = "|total_cost";
 
 /* The model whose cost column is `name`, or NULL: "<model>|total_cost". */
@@ -161,3 +163,48 @@ int rs_import_routerbench(const rs_import_routerbench_options *opt, rs_import_qu
     rs_csv_close(&csv);
     return rc;
 }
+
+/* ---- the importer ---- */
+
+static const rs_param_def routerbench_options[] = {
+    {"models", RS_PARAM_STRING, NULL, 0, 0, NULL, "a subset of the models, in this order (default: all, in column order)"},
+    {"gzip", RS_PARAM_INT, "0", 0, 9, NULL, "compress the datasets with gzip LEVEL 1-9 (default 0: none)"},
+};
+static const rs_import_option_form routerbench_forms[] = {{"A,B", 0}, {"LEVEL", 0}};
+_Static_assert(sizeof routerbench_forms / sizeof routerbench_forms[0] ==
+                   sizeof routerbench_options / sizeof routerbench_options[0],
+               "one form per option");
+
+static int routerbench_run(const rs_import_job *job, rs_error *err)
+{
+    rs_import_routerbench_options opt = {
+        .input = job->input,
+        .output = job->output,
+        .models = rs_param_str(job->options, "models"),
+        .gzip_level = (int)rs_param_int(job->options, "gzip"),
+    };
+    rs_import_query_report report;
+    RS_TRY(rs_import_routerbench(&opt, &report, err));
+    if (!job->quiet)
+        rs_import_query_print("routerbench", job->input, job->output, &report);
+    return 0;
+}
+
+static const rs_importer_type routerbench_type = {
+    .name = "routerbench",
+    .summary = "wide CSV, a row per prompt: <model> quality and <model>|total_cost columns (RouterBench)",
+    .input = "the CSV",
+    .help = "Converts a RouterBench wide table (one row per prompt; per model a column '<model>'\n"
+            "with its quality and '<model>|total_cost' with the cost of that call; empty cells =\n"
+            "not evaluated; 'eval_name' = the benchmark) into a unit = query trace:\n"
+            "/outcome/quality and /outcome/cost [T, E], every prompt its own sequence in file\n"
+            "order, eval_name in /sequences/domain. Other columns (prompt, responses, oracle\n"
+            "columns) are ignored. Export RouterBench's pickle with pandas' to_csv first.\n"
+            "INPUT may be gzip-compressed; '-' reads standard input.\n",
+    .options = routerbench_options,
+    .forms = routerbench_forms,
+    .num_options = sizeof routerbench_options / sizeof routerbench_options[0],
+    .flags = RS_IMPORTER_CONFIG,
+    .run = routerbench_run,
+};
+const rs_importer_type *const rs_importer_routerbench = &routerbench_type;
