@@ -5,6 +5,7 @@
 
 #include "routesim/metric.h"
 #include "routesim/router.h"
+#include "routers/plugins.h"
 #include "sim/cli/cli.h"
 #include "sim/cli/cli_describe.h"
 
@@ -34,7 +35,7 @@ static const char *flags_text(unsigned flags, char *buf, size_t size)
 int rs_cmd_metrics(int argc, char **argv)
 {
     if (rs_cli_wants_help(argc, argv)) {
-        printf("usage: routesim metrics [NAME] [--json | --markdown]\n\n"
+        printf("usage: routesim metrics [NAME] [--json | --markdown] [--plugin FILE.so]\n\n"
                "Lists every metric family with its outputs (definition, how layers aggregate),\n"
                "parameters and source. Results name an output FAMILY.OUTPUT, e.g. load.maxvio.\n"
                "--markdown prints the reference section of docs/metrics.md.\n");
@@ -47,7 +48,11 @@ int rs_cmd_metrics(int argc, char **argv)
             json = 1;
         else if (strcmp(argv[i], "--markdown") == 0)
             markdown = 1;
-        else if (argv[i][0] != '-' && !only)
+        else if (strcmp(argv[i], "--plugin") == 0 && i + 1 < argc) {
+            rs_error err = {{0}};
+            if (rs_plugin_load(argv[++i], &err) != 0)
+                return rs_cli_fail(&err);
+        } else if (argv[i][0] != '-' && !only)
             only = argv[i];
         else
             return rs_cli_usage_error("metrics", "unexpected argument '%s'", argv[i]);
