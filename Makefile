@@ -1,6 +1,6 @@
 # routesim: build, test, benchmark and install.
 #
-#   make            build/routesim and build/libroutesim.a
+#   make            build/routesim, build/libroutesim.a and build/libroutesim.so
 #   make demo       install missing packages, build, run experiments/quickstart.json
 #   make check      install missing packages, run the test suite (also under ASan/UBSan)
 #   make bench      throughput against a numpy implementation of the same computation
@@ -19,13 +19,16 @@ CHECK_LIBS = $(shell pkg-config --libs check)
 
 CFLAGS ?= -O2 -g
 # -fno-trapping-math and -fno-math-errno let loops with comparisons and
-# sqrt/log vectorize; neither changes any computed value.
+# sqrt/log vectorize; neither changes any computed value. Only functions
+# marked RS_API (include/routesim/api.h) are visible outside the binary and
+# the shared library; -fPIC lets the same objects make both.
 STD_FLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fopenmp \
-             -fno-trapping-math -fno-math-errno
+             -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC
 ALL_CFLAGS = $(STD_FLAGS) $(CFLAGS) -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS)
 LDLIBS = $(PKG_LIBS) -fopenmp -lm -lz -ldl
-# The binary exports the whole library so plugins (dlopen) can call it.
-EXPORT_LIB = -rdynamic -Wl,--whole-archive $(1) -Wl,--no-whole-archive
+# The binary exports the public API (RS_API) so plugins (dlopen) can call it.
+EXPORTS := $(BUILD)/gen/exports.dynlist
+EXPORT_LIB = -Wl,--dynamic-list=$(EXPORTS) -Wl,--whole-archive $(1) -Wl,--no-whole-archive
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 # The files below some folders, at any depth, whose names match a pattern.
@@ -40,6 +43,7 @@ CHECK_SRC := $(call find_src,tests,check_*.c)
 TEST_SRC := $(CHECK_SRC) tests/test_main.c tests/test_util.c
 
 LIB := $(BUILD)/libroutesim.a
+SHLIB := $(BUILD)/libroutesim.so
 BIN := $(BUILD)/routesim
 TESTS := $(BUILD)/tests/check_routesim
 SAN_LIB := $(BUILD)/san/libroutesim.a
@@ -58,14 +62,17 @@ endif
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 san_obj = $(patsubst %.c,$(BUILD)/san/obj/%.o,$(1))
 
-# The example plugin (built with its own Makefile) and a broken one, for the tests.
+# The example plugin (built with its own Makefile) and the test plugins
+# (tests/plugins/NAME.c: a metric, broken ones), for the tests.
 PLUGIN := $(BUILD)/examples/temperature_topk.so
-BAD_PLUGIN := $(BUILD)/tests/bad_abi_plugin.so
-PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BAD_PLUGIN))
+TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildcard tests/plugins/*.c))
+PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BUILD)/tests/plugins/bad_abi.so) \
+             ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
-.PHONY: all deps demo check layer-tests unit-tests san-tests interop-tests bench docs install uninstall clean FORCE
+.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests bench docs install uninstall \
+        clean FORCE
 
-all: $(BIN) $(LIB)
+all: $(BIN) $(LIB) $(SHLIB)
 
 deps:
 	@scripts/install-deps.sh
@@ -78,18 +85,39 @@ $(BUILD)/gen/version.h: FORCE
 	 printf '#define ROUTESIM_VERSION "%s"\n#define ROUTESIM_REVISION "%s"\n' "$(VERSION)" "$$rev" > $@.new; \
 	 if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
+# The compiler flags, rewritten only when they change: objects depend on it,
+# so changing a flag (visibility, -fPIC...) rebuilds them.
+$(BUILD)/gen/flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(ALL_CFLAGS) | $(SAN_FLAGS)' > $@.new; \
+	 if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+# The public API: the functions declared RS_API in include/routesim/ (RS_API
+# and the name on one line). GCC makes target_clones resolvers visible
+# whatever -fvisibility says, so the binary and libroutesim.so export this
+# list rather than everything visible.
+$(BUILD)/gen/api.names: $(wildcard include/routesim/*.h)
+	@mkdir -p $(@D)
+	@sed -n 's/^RS_API [^(]*[ *]\([a-z_][a-z0-9_]*\)(.*/\1/p' $^ | sort > $@
+
+$(EXPORTS): $(BUILD)/gen/api.names
+	@{ echo '{'; sed 's/.*/  &;/' $<; echo '};'; } > $@
+
+$(BUILD)/gen/libroutesim.map: $(BUILD)/gen/api.names
+	@{ echo '{'; echo 'global:'; sed 's/.*/  &;/' $<; echo 'local: *;'; echo '};'; } > $@
+
 # Every tests/**/check_*.c defines `Suite *NAME_suite(void)`; list them for the runner.
 $(BUILD)/gen/suites.h: $(CHECK_SRC)
 	@mkdir -p $(@D)
 	@grep -ho '^Suite \*[a-z0-9_]*_suite(void)' $^ | sed 's/^Suite \*\(.*\)(void)/RS_SUITE(\1)/' | sort > $@
 
 # -MMD -MP: each object records the headers it includes (build/**/*.d).
-$(BUILD)/obj/%.o: %.c | $(BUILD)/gen/version.h
+$(BUILD)/obj/%.o: %.c $(BUILD)/gen/flags | $(BUILD)/gen/version.h
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/san/obj/%.o: %.c | $(BUILD)/gen/version.h
+$(BUILD)/san/obj/%.o: %.c $(BUILD)/gen/flags | $(BUILD)/gen/version.h
 	@mkdir -p $(@D)
 	$(call say,CC-SAN,$<)
 	$(Q)$(CC) $(STD_FLAGS) $(SAN_FLAGS) -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS) -MMD -MP -c $< -o $@
@@ -101,7 +129,12 @@ $(LIB): $(call obj,$(LIB_SRC))
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(BIN): $(call obj,$(CLI_SRC)) $(LIB)
+$(SHLIB): $(call obj,$(LIB_SRC)) $(BUILD)/gen/libroutesim.map
+	$(call say,LINK,$@)
+	$(Q)$(CC) -shared -Wl,-soname,libroutesim.so -Wl,-z,defs -Wl,--version-script=$(BUILD)/gen/libroutesim.map \
+	    -o $@ $(call obj,$(LIB_SRC)) $(LDLIBS)
+
+$(BIN): $(call obj,$(CLI_SRC)) $(LIB) $(EXPORTS)
 	$(call say,LINK,$@)
 	$(Q)$(CC) -fopenmp -o $@ $(call obj,$(CLI_SRC)) $(call EXPORT_LIB,$(LIB)) $(LDLIBS)
 
@@ -117,7 +150,7 @@ $(SAN_LIB): $(call san_obj,$(LIB_SRC))
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(SAN_BIN): $(call san_obj,$(CLI_SRC)) $(SAN_LIB)
+$(SAN_BIN): $(call san_obj,$(CLI_SRC)) $(SAN_LIB) $(EXPORTS)
 	$(call say,LINK,$@)
 	$(Q)$(CC) -fopenmp $(SAN_FLAGS) -o $@ $(call san_obj,$(CLI_SRC)) $(call EXPORT_LIB,$(SAN_LIB)) $(LDLIBS)
 
@@ -131,24 +164,34 @@ $(PLUGIN): examples/plugin_router/temperature_topk.c examples/plugin_router/Make
 	$(call say,PLUGIN,$@)
 	$(Q)$(MAKE) -s -C examples/plugin_router OUT=$(abspath $@)
 
-$(BAD_PLUGIN): tests/plugins/bad_abi.c $(wildcard include/routesim/*.h)
+# Hidden by default, as a careful plugin author builds: RS_PLUGIN_ABI and
+# routesim_register must stay visible anyway.
+$(BUILD)/tests/plugins/%.so: tests/plugins/%.c $(wildcard include/routesim/*.h)
 	@mkdir -p $(@D)
 	$(call say,PLUGIN,$@)
-	$(Q)$(CC) -std=c11 -Wall -Wextra -Werror -fPIC -shared -Iinclude -o $@ $<
+	$(Q)$(CC) -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -shared -Iinclude -o $@ $<
 
 demo: deps
 	@$(MAKE) --no-print-directory all
 	$(BIN) run experiments/quickstart.json
 
 check: deps
-	@$(MAKE) --no-print-directory layer-tests unit-tests interop-tests san-tests
+	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests san-tests
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
 layer-tests:
 	@echo "== layers (scripts/check-layers.sh)"
 	$(Q)tests/layers_test.sh
 
-unit-tests: $(BIN) $(TESTS) $(PLUGIN) $(BAD_PLUGIN)
+# The binary and libroutesim.so export the public API only; the installed
+# headers are enough to build the example plugin and the router of
+# docs/architecture.md.
+api-tests: $(BIN) $(SHLIB) $(LIB)
+	@echo "== public API (exported symbols, installed headers)"
+	$(Q)tests/exports_test.sh $(BIN) $(SHLIB) $(LIB)
+	$(Q)MAKE="$(MAKE)" BUILD=$(BUILD) tests/install_test.sh
+
+unit-tests: $(BIN) $(TESTS) $(PLUGIN) $(TEST_PLUGINS)
 	@echo "== unit and end-to-end tests (Check)"
 	$(Q)ROUTESIM_BIN=$(abspath $(BIN)) ROUTESIM_SRC=$(CURDIR) $(PLUGIN_ENV) $(TESTS)
 
@@ -157,7 +200,7 @@ interop-tests: $(BIN)
 	$(Q)ROUTESIM_BIN=$(abspath $(BIN)) $(PYTHON) tests/interop/run_all.py
 
 # LeakSanitizer reports one-time allocations inside libgomp and HDF5 at exit.
-san-tests: $(SAN_BIN) $(SAN_TESTS) $(PLUGIN) $(BAD_PLUGIN)
+san-tests: $(SAN_BIN) $(SAN_TESTS) $(PLUGIN) $(TEST_PLUGINS)
 	@echo "== the same tests under AddressSanitizer and UndefinedBehaviorSanitizer"
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=2 \
@@ -183,10 +226,11 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/routesim
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/routesim
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libroutesim.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/libroutesim.so
 	install -m 644 include/routesim/*.h $(DESTDIR)$(PREFIX)/include/routesim/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/routesim $(DESTDIR)$(PREFIX)/lib/libroutesim.a
+	rm -f $(DESTDIR)$(PREFIX)/bin/routesim $(DESTDIR)$(PREFIX)/lib/libroutesim.a $(DESTDIR)$(PREFIX)/lib/libroutesim.so
 	rm -rf $(DESTDIR)$(PREFIX)/include/routesim
 
 clean:

@@ -120,7 +120,7 @@ static void cache_destroy(void *p)
     if (!a)
         return;
     for (int d = 0; a->domains && d < a->ndomains; d++)
-        cache_domain_free(&a->domains[d]);
+        rs_cache_domain_free(&a->domains[d]);
     free(a->domains);
     free(a->batch);
     free(a->pf);
@@ -264,7 +264,7 @@ static int cache_create(void **out, const rs_params *params, const rs_metric_set
         ok = a->affinity && a->row_epoch && a->score;
     }
     for (int d = 0; ok && d < a->ndomains; d++)
-        ok = cache_domain_init(&a->domains[d], &cfg) == 0;
+        ok = rs_cache_domain_init(&a->domains[d], &cfg) == 0;
     if (!ok) {
         const int caches = a->ndomains;
         cache_destroy(a);
@@ -437,18 +437,18 @@ static void cache_update_layer(void *p, const rs_chunk *c, int layer, const rs_d
         int seq_start, starts, ends;
         token_place(a, c, t, &seq_start, &starts, &ends);
         if (starts || !d->open) {
-            cache_domain_begin(d);
+            rs_cache_domain_begin(d);
             a->prev_token[layer] = -1;
         }
         if (!c->valid || c->valid[t]) {
             const int64_t g = c->t0 + t;
             int n = gather(a, c, dec, t, layer);
             int n_pf = prefetch_set(a, layer, g, seq_start, pf);
-            cache_domain_push(d, a->batch + (size_t)layer * (size_t)a->E, n, pf, n_pf, g, layer);
+            rs_cache_domain_push(d, a->batch + (size_t)layer * (size_t)a->E, n, pf, n_pf, g, layer);
             remember_prev(a, layer, g);
         }
         if (ends)
-            cache_domain_end(d);
+            rs_cache_domain_end(d);
     }
 }
 
@@ -464,7 +464,7 @@ static void cache_update_chunk(void *p, const rs_chunk *c, const rs_decisions *d
         token_place(a, c, t, &seq_start, &starts, &ends);
         if (starts || !a->domains[0].open) {
             for (int d = 0; d < a->ndomains; d++)
-                cache_domain_begin(&a->domains[d]);
+                rs_cache_domain_begin(&a->domains[d]);
             for (int l = 0; l < L; l++)
                 a->prev_token[l] = -1;
             if (++a->epoch == 0) { /* wrapped: clear the transition table's row marks */
@@ -484,7 +484,7 @@ static void cache_update_chunk(void *p, const rs_chunk *c, const rs_decisions *d
                 memcpy(objs, a->batch + (size_t)l * (size_t)E, (size_t)n * sizeof *objs);
                 to_objects(a, objs, n, l);
                 to_objects(a, pf, n_pf, l);
-                cache_domain_push(&a->domains[a->global ? 0 : l], objs, n, pf, n_pf, g, l);
+                rs_cache_domain_push(&a->domains[a->global ? 0 : l], objs, n, pf, n_pf, g, l);
                 remember_prev(a, l, g);
             }
             if (a->affinity)
@@ -492,7 +492,7 @@ static void cache_update_chunk(void *p, const rs_chunk *c, const rs_decisions *d
         }
         if (ends)
             for (int d = 0; d < a->ndomains; d++)
-                cache_domain_end(&a->domains[d]);
+                rs_cache_domain_end(&a->domains[d]);
     }
 }
 
@@ -509,7 +509,7 @@ static int cache_merge(void *p, const void *q, rs_error *err)
         RS_CHECK(!a->domains[d].open && !b->domains[d].open, err,
                  "metric cache: parts can only be merged at sequence boundaries (a part ends inside a sequence)");
     for (int d = 0; d < a->ndomains; d++)
-        cache_domain_merge(&a->domains[d], &b->domains[d]);
+        rs_cache_domain_merge(&a->domains[d], &b->domains[d]);
     return 0;
 }
 
@@ -530,7 +530,7 @@ static void emit_curve(const cache_acc *a, rs_metric_sink *sink, const int64_t *
         return;
     for (int d = 0; d < a->ndomains; d++) {
         const cache_domain *dom = &a->domains[d];
-        cache_domain_curve(dom, hits + (size_t)d * (size_t)E);
+        rs_cache_domain_curve(dom, hits + (size_t)d * (size_t)E);
     }
     for (int C = 1; C <= E; C++) {
         char key[32];
@@ -558,7 +558,7 @@ static void cache_finalize(const void *p, rs_metric_sink *sink)
     for (int d = 0; ok && d < a->ndomains; d++) {
         const cache_domain *dom = &a->domains[d];
         int base = a->global ? 0 : d;
-        ok = cache_domain_results(dom, hits + base, warm + base) == 0;
+        ok = rs_cache_domain_results(dom, hits + base, warm + base) == 0;
         for (int l = 0; l < dom->cfg.nlayers; l++)
             accesses[base + l] = dom->counts[l].accesses;
         lost |= dom->lost || (dom->open && dom->lookahead); /* a segment never ended: not replayed */

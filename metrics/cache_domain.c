@@ -8,14 +8,14 @@ static int is_lookahead(cache_policy p) { return p == CACHE_BELADY || p == CACHE
 
 static int layer_of(const cache_domain *d, int32_t obj) { return d->cfg.nlayers == 1 ? 0 : obj / d->cfg.E; }
 
-void cache_domain_free(cache_domain *d)
+void rs_cache_domain_free(cache_domain *d)
 {
-    cache_sim_free(&d->main);
-    cache_sim_free(&d->oracle);
-    cache_stack_free(&d->stack);
+    rs_cache_sim_free(&d->main);
+    rs_cache_sim_free(&d->oracle);
+    rs_cache_stack_free(&d->stack);
     if (d->sizes)
         for (int c = 0; c < d->cfg.curve_sizes; c++)
-            cache_sim_free(&d->sizes[c]);
+            rs_cache_sim_free(&d->sizes[c]);
     free(d->sizes);
     free(d->seen);
     free(d->counts);
@@ -38,7 +38,7 @@ void cache_domain_free(cache_domain *d)
     memset(d, 0, sizeof *d);
 }
 
-int cache_domain_init(cache_domain *d, const cache_domain_config *cfg)
+int rs_cache_domain_init(cache_domain *d, const cache_domain_config *cfg)
 {
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
@@ -48,17 +48,17 @@ int cache_domain_init(cache_domain *d, const cache_domain_config *cfg)
                    (cfg->curve == CACHE_CURVE_PER_SIZE && is_lookahead(p));
     int ok = 1;
     if (p != CACHE_STATIC)
-        ok = cache_sim_init(&d->main, p, cfg->capacity, cfg->nobj) == 0;
+        ok = rs_cache_sim_init(&d->main, p, cfg->capacity, cfg->nobj) == 0;
     if (ok && cfg->gap && p != CACHE_BELADY)
-        ok = cache_sim_init(&d->oracle, CACHE_BELADY, cfg->capacity, cfg->nobj) == 0;
+        ok = rs_cache_sim_init(&d->oracle, CACHE_BELADY, cfg->capacity, cfg->nobj) == 0;
     if (ok && (cfg->curve == CACHE_CURVE_LRU || cfg->curve == CACHE_CURVE_BELADY))
-        ok = cache_stack_init(&d->stack, cfg->curve == CACHE_CURVE_LRU ? CACHE_STACK_LRU : CACHE_STACK_BELADY,
+        ok = rs_cache_stack_init(&d->stack, cfg->curve == CACHE_CURVE_LRU ? CACHE_STACK_LRU : CACHE_STACK_BELADY,
                               cfg->nobj) == 0;
     if (ok && cfg->curve == CACHE_CURVE_PER_SIZE) {
         d->sizes = calloc((size_t)cfg->curve_sizes, sizeof *d->sizes);
         ok = d->sizes != NULL;
         for (int c = 0; ok && c < cfg->curve_sizes; c++)
-            ok = cache_sim_init(&d->sizes[c], p, (c + 1) * cfg->size_step, cfg->nobj) == 0;
+            ok = rs_cache_sim_init(&d->sizes[c], p, (c + 1) * cfg->size_step, cfg->nobj) == 0;
         d->size_hits = calloc(layers * (size_t)cfg->curve_sizes, sizeof *d->size_hits);
         ok = ok && d->size_hits;
     }
@@ -87,24 +87,24 @@ int cache_domain_init(cache_domain *d, const cache_domain_config *cfg)
         ok = d->seen && d->counts && d->objs && d->pf && d->dist && d->hit;
     }
     if (!ok) {
-        cache_domain_free(d);
+        rs_cache_domain_free(d);
         return -1;
     }
     return 0;
 }
 
-void cache_domain_begin(cache_domain *d)
+void rs_cache_domain_begin(cache_domain *d)
 {
     if (d->open)
-        cache_domain_end(d);
+        rs_cache_domain_end(d);
     if (d->cfg.policy != CACHE_STATIC)
-        cache_sim_reset(&d->main);
+        rs_cache_sim_reset(&d->main);
     if (d->oracle.capacity)
-        cache_sim_reset(&d->oracle);
+        rs_cache_sim_reset(&d->oracle);
     if (d->stack.items)
-        cache_stack_reset(&d->stack);
+        rs_cache_stack_reset(&d->stack);
     for (int c = 0; d->sizes && c < d->cfg.curve_sizes; c++)
-        cache_sim_reset(&d->sizes[c]);
+        rs_cache_sim_reset(&d->sizes[c]);
     if (++d->epoch == 0) { /* wrapped: forget what was seen */
         memset(d->seen, 0, (size_t)d->cfg.nobj * sizeof *d->seen);
         d->epoch = 1;
@@ -143,7 +143,7 @@ static void count_main(cache_domain *d, const int32_t *objs, int n, const uint8_
 
 static void count_stack(cache_domain *d, const int32_t *objs, int n, const uint64_t *next_use)
 {
-    cache_stack_batch(&d->stack, objs, n, d->dist, next_use);
+    rs_cache_stack_batch(&d->stack, objs, n, d->dist, next_use);
     const size_t row = (size_t)d->cfg.nobj + 1;
     for (int i = 0; i < n; i++)
         d->dist_hist[(size_t)layer_of(d, objs[i]) * row + (size_t)d->dist[i]]++;
@@ -158,8 +158,8 @@ static void run_sizes(cache_domain *d, const int32_t *objs, int n, const int32_t
         if (d->cfg.policy == CACHE_RANDOM)
             rng = rs_rng_keyed(seed, (uint64_t)layer, (uint64_t)token);
         if (n_pf)
-            cache_sim_prefetch(&d->sizes[c], pf, n_pf, f, &rng);
-        cache_sim_batch(&d->sizes[c], objs, n, d->hit, f, &rng);
+            rs_cache_sim_prefetch(&d->sizes[c], pf, n_pf, f, &rng);
+        rs_cache_sim_batch(&d->sizes[c], objs, n, d->hit, f, &rng);
         for (int i = 0; i < n; i++)
             d->size_hits[(size_t)layer_of(d, objs[i]) * (size_t)sizes + (size_t)c] += d->hit[i];
     }
@@ -222,7 +222,7 @@ static int buffer_batch(cache_domain *d, const int32_t *objs, int n, const int32
     return 1;
 }
 
-void cache_domain_push(cache_domain *d, const int32_t *objs, int n, const int32_t *pf, int n_pf, int64_t token,
+void rs_cache_domain_push(cache_domain *d, const int32_t *objs, int n, const int32_t *pf, int n_pf, int64_t token,
                        int layer)
 {
     const cache_policy p = d->cfg.policy;
@@ -234,8 +234,8 @@ void cache_domain_push(cache_domain *d, const int32_t *objs, int n, const int32_
         rs_rng rng; /* random: keyed by where the batch is, whatever the split of the run */
         if (p == CACHE_RANDOM)
             rng = rs_rng_keyed(d->cfg.seed, (uint64_t)layer, (uint64_t)token);
-        int loaded = n_pf ? cache_sim_prefetch(&d->main, pf, n_pf, NULL, &rng) : 0;
-        cache_sim_batch(&d->main, objs, n, d->hit, NULL, &rng);
+        int loaded = n_pf ? rs_cache_sim_prefetch(&d->main, pf, n_pf, NULL, &rng) : 0;
+        rs_cache_sim_batch(&d->main, objs, n, d->hit, NULL, &rng);
         count_main(d, objs, n, d->hit, loaded, counted);
     }
     if (d->cfg.curve == CACHE_CURVE_LRU)
@@ -304,12 +304,12 @@ static void replay(cache_domain *d)
         for (int i = 0; i < n_pf; i++)
             d->pf[i] = d->seg_pf[pf_at + (size_t)i];
         if (main_here) {
-            int loaded = n_pf ? cache_sim_prefetch(&d->main, d->pf, n_pf, &future, NULL) : 0;
-            cache_sim_batch(&d->main, d->objs, n, d->hit, &future, NULL);
+            int loaded = n_pf ? rs_cache_sim_prefetch(&d->main, d->pf, n_pf, &future, NULL) : 0;
+            rs_cache_sim_batch(&d->main, d->objs, n, d->hit, &future, NULL);
             count_main(d, d->objs, n, d->hit, loaded, d->cfg.nlayers == 1 ? 0 : layer);
         }
         if (d->oracle.capacity) {
-            cache_sim_batch(&d->oracle, d->objs, n, d->hit, &future, NULL);
+            rs_cache_sim_batch(&d->oracle, d->objs, n, d->hit, &future, NULL);
             for (int i = 0; i < n; i++)
                 d->counts[layer_of(d, d->objs[i])].belady_hits += d->hit[i];
         }
@@ -337,7 +337,7 @@ static void replay(cache_domain *d)
         memset(d->window, 0, (size_t)d->cfg.nobj * sizeof *d->window);
 }
 
-void cache_domain_end(cache_domain *d)
+void rs_cache_domain_end(cache_domain *d)
 {
     if (!d->open)
         return;
@@ -347,7 +347,7 @@ void cache_domain_end(cache_domain *d)
     d->open = 0;
 }
 
-void cache_domain_merge(cache_domain *d, const cache_domain *other)
+void rs_cache_domain_merge(cache_domain *d, const cache_domain *other)
 {
     const size_t layers = (size_t)d->cfg.nlayers, nobj = (size_t)d->cfg.nobj;
     for (size_t l = 0; l < layers; l++) {
@@ -406,7 +406,7 @@ static int32_t *static_ranking(const cache_domain *d)
     return order;
 }
 
-int cache_domain_results(const cache_domain *d, int64_t *hits, int64_t *warm)
+int rs_cache_domain_results(const cache_domain *d, int64_t *hits, int64_t *warm)
 {
     const int layers = d->cfg.nlayers;
     if (d->cfg.policy != CACHE_STATIC) {
@@ -433,7 +433,7 @@ int cache_domain_results(const cache_domain *d, int64_t *hits, int64_t *warm)
     return 0;
 }
 
-void cache_domain_curve(const cache_domain *d, int64_t *hits)
+void rs_cache_domain_curve(const cache_domain *d, int64_t *hits)
 {
     const int sizes = d->cfg.curve_sizes, layers = d->cfg.nlayers, nobj = d->cfg.nobj, step = d->cfg.size_step;
     memset(hits, 0, (size_t)layers * (size_t)sizes * sizeof *hits);

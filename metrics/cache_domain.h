@@ -82,26 +82,26 @@ typedef struct cache_domain {
     uint8_t *hit;              /* [nobj] */
 } cache_domain;
 
-int cache_domain_init(cache_domain *d, const cache_domain_config *cfg);
-void cache_domain_free(cache_domain *d);
+int rs_cache_domain_init(cache_domain *d, const cache_domain_config *cfg);
+void rs_cache_domain_free(cache_domain *d);
 
 /* A segment starts: empty caches. */
-void cache_domain_begin(cache_domain *d);
+void rs_cache_domain_begin(cache_domain *d);
 /* One token's batch: n distinct objects, and n_pf distinct objects to
  * prefetch first. token keys the random policy's draws; layer is the
  * batch's layer (for those draws). */
-void cache_domain_push(cache_domain *d, const int32_t *objs, int n, const int32_t *pf, int n_pf, int64_t token,
+void rs_cache_domain_push(cache_domain *d, const int32_t *objs, int n, const int32_t *pf, int n_pf, int64_t token,
                        int layer);
 /* The segment ends: replays it for the lookahead simulations. */
-void cache_domain_end(cache_domain *d);
+void rs_cache_domain_end(cache_domain *d);
 
 /* Appends other's counts (other follows d; both end on a segment boundary). */
-void cache_domain_merge(cache_domain *d, const cache_domain *other);
+void rs_cache_domain_merge(cache_domain *d, const cache_domain *other);
 
 /* The policy's hits and warm-start hits per counted layer ([nlayers] each;
  * static: from the access counts). -1 when out of memory. */
-int cache_domain_results(const cache_domain *d, int64_t *hits, int64_t *warm);
+int rs_cache_domain_results(const cache_domain *d, int64_t *hits, int64_t *warm);
 /* Curve hits [nlayers][curve_sizes]: entry c is the hits with (c + 1) * size_step slots. */
-void cache_domain_curve(const cache_domain *d, int64_t *hits);
+void rs_cache_domain_curve(const cache_domain *d, int64_t *hits);
 
 #endif

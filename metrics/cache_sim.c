@@ -13,7 +13,7 @@
 
 static int uses_list(cache_policy p) { return p == CACHE_LRU || p == CACHE_FIFO || p == CACHE_LFU; }
 
-void cache_sim_free(cache_sim *s)
+void rs_cache_sim_free(cache_sim *s)
 {
     free(s->slot_obj);
     free(s->obj_slot);
@@ -99,7 +99,7 @@ static inline void bucket_remove(cache_sim *s, int32_t slot)
 
 /* ---------------------------------------------------------------- setup */
 
-void cache_sim_reset(cache_sim *s)
+void rs_cache_sim_reset(cache_sim *s)
 {
     for (int i = 0; i < s->used; i++)
         s->obj_slot[s->slot_obj[i]] = -1;
@@ -118,7 +118,7 @@ void cache_sim_reset(cache_sim *s)
     }
 }
 
-int cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj)
+int rs_cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj)
 {
     memset(s, 0, sizeof *s);
     s->policy = policy;
@@ -142,12 +142,12 @@ int cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj)
         ok = s->bucket && s->buckets;
     }
     if (!ok) {
-        cache_sim_free(s);
+        rs_cache_sim_free(s);
         return -1;
     }
     for (int o = 0; o < nobj; o++)
         s->obj_slot[o] = -1;
-    cache_sim_reset(s);
+    rs_cache_sim_reset(s);
     return 0;
 }
 
@@ -353,7 +353,7 @@ static inline int batch_rule(cache_sim *s, const int32_t *objs, int n, uint8_t *
     return hits;
 }
 
-int cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_future *f, rs_rng *rng)
+int rs_cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_future *f, rs_rng *rng)
 {
     switch (s->policy) {
     case CACHE_LRU: return batch_rule(s, objs, n, hit, f, rng, CACHE_LRU);
@@ -364,7 +364,7 @@ int cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, cons
     }
 }
 
-int cache_sim_prefetch(cache_sim *s, const int32_t *objs, int n, const cache_future *f, rs_rng *rng)
+int rs_cache_sim_prefetch(cache_sim *s, const int32_t *objs, int n, const cache_future *f, rs_rng *rng)
 {
     int loaded = 0;
     for (int i = 0; i < n; i++) {

@@ -62,18 +62,18 @@ typedef struct cache_sim {
     int32_t free_bucket;   /* chain of unused buckets through next */
 } cache_sim;
 
-int cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj);
-void cache_sim_free(cache_sim *s);
+int rs_cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj);
+void rs_cache_sim_free(cache_sim *s);
 /* Empties the cache (a new sequence). */
-void cache_sim_reset(cache_sim *s);
+void rs_cache_sim_reset(cache_sim *s);
 
 /* One batch of n distinct objects: hit[i] = 1 where objs[i] was cached
  * before the batch. Returns the number of hits. rng: random policy only. */
-int cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_future *f, rs_rng *rng);
+int rs_cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_future *f, rs_rng *rng);
 
 /* Prefetch: inserts the objects of objs (distinct) that are not cached, by
  * the policy's insert rule, as a batch of their own (they do not evict each
  * other; cached ones are left as they are). Returns how many were loaded. */
-int cache_sim_prefetch(cache_sim *s, const int32_t *objs, int n, const cache_future *f, rs_rng *rng);
+int rs_cache_sim_prefetch(cache_sim *s, const int32_t *objs, int n, const cache_future *f, rs_rng *rng);
 
 #endif

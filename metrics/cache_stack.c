@@ -9,7 +9,7 @@
 /* LRU stacks over at most this many objects count timestamps (E per access). */
 enum { COUNTING_MAX_OBJECTS = 512 };
 
-int cache_stack_init(cache_stack *s, cache_stack_kind kind, int nobj)
+int rs_cache_stack_init(cache_stack *s, cache_stack_kind kind, int nobj)
 {
     memset(s, 0, sizeof *s);
     s->kind = kind;
@@ -27,13 +27,13 @@ int cache_stack_init(cache_stack *s, cache_stack_kind kind, int nobj)
     s->counting = kind == CACHE_STACK_LRU && nobj <= COUNTING_MAX_OBJECTS;
     if (!s->items || !s->in_stack || !s->mark || !s->member || !s->placed || !s->pool || !s->last || !s->head ||
         !s->head_pos || !s->recent) {
-        cache_stack_free(s);
+        rs_cache_stack_free(s);
         return -1;
     }
     return 0;
 }
 
-void cache_stack_free(cache_stack *s)
+void rs_cache_stack_free(cache_stack *s)
 {
     free(s->items);
     free(s->in_stack);
@@ -48,7 +48,7 @@ void cache_stack_free(cache_stack *s)
     memset(s, 0, sizeof *s);
 }
 
-void cache_stack_reset(cache_stack *s)
+void rs_cache_stack_reset(cache_stack *s)
 {
     if (s->counting) {
         memset(s->recent, 0, ((size_t)s->nobj + 3) / 4 * sizeof *s->recent);
@@ -195,7 +195,7 @@ static int best_in_pool(const cache_stack *s, int pool_n, const uint64_t *next_u
     return best;
 }
 
-void cache_stack_batch(cache_stack *s, const int32_t *objs, int n, int32_t *dist, const uint64_t *next_use)
+void rs_cache_stack_batch(cache_stack *s, const int32_t *objs, int n, int32_t *dist, const uint64_t *next_use)
 {
     int32_t *items = s->items;
     if (++s->stamp == 0) { /* wrapped: forget every old mark */

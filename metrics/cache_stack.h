@@ -61,15 +61,15 @@ typedef struct cache_stack {
     int head_len;
 } cache_stack;
 
-int cache_stack_init(cache_stack *s, cache_stack_kind kind, int nobj);
-void cache_stack_free(cache_stack *s);
-void cache_stack_reset(cache_stack *s);
+int rs_cache_stack_init(cache_stack *s, cache_stack_kind kind, int nobj);
+void rs_cache_stack_free(cache_stack *s);
+void rs_cache_stack_reset(cache_stack *s);
 
 /* One batch of n distinct objects. dist[i] = the stack distance of objs[i]
  * before the batch (1-based: a hit for every cache of at least dist[i]
  * slots), 0 when it is not in the stack (a miss at every size).
  * next_use (Belady only) = each object's next use after this batch for
  * objects outside it (the batch's own are not read). */
-void cache_stack_batch(cache_stack *s, const int32_t *objs, int n, int32_t *dist, const uint64_t *next_use);
+void rs_cache_stack_batch(cache_stack *s, const int32_t *objs, int n, int32_t *dist, const uint64_t *next_use);
 
 #endif

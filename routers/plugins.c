@@ -13,6 +13,26 @@ enum { MAX_PLUGINS = 64 };
 static char *loaded[MAX_PLUGINS];
 static int num_loaded;
 
+/* The structures routesim shares with plugins, as this build sees them. */
+static const char *const struct_names[] = {
+#define RS_PLUGIN_NAME_(type) #type,
+    RS_PLUGIN_STRUCTS(RS_PLUGIN_NAME_)
+#undef RS_PLUGIN_NAME_
+};
+static const size_t struct_sizes[] = {RS_PLUGIN_STRUCTS(RS_PLUGIN_SIZEOF_)};
+
+/* Same ABI version, different layouts: a header edited without a bump. */
+static int check_sizes(void *handle, const char *path, rs_error *err)
+{
+    const size_t *sizes = dlsym(handle, "routesim_plugin_sizes");
+    RS_CHECK(sizes, err, "%s: plugin exports no routesim_plugin_sizes (define it with RS_PLUGIN_ABI)", path);
+    for (int i = 0; i < RS_PLUGIN_NUM_STRUCTS; i++)
+        RS_CHECK(sizes[i] == struct_sizes[i], err,
+                 "%s: plugin built with sizeof(%s) = %zu, this routesim has %zu (rebuild it against these headers)",
+                 path, struct_names[i], sizes[i], struct_sizes[i]);
+    return 0;
+}
+
 int rs_plugin_load(const char *path, rs_error *err)
 {
     char resolved[PATH_MAX];
@@ -37,6 +57,10 @@ int rs_plugin_load(const char *path, rs_error *err)
         dlclose(handle);
         return rs_fail(err, "%s: plugin built for plugin ABI %d, this routesim has %d (rebuild it)", path, got,
                        RS_PLUGIN_ABI_VERSION);
+    }
+    if (check_sizes(handle, path, err) != 0) {
+        dlclose(handle);
+        return -1;
     }
     if (entry(err) != 0) {
         /* Descriptors it registered before failing point into it: keep it loaded. */

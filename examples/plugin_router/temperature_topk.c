@@ -8,6 +8,9 @@
 #include <stdlib.h>
 
 #include "routesim/plugin.h"
+#include "routesim/select.h"
+
+enum { MAX_K = 64 };
 
 typedef struct tt_state {
     int k;
@@ -15,7 +18,7 @@ typedef struct tt_state {
 } tt_state;
 
 static const rs_param_def tt_params[] = {
-    {"k", RS_PARAM_INT, "2", 1, 64, NULL, "experts per token"},
+    {"k", RS_PARAM_INT, "2", 1, MAX_K, NULL, "experts per token"},
     {"T", RS_PARAM_FLOAT, "1", 1e-3, 1e3, NULL, "softmax temperature of the weights"},
 };
 
@@ -39,27 +42,12 @@ static int tt_create(void **state, rs_router_shape *shape, const rs_params *para
 static void tt_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     const tt_state *s = state;
+    float vals[MAX_K]; /* scratch of rs_topk_indices */
     for (int t = 0; t < c->n; t++) {
         const float *z = rs_chunk_logits(c, t, layer);
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
         float *w = out->weights + rs_decision_row(c, out, t, layer);
-        /* top-k by insertion, ties to the lower index (strict comparisons) */
-        int m = 0;
-        for (int e = 0; e < c->E; e++) {
-            int pos;
-            if (m == s->k) {
-                if (!(z[e] > z[ids[s->k - 1]]))
-                    continue;
-                pos = s->k - 1;
-            } else {
-                pos = m++;
-            }
-            while (pos > 0 && z[e] > z[ids[pos - 1]]) {
-                ids[pos] = ids[pos - 1];
-                pos--;
-            }
-            ids[pos] = e;
-        }
+        rs_topk_indices(z, c->E, s->k, ids, vals); /* ties to the lower index, as topk */
         double sum = 0.0;
         for (int j = 0; j < s->k; j++) {
             w[j] = (float)exp((z[ids[j]] - z[ids[0]]) * s->inv_t);

@@ -35,6 +35,20 @@ typedef struct rs_trace_info {
     const char *const *expert_names; /* [E] root attribute expert_names, or NULL */
 } rs_trace_info;
 
+/* What a router or metric reads from the chunk; the engine checks the trace
+ * has it and computes derived arrays only when someone needs them. */
+enum rs_needs {
+    RS_NEEDS_LOGITS = 1u << 0,
+    RS_NEEDS_PROBS = 1u << 1, /* softmax + log-sum-exp of the logits (implies logits) */
+    RS_NEEDS_TOKEN_IDS = 1u << 2,
+    RS_NEEDS_BIAS = 1u << 3,
+    RS_NEEDS_TOPK = 1u << 4, /* recorded /router/topk_ids */
+    RS_WANTS_PROBS = 1u << 5, /* softmax when the trace has logits; fine without */
+    RS_NEEDS_OUTCOME = 1u << 6, /* /outcome/quality (and /outcome/cost when present): chunk quality, cost */
+    RS_WANTS_OUTCOME = 1u << 7, /* outcomes when the trace has them; fine without */
+    RS_WANTS_TOKEN_IDS = 1u << 8, /* token ids when the trace has them; fine without */
+};
+
 /* Token groups for batch-level rules and the capacity stage. */
 typedef enum rs_group {
     RS_GROUP_NONE,     /* per token */

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "routesim/api.h"
+
 #define RS_ERROR_MSG_MAX 1024
 
 typedef struct rs_error {
@@ -14,12 +16,12 @@ typedef struct rs_error {
 
 /* Records a formatted message and returns -1, so callers can write
  * `return rs_fail(err, "...")`. A NULL err is allowed. */
-int rs_fail(rs_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+RS_API int rs_fail(rs_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prepends "context: " to an already recorded message and returns -1. */
-int rs_fail_context(rs_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+RS_API int rs_fail_context(rs_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-void rs_error_clear(rs_error *err);
+RS_API void rs_error_clear(rs_error *err);
 
 /* Propagates a failure: evaluates expr and returns -1 from the caller if it failed. */
 #define RS_TRY(expr)              \

@@ -1,7 +1,8 @@
 /* Metric family descriptors.
  *
  * A family (e.g. `load`) is one file under metrics/ with one `static const
- * rs_metric_type` and one line in metrics/registry.def. It owns one
+ * rs_metric_type` and one line in metrics/registry.def; plugins (shared
+ * objects, plugin.h) describe theirs the same way. A family owns one
  * accumulator per (router, parameter combination) that covers all layers.
  * update_layer is called in parallel across layers with disjoint per-layer
  * state; merge combines two accumulators over consecutive token ranges so
@@ -53,7 +54,7 @@ static inline int rs_metric_wants(const rs_metric_setup *setup, int output)
 /* Where finalize sends its numbers. layer = -1 means "all". extra_key (may
  * be NULL) is appended to the parameter key, e.g. "bin=3" for histograms. */
 typedef struct rs_metric_sink rs_metric_sink;
-void rs_metric_emit(rs_metric_sink *sink, int output, int layer, const char *extra_key, double value);
+RS_API void rs_metric_emit(rs_metric_sink *sink, int output, int layer, const char *extra_key, double value);
 
 /* Family flags. */
 enum {
@@ -86,7 +87,7 @@ typedef struct rs_metric_type {
     int num_params;
     const rs_metric_output *outputs;
     int num_outputs;
-    unsigned needs; /* rs_needs (router.h) */
+    unsigned needs; /* rs_needs (chunk.h) */
     unsigned flags; /* RS_METRIC_* */
 
     int (*create)(void **acc, const rs_params *params, const rs_metric_setup *setup, rs_error *err);
@@ -108,8 +109,12 @@ typedef struct rs_metric_type {
     void (*destroy)(void *acc);
 } rs_metric_type;
 
-int rs_metric_count(void);
-const rs_metric_type *rs_metric_at(int index);
-const rs_metric_type *rs_metric_find(const char *name);
+/* Registry: built-ins, then plugins in load order. */
+RS_API int rs_metric_count(void);
+RS_API const rs_metric_type *rs_metric_at(int index);
+RS_API const rs_metric_type *rs_metric_find(const char *name);
+/* Adds a plugin's family (plugin.h). Fails on a name already taken or an
+ * incomplete descriptor. */
+RS_API int rs_metric_register(const rs_metric_type *type, rs_error *err);
 
 #endif

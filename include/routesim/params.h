@@ -46,33 +46,33 @@ typedef struct rs_params {
 } rs_params;
 
 /* Fills every parameter with its default. owner prefixes messages. */
-int rs_params_init(rs_params *p, const rs_param_def *defs, int n, const char *owner, rs_error *err);
-void rs_params_free(rs_params *p);
-int rs_params_copy(rs_params *dst, const rs_params *src, rs_error *err);
+RS_API int rs_params_init(rs_params *p, const rs_param_def *defs, int n, const char *owner, rs_error *err);
+RS_API void rs_params_free(rs_params *p);
+RS_API int rs_params_copy(rs_params *dst, const rs_params *src, rs_error *err);
 
 /* Sets one parameter from its text form, validating kind and range. */
-int rs_params_set(rs_params *p, const char *name, const char *text, rs_error *err);
+RS_API int rs_params_set(rs_params *p, const char *name, const char *text, rs_error *err);
 
 /* Parses "k=2,renorm=0" (the part of a router spec after ':'). */
-int rs_params_parse_list(rs_params *p, const char *list, rs_error *err);
+RS_API int rs_params_parse_list(rs_params *p, const char *list, rs_error *err);
 
 /* Lookup by name; an unknown name is a programming error and aborts. */
-long long rs_param_int(const rs_params *p, const char *name);
-double rs_param_float(const rs_params *p, const char *name);
-int rs_param_bool(const rs_params *p, const char *name);
-const char *rs_param_str(const rs_params *p, const char *name); /* ENUM or STRING; NULL if unset */
-int rs_param_is_set(const rs_params *p, const char *name);
+RS_API long long rs_param_int(const rs_params *p, const char *name);
+RS_API double rs_param_float(const rs_params *p, const char *name);
+RS_API int rs_param_bool(const rs_params *p, const char *name);
+RS_API const char *rs_param_str(const rs_params *p, const char *name); /* ENUM or STRING; NULL if unset */
+RS_API int rs_param_is_set(const rs_params *p, const char *name);
 
 /* Writes "a=1;b=x" over the parameters whose bit is set in mask (bit i =
  * defs[i]), in name order, unset ones omitted. explicit_only limits it to
  * values the user gave. sep joins pairs (";" for results, "," for specs).
  * Returns the length, like snprintf. */
-int rs_params_format(const rs_params *p, unsigned long long mask, int explicit_only, const char *sep,
+RS_API int rs_params_format(const rs_params *p, unsigned long long mask, int explicit_only, const char *sep,
                      char *buf, size_t size);
 
 /* Text form of one value, as rs_params_format writes it. */
-int rs_param_value_text(const rs_params *p, int index, char *buf, size_t size);
+RS_API int rs_param_value_text(const rs_params *p, int index, char *buf, size_t size);
 
-const char *rs_param_kind_name(rs_param_kind kind);
+RS_API const char *rs_param_kind_name(rs_param_kind kind);
 
 #endif

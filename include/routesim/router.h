@@ -24,20 +24,6 @@ enum rs_router_flags {
     RS_ROUTER_QUERY = 1u << 6,        /* routes whole queries among models: needs unit = query */
 };
 
-/* What a router or metric reads from the chunk; the engine checks the trace
- * has it and computes derived arrays only when someone needs them. */
-enum rs_needs {
-    RS_NEEDS_LOGITS = 1u << 0,
-    RS_NEEDS_PROBS = 1u << 1, /* softmax + log-sum-exp of the logits (implies logits) */
-    RS_NEEDS_TOKEN_IDS = 1u << 2,
-    RS_NEEDS_BIAS = 1u << 3,
-    RS_NEEDS_TOPK = 1u << 4, /* recorded /router/topk_ids */
-    RS_WANTS_PROBS = 1u << 5, /* softmax when the trace has logits; fine without */
-    RS_NEEDS_OUTCOME = 1u << 6, /* /outcome/quality (and /outcome/cost when present): chunk quality, cost */
-    RS_WANTS_OUTCOME = 1u << 7, /* outcomes when the trace has them; fine without */
-    RS_WANTS_TOKEN_IDS = 1u << 8, /* token ids when the trace has them; fine without */
-};
-
 typedef struct rs_router_setup {
     const rs_trace_info *trace;
     int batch_tokens; /* the run's group size for group = batch */
@@ -88,9 +74,9 @@ typedef struct rs_router_type {
 } rs_router_type;
 
 /* Registry: built-ins, then plugins in load order. */
-int rs_router_count(void);
-const rs_router_type *rs_router_at(int index);
-const rs_router_type *rs_router_find(const char *name);
-int rs_router_register(const rs_router_type *type, rs_error *err);
+RS_API int rs_router_count(void);
+RS_API const rs_router_type *rs_router_at(int index);
+RS_API const rs_router_type *rs_router_find(const char *name);
+RS_API int rs_router_register(const rs_router_type *type, rs_error *err);
 
 #endif

@@ -1,20 +1,46 @@
-/* Selection kernels shared by routers: plain loops, no callbacks. */
+/* Selection kernels of the built-in routers, public for plugins: plain
+ * loops over one row, no callbacks, no allocation.
+ *
+ * The contract every kernel keeps: order is (-value, index), so of equal
+ * values the lower index comes first (ties go to the lower expert index,
+ * as docs/routers.md requires), and results do not depend on the vector
+ * width the host picked. A NaN never displaces a number; a row with NaNs
+ * is a skipped token, whose row the engine overwrites anyway. Scratch is
+ * the caller's (sizes below) or the stack: rs_topk_indices uses about
+ * 8 KiB of stack for rows up to RS_TOPK_FAST_MAX_N.
+ *
+ * Softmax of a row is not here: a router that declares RS_NEEDS_PROBS gets
+ * the engine's (rs_chunk_probs in chunk.h), computed once for every router
+ * and metric of the run. */
 #ifndef ROUTESIM_SELECT_H
 #define ROUTESIM_SELECT_H
 
 #include <stdint.h>
 
+#include "routesim/api.h"
 #include "routesim/vector.h"
+
+/* Lane loops are marked `omp simd` for builds with OpenMP (routesim's
+ * own); without it they are plain loops with the same results, so a plugin
+ * needs no OpenMP flag to include this header. */
+#ifdef _OPENMP
+#define RS_OMP_SIMD _Pragma("omp simd")
+#else
+#define RS_OMP_SIMD
+#endif
 
 /* Largest n the threshold path of rs_topk_indices handles (stack scratch). */
 #define RS_TOPK_FAST_MAX_N 1024
 
-/* Indices and values of v[e] >= tau, in index order; returns their count.
- * idx and val need room for n + RS_LANES entries. */
-int rs_gather_at_least(const float *v, int n, float tau, int32_t *idx, float *val);
+/* Writes the indices and values of the v[e] >= tau, in index order, to idx
+ * and val and returns how many there are. idx and val need room for
+ * n + RS_LANES entries (whole vectors are stored past the count). */
+RS_API int rs_gather_at_least(const float *v, int n, float tau, int32_t *idx, float *val);
 
-/* Inserts (x, e) into the descending list vals/idx of m <= k entries;
- * strict comparisons keep the earlier (lower) index first on ties. */
+/* Inserts (x, e) into the descending list vals/idx of *m <= k entries
+ * (start with *m = 0; idx and vals hold k entries). Candidates must arrive
+ * in increasing index order: strict comparisons then keep the lower index
+ * first on ties. Quadratic in k: fine for small k and short rows. */
 __attribute__((always_inline)) static inline void rs_topk_insert(float x, int32_t e, int k, int *m, int32_t *idx,
                                                                  float *vals)
 {
@@ -49,7 +75,7 @@ __attribute__((always_inline)) static inline void rs_rank_width(const float *cv,
     for (int j = 0; j < c; j++) { /* padding never outranks, so it need not be compared */
         float x = cv[j];
         int32_t xi = cand[j];
-#pragma omp simd
+        RS_OMP_SIMD
         for (int i = 0; i < width; i++)
             rank[i] += (x > cv[i]) | ((x == cv[i]) & (xi < cand[i]));
     }
@@ -59,7 +85,8 @@ __attribute__((always_inline)) static inline void rs_rank_width(const float *cv,
  * candidate i being how many candidates precede it in (-value, index)
  * order. Counting ranks instead of inserting has no data-dependent
  * branches; up to RS_RANK_MAX_CANDIDATES it runs on whole vectors. cv and
- * cand need room for the count rounded up to RS_LANES. k <= RS_LANES. */
+ * cand need room for the count rounded up to RS_LANES (the padding is
+ * overwritten). 1 <= k <= RS_LANES and k <= c. */
 __attribute__((always_inline)) static inline void rs_rank_candidates(float *cv, int32_t *cand, int c, int k,
                                                                      int32_t *idx)
 {
@@ -98,8 +125,10 @@ __attribute__((always_inline)) static inline void rs_rank_candidates(float *cv, 
         rs_topk_insert(cv[i], cand[i], k, &m, idx, vals);
 }
 
-/* Indices of the k largest of v[0..n), ordered by (-v, index): ties go to
- * the lower index. vals is scratch for k floats. 1 <= k <= n.
+/* Writes to idx[0..k) the indices of the k largest of v[0..n), ordered by
+ * (-v, index): ties go to the lower index. vals is scratch for k floats
+ * (its contents afterwards are unspecified). 1 <= k <= n. The same
+ * selection as the topk router's, for any n and k.
  *
  * For k <= RS_LANES a vectorised pass takes the maximum of each of the
  * RS_LANES strided lanes. The k-th largest lane maximum tau is a lower bound
@@ -120,7 +149,7 @@ __attribute__((always_inline)) static inline void rs_topk_indices(const float *v
         lane_max[j] = v[j];
     int b = RS_LANES;
     for (; b + RS_LANES <= n; b += RS_LANES) {
-#pragma omp simd
+        RS_OMP_SIMD
         for (int j = 0; j < RS_LANES; j++)
             lane_max[j] = v[b + j] > lane_max[j] ? v[b + j] : lane_max[j];
     }
@@ -130,7 +159,7 @@ __attribute__((always_inline)) static inline void rs_topk_indices(const float *v
     int rank[RS_LANES] = {0};
     for (int j = 0; j < RS_LANES; j++) {
         float x = lane_max[j];
-#pragma omp simd
+        RS_OMP_SIMD
         for (int i = 0; i < RS_LANES; i++)
             rank[i] += (x > lane_max[i]) | ((x == lane_max[i]) & (j < i));
     }
@@ -143,7 +172,8 @@ __attribute__((always_inline)) static inline void rs_topk_indices(const float *v
     rs_rank_candidates(cv, cand, c, k, idx);
 }
 
-/* Pads a decision row from slot `from` to kmax with -1 / 0. */
+/* Pads a decision row from slot `from` to kmax: id -1, weight 0, the
+ * engine's mark of an unused slot. */
 static inline void rs_pad_row(int32_t *ids, float *w, int from, int kmax)
 {
     for (int j = from; j < kmax; j++) {

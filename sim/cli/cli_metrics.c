@@ -6,6 +6,7 @@
 #include "metrics/curves/curve_metric.h"
 #include "routesim/metric.h"
 #include "routesim/router.h"
+#include "routers/plugins.h"
 #include "sim/cli/cli.h"
 #include "sim/cli/cli_describe.h"
 
@@ -96,7 +97,7 @@ static void print_curve_metrics(cJSON *root, int markdown, int detailed)
 int rs_cmd_metrics(int argc, char **argv)
 {
     if (rs_cli_wants_help(argc, argv)) {
-        printf("usage: routesim metrics [NAME] [--json | --markdown]\n\n"
+        printf("usage: routesim metrics [NAME] [--json | --markdown] [--plugin FILE.so]\n\n"
                "Lists every metric family with its outputs (definition, how layers aggregate),\n"
                "parameters and source, then the cross-run metrics (curve.*, over the runs of a swept\n"
                "query router). Results name an output FAMILY.OUTPUT, e.g. load.maxvio.\n"
@@ -110,7 +111,11 @@ int rs_cmd_metrics(int argc, char **argv)
             json = 1;
         else if (strcmp(argv[i], "--markdown") == 0)
             markdown = 1;
-        else if (argv[i][0] != '-' && !only)
+        else if (strcmp(argv[i], "--plugin") == 0 && i + 1 < argc) {
+            rs_error err = {{0}};
+            if (rs_plugin_load(argv[++i], &err) != 0)
+                return rs_cli_fail(&err);
+        } else if (argv[i][0] != '-' && !only)
             only = argv[i];
         else
             return rs_cli_usage_error("metrics", "unexpected argument '%s'", argv[i]);

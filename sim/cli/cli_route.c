@@ -32,7 +32,7 @@ static void usage(void)
            "  --chunk-tokens N    tokens per chunk (default: from the memory budget)\n"
            "  --memory-mb MB      chunk buffer budget (default 64)\n"
            "  --skip-nonfinite    skip tokens with NaN/inf logits instead of failing\n"
-           "  --plugin FILE.so    load routers from a plugin (repeatable)\n"
+           "  --plugin FILE.so    load routers and metrics from a plugin (repeatable)\n"
            "  --no-progress       no progress bar\n");
 }
 

@@ -30,7 +30,7 @@ static void usage(void)
            "  --tokens N          generate traces of N tokens instead of the config's (a quick,\n"
            "                      scaled-down run; the trace file gets a -Ntok suffix)\n"
            "  --runs-per-pass N   route at most N runs per pass over a trace (0 = all in one)\n"
-           "  --plugin FILE.so    load routers from a plugin (repeatable; also \"plugins\" in the config)\n"
+           "  --plugin FILE.so    load routers and metrics from a plugin (repeatable; also \"plugins\" in the config)\n"
            "  --no-progress       no progress bar\n"
            "  -q, --quiet         no table on stdout\n\n"
            "writes OUTPUT/results.csv (run,trace,router,params,metric,key,layer,value) and\n"

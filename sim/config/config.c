@@ -555,7 +555,7 @@ int rs_config_parse(rs_config *cfg, const char *text, const char *source, rs_err
                                         "batch_tokens", "output", "threads", "chunk_tokens", "memory_mb",
                                         "skip_nonfinite", "plugins", "reference", "bootstrap", "seeds", "group", "runs_per_pass", "plots", NULL};
     RS_TRY(check_keys(root, known, source, "", err));
-    /* Plugins first: their routers must exist before the routers are read. */
+    /* Plugins first: their routers and metrics must exist before those are read. */
     const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(root, "plugins");
     if (plugins) {
         RS_CHECK(cJSON_IsArray(plugins), err, "%s: plugins: expected a list of shared object paths", source);

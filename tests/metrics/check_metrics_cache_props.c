@@ -73,13 +73,13 @@ static void stack_case(cache_stack_kind kind, uint64_t seed, int walk)
         }
     }
     cache_stack stack;
-    ck_assert_int_eq(cache_stack_init(&stack, kind, nobj), 0);
+    ck_assert_int_eq(rs_cache_stack_init(&stack, kind, nobj), 0);
     ck_assert_int_eq(stack.counting, kind == CACHE_STACK_LRU); /* few objects */
     if (walk)
         stack.counting = 0;
     cache_sim *sims = calloc((size_t)nobj, sizeof *sims);
     for (int c = 0; c < nobj; c++)
-        ck_assert_int_eq(cache_sim_init(&sims[c], kind == CACHE_STACK_LRU ? CACHE_LRU : CACHE_BELADY, c + 1, nobj),
+        ck_assert_int_eq(rs_cache_sim_init(&sims[c], kind == CACHE_STACK_LRU ? CACHE_LRU : CACHE_BELADY, c + 1, nobj),
                          0);
     long *hits = calloc((size_t)nobj, sizeof *hits), *stack_hits = calloc((size_t)nobj + 1, sizeof *stack_hits);
     uint64_t *next_use = malloc((size_t)nobj * sizeof *next_use);
@@ -87,9 +87,9 @@ static void stack_case(cache_stack_kind kind, uint64_t seed, int walk)
     uint8_t hit[16];
     for (int b = 0; b < batches; b++) {
         if (reset[b]) {
-            cache_stack_reset(&stack);
+            rs_cache_stack_reset(&stack);
             for (int c = 0; c < nobj; c++)
-                cache_sim_reset(&sims[c]);
+                rs_cache_sim_reset(&sims[c]);
             /* first uses of the segment */
             for (int o = 0; o < nobj; o++) {
                 next_use[o] = CACHE_NEVER;
@@ -101,13 +101,13 @@ static void stack_case(cache_stack_kind kind, uint64_t seed, int walk)
         }
         const cache_future f = {.next_use = next_use};
         for (int c = 0; c < nobj; c++) {
-            cache_sim_batch(&sims[c], objs + start[b], n[b], hit, &f, NULL);
+            rs_cache_sim_batch(&sims[c], objs + start[b], n[b], hit, &f, NULL);
             for (int i = 0; i < n[b]; i++)
                 hits[c] += hit[i];
         }
         for (int i = 0; i < n[b]; i++)
             next_use[objs[start[b] + i]] = link[start[b] + i];
-        cache_stack_batch(&stack, objs + start[b], n[b], dist, next_use);
+        rs_cache_stack_batch(&stack, objs + start[b], n[b], dist, next_use);
         for (int i = 0; i < n[b]; i++)
             stack_hits[dist[i]]++;
     }
@@ -119,8 +119,8 @@ static void stack_case(cache_stack_kind kind, uint64_t seed, int walk)
                       c + 1, sum, hits[c], nobj, bmax);
     }
     for (int c = 0; c < nobj; c++)
-        cache_sim_free(&sims[c]);
-    cache_stack_free(&stack);
+        rs_cache_sim_free(&sims[c]);
+    rs_cache_stack_free(&stack);
     free(sims);
     free(hits);
     free(stack_hits);
