@@ -1,5 +1,5 @@
 /* Shared pieces of the command-line front end. Each subcommand lives in its
- * own sim/cli_<name>.c and is listed in sim/main.c. */
+ * own sim/cli_<name>.c and is listed in sim/cli/main.c. */
 #ifndef ROUTESIM_CLI_H
 #define ROUTESIM_CLI_H
 

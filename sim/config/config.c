@@ -382,7 +382,7 @@ static int apply_group(rs_config *cfg, const cJSON *group, rs_error *err)
 
 /* "seeds": N (seeds 0..N-1) or a list: every stochastic router whose seed
  * the config leaves open runs once per seed; the runs of one router are
- * summarised after routing (mean and interval, sim/repeats.c). */
+ * summarised after routing (mean and interval, sim/experiment/repeats.c). */
 static int expand_seeds(rs_config *cfg, const cJSON *seeds, rs_error *err)
 {
     const char *src = cfg->source;

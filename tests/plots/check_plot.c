@@ -179,7 +179,7 @@ static long file_size(const char *path)
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
-/* Temporary files are NAME.EXT.tmp.PID (sim/output_path.h). */
+/* Temporary files are NAME.EXT.tmp.PID (core/output_path.h). */
 static int count_temporaries(const char *dir)
 {
     DIR *d = opendir(dir);

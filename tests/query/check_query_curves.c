@@ -1,4 +1,4 @@
-/* Curve metrics (sim/curves.c): numpy.interp and trapz as numpy computes
+/* Curve metrics (sim/experiment/curves.c): numpy.interp and trapz as numpy computes
  * them, RouterBench's hull and AIQ, RouteLLM's APGR and CPT, on cases
  * worked out by hand in the comments. tests/interop/test_query.py compares
  * them with line-by-line Python ports on larger curves. */

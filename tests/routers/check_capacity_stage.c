@@ -1,4 +1,4 @@
-/* The capacity stage (sim/capacity.c) applied directly to hand-written
+/* The capacity stage (routers/common/capacity.c) applied directly to hand-written
  * decisions, without the engine; part of the routers_token_choice suite.
  * Every expected row is worked out by hand in the comments:
  * C = ceil(capacity_factor * group_tokens * k / E), at least min_capacity. */
