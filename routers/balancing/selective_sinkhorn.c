@@ -87,12 +87,9 @@ static void route_with_plan(const selective_state *s, rs_sinkhorn_scratch *x, co
     rs_balance_sinkhorn(x->kernel, m, E, -1.0, s->iters, x->d0, x->d1, x->col);
     for (int j = 0; j < m; j++) {
         int t = x->token[j];
-        const double *row = x->kernel + (size_t)j * (size_t)E;
-        for (int e = 0; e < E; e++) /* one token: the plan is exactly uniform, its rounding noise is not */
-            x->plan[e] = m > 1 ? x->d1[e] * row[e] : 1.0;
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
         float *w = out->weights + rs_decision_row(c, out, t, layer);
-        rs_balance_topk(x->plan, E, k, ids, x->vals);
+        rs_sinkhorn_plan_topk(x, j, m, E, k, ids);
         double sum = 0.0;
         for (int i = 0; i < k; i++)
             sum += x->vals[i];

@@ -84,12 +84,9 @@ static void route_group(const sinkhorn_state *s, rs_sinkhorn_scratch *x, const r
     for (int j = 0; j < m; j++) {
         int t = x->token[j];
         const float *z = rs_chunk_logits(c, t, layer);
-        const double *row = x->kernel + (size_t)j * (size_t)E;
-        for (int e = 0; e < E; e++) /* one token: the plan is exactly uniform, its rounding noise is not */
-            x->plan[e] = m > 1 ? x->d1[e] * row[e] : 1.0;
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
         float *w = out->weights + rs_decision_row(c, out, t, layer);
-        rs_balance_topk(x->plan, E, k, ids, x->vals);
+        rs_sinkhorn_plan_topk(x, j, m, E, k, ids);
         if (k == 1) {
             w[0] = (float)(1.0 / (1.0 + exp(-(double)z[ids[0]])));
         } else {

@@ -318,3 +318,11 @@ void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, in
             row[e] = exp(((double)z[e] - max) / eps);
     }
 }
+
+void rs_sinkhorn_plan_topk(rs_sinkhorn_scratch *x, int j, int m, int E, int k, int32_t *ids)
+{
+    const double *row = x->kernel + (size_t)j * (size_t)E;
+    for (int e = 0; e < E; e++) /* one token: the plan is exactly uniform, its rounding noise is not */
+        x->plan[e] = m > 1 ? x->d1[e] * row[e] : 1.0;
+    rs_balance_topk(x->plan, E, k, ids, x->vals);
+}

@@ -131,5 +131,8 @@ void rs_sinkhorn_pool_free(rs_sinkhorn_pool *p);
 /* The kernel rows of the tokens x->token[0..m) at layer:
  * exp((z - max_e z) / eps), a row factor that leaves the plan unchanged. */
 void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m, int E, double eps);
+/* The k largest of the plan row of token j of the m scaled ones, d1_e K_je
+ * (d0_j scales the whole row), into ids, their values into x->vals. */
+void rs_sinkhorn_plan_topk(rs_sinkhorn_scratch *x, int j, int m, int E, int k, int32_t *ids);
 
 #endif
