@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "routers/common/balance_util.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct bias_layer {
@@ -59,8 +61,7 @@ static int bias_create(void **state, rs_router_shape *shape, const rs_params *pa
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(k <= tr->num_experts, err, "router aux_free_bias: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_param_experts("aux_free_bias", "k", k, tr, err));
     bias_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router aux_free_bias: out of memory");
     s->k = k;
@@ -104,13 +105,7 @@ static void route_token(const bias_state *s, bias_layer *b, const float *z, int3
     for (int e = 0; e < E; e++)
         b->biased[e] = b->score[e] + (double)b->steps[e] * s->u;
     rs_balance_topk(b->biased, E, k, ids, b->vals);
-    double norm = 1.0;
-    if (s->renorm) {
-        double sum = 0.0;
-        for (int j = 0; j < k; j++)
-            sum += b->score[ids[j]];
-        norm = sum > 0.0 ? 1.0 / sum : 0.0;
-    }
+    double norm = rs_balance_weight_norm(b->score, ids, k, s->renorm);
     for (int j = 0; j < k; j++) {
         w[j] = (float)(b->score[ids[j]] * norm);
         b->load[ids[j]]++;
@@ -134,27 +129,20 @@ static void bias_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
 {
     const bias_state *s = state;
     bias_layer *b = &s->layers[layer];
-    const rs_groups *groups = c->groups[s->group];
-    if (!groups) {
-        rs_balance_pad_chunk(c, layer, out);
+    const rs_groups *groups = rs_balance_groups(c, s->group, layer, out);
+    if (!groups)
         return;
-    }
     for (int g = 0; g < groups->count; g++) {
         int n = 0, valid = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
         memset(b->load, 0, (size_t)s->E * sizeof *b->load);
         for (int i = 0; i < n; i++) {
-            int t = tokens[i];
-            int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-            float *w = out->weights + rs_decision_row(c, out, t, layer);
-            if (!rs_balance_is_valid(c, t)) { /* skipped: no experts, no load */
-                for (int j = 0; j < s->k; j++) {
-                    ids[j] = -1;
-                    w[j] = 0.0f;
-                }
+            int32_t *ids;
+            float *w;
+            const float *z = rs_token_row(c, out, tokens[i], layer, &ids, &w);
+            if (!z) /* skipped: no experts, no load */
                 continue;
-            }
-            route_token(s, b, rs_chunk_logits(c, t, layer), ids, w);
+            route_token(s, b, z, ids, w);
             valid++;
         }
         if (valid > 0)

@@ -281,27 +281,17 @@ static void assign_group(base_scratch *x, const rs_chunk *c, int layer, int E, i
 static void base_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     base_state *s = state;
-    const rs_groups *groups = c->groups[s->group];
-    if (!groups) {
-        rs_balance_pad_chunk(c, layer, out);
+    const rs_groups *groups = rs_balance_groups(c, s->group, layer, out);
+    if (!groups)
         return;
-    }
     int slot = rs_balance_slot_take(&s->slots);
     base_scratch *x = &s->scratch[slot];
     for (int g = 0; g < groups->count; g++) {
-        int n = 0, m = 0;
+        int n = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
-        for (int i = 0; i < n; i++) {
-            int t = tokens[i];
-            if (!rs_balance_is_valid(c, t)) {
-                size_t row = rs_decision_row(c, out, t, layer);
-                out->ids[row] = -1;
-                out->weights[row] = 0.0f;
-                continue;
-            }
-            x->token[m] = t;
-            x->logits[m++] = rs_chunk_logits(c, t, layer);
-        }
+        int m = rs_balance_valid_tokens(c, layer, out, tokens, n, x->token);
+        for (int j = 0; j < m; j++)
+            x->logits[j] = rs_chunk_logits(c, x->token[j], layer);
         if (m > 0)
             assign_group(x, c, layer, s->E, m, out);
     }

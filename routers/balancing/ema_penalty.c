@@ -14,6 +14,8 @@
 #include <stdlib.h>
 
 #include "routers/common/balance_util.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct ema_layer {
@@ -66,8 +68,7 @@ static int ema_create(void **state, rs_router_shape *shape, const rs_params *par
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k");
     int ranks = (int)rs_param_int(params, "ep_ranks");
-    RS_CHECK(k <= tr->num_experts, err, "router ema_penalty: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_param_experts("ema_penalty", "k", k, tr, err));
     if (ranks == 0)
         ranks = tr->num_experts;
     RS_CHECK(tr->num_experts % ranks == 0, err,
@@ -152,11 +153,9 @@ static void ema_route_layer(void *state, const rs_chunk *c, int layer, rs_decisi
 {
     const ema_state *s = state;
     ema_layer *m = &s->layers[layer];
-    const rs_groups *groups = c->groups[s->group];
-    if (!groups) {
-        rs_balance_pad_chunk(c, layer, out);
+    const rs_groups *groups = rs_balance_groups(c, s->group, layer, out);
+    if (!groups)
         return;
-    }
     for (int g = 0; g < groups->count; g++) {
         int n = 0, valid = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
@@ -164,17 +163,12 @@ static void ema_route_layer(void *state, const rs_chunk *c, int layer, rs_decisi
         for (int r = 0; r < s->ranks; r++)
             m->count[r] = 0;
         for (int i = 0; i < n; i++) {
-            int t = tokens[i];
-            int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-            float *w = out->weights + rs_decision_row(c, out, t, layer);
-            if (!rs_balance_is_valid(c, t)) {
-                for (int j = 0; j < s->k; j++) {
-                    ids[j] = -1;
-                    w[j] = 0.0f;
-                }
+            int32_t *ids;
+            float *w;
+            const float *z = rs_token_row(c, out, tokens[i], layer, &ids, &w);
+            if (!z)
                 continue;
-            }
-            route_token(s, m, rs_chunk_logits(c, t, layer), ids, w);
+            route_token(s, m, z, ids, w);
             valid++;
         }
         if (valid > 0) /* a step of skipped tokens leaves the EMA as it was */

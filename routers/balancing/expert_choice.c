@@ -152,34 +152,23 @@ static void choice_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
 {
     const choice_state *s = state;
     choice_layer *x = &s->layers[layer];
-    const rs_groups *groups = c->groups[s->group];
-    if (!groups) {
-        rs_balance_pad_chunk(c, layer, out);
+    const rs_groups *groups = rs_balance_groups(c, s->group, layer, out);
+    if (!groups)
         return;
-    }
     for (int g = 0; g < groups->count; g++) {
-        int n = 0, m = 0;
+        int n = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
-        for (int i = 0; i < n; i++) {
-            int t = tokens[i];
-            if (!rs_balance_is_valid(c, t)) {
-                size_t row = rs_decision_row(c, out, t, layer);
-                for (int j = 0; j < s->E; j++) {
-                    out->ids[row + j] = -1;
-                    out->weights[row + j] = 0.0f;
-                }
-                continue;
-            }
-            const float *z = rs_chunk_logits(c, t, layer);
+        int m = rs_balance_valid_tokens(c, layer, out, tokens, n, x->token);
+        for (int j = 0; j < m; j++) {
+            const float *z = rs_chunk_logits(c, x->token[j], layer);
             double max = z[0], sum = 0.0;
             for (int e = 1; e < s->E; e++)
                 max = z[e] > max ? z[e] : max;
             for (int e = 0; e < s->E; e++)
                 sum += exp((double)z[e] - max);
-            x->token[m] = t;
-            x->max[m] = max;
-            x->sum[m] = sum;
-            x->fill[m++] = 0;
+            x->max[j] = max;
+            x->sum[j] = sum;
+            x->fill[j] = 0;
         }
         if (m > 0)
             choose_in_group(s, x, c, layer, m, out);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "routers/common/balance_util.h"
+#include "routers/common/token_row.h"
 #include "routesim/router.h"
 
 typedef struct quantile_layer {
@@ -131,10 +132,7 @@ static double route_token(const quantile_state *s, quantile_layer *q, const floa
         rs_balance_sigmoid(z, E, q->score);
     else
         rs_balance_softmax(z, E, q->score);
-    double sum = 0.0;
-    for (int j = 0; j < k; j++)
-        sum += q->score[q->ids[j]];
-    double norm = !s->renorm ? 1.0 : sum > 0.0 ? 1.0 / sum : 0.0;
+    double norm = rs_balance_weight_norm(q->score, q->ids, k, s->renorm);
     for (int j = 0; j < k; j++) {
         ids[j] = q->ids[j];
         w[j] = (float)(q->score[q->ids[j]] * norm);
@@ -164,27 +162,20 @@ static void quantile_route_layer(void *state, const rs_chunk *c, int layer, rs_d
 {
     const quantile_state *s = state;
     quantile_layer *q = &s->layers[layer];
-    const rs_groups *groups = c->groups[s->group];
-    if (!groups) {
-        rs_balance_pad_chunk(c, layer, out);
+    const rs_groups *groups = rs_balance_groups(c, s->group, layer, out);
+    if (!groups)
         return;
-    }
     for (int g = 0; g < groups->count; g++) {
         int n = 0, m = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
         for (int i = 0; i < n; i++) {
-            int t = tokens[i];
-            int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-            float *w = out->weights + rs_decision_row(c, out, t, layer);
-            if (!rs_balance_is_valid(c, t)) {
-                for (int j = 0; j < s->k; j++) {
-                    ids[j] = -1;
-                    w[j] = 0.0f;
-                }
+            int32_t *ids;
+            float *w;
+            const float *z = rs_token_row(c, out, tokens[i], layer, &ids, &w);
+            if (!z)
                 continue;
-            }
-            q->alpha[m] = route_token(s, q, rs_chunk_logits(c, t, layer), ids, w);
-            q->token[m++] = t;
+            q->alpha[m] = route_token(s, q, z, ids, w);
+            q->token[m++] = tokens[i];
         }
         if (m > 0)
             update_beta(s, q, c, layer, m);

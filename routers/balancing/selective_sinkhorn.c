@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "routers/common/balance_util.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 #define SELECT_DENOMINATOR (1u << 20)
@@ -49,8 +50,7 @@ static int selective_create(void **state, rs_router_shape *shape, const rs_param
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(k <= tr->num_experts, err, "router selective_sinkhorn: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_param_experts("selective_sinkhorn", "k", k, tr, err));
     selective_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router selective_sinkhorn: out of memory");
     s->k = k;
@@ -75,10 +75,7 @@ static int selective_create(void **state, rs_router_shape *shape, const rs_param
 static int selective_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
 {
     selective_state *s = state;
-    size_t n;
-    if (rs_sinkhorn_pool_reserve(&s->pool, c, s->group, s->E, &n) != 0)
-        return rs_fail(err, "router selective_sinkhorn: out of memory for a group of %zu tokens", n);
-    return 0;
+    return rs_sinkhorn_pool_reserve(&s->pool, c, s->group, s->E, "selective_sinkhorn", err);
 }
 
 /* Gates from the transport plan: TopK of the plan row, normalised over S. */
@@ -90,12 +87,9 @@ static void route_with_plan(const selective_state *s, rs_sinkhorn_scratch *x, co
     rs_balance_sinkhorn(x->kernel, m, E, -1.0, s->iters, x->d0, x->d1, x->col);
     for (int j = 0; j < m; j++) {
         int t = x->token[j];
-        const double *row = x->kernel + (size_t)j * (size_t)E;
-        for (int e = 0; e < E; e++) /* one token: the plan is exactly uniform, its rounding noise is not */
-            x->plan[e] = m > 1 ? x->d1[e] * row[e] : 1.0;
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
         float *w = out->weights + rs_decision_row(c, out, t, layer);
-        rs_balance_topk(x->plan, E, k, ids, x->vals);
+        rs_sinkhorn_plan_topk(x, j, m, E, k, ids);
         double sum = 0.0;
         for (int i = 0; i < k; i++)
             sum += x->vals[i];
@@ -128,28 +122,15 @@ static void route_plain(const selective_state *s, rs_sinkhorn_scratch *x, const 
 static void selective_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     selective_state *s = state;
-    const rs_groups *groups = c->groups[s->group];
-    if (!groups) {
-        rs_balance_pad_chunk(c, layer, out);
+    const rs_groups *groups = rs_balance_groups(c, s->group, layer, out);
+    if (!groups)
         return;
-    }
     int slot = rs_balance_slot_take(&s->pool.slots);
     rs_sinkhorn_scratch *x = &s->pool.scratch[slot];
     for (int g = 0; g < groups->count; g++) {
-        int n = 0, m = 0;
+        int n = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
-        for (int i = 0; i < n; i++) {
-            int t = tokens[i];
-            if (rs_balance_is_valid(c, t)) {
-                x->token[m++] = t;
-                continue;
-            }
-            size_t row = rs_decision_row(c, out, t, layer);
-            for (int j = 0; j < s->k; j++) {
-                out->ids[row + j] = -1;
-                out->weights[row + j] = 0.0f;
-            }
-        }
+        int m = rs_balance_valid_tokens(c, layer, out, tokens, n, x->token);
         uint64_t index = s->groups_seen[layer]++;
         int selected = (index * s->quota) % SELECT_DENOMINATOR < s->quota;
         if (m > 0 && selected)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #include "routers/common/balance_util.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct sinkhorn_state {
@@ -48,8 +49,7 @@ static int sinkhorn_create(void **state, rs_router_shape *shape, const rs_params
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(k <= tr->num_experts, err, "router sinkhorn: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_param_experts("sinkhorn", "k", k, tr, err));
     sinkhorn_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router sinkhorn: out of memory");
     s->k = k;
@@ -72,10 +72,7 @@ static int sinkhorn_create(void **state, rs_router_shape *shape, const rs_params
 static int sinkhorn_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
 {
     sinkhorn_state *s = state;
-    size_t n;
-    if (rs_sinkhorn_pool_reserve(&s->pool, c, s->group, s->E, &n) != 0)
-        return rs_fail(err, "router sinkhorn: out of memory for a group of %zu tokens", n);
-    return 0;
+    return rs_sinkhorn_pool_reserve(&s->pool, c, s->group, s->E, "sinkhorn", err);
 }
 
 static void route_group(const sinkhorn_state *s, rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m,
@@ -87,12 +84,9 @@ static void route_group(const sinkhorn_state *s, rs_sinkhorn_scratch *x, const r
     for (int j = 0; j < m; j++) {
         int t = x->token[j];
         const float *z = rs_chunk_logits(c, t, layer);
-        const double *row = x->kernel + (size_t)j * (size_t)E;
-        for (int e = 0; e < E; e++) /* one token: the plan is exactly uniform, its rounding noise is not */
-            x->plan[e] = m > 1 ? x->d1[e] * row[e] : 1.0;
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
         float *w = out->weights + rs_decision_row(c, out, t, layer);
-        rs_balance_topk(x->plan, E, k, ids, x->vals);
+        rs_sinkhorn_plan_topk(x, j, m, E, k, ids);
         if (k == 1) {
             w[0] = (float)(1.0 / (1.0 + exp(-(double)z[ids[0]])));
         } else {
@@ -106,28 +100,15 @@ static void route_group(const sinkhorn_state *s, rs_sinkhorn_scratch *x, const r
 static void sinkhorn_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     sinkhorn_state *s = state;
-    const rs_groups *groups = c->groups[s->group];
-    if (!groups) {
-        rs_balance_pad_chunk(c, layer, out);
+    const rs_groups *groups = rs_balance_groups(c, s->group, layer, out);
+    if (!groups)
         return;
-    }
     int slot = rs_balance_slot_take(&s->pool.slots);
     rs_sinkhorn_scratch *x = &s->pool.scratch[slot];
     for (int g = 0; g < groups->count; g++) {
-        int n = 0, m = 0;
+        int n = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
-        for (int i = 0; i < n; i++) {
-            int t = tokens[i];
-            if (rs_balance_is_valid(c, t)) {
-                x->token[m++] = t;
-                continue;
-            }
-            size_t row = rs_decision_row(c, out, t, layer);
-            for (int j = 0; j < s->k; j++) {
-                out->ids[row + j] = -1;
-                out->weights[row + j] = 0.0f;
-            }
-        }
+        int m = rs_balance_valid_tokens(c, layer, out, tokens, n, x->token);
         if (m > 0)
             route_group(s, x, c, layer, m, out);
     }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/fastmath.h"
 #include "routesim/rng.h"
 #include "routesim/router.h"
@@ -29,11 +31,8 @@ static int noisy_create(void **state, rs_router_shape *shape, const rs_params *p
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(tr->num_experts <= RS_RANK_MAX_E, err,
-             "router noisy_topk: num_experts=%d of %s exceeds the %d it supports", tr->num_experts, tr->path,
-             RS_RANK_MAX_E);
-    RS_CHECK(k <= tr->num_experts, err, "router noisy_topk: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_experts_at_most("noisy_topk", RS_RANK_MAX_E, tr, err));
+    RS_TRY(rs_check_param_experts("noisy_topk", "k", k, tr, err));
     noisy_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router noisy_topk: out of memory");
     s->k = k;
@@ -71,23 +70,15 @@ static void noisy_route_layer(void *state, const rs_chunk *c, int layer, rs_deci
     rs_rank_scratch scratch;
     float noisy[RS_RANK_MAX_E];
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *w = out->weights + rs_decision_row(c, out, t, layer);
-        if (rs_token_skipped(c, t)) {
-            rs_pad_row(ids, w, 0, out->kmax);
+        int32_t *ids;
+        float *w;
+        const float *z = rs_token_row(c, out, t, layer, &ids, &w);
+        if (!z)
             continue;
-        }
-        const float *z = rs_chunk_logits(c, t, layer);
         rs_rng rng = rs_rng_keyed(s->seed, (uint64_t)layer, (uint64_t)(c->t0 + t));
         add_noise(z, E, (float)s->sigma, &rng, noisy);
         rs_rank_top(noisy, E, k, &scratch);
-        double top = noisy[scratch.order[0]], sum = 0.0;
-        for (int j = 0; j < k; j++)
-            sum += exp((double)noisy[scratch.order[j]] - top);
-        for (int j = 0; j < k; j++) {
-            ids[j] = scratch.order[j];
-            w[j] = (float)(exp((double)noisy[ids[j]] - top) / sum);
-        }
+        rs_row_ranked_softmax(ids, w, scratch.order, noisy, k);
     }
 }
 

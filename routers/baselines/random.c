@@ -3,6 +3,7 @@
  * do not depend on threads, chunks or how a run is split. */
 #include <stdlib.h>
 
+#include "routers/common/trace_checks.h"
 #include "routesim/rng.h"
 #include "routesim/router.h"
 
@@ -20,8 +21,7 @@ static int random_create(void **state, rs_router_shape *shape, const rs_params *
                          const rs_router_setup *setup, rs_error *err)
 {
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(k <= setup->trace->num_experts, err, "router random: parameter k=%d exceeds num_experts=%d of %s", k,
-             setup->trace->num_experts, setup->trace->path);
+    RS_TRY(rs_check_param_experts("random", "k", k, setup->trace, err));
     random_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router random: out of memory");
     s->k = k;

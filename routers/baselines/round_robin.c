@@ -2,6 +2,7 @@
  * logit-free baseline. */
 #include <stdlib.h>
 
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct round_robin_state {
@@ -16,8 +17,7 @@ static int round_robin_create(void **state, rs_router_shape *shape, const rs_par
                               const rs_router_setup *setup, rs_error *err)
 {
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(k <= setup->trace->num_experts, err, "router round_robin: parameter k=%d exceeds num_experts=%d of %s",
-             k, setup->trace->num_experts, setup->trace->path);
+    RS_TRY(rs_check_param_experts("round_robin", "k", k, setup->trace, err));
     round_robin_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router round_robin: out of memory");
     s->k = k;

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "routers/common/score_select.h"
+#include "routers/common/token_row.h"
+
 rs_group rs_balance_group_param(const rs_params *p)
 {
     const char *name = rs_param_str(p, "group");
@@ -17,28 +20,48 @@ rs_group rs_balance_group_param(const rs_params *p)
     return RS_GROUP_BATCH;
 }
 
-void rs_balance_pad_chunk(const rs_chunk *c, int layer, rs_decisions *out)
-{
-    for (int t = 0; t < c->n; t++) {
-        size_t row = rs_decision_row(c, out, t, layer);
-        for (int j = 0; j < out->kmax; j++) {
-            out->ids[row + j] = -1;
-            out->weights[row + j] = 0.0f;
-        }
-    }
-}
-
-int rs_balance_largest_group(const rs_chunk *c, rs_group mode)
+const rs_groups *rs_balance_groups(const rs_chunk *c, rs_group mode, int layer, rs_decisions *out)
 {
     const rs_groups *groups = c->groups[mode];
-    if (!groups)
-        return c->n;
+    if (groups)
+        return groups;
+    for (int t = 0; t < c->n; t++) {
+        size_t row = rs_decision_row(c, out, t, layer);
+        rs_pad_row(out->ids + row, out->weights + row, 0, out->kmax);
+    }
+    return NULL;
+}
+
+int rs_balance_valid_tokens(const rs_chunk *c, int layer, rs_decisions *out, const int32_t *tokens, int n,
+                            int32_t *valid)
+{
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        int t = tokens[i];
+        if (!rs_token_skipped(c, t)) {
+            valid[m++] = t;
+            continue;
+        }
+        size_t row = rs_decision_row(c, out, t, layer);
+        rs_pad_row(out->ids + row, out->weights + row, 0, out->kmax);
+    }
+    return m;
+}
+
+int rs_groups_largest(const rs_groups *groups)
+{
     int largest = 0;
     for (int g = 0; g < groups->count; g++) {
         int n = groups->start[g + 1] - groups->start[g];
         largest = n > largest ? n : largest;
     }
     return largest;
+}
+
+int rs_balance_largest_group(const rs_chunk *c, rs_group mode)
+{
+    const rs_groups *groups = c->groups[mode];
+    return groups ? rs_groups_largest(groups) : c->n;
 }
 
 int rs_balance_slots_init(rs_balance_slots *s, int layers)
@@ -126,24 +149,8 @@ void rs_balance_sigmoid(const float *z, int E, double *s)
 void rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals)
 {
     int m = 0;
-    for (int e = 0; e < n; e++) {
-        double x = v[e];
-        int pos;
-        if (m == k) {
-            if (!(x > vals[k - 1])) /* strict: an equal value keeps the lower index ahead */
-                continue;
-            pos = k - 1;
-        } else {
-            pos = m++;
-        }
-        while (pos > 0 && x > vals[pos - 1]) {
-            vals[pos] = vals[pos - 1];
-            idx[pos] = idx[pos - 1];
-            pos--;
-        }
-        vals[pos] = x;
-        idx[pos] = e;
-    }
+    for (int e = 0; e < n; e++)
+        rs_topk_insert_double(v[e], e, k, &m, idx, vals);
 }
 
 static inline int better(double ka, int32_t pa, double kb, int32_t pb) { return ka > kb || (ka == kb && pa < pb); }
@@ -280,12 +287,13 @@ int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E)
     return 0;
 }
 
-int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, size_t *largest)
+int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, const char *router,
+                             rs_error *err)
 {
-    *largest = (size_t)rs_balance_largest_group(c, group);
+    size_t largest = (size_t)rs_balance_largest_group(c, group);
     for (int i = 0; i < p->slots.count; i++)
-        if (rs_sinkhorn_scratch_reserve(&p->scratch[i], *largest, E) != 0)
-            return -1;
+        if (rs_sinkhorn_scratch_reserve(&p->scratch[i], largest, E) != 0)
+            return rs_fail(err, "router %s: out of memory for a group of %zu tokens", router, largest);
     return 0;
 }
 
@@ -309,4 +317,12 @@ void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, in
         for (int e = 0; e < E; e++)
             row[e] = exp(((double)z[e] - max) / eps);
     }
+}
+
+void rs_sinkhorn_plan_topk(rs_sinkhorn_scratch *x, int j, int m, int E, int k, int32_t *ids)
+{
+    const double *row = x->kernel + (size_t)j * (size_t)E;
+    for (int e = 0; e < E; e++) /* one token: the plan is exactly uniform, its rounding noise is not */
+        x->plan[e] = m > 1 ? x->d1[e] * row[e] : 1.0;
+    rs_balance_topk(x->plan, E, k, ids, x->vals);
 }

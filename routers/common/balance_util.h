@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "routesim/chunk.h"
+#include "routesim/error.h"
 #include "routesim/params.h"
 
 /* The `group` parameter row; its choices follow rs_group from SEQUENCE on,
@@ -20,8 +21,6 @@
 /* The rs_group named by the `group` parameter. */
 rs_group rs_balance_group_param(const rs_params *p);
 
-static inline int rs_balance_is_valid(const rs_chunk *c, int t) { return !c->valid || c->valid[t]; }
-
 /* The tokens of group g, in token order. */
 static inline const int32_t *rs_balance_group_tokens(const rs_groups *groups, int g, int *n)
 {
@@ -29,9 +28,17 @@ static inline const int32_t *rs_balance_group_tokens(const rs_groups *groups, in
     return groups->tokens + groups->start[g];
 }
 
-/* Writes -1 / 0 to every row of the layer: the answer when a chunk comes
- * without the router's groups (the engine always builds them). */
-void rs_balance_pad_chunk(const rs_chunk *c, int layer, rs_decisions *out);
+/* The chunk's groups of `mode`; NULL after writing -1 / 0 to every row of
+ * the layer when the chunk comes without them (the engine always builds them). */
+const rs_groups *rs_balance_groups(const rs_chunk *c, rs_group mode, int layer, rs_decisions *out);
+
+/* Pads the rows of the skipped tokens among tokens[0..n) and lists the
+ * others in valid, in token order; returns how many are valid. */
+int rs_balance_valid_tokens(const rs_chunk *c, int layer, rs_decisions *out, const int32_t *tokens, int n,
+                            int32_t *valid);
+
+/* Tokens in the largest of the groups (0 when there are none). */
+int rs_groups_largest(const rs_groups *groups);
 
 /* Tokens in the largest group of the chunk (0 for an empty chunk). */
 int rs_balance_largest_group(const rs_chunk *c, rs_group mode);
@@ -59,6 +66,18 @@ double rs_balance_lse(const float *z, int E);
 /* Scores of one row in double: softmax (exp(z - lse)) or sigmoid. */
 void rs_balance_softmax(const float *z, int E, double *p);
 void rs_balance_sigmoid(const float *z, int E, double *s);
+
+/* The weight factor of k selected experts: 1 / sum over them of score
+ * (0 when that sum is 0) with renorm, else 1. */
+static inline double rs_balance_weight_norm(const double *score, const int32_t *ids, int k, int renorm)
+{
+    if (!renorm)
+        return 1.0;
+    double sum = 0.0;
+    for (int j = 0; j < k; j++)
+        sum += score[ids[j]];
+    return sum > 0.0 ? 1.0 / sum : 0.0;
+}
 
 /* Indices of the k largest of v[0..n) in (-v, index) order, their values in
  * vals. 1 <= k <= n. */
@@ -104,11 +123,16 @@ typedef struct rs_sinkhorn_pool {
 
 /* -1 when out of memory (free it either way). */
 int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E);
-/* Room in every slot for the largest group of the chunk; -1 when out of memory. */
-int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, size_t *largest);
+/* Room in every slot for the largest group of the chunk (a router's
+ * prepare_chunk); -1 with "router NAME: out of memory ..." when there is none. */
+int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, const char *router,
+                             rs_error *err);
 void rs_sinkhorn_pool_free(rs_sinkhorn_pool *p);
 /* The kernel rows of the tokens x->token[0..m) at layer:
  * exp((z - max_e z) / eps), a row factor that leaves the plan unchanged. */
 void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m, int E, double eps);
+/* The k largest of the plan row of token j of the m scaled ones, d1_e K_je
+ * (d0_j scales the whole row), into ids, their values into x->vals. */
+void rs_sinkhorn_plan_topk(rs_sinkhorn_scratch *x, int j, int m, int E, int k, int32_t *ids);
 
 #endif

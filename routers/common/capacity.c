@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "routers/common/balance_util.h"
 #include "routesim/rng.h"
 
 const rs_param_def rs_capacity_param_defs[] = {
@@ -77,28 +78,11 @@ void rs_capacity_scratch_free(rs_capacity_scratch *s)
 
 static int reserve(rs_capacity_scratch *s, int E, int64_t entries, int64_t tokens)
 {
-    if (s->E < E) {
-        int64_t *c = realloc(s->count, (size_t)E * sizeof *c);
-        if (!c)
-            return -1;
-        s->count = c;
-        s->E = E;
-    }
-    if (s->entry_capacity < entries) {
-        rs_capacity_entry *e = realloc(s->entries, (size_t)entries * sizeof *e);
-        if (!e)
-            return -1;
-        s->entries = e;
-        s->entry_capacity = entries;
-    }
-    if (s->order_capacity < tokens) {
-        int32_t *o = realloc(s->order, (size_t)tokens * sizeof *o);
-        if (!o)
-            return -1;
-        s->order = o;
-        s->order_capacity = tokens;
-    }
-    return 0;
+    return rs_balance_reserve(&s->count, &s->capacity[0], (size_t)E, sizeof *s->count) ||
+                   rs_balance_reserve(&s->entries, &s->capacity[1], (size_t)entries, sizeof *s->entries) ||
+                   rs_balance_reserve(&s->order, &s->capacity[2], (size_t)tokens, sizeof *s->order)
+               ? -1
+               : 0;
 }
 
 /* Per expert, larger key first; ties by rank (token order, then slot). */
@@ -203,16 +187,12 @@ int rs_capacity_apply(const rs_capacity *cap, const rs_chunk *c, int layer, cons
     const int K = dec->kmax;
     for (int t = 0; t < c->n; t++)
         memset(dec->dropped + rs_decision_row(c, dec, t, layer), 0, (size_t)K);
-    int largest = 0;
-    for (int g = 0; g < groups->count; g++) {
-        int n = groups->start[g + 1] - groups->start[g];
-        largest = n > largest ? n : largest;
-    }
+    int largest = rs_groups_largest(groups);
     if (reserve(s, c->E, (int64_t)largest * K + 1, largest + 1) != 0)
         return -1;
     for (int g = 0; g < groups->count; g++) {
-        const int32_t *tokens = groups->tokens + groups->start[g];
-        int n = groups->start[g + 1] - groups->start[g];
+        int n = 0;
+        const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
         int64_t C = rs_capacity_of(cap, n, cap->k > 0 ? cap->k : K, c->E);
         memset(s->count, 0, (size_t)c->E * sizeof *s->count);
         if (cap->policy == RS_DROP_POSITION || cap->policy == RS_DROP_PRIORITY)

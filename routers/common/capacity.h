@@ -6,6 +6,7 @@
 #ifndef ROUTESIM_CAPACITY_H
 #define ROUTESIM_CAPACITY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "routesim/chunk.h"
@@ -39,14 +40,12 @@ void rs_capacity_from_params(rs_capacity *cap, const rs_params *p);
 /* C for a group of n tokens with k experts each among E. */
 int64_t rs_capacity_of(const rs_capacity *cap, int64_t n, int k, int E);
 
-/* Per-thread scratch, grown on demand. */
+/* Per-thread scratch, grown on demand (start zeroed). */
 typedef struct rs_capacity_scratch {
     int64_t *count; /* [E] */
-    int E;
     struct rs_capacity_entry *entries;
-    int64_t entry_capacity;
     int32_t *order;
-    int64_t order_capacity;
+    size_t capacity[3]; /* of count, entries, order */
 } rs_capacity_scratch;
 
 void rs_capacity_scratch_free(rs_capacity_scratch *s);

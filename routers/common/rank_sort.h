@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "routesim/select.h"
-#include "routesim/chunk.h"
 
 /* Most experts the ranking routers accept: their scratch lives on the stack. */
 #define RS_RANK_MAX_E 4096
@@ -137,7 +136,21 @@ static inline int rs_rank_top(const float *v, int n, int want, rs_rank_scratch *
     return n;
 }
 
-/* 1 when the token's logits were found not finite (its row is cleared by the engine). */
-static inline int rs_token_skipped(const rs_chunk *c, int t) { return c->valid && !c->valid[t]; }
+/* Ranking for rules that walk the experts in order and mostly stop within
+ * the first few (top-p, thresholds): start with the first RS_LANES by the
+ * vectorised top-k; rank the whole row only when the walk gets past them.
+ * rs_rank_walk_start returns how many are ranked; rs_rank_walk_at returns
+ * the m-th expert, m counting up from 0, updating that count. */
+static inline int rs_rank_walk_start(const float *v, int n, rs_rank_scratch *s)
+{
+    return rs_rank_top(v, n, n < RS_LANES ? n : RS_LANES, s);
+}
+
+static inline int32_t rs_rank_walk_at(const float *v, int n, int m, int *ranked, rs_rank_scratch *s)
+{
+    if (m == *ranked)
+        *ranked = rs_rank_top(v, n, n, s);
+    return s->order[m];
+}
 
 #endif

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct skip_state {
@@ -26,11 +28,8 @@ static int skip_create(void **state, rs_router_shape *shape, const rs_params *pa
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(tr->num_experts <= RS_RANK_MAX_E, err,
-             "router dynamic_skip: num_experts=%d of %s exceeds the %d it supports", tr->num_experts, tr->path,
-             RS_RANK_MAX_E);
-    RS_CHECK(k <= tr->num_experts, err, "router dynamic_skip: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_experts_at_most("dynamic_skip", RS_RANK_MAX_E, tr, err));
+    RS_TRY(rs_check_param_experts("dynamic_skip", "k", k, tr, err));
     skip_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router dynamic_skip: out of memory");
     s->k = k;
@@ -47,13 +46,11 @@ static void skip_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
     const int E = c->E;
     rs_rank_scratch scratch;
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *w = out->weights + rs_decision_row(c, out, t, layer);
-        if (rs_token_skipped(c, t)) {
-            rs_pad_row(ids, w, 0, out->kmax);
+        int32_t *ids;
+        float *w;
+        const float *z = rs_token_row(c, out, t, layer, &ids, &w);
+        if (!z)
             continue;
-        }
-        const float *z = rs_chunk_logits(c, t, layer);
         rs_rank_top(z, E, s->k, &scratch);
         /* p_j / p_1 = exp(z_j - z_1): the comparison and the renormalisation need only ratios */
         double top = z[scratch.order[0]], sum = 0.0;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct dynmole_state {
@@ -48,10 +50,8 @@ static int dynmole_create(void **state, rs_router_shape *shape, const rs_params 
     const rs_trace_info *tr = setup->trace;
     const int E = tr->num_experts;
     int keep = (int)rs_param_int(params, "keep_top_k");
-    RS_CHECK(E <= RS_RANK_MAX_E, err, "router dynmole: num_experts=%d of %s exceeds the %d it supports", E,
-             tr->path, RS_RANK_MAX_E);
-    RS_CHECK(keep <= E, err, "router dynmole: parameter keep_top_k=%d exceeds num_experts=%d of %s", keep, E,
-             tr->path);
+    RS_TRY(rs_check_experts_at_most("dynmole", RS_RANK_MAX_E, tr, err));
+    RS_TRY(rs_check_param_experts("dynmole", "keep_top_k", keep, tr, err));
     dynmole_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router dynmole: out of memory");
     s->top_p = rs_param_float(params, "top_p");
@@ -71,38 +71,29 @@ static void dynmole_route_layer(void *state, const rs_chunk *c, int layer, rs_de
 {
     const dynmole_state *s = state;
     const int E = c->E;
-    const int first = E < RS_LANES ? E : RS_LANES;
     rs_rank_scratch scratch;
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *w = out->weights + rs_decision_row(c, out, t, layer);
-        if (rs_token_skipped(c, t)) {
-            rs_pad_row(ids, w, 0, out->kmax);
+        int32_t *ids;
+        float *w;
+        const float *z = rs_token_row(c, out, t, layer, &ids, &w);
+        if (!z)
             continue;
-        }
-        const float *z = rs_chunk_logits(c, t, layer);
         const float *p = rs_chunk_probs(c, t, layer);
         int m = 0;
         if (s->broadcast && tsallis(p, E, s->q, s->eps) / s->max_entropy > s->h_max) {
             rs_rank_top(z, E, E, &scratch);
             m = E;
         } else {
-            int ranked = rs_rank_top(z, E, first, &scratch);
+            int ranked = rs_rank_walk_start(z, E, &scratch);
             double cum = 0.0;
             while (m < E) {
-                if (m == ranked)
-                    ranked = rs_rank_top(z, E, E, &scratch);
-                cum += p[scratch.order[m]];
+                cum += p[rs_rank_walk_at(z, E, m, &ranked, &scratch)];
                 if (m >= s->keep_top_k && cum > s->top_p)
                     break;
                 m++;
             }
         }
-        for (int j = 0; j < m; j++) {
-            ids[j] = scratch.order[j];
-            w[j] = p[ids[j]];
-        }
-        rs_pad_row(ids, w, m, out->kmax);
+        rs_row_ranked_probs(ids, w, scratch.order, p, m, out->kmax);
     }
 }
 

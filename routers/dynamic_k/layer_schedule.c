@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 enum { SCHEDULE_DESCENDING, SCHEDULE_ASCENDING, SCHEDULE_PYRAMID, SCHEDULE_WAVE, SCHEDULE_UNIFORM };
@@ -59,11 +61,8 @@ static int schedule_create(void **state, rs_router_shape *shape, const rs_params
 {
     const rs_trace_info *tr = setup->trace;
     int k_max = (int)rs_param_int(params, "k_max");
-    RS_CHECK(tr->num_experts <= RS_RANK_MAX_E, err,
-             "router layer_schedule: num_experts=%d of %s exceeds the %d it supports", tr->num_experts, tr->path,
-             RS_RANK_MAX_E);
-    RS_CHECK(k_max <= tr->num_experts, err, "router layer_schedule: parameter k_max=%d exceeds num_experts=%d of %s",
-             k_max, tr->num_experts, tr->path);
+    RS_TRY(rs_check_experts_at_most("layer_schedule", RS_RANK_MAX_E, tr, err));
+    RS_TRY(rs_check_param_experts("layer_schedule", "k_max", k_max, tr, err));
     schedule_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router layer_schedule: out of memory");
     s->cap = malloc((size_t)tr->num_layers * sizeof *s->cap);
@@ -89,23 +88,21 @@ static void schedule_route_layer(void *state, const rs_chunk *c, int layer, rs_d
     const int E = c->E, cap = s->cap[layer];
     rs_rank_scratch scratch;
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        int32_t *ids;
+        float *w;
+        const float *z = rs_token_row(c, out, t, layer, &ids, &w);
+        if (!z)
+            continue;
+        const float *p = rs_chunk_probs(c, t, layer);
+        rs_rank_top(z, E, cap, &scratch);
         int m = 0;
-        if (!rs_token_skipped(c, t)) {
-            const float *z = rs_chunk_logits(c, t, layer);
-            const float *p = rs_chunk_probs(c, t, layer);
-            rs_rank_top(z, E, cap, &scratch);
-            double cum = 0.0;
-            while (m < cap) {
-                ids[m] = scratch.order[m];
-                w[m] = p[ids[m]];
-                cum += w[m++];
-                if (cum > s->p)
-                    break;
-            }
+        double cum = 0.0;
+        while (m < cap) {
+            cum += p[scratch.order[m++]];
+            if (cum > s->p)
+                break;
         }
-        rs_pad_row(ids, w, m, out->kmax);
+        rs_row_ranked_probs(ids, w, scratch.order, p, m, out->kmax);
     }
 }
 

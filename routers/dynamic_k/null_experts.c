@@ -5,10 +5,11 @@
  * experts. (AdaMoE trains a second gate for the null logits; a constant
  * logit is the replayable approximation. Reference: CengZihao/AdaMoE
  * exp_2/.../adaptive_moe_utils.py, CustomMixtralSparseMoeBlock.forward.) */
-#include <math.h>
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct null_state {
@@ -28,8 +29,7 @@ static int null_create(void **state, rs_router_shape *shape, const rs_params *pa
     const rs_trace_info *tr = setup->trace;
     const int E = tr->num_experts;
     long long n_null = rs_param_int(params, "n_null"), k = rs_param_int(params, "k");
-    RS_CHECK(E <= RS_RANK_MAX_E, err, "router null_experts: num_experts=%d of %s exceeds the %d it supports", E,
-             tr->path, RS_RANK_MAX_E);
+    RS_TRY(rs_check_experts_at_most("null_experts", RS_RANK_MAX_E, tr, err));
     RS_CHECK(k <= E + n_null, err, "router null_experts: parameter k=%lld exceeds num_experts + n_null = %lld of %s",
              k, E + n_null, tr->path);
     null_state *s = malloc(sizeof *s);
@@ -67,20 +67,15 @@ static void null_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
     const int E = c->E;
     rs_rank_scratch scratch;
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *w = out->weights + rs_decision_row(c, out, t, layer);
-        const float *z = rs_chunk_logits(c, t, layer);
-        int m = rs_token_skipped(c, t) ? 0 : real_experts_taken(z, E, s);
+        int32_t *ids;
+        float *w;
+        const float *z = rs_token_row(c, out, t, layer, &ids, &w);
+        if (!z)
+            continue;
+        int m = real_experts_taken(z, E, s);
         if (m > 0) {
             rs_rank_top(z, E, m, &scratch);
-            /* softmax over the kept real experts = p_S / sum p_S */
-            double top = z[scratch.order[0]], sum = 0.0;
-            for (int j = 0; j < m; j++)
-                sum += exp((double)z[scratch.order[j]] - top);
-            for (int j = 0; j < m; j++) {
-                ids[j] = scratch.order[j];
-                w[j] = (float)(exp((double)z[ids[j]] - top) / sum);
-            }
+            rs_row_ranked_softmax(ids, w, scratch.order, z, m); /* softmax over S = p_S / sum p_S */
         }
         rs_pad_row(ids, w, m, out->kmax);
     }

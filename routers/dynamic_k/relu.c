@@ -5,6 +5,8 @@
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct relu_state {
@@ -19,8 +21,7 @@ static int relu_create(void **state, rs_router_shape *shape, const rs_params *pa
                        rs_error *err)
 {
     const rs_trace_info *tr = setup->trace;
-    RS_CHECK(tr->num_experts <= RS_RANK_MAX_E, err, "router relu: num_experts=%d of %s exceeds the %d it supports",
-             tr->num_experts, tr->path, RS_RANK_MAX_E);
+    RS_TRY(rs_check_experts_at_most("relu", RS_RANK_MAX_E, tr, err));
     relu_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router relu: out of memory");
     s->tau = rs_param_float(params, "tau");
@@ -36,19 +37,19 @@ static void relu_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
     rs_rank_scratch scratch;
     int32_t active[RS_RANK_MAX_E];
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *w = out->weights + rs_decision_row(c, out, t, layer);
+        int32_t *ids;
+        float *w;
+        const float *z = rs_token_row(c, out, t, layer, &ids, &w);
+        if (!z)
+            continue;
         int m = 0;
-        if (!rs_token_skipped(c, t)) {
-            const float *z = rs_chunk_logits(c, t, layer);
-            for (int e = 0; e < E; e++) {
-                active[m] = e;
-                m += (double)z[e] > s->tau;
-            }
-            rs_rank_subset(z, active, m, ids, &scratch);
-            for (int j = 0; j < m; j++)
-                w[j] = (float)((double)z[ids[j]] - s->tau);
+        for (int e = 0; e < E; e++) {
+            active[m] = e;
+            m += (double)z[e] > s->tau;
         }
+        rs_rank_subset(z, active, m, ids, &scratch);
+        for (int j = 0; j < m; j++)
+            w[j] = (float)((double)z[ids[j]] - s->tau);
         rs_pad_row(ids, w, m, out->kmax);
     }
 }

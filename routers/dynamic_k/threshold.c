@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct threshold_state {
@@ -20,9 +22,7 @@ static int threshold_create(void **state, rs_router_shape *shape, const rs_param
                             const rs_router_setup *setup, rs_error *err)
 {
     const rs_trace_info *tr = setup->trace;
-    RS_CHECK(tr->num_experts <= RS_RANK_MAX_E, err,
-             "router threshold: num_experts=%d of %s exceeds the %d it supports", tr->num_experts, tr->path,
-             RS_RANK_MAX_E);
+    RS_TRY(rs_check_experts_at_most("threshold", RS_RANK_MAX_E, tr, err));
     threshold_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router threshold: out of memory");
     s->t = rs_param_float(params, "t");
@@ -37,29 +37,20 @@ static void threshold_route_layer(void *state, const rs_chunk *c, int layer, rs_
 {
     const threshold_state *s = state;
     const int E = c->E;
-    const int first = E < RS_LANES ? E : RS_LANES;
     rs_rank_scratch scratch;
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *w = out->weights + rs_decision_row(c, out, t, layer);
-        if (rs_token_skipped(c, t)) {
-            rs_pad_row(ids, w, 0, out->kmax);
+        int32_t *ids;
+        float *w;
+        const float *z = rs_token_row(c, out, t, layer, &ids, &w);
+        if (!z)
             continue;
-        }
-        const float *z = rs_chunk_logits(c, t, layer);
         const float *p = rs_chunk_probs(c, t, layer);
-        int ranked = rs_rank_top(z, E, first, &scratch), m = 0;
+        int ranked = rs_rank_walk_start(z, E, &scratch), m = 0;
         double before = 0.0; /* mass of the experts already kept */
-        do {
-            if (m == ranked)
-                ranked = rs_rank_top(z, E, E, &scratch);
-            before += p[scratch.order[m++]];
-        } while (m < E && before < s->t);
-        for (int j = 0; j < m; j++) {
-            ids[j] = scratch.order[j];
-            w[j] = p[ids[j]];
-        }
-        rs_pad_row(ids, w, m, out->kmax);
+        do
+            before += p[rs_rank_walk_at(z, E, m++, &ranked, &scratch)];
+        while (m < E && before < s->t);
+        rs_row_ranked_probs(ids, w, scratch.order, p, m, out->kmax);
     }
 }
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct top_any_state {
@@ -24,8 +26,7 @@ static int top_any_create(void **state, rs_router_shape *shape, const rs_params 
                           const rs_router_setup *setup, rs_error *err)
 {
     const rs_trace_info *tr = setup->trace;
-    RS_CHECK(tr->num_experts <= RS_RANK_MAX_E, err, "router top_any: num_experts=%d of %s exceeds the %d it supports",
-             tr->num_experts, tr->path, RS_RANK_MAX_E);
+    RS_TRY(rs_check_experts_at_most("top_any", RS_RANK_MAX_E, tr, err));
     top_any_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router top_any: out of memory");
     s->threshold = rs_param_float(params, "threshold");
@@ -41,13 +42,11 @@ static void top_any_route_layer(void *state, const rs_chunk *c, int layer, rs_de
     rs_rank_scratch scratch;
     int32_t chosen[RS_RANK_MAX_E];
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *w = out->weights + rs_decision_row(c, out, t, layer);
-        if (rs_token_skipped(c, t)) {
-            rs_pad_row(ids, w, 0, out->kmax);
+        int32_t *ids;
+        float *w;
+        const float *z = rs_token_row(c, out, t, layer, &ids, &w);
+        if (!z)
             continue;
-        }
-        const float *z = rs_chunk_logits(c, t, layer);
         int m = 0;
         for (int e = 0; e < E; e++) {
             chosen[m] = e;

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
+#include "routers/common/token_row.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/router.h"
 
 typedef struct zero_state {
@@ -31,13 +33,12 @@ static int zero_create(void **state, rs_router_shape *shape, const rs_params *pa
     const int E = tr->num_experts;
     int n_zero = (int)rs_param_int(params, "n_zero"), n_copy = (int)rs_param_int(params, "n_copy");
     int n_const = (int)rs_param_int(params, "n_const"), k = (int)rs_param_int(params, "k");
-    RS_CHECK(E <= RS_RANK_MAX_E, err, "router zero_experts: num_experts=%d of %s exceeds the %d it supports", E,
-             tr->path, RS_RANK_MAX_E);
+    RS_TRY(rs_check_experts_at_most("zero_experts", RS_RANK_MAX_E, tr, err));
     RS_CHECK(n_zero + n_copy + n_const < E, err,
              "router zero_experts: parameters n_zero + n_copy + n_const = %d leave no FFN expert among "
              "num_experts=%d of %s",
              n_zero + n_copy + n_const, E, tr->path);
-    RS_CHECK(k <= E, err, "router zero_experts: parameter k=%d exceeds num_experts=%d of %s", k, E, tr->path);
+    RS_TRY(rs_check_param_experts("zero_experts", "k", k, tr, err));
     zero_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router zero_experts: out of memory");
     s->k = k;
@@ -56,13 +57,11 @@ static void zero_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
     const int E = c->E, k = s->k;
     rs_rank_scratch scratch;
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *w = out->weights + rs_decision_row(c, out, t, layer);
-        if (rs_token_skipped(c, t)) {
-            rs_pad_row(ids, w, 0, out->kmax);
+        int32_t *ids;
+        float *w;
+        const float *z = rs_token_row(c, out, t, layer, &ids, &w);
+        if (!z)
             continue;
-        }
-        const float *z = rs_chunk_logits(c, t, layer);
         rs_rank_top(z, E, k, &scratch);
         /* gates p_S renormalised with the zero experts' gates set to 0 */
         double top = z[scratch.order[0]], sum = 0.0;

@@ -5,6 +5,7 @@
  * sequence start. */
 #include <stdlib.h>
 
+#include "routers/common/trace_checks.h"
 #include "routers/locality/locality.h"
 #include "routesim/select.h"
 #include "routesim/router.h"
@@ -50,8 +51,7 @@ static int cache_maxrank_create(void **state, rs_router_shape *shape, const rs_p
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k"), J = (int)rs_param_int(params, "J"), M = (int)rs_param_int(params, "M");
-    RS_CHECK(k <= tr->num_experts, err, "router cache_maxrank: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_param_experts("cache_maxrank", "k", k, tr, err));
     RS_CHECK(J <= k, err, "router cache_maxrank: parameter J=%d exceeds k=%d", J, k);
     RS_CHECK(M >= k, err, "router cache_maxrank: parameter M=%d is below k=%d (M is a rank limit: M >= k)", M, k);
     cache_maxrank_state *s = calloc(1, sizeof *s);

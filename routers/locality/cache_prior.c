@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "routers/common/trace_checks.h"
 #include "routers/locality/locality.h"
 #include "routesim/select.h"
 #include "routesim/router.h"
@@ -53,8 +54,7 @@ static int cache_prior_create(void **state, rs_router_shape *shape, const rs_par
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(k <= tr->num_experts, err, "router cache_prior: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_param_experts("cache_prior", "k", k, tr, err));
     cache_prior_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router cache_prior: out of memory");
     s->k = k;

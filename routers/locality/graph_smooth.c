@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "routers/common/trace_checks.h"
 #include "routers/locality/locality.h"
 #include "routesim/select.h"
 #include "routesim/router.h"
@@ -51,8 +52,7 @@ static int graph_smooth_create(void **state, rs_router_shape *shape, const rs_pa
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(k <= tr->num_experts, err, "router graph_smooth: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_param_experts("graph_smooth", "k", k, tr, err));
     graph_smooth_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router graph_smooth: out of memory");
     s->k = k;

@@ -8,6 +8,7 @@
  * whole sequences per chunk. */
 #include <stdlib.h>
 
+#include "routers/common/trace_checks.h"
 #include "routers/locality/locality.h"
 #include "routesim/select.h"
 #include "routesim/router.h"
@@ -48,8 +49,7 @@ static int segment_create(void **state, rs_router_shape *shape, const rs_params 
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(k <= tr->num_experts, err, "router segment: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_param_experts("segment", "k", k, tr, err));
     segment_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router segment: out of memory");
     s->k = k;

@@ -6,6 +6,7 @@
  * top-k. M = k gives plain top-k. */
 #include <stdlib.h>
 
+#include "routers/common/trace_checks.h"
 #include "routers/locality/locality.h"
 #include "routesim/select.h"
 #include "routesim/router.h"
@@ -48,8 +49,7 @@ static int sticky_create(void **state, rs_router_shape *shape, const rs_params *
 {
     const rs_trace_info *tr = setup->trace;
     int k = (int)rs_param_int(params, "k"), M = (int)rs_param_int(params, "M");
-    RS_CHECK(k <= tr->num_experts, err, "router sticky: parameter k=%d exceeds num_experts=%d of %s", k,
-             tr->num_experts, tr->path);
+    RS_TRY(rs_check_param_experts("sticky", "k", k, tr, err));
     RS_CHECK(M >= k, err, "router sticky: parameter M=%d is below k=%d (M is a rank limit: M >= k)", M, k);
     sticky_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router sticky: out of memory");

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "routers/common/score_select.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/select.h"
 #include "routesim/fastmath.h"
 #include "routesim/router.h"
@@ -47,8 +48,7 @@ static int deepseek_v3_create(void **state, rs_router_shape *shape, const rs_par
              "its two largest)",
              n_group, E, path);
     RS_CHECK(topk_group <= n_group, err, "router deepseek_v3: topk_group=%d exceeds n_group=%d", topk_group, n_group);
-    RS_CHECK(E <= RS_ROW_MAX_E, err, "router deepseek_v3: num_experts=%d of %s exceeds the %d it supports", E, path,
-             RS_ROW_MAX_E);
+    RS_TRY(rs_check_experts_at_most("deepseek_v3", RS_ROW_MAX_E, setup->trace, err));
     RS_CHECK(k <= topk_group * (E / n_group), err,
              "router deepseek_v3: k=%d exceeds the %d experts of topk_group=%d groups of %d (num_experts=%d of %s)", k,
              topk_group * (E / n_group), topk_group, E / n_group, E, path);

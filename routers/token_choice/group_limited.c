@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "routers/common/score_select.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/select.h"
 #include "routesim/router.h"
 
@@ -31,9 +32,7 @@ static int group_limited_create(void **state, rs_router_shape *shape, const rs_p
     int k = (int)rs_param_int(params, "k");
     int n_group = (int)rs_param_int(params, "n_group");
     int topk_group = (int)rs_param_int(params, "topk_group");
-    RS_CHECK(setup->trace->num_experts <= RS_ROW_MAX_E, err,
-             "router group_limited: num_experts=%d of %s exceeds the %d it supports", setup->trace->num_experts,
-             setup->trace->path, RS_ROW_MAX_E);
+    RS_TRY(rs_check_experts_at_most("group_limited", RS_ROW_MAX_E, setup->trace, err));
     RS_CHECK(E % n_group == 0, err, "router group_limited: n_group=%d does not divide num_experts=%d of %s", n_group,
              E, path);
     RS_CHECK(topk_group <= n_group, err, "router group_limited: topk_group=%d exceeds n_group=%d", topk_group,

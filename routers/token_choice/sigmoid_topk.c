@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "routers/common/score_select.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/select.h"
 #include "routesim/router.h"
 
@@ -21,8 +22,7 @@ static int sigmoid_create(void **state, rs_router_shape *shape, const rs_params 
                           const rs_router_setup *setup, rs_error *err)
 {
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(k <= setup->trace->num_experts, err, "router sigmoid_topk: parameter k=%d exceeds num_experts=%d of %s",
-             k, setup->trace->num_experts, setup->trace->path);
+    RS_TRY(rs_check_param_experts("sigmoid_topk", "k", k, setup->trace, err));
     sigmoid_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router sigmoid_topk: out of memory");
     s->k = k;

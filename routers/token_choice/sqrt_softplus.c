@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "routers/common/score_select.h"
+#include "routers/common/trace_checks.h"
 #include "routesim/select.h"
 #include "routesim/fastmath.h"
 #include "routesim/router.h"
@@ -25,12 +26,8 @@ static int sqrt_softplus_create(void **state, rs_router_shape *shape, const rs_p
                                 const rs_router_setup *setup, rs_error *err)
 {
     int k = (int)rs_param_int(params, "k");
-    RS_CHECK(setup->trace->num_experts <= RS_ROW_MAX_E, err,
-             "router sqrt_softplus: num_experts=%d of %s exceeds the %d it supports", setup->trace->num_experts,
-             setup->trace->path, RS_ROW_MAX_E);
-    RS_CHECK(k <= setup->trace->num_experts, err,
-             "router sqrt_softplus: parameter k=%d exceeds num_experts=%d of %s", k, setup->trace->num_experts,
-             setup->trace->path);
+    RS_TRY(rs_check_experts_at_most("sqrt_softplus", RS_ROW_MAX_E, setup->trace, err));
+    RS_TRY(rs_check_param_experts("sqrt_softplus", "k", k, setup->trace, err));
     sqrt_softplus_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router sqrt_softplus: out of memory");
     s->k = k;

@@ -2,6 +2,7 @@
  * scale. Mixtral (renorm) and OLMoE / Qwen2-MoE (no renorm) ship this rule. */
 #include <stdlib.h>
 
+#include "routers/common/trace_checks.h"
 #include "routesim/select.h"
 #include "routesim/router.h"
 
@@ -19,17 +20,13 @@ static const rs_param_def topk_params[] = {
 static int topk_create(void **state, rs_router_shape *shape, const rs_params *params, const rs_router_setup *setup,
                        rs_error *err)
 {
+    int k = (int)rs_param_int(params, "k");
+    RS_TRY(rs_check_param_experts("topk", "k", k, setup->trace, err));
     topk_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router topk: out of memory");
-    s->k = (int)rs_param_int(params, "k");
+    s->k = k;
     s->renorm = rs_param_bool(params, "renorm");
     s->scale = (float)rs_param_float(params, "scale");
-    if (s->k > setup->trace->num_experts) {
-        int k = s->k;
-        free(s);
-        return rs_fail(err, "router topk: parameter k=%d exceeds num_experts=%d of %s", k,
-                       setup->trace->num_experts, setup->trace->path);
-    }
     shape->kmax = s->k;
     *state = s;
     return 0;
