@@ -43,18 +43,18 @@ char *rs_plot_read_style(const char *path, rs_error *err)
 
 int rs_plot_require_metric(const rs_plot_table *t, const char *metric, const char *where, rs_error *err)
 {
-    for (int m = 0; m < t->num_metrics; m++)
-        if (rs_plot_metric_matches(t->metrics[m].name, metric))
+    for (int m = 0; m < t->results.num_metrics; m++)
+        if (rs_plot_metric_matches(t->results.metrics[m].name, metric))
             return 0;
     char list[512];
     size_t used = 0;
     list[0] = '\0';
-    for (int m = 0; m < t->num_metrics && used < 400; m++)
-        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", m ? ", " : "", t->metrics[m].name);
+    for (int m = 0; m < t->results.num_metrics && used < 400; m++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", m ? ", " : "", t->results.metrics[m].name);
     if (used >= 400)
         snprintf(list + 400, sizeof list - 400, ", ...");
     return rs_fail(err, "%s%sno rows for metric '%s' in %s (it has: %s)", where ? where : "", where ? ": " : "",
-                   metric, t->csv_path, list);
+                   metric, t->results.csv_path, list);
 }
 
 /* "bars 5, layers 5" for the kinds that made figures; the others with what they need. */
@@ -99,9 +99,9 @@ int rs_plot_make_requests(const rs_plot_table *t, const rs_plot_request *reqs, i
                 used += (size_t)snprintf(why + used, used < sizeof why ? sizeof why - used : 0, "%s%s needs %s",
                                          used ? "; " : "", rs_plot_kind_name(k), rs_plot_kind_needs(k));
         if (explicit_)
-            rc = rs_fail(err, "%s: nothing to plot for the kinds and metrics asked: %s", t->csv_path, why);
+            rc = rs_fail(err, "%s: nothing to plot for the kinds and metrics asked: %s", t->results.csv_path, why);
         else if (!quiet)
-            fprintf(stderr, "routesim: plot: %s: nothing to plot\n", t->csv_path);
+            fprintf(stderr, "routesim: plot: %s: nothing to plot\n", t->results.csv_path);
         rs_plot_figures_free(&figs);
         return rc;
     }
@@ -179,7 +179,7 @@ int rs_plot_make(const rs_plot_options *opt, rs_error *err)
         snprintf(dir, sizeof dir, "%s", opt->output_dir);
     else
         snprintf(dir, sizeof dir, "%s/plots", opt->results_dir);
-    rs_plot_target target = {.dir = dir, .csv_path = t.csv_path, .style = style, .style_path = style_path};
+    rs_plot_target target = {.dir = dir, .csv_path = t.results.csv_path, .style = style, .style_path = style_path};
     if (rc == 0)
         rc = rs_plot_make_requests(&t, reqs, num_reqs, opt->num_kinds > 0 || opt->num_metrics > 0, &target,
                                    !opt->no_render, opt->quiet, err);

@@ -91,17 +91,17 @@ void rs_plot_stem(char *buf, size_t size, const char *kind, const char *metric, 
 int rs_plot_add_per_key(const rs_plot_table *t, int kind, int metric, const char *filter, const char *suffix,
                         const char *param, rs_plot_key_usable usable, rs_plot_figures *out, rs_error *err)
 {
-    int *keys = malloc((size_t)(t->num_keys ? t->num_keys : 1) * sizeof *keys);
+    int *keys = malloc((size_t)(t->results.num_keys ? t->results.num_keys : 1) * sizeof *keys);
     RS_CHECK(keys, err, "out of memory");
-    int n = rs_results_metric_keys(&t->results, metric, keys, t->num_keys);
+    int n = rs_results_metric_keys(&t->results, metric, keys, t->results.num_keys);
     /* several keys (a metric parameter swept, a histogram): one figure each, when asked for by name */
     int added = 0;
     for (int i = 0; i < n && (n == 1 || filter); i++) {
         if (usable && !usable(t, metric, keys[i], param, filter == NULL))
             continue;
         char stem[192];
-        rs_plot_stem(stem, sizeof stem, rs_plot_kind_name(kind), t->metrics[metric].name,
-                     n > 1 ? t->keys[keys[i]] : NULL, suffix);
+        rs_plot_stem(stem, sizeof stem, rs_plot_kind_name(kind), t->results.metrics[metric].name,
+                     n > 1 ? t->results.keys[keys[i]] : NULL, suffix);
         rs_plot_figure *fig = rs_plot_figures_add(out, kind, stem, err);
         if (!fig) {
             free(keys);
@@ -136,9 +136,9 @@ void rs_plot_run_suffix(const rs_plot_table *t, int run, char *buf, size_t size)
 
 int rs_plot_has_finite(const rs_plot_table *t, int metric, int key, int layer)
 {
-    const rs_plot_metric *m = &t->metrics[metric];
+    const rs_plot_metric *m = &t->results.metrics[metric];
     for (size_t i = m->first; i < m->first + m->count; i++) {
-        const rs_plot_value *v = &t->values[i];
+        const rs_plot_value *v = &t->results.values[i];
         if (v->key == key && (layer == -2 ? v->layer >= 0 : v->layer == layer) && v->has_value && isfinite(v->value))
             return 1;
     }
@@ -147,10 +147,10 @@ int rs_plot_has_finite(const rs_plot_table *t, int metric, int key, int layer)
 
 int rs_plot_is_constant(const rs_plot_table *t, int metric, int key, int layer)
 {
-    const rs_plot_metric *m = &t->metrics[metric];
+    const rs_plot_metric *m = &t->results.metrics[metric];
     double first = NAN;
     for (size_t i = m->first; i < m->first + m->count; i++) {
-        const rs_plot_value *v = &t->values[i];
+        const rs_plot_value *v = &t->results.values[i];
         if (v->key != key || !(layer == -2 ? v->layer >= 0 : v->layer == layer) || !v->has_value ||
             !isfinite(v->value))
             continue;

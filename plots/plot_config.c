@@ -120,7 +120,7 @@ int rs_plot_results(const char *results_dir, const cJSON *plots, const char *for
     char *style = NULL;
     if (rc == 0 && style_path && style_path[0] && !(style = rs_plot_read_style(style_path, err)))
         rc = -1;
-    rs_plot_target target = {.dir = dir, .csv_path = t.csv_path, .style = style, .style_path = style_path};
+    rs_plot_target target = {.dir = dir, .csv_path = t.results.csv_path, .style = style, .style_path = style_path};
     if (rc == 0)
         rc = rs_plot_make_requests(&t, reqs, num_reqs, explicit_, &target, 1, quiet, err);
     free(style);

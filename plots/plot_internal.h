@@ -47,19 +47,12 @@ typedef struct rs_plot_run {
 
 typedef struct rs_plot_sweep rs_plot_sweep;
 
-/* The fields below `results` are views of it, in the names figures use. */
+/* The results as read (keys, metrics, values, the experiment's name) and
+ * what figures add to them: display names of runs, seed repeats, sweeps. */
 typedef struct rs_plot_table {
     rs_results_table results; /* owns the strings and values */
-    const char *csv_path;
-    const char *name; /* the experiment's name from results.json, or NULL */
-    rs_plot_run *runs; /* results.runs[i] as runs[i] */
+    rs_plot_run *runs; /* results.runs[i] as runs[i], with display names */
     int num_runs;
-    char **keys; /* distinct keys, in order of first appearance */
-    int num_keys;
-    rs_plot_metric *metrics; /* in order of first appearance */
-    int num_metrics;
-    rs_plot_value *values;
-    size_t num_values;
     rs_plot_sweep *sweeps; /* plot_sweeps.c */
     int num_sweeps;
 } rs_plot_table;

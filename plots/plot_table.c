@@ -52,14 +52,6 @@ int rs_plot_table_read(rs_plot_table *t, const char *results_dir, rs_error *err)
     memset(t, 0, sizeof *t);
     RS_TRY(rs_results_table_read(&t->results, results_dir, err));
     const rs_results_table *r = &t->results;
-    t->csv_path = r->csv_path;
-    t->name = r->name;
-    t->keys = r->keys;
-    t->num_keys = r->num_keys;
-    t->metrics = r->metrics;
-    t->num_metrics = r->num_metrics;
-    t->values = r->values;
-    t->num_values = r->num_values;
     t->runs = calloc((size_t)(r->num_runs ? r->num_runs : 1), sizeof *t->runs);
     int rc = t->runs ? 0 : rs_fail(err, "out of memory");
     for (int i = 0; rc == 0 && i < r->num_runs; i++)

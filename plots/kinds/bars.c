@@ -23,8 +23,8 @@ static int usable(const rs_plot_table *t, int metric, int key, const char *param
 
 static int bars_plan(const rs_plot_table *t, const char *metric, rs_plot_figures *out, rs_error *err)
 {
-    for (int m = 0; m < t->num_metrics; m++)
-        if (rs_plot_metric_matches(t->metrics[m].name, metric))
+    for (int m = 0; m < t->results.num_metrics; m++)
+        if (rs_plot_metric_matches(t->results.metrics[m].name, metric))
             RS_TRY(rs_plot_add_per_key(t, RS_PLOT_KIND_bars, m, metric, NULL, NULL, usable, out, err) < 0 ? -1 : 0);
     return 0;
 }
@@ -38,7 +38,7 @@ static double nice_step(double range, int max_tics)
 
 static int bars_write(const rs_plot_table *t, const rs_plot_figure *fig, const rs_plot_target *tg, rs_error *err)
 {
-    const char *name = t->metrics[fig->metric].name, *key = t->keys[fig->key];
+    const char *name = t->results.metrics[fig->metric].name, *key = t->results.keys[fig->key];
     rs_plot_axis axis;
     rs_plot_metric_axis(name, &axis);
     char what[512];

@@ -10,14 +10,14 @@
 /* Slot counts with a finite layer=all value for one run, counted distinct (up to 2 is enough). */
 static int run_slot_values(const rs_plot_table *t, int m, int run)
 {
-    const rs_plot_metric *pm = &t->metrics[m];
+    const rs_plot_metric *pm = &t->results.metrics[m];
     double first = NAN;
     for (size_t i = pm->first; i < pm->first + pm->count; i++) {
-        const rs_plot_value *v = &t->values[i];
+        const rs_plot_value *v = &t->results.values[i];
         char text[32];
         double slots;
         if (v->run != run || v->layer != -1 || !v->has_value || !isfinite(v->value) ||
-            !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) || !rs_results_parse_number(text, &slots))
+            !rs_plot_key_part(t->results.keys[v->key], "slots", text, sizeof text) || !rs_results_parse_number(text, &slots))
             continue;
         if (isnan(first))
             first = slots;
@@ -29,8 +29,8 @@ static int run_slot_values(const rs_plot_table *t, int m, int run)
 
 static int cache_plan(const rs_plot_table *t, const char *metric, rs_plot_figures *out, rs_error *err)
 {
-    for (int m = 0; m < t->num_metrics; m++) {
-        const char *name = t->metrics[m].name;
+    for (int m = 0; m < t->results.num_metrics; m++) {
+        const char *name = t->results.metrics[m].name;
         if (strncmp(name, "cache.", 6) != 0 || !rs_plot_metric_matches(name, metric))
             continue;
         int runs = 0;
@@ -78,18 +78,18 @@ static void shared_parts(char rests[][512], int n, char *buf, size_t size)
 
 static int cache_write(const rs_plot_table *t, const rs_plot_figure *fig, const rs_plot_target *tg, rs_error *err)
 {
-    const rs_plot_metric *pm = &t->metrics[fig->metric];
+    const rs_plot_metric *pm = &t->results.metrics[fig->metric];
     /* distinct rests (the key without slots=) of this run, in key order */
-    int max = t->num_keys ? t->num_keys : 1;
+    int max = t->results.num_keys ? t->results.num_keys : 1;
     char(*rests)[512] = malloc((size_t)max * sizeof *rests);
     RS_CHECK(rests, err, "out of memory");
     int n = 0;
     for (size_t i = pm->first; i < pm->first + pm->count; i++) {
-        const rs_plot_value *v = &t->values[i];
+        const rs_plot_value *v = &t->results.values[i];
         char slots[32], rest[512];
-        if (v->run != fig->run || v->layer != -1 || !rs_plot_key_part(t->keys[v->key], "slots", slots, sizeof slots))
+        if (v->run != fig->run || v->layer != -1 || !rs_plot_key_part(t->results.keys[v->key], "slots", slots, sizeof slots))
             continue;
-        rs_plot_key_without(t->keys[v->key], "slots", rest, sizeof rest);
+        rs_plot_key_without(t->results.keys[v->key], "slots", rest, sizeof rest);
         int seen = 0;
         for (int j = 0; j < n && !seen; j++)
             seen = strcmp(rests[j], rest) == 0;
@@ -112,14 +112,14 @@ static int cache_write(const rs_plot_table *t, const rs_plot_figure *fig, const 
         rs_plot_series *series = rs_plot_chart_series(&chart, label, RS_PLOT_LINE, err);
         rc = series ? 0 : -1;
         for (size_t i = pm->first; rc == 0 && i < pm->first + pm->count; i++) {
-            const rs_plot_value *v = &t->values[i];
+            const rs_plot_value *v = &t->results.values[i];
             char text[32], rest[512];
             double slots;
             if (v->run != fig->run || v->layer != -1 ||
-                !rs_plot_key_part(t->keys[v->key], "slots", text, sizeof text) ||
+                !rs_plot_key_part(t->results.keys[v->key], "slots", text, sizeof text) ||
                 !rs_results_parse_number(text, &slots))
                 continue;
-            rs_plot_key_without(t->keys[v->key], "slots", rest, sizeof rest);
+            rs_plot_key_without(t->results.keys[v->key], "slots", rest, sizeof rest);
             if (strcmp(rest, rests[s]) != 0)
                 continue;
             lo = slots < lo ? slots : lo;

@@ -17,9 +17,9 @@ static double value_of(const rs_plot_table *t, int metric, int run)
 {
     if (metric < 0)
         return NAN;
-    const rs_plot_metric *pm = &t->metrics[metric];
+    const rs_plot_metric *pm = &t->results.metrics[metric];
     for (size_t i = pm->first; i < pm->first + pm->count; i++) {
-        const rs_plot_value *v = &t->values[i];
+        const rs_plot_value *v = &t->results.values[i];
         if (v->run == run && v->layer == -1 && v->has_value && isfinite(v->value))
             return v->value;
     }
@@ -84,14 +84,14 @@ static int model_points(const rs_plot_table *t, const char *trace, rs_plot_chart
     int quality = rs_results_find_metric(&t->results, "outcome.model_quality");
     if (cost < 0 || quality < 0)
         return 0;
-    const rs_plot_metric *pm = &t->metrics[cost];
+    const rs_plot_metric *pm = &t->results.metrics[cost];
     rs_plot_series *s = NULL;
     int run = -1;
     for (size_t i = pm->first; i < pm->first + pm->count; i++) {
-        const rs_plot_value *v = &t->values[i];
+        const rs_plot_value *v = &t->results.values[i];
         char model[96];
         if (v->layer != -1 || !v->has_value || !isfinite(v->value) || strcmp(t->runs[v->run].trace, trace) != 0 ||
-            (run >= 0 && v->run != run) || !rs_plot_key_part(t->keys[v->key], "model", model, sizeof model))
+            (run >= 0 && v->run != run) || !rs_plot_key_part(t->results.keys[v->key], "model", model, sizeof model))
             continue;
         const rs_plot_value *q = rs_plot_table_find(t, quality, v->run, v->key, -1);
         if (!q || !q->has_value || !isfinite(q->value))

@@ -20,35 +20,35 @@ static int expert_of(const char *key)
 /* A metric suits a heatmap when its keys name experts and it has per-layer rows. */
 static int per_expert(const rs_plot_table *t, int m)
 {
-    if (t->metrics[m].num_layers < 1)
+    if (t->results.metrics[m].num_layers < 1)
         return 0;
-    const rs_plot_metric *pm = &t->metrics[m];
+    const rs_plot_metric *pm = &t->results.metrics[m];
     for (size_t i = pm->first; i < pm->first + pm->count; i++)
-        if (expert_of(t->keys[t->values[i].key]) < 0)
+        if (expert_of(t->results.keys[t->results.values[i].key]) < 0)
             return 0;
     return pm->count > 0;
 }
 
 static int run_has_layers(const rs_plot_table *t, int m, int run)
 {
-    const rs_plot_metric *pm = &t->metrics[m];
+    const rs_plot_metric *pm = &t->results.metrics[m];
     for (size_t i = pm->first; i < pm->first + pm->count; i++)
-        if (t->values[i].run == run && t->values[i].layer >= 0 && isfinite(t->values[i].value))
+        if (t->results.values[i].run == run && t->results.values[i].layer >= 0 && isfinite(t->results.values[i].value))
             return 1;
     return 0;
 }
 
 static int heatmap_plan(const rs_plot_table *t, const char *metric, rs_plot_figures *out, rs_error *err)
 {
-    for (int m = 0; m < t->num_metrics; m++) {
-        if (!rs_plot_metric_matches(t->metrics[m].name, metric) || !per_expert(t, m))
+    for (int m = 0; m < t->results.num_metrics; m++) {
+        if (!rs_plot_metric_matches(t->results.metrics[m].name, metric) || !per_expert(t, m))
             continue;
         for (int r = 0; r < t->num_runs; r++) {
             if (!run_has_layers(t, m, r))
                 continue;
             char suffix[128], stem[192];
             rs_plot_run_suffix(t, r, suffix, sizeof suffix);
-            rs_plot_stem(stem, sizeof stem, "heatmap", t->metrics[m].name, NULL, suffix);
+            rs_plot_stem(stem, sizeof stem, "heatmap", t->results.metrics[m].name, NULL, suffix);
             rs_plot_figure *fig = rs_plot_figures_add(out, RS_PLOT_KIND_heatmap, stem, err);
             RS_CHECK(fig, err, "out of memory");
             fig->metric = m;
@@ -60,11 +60,11 @@ static int heatmap_plan(const rs_plot_table *t, const char *metric, rs_plot_figu
 
 static int heatmap_write(const rs_plot_table *t, const rs_plot_figure *fig, const rs_plot_target *tg, rs_error *err)
 {
-    const rs_plot_metric *pm = &t->metrics[fig->metric];
+    const rs_plot_metric *pm = &t->results.metrics[fig->metric];
     const int L = pm->num_layers;
     int E = 0;
     for (size_t i = pm->first; i < pm->first + pm->count; i++) {
-        int e = expert_of(t->keys[t->values[i].key]);
+        int e = expert_of(t->results.keys[t->results.values[i].key]);
         E = e + 1 > E ? e + 1 : E;
     }
     double *cells = malloc((size_t)L * (size_t)E * sizeof *cells);
@@ -72,9 +72,9 @@ static int heatmap_write(const rs_plot_table *t, const rs_plot_figure *fig, cons
     for (size_t i = 0; i < (size_t)L * (size_t)E; i++)
         cells[i] = NAN;
     for (size_t i = pm->first; i < pm->first + pm->count; i++) {
-        const rs_plot_value *v = &t->values[i];
+        const rs_plot_value *v = &t->results.values[i];
         if (v->run == fig->run && v->layer >= 0)
-            cells[(size_t)v->layer * (size_t)E + (size_t)expert_of(t->keys[v->key])] = v->value;
+            cells[(size_t)v->layer * (size_t)E + (size_t)expert_of(t->results.keys[v->key])] = v->value;
     }
     rs_plot_axis axis;
     rs_plot_metric_axis(pm->name, &axis);

@@ -12,16 +12,16 @@ static int usable(const rs_plot_table *t, int metric, int key, const char *param
 
 static int layers_plan(const rs_plot_table *t, const char *metric, rs_plot_figures *out, rs_error *err)
 {
-    for (int m = 0; m < t->num_metrics; m++)
-        if (t->metrics[m].num_layers >= 2 && rs_plot_metric_matches(t->metrics[m].name, metric))
+    for (int m = 0; m < t->results.num_metrics; m++)
+        if (t->results.metrics[m].num_layers >= 2 && rs_plot_metric_matches(t->results.metrics[m].name, metric))
             RS_TRY(rs_plot_add_per_key(t, RS_PLOT_KIND_layers, m, metric, NULL, NULL, usable, out, err) < 0 ? -1 : 0);
     return 0;
 }
 
 static int layers_write(const rs_plot_table *t, const rs_plot_figure *fig, const rs_plot_target *tg, rs_error *err)
 {
-    const char *name = t->metrics[fig->metric].name, *key = t->keys[fig->key];
-    const int L = t->metrics[fig->metric].num_layers;
+    const char *name = t->results.metrics[fig->metric].name, *key = t->results.keys[fig->key];
+    const int L = t->results.metrics[fig->metric].num_layers;
     rs_plot_chart chart = {.single_height = 2.6, .double_height = 2.9};
     snprintf(chart.xlabel, sizeof chart.xlabel, "MoE layer");
     rs_plot_metric_axis(name, &chart.y);
@@ -50,7 +50,7 @@ static int layers_write(const rs_plot_table *t, const rs_plot_figure *fig, const
         const char *def = rs_plot_metric_definition(name);
         snprintf(caption, sizeof caption, "%s (%s) in each MoE layer, one line per run%s%s.%s%s%s", name, chart.y.label,
                  key[0] ? ", metric parameters " : "", key, def[0] ? " Definition: " : "", def,
-                 t->metrics[fig->metric].any_ci ? " Error bars: the interval of the results' stat=ci_low / "
+                 t->results.metrics[fig->metric].any_ci ? " Error bars: the interval of the results' stat=ci_low / "
                                                   "stat=ci_high rows, where every layer of a run has one."
                                                 : "");
         rc = rs_plot_write_caption(tg, fig, caption, err);

@@ -12,7 +12,7 @@ static double segment_length(const rs_plot_table *t, const rs_plot_value *v)
 {
     char text[32];
     double m;
-    if (!rs_plot_key_part(t->keys[v->key], "m", text, sizeof text) || !rs_results_parse_number(text, &m))
+    if (!rs_plot_key_part(t->results.keys[v->key], "m", text, sizeof text) || !rs_results_parse_number(text, &m))
         return NAN;
     return m;
 }
@@ -20,10 +20,10 @@ static double segment_length(const rs_plot_table *t, const rs_plot_value *v)
 /* Distinct m values with a finite layer=all value (2 is enough). */
 static int distinct_lengths(const rs_plot_table *t, int metric)
 {
-    const rs_plot_metric *pm = &t->metrics[metric];
+    const rs_plot_metric *pm = &t->results.metrics[metric];
     double first = NAN;
     for (size_t i = pm->first; i < pm->first + pm->count; i++) {
-        const rs_plot_value *v = &t->values[i];
+        const rs_plot_value *v = &t->results.values[i];
         double m = segment_length(t, v);
         if (v->layer != -1 || isnan(m) || !v->has_value || !isfinite(v->value))
             continue;
@@ -39,23 +39,23 @@ static int distinct_lengths(const rs_plot_table *t, int metric)
  * per rest, lines per run, so that no figure holds runs x rests lines. */
 static int segment_plan(const rs_plot_table *t, const char *metric, rs_plot_figures *out, rs_error *err)
 {
-    for (int m = 0; m < t->num_metrics; m++) {
-        const char *name = t->metrics[m].name;
+    for (int m = 0; m < t->results.num_metrics; m++) {
+        const char *name = t->results.metrics[m].name;
         /* automatic: the segment families; asked for by name: any metric keyed m= */
         int family = strncmp(name, "srp.", 4) == 0 || strncmp(name, "sch.", 4) == 0;
         if (!rs_plot_metric_matches(name, metric) || (!metric && !family) || distinct_lengths(t, m) < 2)
             continue;
-        const rs_plot_metric *pm = &t->metrics[m];
+        const rs_plot_metric *pm = &t->results.metrics[m];
         char rests[16][128];
         int num_rests = 0, runs = 0, last_run = -1;
         for (size_t i = pm->first; i < pm->first + pm->count; i++) {
-            const rs_plot_value *v = &t->values[i];
+            const rs_plot_value *v = &t->results.values[i];
             if (v->layer != -1 || isnan(segment_length(t, v)))
                 continue;
             runs += v->run != last_run; /* values are sorted by run */
             last_run = v->run;
             char rest[128];
-            rs_plot_key_without(t->keys[v->key], "m", rest, sizeof rest);
+            rs_plot_key_without(t->results.keys[v->key], "m", rest, sizeof rest);
             int seen = 0;
             for (int j = 0; j < num_rests && !seen; j++)
                 seen = strcmp(rests[j], rest) == 0;
@@ -84,20 +84,20 @@ typedef struct series_id {
 
 static int segment_write(const rs_plot_table *t, const rs_plot_figure *fig, const rs_plot_target *tg, rs_error *err)
 {
-    const rs_plot_metric *pm = &t->metrics[fig->metric];
+    const rs_plot_metric *pm = &t->results.metrics[fig->metric];
     series_id *ids = malloc(MAX_SERIES * sizeof *ids);
     RS_CHECK(ids, err, "out of memory");
     int n = 0;
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = pm->first; i < pm->first + pm->count; i++) {
-        const rs_plot_value *v = &t->values[i];
+        const rs_plot_value *v = &t->results.values[i];
         double m = segment_length(t, v);
         if (v->layer != -1 || isnan(m))
             continue;
         lo = m < lo ? m : lo;
         hi = m > hi ? m : hi;
         series_id id = {.run = v->run};
-        rs_plot_key_without(t->keys[v->key], "m", id.rest, sizeof id.rest);
+        rs_plot_key_without(t->results.keys[v->key], "m", id.rest, sizeof id.rest);
         if (fig->one_rest && strcmp(id.rest, fig->rest) != 0)
             continue;
         int seen = 0;
@@ -122,12 +122,12 @@ static int segment_write(const rs_plot_table *t, const rs_plot_figure *fig, cons
         rs_plot_series *series = rs_plot_chart_series(&chart, label, RS_PLOT_LINE, err);
         rc = series ? 0 : -1;
         for (size_t i = pm->first; rc == 0 && i < pm->first + pm->count; i++) {
-            const rs_plot_value *v = &t->values[i];
+            const rs_plot_value *v = &t->results.values[i];
             double m = segment_length(t, v);
             char rest[256];
             if (v->run != ids[s].run || v->layer != -1 || isnan(m))
                 continue;
-            rs_plot_key_without(t->keys[v->key], "m", rest, sizeof rest);
+            rs_plot_key_without(t->results.keys[v->key], "m", rest, sizeof rest);
             if (strcmp(rest, ids[s].rest) == 0)
                 rc = rs_plot_series_add(series, m, v->value, v->has_ci ? v->ci_low : NAN, v->has_ci ? v->ci_high : NAN,
                                         err);

@@ -38,8 +38,8 @@ static int sweep_plan(const rs_plot_table *t, const char *metric, rs_plot_figure
             continue;
         char suffix[96];
         snprintf(suffix, sizeof suffix, "vs-%s", param);
-        for (int m = 0; m < t->num_metrics; m++)
-            if (rs_plot_metric_matches(t->metrics[m].name, metric) &&
+        for (int m = 0; m < t->results.num_metrics; m++)
+            if (rs_plot_metric_matches(t->results.metrics[m].name, metric) &&
                 rs_plot_add_per_key(t, RS_PLOT_KIND_sweep, m, metric, suffix, param, usable, out, err) < 0)
                 return -1;
     }
@@ -48,7 +48,7 @@ static int sweep_plan(const rs_plot_table *t, const char *metric, rs_plot_figure
 
 static int sweep_write(const rs_plot_table *t, const rs_plot_figure *fig, const rs_plot_target *tg, rs_error *err)
 {
-    const char *name = t->metrics[fig->metric].name, *key = t->keys[fig->key];
+    const char *name = t->results.metrics[fig->metric].name, *key = t->results.keys[fig->key];
     rs_plot_chart chart = {.single_height = 2.6, .double_height = 2.9};
     rs_plot_metric_axis(name, &chart.y);
     int traces = rs_plot_num_traces(t), rc = 0, first = -1;
