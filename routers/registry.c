@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "routesim/router.h"
+#include "routers/registry.h"
 
 #define RS_ROUTER(id) extern const rs_router_type *const rs_router_##id;
 #include "routers/registry.def"
@@ -51,4 +51,15 @@ int rs_router_register(const rs_router_type *type, rs_error *err)
              MAX_PLUGIN_ROUTERS);
     plugin_routers[num_plugin_routers++] = type;
     return 0;
+}
+
+int rs_router_replace(const rs_router_type *old, const rs_router_type *type, rs_error *err)
+{
+    for (int i = 0; i < num_plugin_routers; i++) {
+        if (plugin_routers[i] == old) {
+            plugin_routers[i] = type;
+            return 0;
+        }
+    }
+    return rs_fail(err, "router '%s' is not a registered plugin router", old->name);
 }

@@ -22,7 +22,8 @@
 RS_API const char *rs_version(void);
 
 /* sizeof of the structures shared with plugins and hosts, in the order of
- * RS_PLUGIN_STRUCTS (plugin.h) followed by rs_route_options and rs_block;
+ * RS_PLUGIN_STRUCTS (plugin.h) followed by rs_route_options, rs_block and
+ * rs_callback_router;
  * *count gets how many. A binding compares its own layouts with these. */
 RS_API const size_t *rs_struct_sizes(int *count);
 
@@ -129,7 +130,8 @@ typedef struct rs_callback_router {
 
 /* Registers (or replaces) a router whose decisions come from fn. It is a
  * token-choice router: the capacity stage, metrics, references and sweeps
- * apply as to a built-in one. After fn, the engine checks each row: ids in
+ * apply as to a built-in one. The capacity stage's k is the integer
+ * parameter named k when the router has one (1 <= k <= kmax), else kmax. After fn, the engine checks each row: ids in
  * [-1, E), no expert twice, finite weights; a violation or a failing fn
  * stops the run with "router NAME: layer L, tokens A..B: REASON". */
 RS_API int rs_callback_router_register(const rs_callback_router *desc, rs_error *err);

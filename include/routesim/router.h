@@ -68,9 +68,14 @@ typedef struct rs_router_type {
      * out->ids + rs_decision_row(c, out, t, layer)). A grouped or stateful
      * router sees each chunk whole, in token order per layer; a per-token
      * router may see consecutive parts of a chunk. Must not fail: validate
-     * in create. */
+     * in create (or record the failure for check_chunk). */
     void (*route_layer)(void *state, const rs_chunk *chunk, int layer, rs_decisions *out);
     void (*destroy)(void *state);
+    /* Optional, called serially after every router has routed a chunk: a
+     * router whose decisions come from code that can fail (a callback into
+     * a host language) reports here what route_layer recorded, and the run
+     * stops with err. Built-in routers leave it NULL. */
+    int (*check_chunk)(void *state, rs_error *err);
 } rs_router_type;
 
 /* Registry: built-ins, then plugins in load order. */

@@ -10,49 +10,6 @@
 #include "sim/cli/cli.h"
 #include "sim/cli/cli_describe.h"
 
-static cJSON *range_value(double v) { return isfinite(v) && fabs(v) < 1e300 ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
-
-cJSON *rs_describe_params_json(const rs_param_def *defs, int n)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; arr && i < n; i++) {
-        const rs_param_def *d = &defs[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToArray(arr, o);
-        cJSON_AddStringToObject(o, "name", d->name);
-        cJSON_AddStringToObject(o, "type", rs_param_kind_name(d->kind));
-        if (d->default_value)
-            cJSON_AddStringToObject(o, "default", d->default_value);
-        else
-            cJSON_AddNullToObject(o, "default");
-        if (d->kind == RS_PARAM_INT || d->kind == RS_PARAM_FLOAT) {
-            cJSON_AddItemToObject(o, "min", range_value(d->min));
-            cJSON_AddItemToObject(o, "max", range_value(d->max));
-        }
-        if (d->kind == RS_PARAM_ENUM) {
-            cJSON *choices = cJSON_AddArrayToObject(o, "choices");
-            char buf[512];
-            snprintf(buf, sizeof buf, "%s", d->choices);
-            char *save = NULL;
-            for (char *c = strtok_r(buf, "|", &save); c; c = strtok_r(NULL, "|", &save))
-                cJSON_AddItemToArray(choices, cJSON_CreateString(c));
-        }
-        cJSON_AddStringToObject(o, "help", d->help ? d->help : "");
-    }
-    return arr;
-}
-
-cJSON *rs_describe_needs_json(unsigned needs)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "logits", (needs & (RS_NEEDS_LOGITS | RS_NEEDS_PROBS)) != 0);
-    cJSON_AddBoolToObject(o, "token_ids", (needs & RS_NEEDS_TOKEN_IDS) != 0);
-    cJSON_AddBoolToObject(o, "bias", (needs & RS_NEEDS_BIAS) != 0);
-    cJSON_AddBoolToObject(o, "recorded_topk", (needs & RS_NEEDS_TOPK) != 0);
-    cJSON_AddBoolToObject(o, "outcomes", (needs & RS_NEEDS_OUTCOME) != 0);
-    return o;
-}
-
 /* A range bound as people write it: integers in full, others shortest. */
 static void bound_text(double v, char *buf, size_t size)
 {

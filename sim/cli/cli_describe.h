@@ -1,14 +1,13 @@
 /* Shared pieces of `routesim routers` and `routesim metrics`: parameter
- * tables and required inputs as text, markdown and JSON. */
+ * tables and required inputs as text and markdown. */
 #ifndef ROUTESIM_CLI_DESCRIBE_H
 #define ROUTESIM_CLI_DESCRIBE_H
 
 #include <cJSON.h>
 
 #include "routesim/params.h"
+#include "sim/embed/registry_json.h" /* the JSON forms */
 
-cJSON *rs_describe_params_json(const rs_param_def *defs, int n);
-cJSON *rs_describe_needs_json(unsigned needs);
 /* Text rows "    name=default  type  range  help". */
 void rs_describe_print_params(const rs_param_def *defs, int n);
 /* A markdown table of the parameters ("- Parameters: none" when n = 0). */

@@ -10,17 +10,6 @@
 #include "sim/cli/cli.h"
 #include "sim/cli/cli_describe.h"
 
-static const char *aggregate_name(rs_layer_aggregate a)
-{
-    switch (a) {
-    case RS_AGG_MEAN: return "mean";
-    case RS_AGG_SUM: return "sum";
-    case RS_AGG_MAX: return "max";
-    case RS_AGG_SELF: return "model-level";
-    }
-    return "?";
-}
-
 /* What the family's flags mean for a user, or NULL. */
 static const char *flags_text(unsigned flags, char *buf, size_t size)
 {
@@ -33,18 +22,9 @@ static const char *flags_text(unsigned flags, char *buf, size_t size)
     return buf[0] ? buf : NULL;
 }
 
-/* "p=V for each p of the outcome specs" for a keyed cross-run metric, "" otherwise. */
-static const char *curve_key_text(const rs_curve_metric_type *t, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    if (t->key_param)
-        snprintf(buf, size, "%s=V for each %s of the outcome specs", t->key_param, t->key_param);
-    return buf;
-}
-
 /* The cross-run metrics (metrics/curves/), after the families: into root
- * (JSON), as markdown, or as text (detailed: with sources). */
-static void print_curve_metrics(cJSON *root, int markdown, int detailed)
+ * as markdown, or as text (detailed: with sources). */
+static void print_curve_metrics(int markdown, int detailed)
 {
     char key[64];
     if (markdown) {
@@ -55,31 +35,11 @@ static void print_curve_metrics(cJSON *root, int markdown, int detailed)
             const rs_curve_metric_type *t = rs_curve_metric_at(i);
             printf("| `%s.%s` | ", RS_CURVE_FAMILY, t->output.name);
             rs_describe_md_cell(t->output.definition);
-            printf(" | %s | ", curve_key_text(t, key, sizeof key));
+            printf(" | %s | ", rs_curve_key_text(t, key, sizeof key));
             rs_describe_md_cell(t->source);
             printf(" |\n");
         }
         printf("\n");
-        return;
-    }
-    if (root) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToArray(root, o);
-        cJSON_AddStringToObject(o, "name", RS_CURVE_FAMILY);
-        cJSON_AddStringToObject(o, "summary", RS_CURVE_SUMMARY);
-        cJSON_AddBoolToObject(o, "cross_run", 1);
-        cJSON *outs = cJSON_AddArrayToObject(o, "outputs");
-        for (int i = 0; i < rs_curve_metric_count(); i++) {
-            const rs_curve_metric_type *t = rs_curve_metric_at(i);
-            cJSON *x = cJSON_CreateObject();
-            cJSON_AddItemToArray(outs, x);
-            char full[256];
-            snprintf(full, sizeof full, "%s.%s", RS_CURVE_FAMILY, t->output.name);
-            cJSON_AddStringToObject(x, "name", full);
-            cJSON_AddStringToObject(x, "definition", t->output.definition);
-            cJSON_AddStringToObject(x, "key", curve_key_text(t, key, sizeof key));
-            cJSON_AddStringToObject(x, "source", t->source);
-        }
         return;
     }
     printf("%-10s %s\n", RS_CURVE_FAMILY, RS_CURVE_SUMMARY);
@@ -87,7 +47,7 @@ static void print_curve_metrics(cJSON *root, int markdown, int detailed)
         const rs_curve_metric_type *t = rs_curve_metric_at(i);
         printf("    %s.%-16s %s", RS_CURVE_FAMILY, t->output.name, t->output.definition);
         if (t->key_param)
-            printf(" [key %s]", curve_key_text(t, key, sizeof key));
+            printf(" [key %s]", rs_curve_key_text(t, key, sizeof key));
         printf("\n");
         if (detailed)
             printf("        source: %s\n", t->source);
@@ -125,7 +85,8 @@ int rs_cmd_metrics(int argc, char **argv)
         fprintf(stderr, "routesim: error: unknown metric '%s' (routesim metrics lists them)\n", only);
         return RS_EXIT_FAIL;
     }
-    cJSON *root = json ? cJSON_CreateArray() : NULL;
+    if (json)
+        return rs_describe_emit_json(rs_metrics_json_doc(only));
     for (int i = 0; i < rs_metric_count(); i++) {
         const rs_metric_type *t = rs_metric_at(i);
         if (only && strcmp(only, t->name) != 0)
@@ -142,31 +103,9 @@ int rs_cmd_metrics(int argc, char **argv)
             for (int j = 0; j < t->num_outputs; j++) {
                 printf("| `%s.%s` | ", t->name, t->outputs[j].name);
                 rs_describe_md_cell(t->outputs[j].definition);
-                printf(" | %s |\n", aggregate_name(t->outputs[j].aggregate));
+                printf(" | %s |\n", rs_layer_aggregate_name(t->outputs[j].aggregate));
             }
             printf("\n");
-            continue;
-        }
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddItemToArray(root, o);
-            cJSON_AddStringToObject(o, "name", t->name);
-            cJSON_AddStringToObject(o, "summary", t->summary);
-            cJSON_AddStringToObject(o, "source", t->source);
-            cJSON_AddItemToObject(o, "needs", rs_describe_needs_json(t->needs));
-            cJSON_AddBoolToObject(o, "needs_reference", (t->flags & RS_METRIC_REFERENCE) != 0);
-            cJSON_AddBoolToObject(o, "sequential", (t->flags & RS_METRIC_SEQUENTIAL) != 0);
-            cJSON_AddItemToObject(o, "params", rs_describe_params_json(t->params, t->num_params));
-            cJSON *outs = cJSON_AddArrayToObject(o, "outputs");
-            for (int j = 0; j < t->num_outputs; j++) {
-                cJSON *x = cJSON_CreateObject();
-                cJSON_AddItemToArray(outs, x);
-                char full[256];
-                snprintf(full, sizeof full, "%s.%s", t->name, t->outputs[j].name);
-                cJSON_AddStringToObject(x, "name", full);
-                cJSON_AddStringToObject(x, "definition", t->outputs[j].definition);
-                cJSON_AddStringToObject(x, "layer_all", aggregate_name(t->outputs[j].aggregate));
-            }
             continue;
         }
         printf("%-10s %s\n", t->name, t->summary);
@@ -177,11 +116,11 @@ int rs_cmd_metrics(int argc, char **argv)
             printf("    runs: %s\n", flags);
         for (int j = 0; j < t->num_outputs; j++)
             printf("    %s.%-16s %s [all layers: %s]\n", t->name, t->outputs[j].name, t->outputs[j].definition,
-                   aggregate_name(t->outputs[j].aggregate));
+                   rs_layer_aggregate_name(t->outputs[j].aggregate));
         if (t->num_params)
             rs_describe_print_params(t->params, t->num_params);
     }
     if (curves)
-        print_curve_metrics(json ? root : NULL, markdown, only != NULL);
-    return json ? rs_describe_emit_json(root) : RS_EXIT_OK;
+        print_curve_metrics(markdown, only != NULL);
+    return RS_EXIT_OK;
 }

@@ -6,10 +6,9 @@
 #include <string.h>
 
 #include "sim/cli/cli.h"
-#include "sim/engine/engine.h"
 #include "core/output_path.h"
 #include "routers/plugins.h"
-#include "workloads/trace/trace.h"
+#include "sim/experiment/route.h"
 
 static void usage(void)
 {
@@ -34,54 +33,6 @@ static void usage(void)
            "  --skip-nonfinite    skip tokens with NaN/inf logits instead of failing\n"
            "  --plugin FILE.so    load routers and metrics from a plugin (repeatable)\n"
            "  --no-progress       no progress bar\n");
-}
-
-static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_spec *specs, int *count,
-                         rs_error *err)
-{
-    *count = 0;
-    if (!list)
-        list = info->has_quality ? "outcome" : info->has_logits ? "load,entropy" : "load";
-    if (strcmp(list, "none") == 0)
-        return 0;
-    char *copy = strdup(list);
-    RS_CHECK(copy, err, "out of memory");
-    char *save = NULL;
-    int rc = 0;
-    for (char *name = strtok_r(copy, ",", &save); name && rc == 0; name = strtok_r(NULL, ",", &save)) {
-        /* FAMILY keeps every output, FAMILY.OUTPUT adds one output */
-        char *output = strchr(name, '.');
-        if (output)
-            *output++ = '\0';
-        int i = 0;
-        while (i < *count && strcmp(specs[i].type->name, name) != 0)
-            i++;
-        if (i == *count) {
-            if (*count == 16) {
-                rc = rs_fail(err, "--metrics: at most 16 families");
-                break;
-            }
-            if ((rc = rs_metric_spec_init(&specs[i], name, "--metrics: ", err)) != 0)
-                break;
-            (*count)++;
-            specs[i].outputs = output ? ~0ULL : 0; /* ~0: outputs being collected */
-        }
-        if (!output) {
-            specs[i].outputs = 0;
-            continue;
-        }
-        int o = rs_metric_output_index(specs[i].type, output);
-        if (o < 0 || o >= 64) {
-            char known[2048];
-            rs_metric_output_names(specs[i].type, known, sizeof known);
-            rc = rs_fail(err, "--metrics: metric %s has no output '%s' (outputs: %s)", name, output, known);
-            break;
-        }
-        if (specs[i].outputs)
-            specs[i].outputs = (specs[i].outputs == ~0ULL ? 0 : specs[i].outputs) | (1ULL << o);
-    }
-    free(copy);
-    return rc;
 }
 
 int rs_cmd_route(int argc, char **argv)
@@ -136,74 +87,35 @@ int rs_cmd_route(int argc, char **argv)
         return rs_cli_usage_error("route", "--router SPEC is required");
     if (reference_path && !reference)
         return rs_cli_usage_error("route", "--reference-trace needs --reference SPEC (the router to run on it)");
-    const char *trace_path = argv[optind];
-
     rs_error err = {{0}};
-    rs_router_spec spec, ref_spec;
-    if (rs_router_spec_parse(&spec, router, &err) != 0)
+    if (csv && rs_make_parent_dirs(csv, &err) != 0)
         return rs_cli_fail(&err);
-    if (reference && rs_router_spec_parse(&ref_spec, reference, &err) != 0) {
-        rs_router_spec_free(&spec);
-        return rs_cli_fail(&err);
-    }
-    rs_trace *trace = NULL, *ref_trace = NULL;
-    rs_metric_spec mspecs[16];
-    int nmetrics = 0;
-    rs_decisions_writer *writer = NULL;
+    rs_route_request req = {.trace = argv[optind],
+                            .router = router,
+                            .metrics = metrics,
+                            .reference = reference,
+                            .reference_trace = reference_path,
+                            .decisions = out,
+                            .batch_tokens = (int)batch,
+                            .threads = (int)threads,
+                            .chunk_tokens = chunk,
+                            .memory_budget = (size_t)memory << 20,
+                            .skip_nonfinite = skip,
+                            .progress = progress};
     rs_results results;
     rs_results_init(&results);
-    int rc = rs_trace_open(&trace, trace_path, &err);
-    if (rc == 0 && reference_path)
-        rc = rs_trace_open(&ref_trace, reference_path, &err);
-    if (rc == 0)
-        rc = parse_metrics(metrics, rs_trace_get_info(trace), mspecs, &nmetrics, &err);
-    if (rc == 0 && csv)
-        rc = rs_make_parent_dirs(csv, &err);
-    rs_engine_options opt = {.threads = (int)threads,
-                             .chunk_tokens = chunk,
-                             .memory_budget = (size_t)memory << 20,
-                             .batch_tokens = (int)batch,
-                             .skip_nonfinite = skip,
-                             .progress = progress,
-                             .progress_label = trace_path,
-                             .reference = reference ? &ref_spec : NULL,
-                             .reference_trace = ref_trace};
-    rs_engine *engine = NULL;
-    if (rc == 0)
-        rc = rs_engine_create(&engine, trace, &spec, 1, mspecs, nmetrics, &opt, &results, &err);
-    if (rc == 0 && out) {
-        char text[2400];
-        rs_router_spec_string(&spec, text, sizeof text);
-        rc = rs_decisions_writer_create(&writer, out, rs_trace_get_info(trace)->num_layers,
-                                        rs_engine_router_kmax(engine, 0), text, trace_path, &err);
-    }
-    rs_engine_stats stats = {0};
-    if (rc == 0)
-        rc = rs_engine_run(engine, writer, &stats, &err);
-    rs_engine_destroy(engine);
-    if (writer) {
-        if (rc == 0)
-            rc = rs_decisions_writer_finish(writer, &err);
-        else
-            rs_decisions_writer_abort(writer);
-    }
+    rs_route_report report;
+    int rc = rs_route_run(&req, &results, &report, &err);
     if (rc == 0 && csv)
         rc = rs_results_write_csv(&results, csv, &err);
     if (rc == 0) {
-        if (stats.skipped_tokens)
-            fprintf(stderr, "routesim: skipped %lld tokens with non-finite logits\n", (long long)stats.skipped_tokens);
-        if (nmetrics > 0)
+        if (report.skipped_tokens)
+            fprintf(stderr, "routesim: skipped %lld tokens with non-finite logits\n", (long long)report.skipped_tokens);
+        if (report.num_metrics > 0)
             rs_results_print_table(&results, stdout);
         if (out)
             fprintf(stderr, "routesim: wrote %s\n", out);
     }
-    for (int i = 0; i < nmetrics; i++)
-        rs_metric_spec_free(&mspecs[i]);
     rs_results_free(&results);
-    rs_trace_close(trace);
-    rs_trace_close(ref_trace);
-    rs_router_spec_free(&spec);
-    if (reference)
-        rs_router_spec_free(&ref_spec);
     return rc == 0 ? RS_EXIT_OK : rs_cli_fail(&err);
 }

@@ -55,34 +55,6 @@ static void markdown_presets(void)
     rs_describe_markdown_params(rs_capacity_param_defs, rs_capacity_num_params);
 }
 
-static cJSON *router_json(const rs_router_type *t)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", t->name);
-    cJSON_AddStringToObject(o, "summary", t->summary);
-    cJSON_AddStringToObject(o, "source", t->source);
-    if (is_preset(t)) {
-        cJSON_AddBoolToObject(o, "preset", 1);
-        cJSON_AddStringToObject(o, "preset_of", t->preset_of);
-        cJSON_AddStringToObject(o, "preset_params", t->preset_params ? t->preset_params : "");
-        return o;
-    }
-    cJSON_AddBoolToObject(o, "preset", 0);
-    cJSON_AddStringToObject(o, "formula", t->formula ? t->formula : "");
-    cJSON *flags = cJSON_AddObjectToObject(o, "flags");
-    cJSON_AddBoolToObject(flags, "causal", (t->flags & RS_ROUTER_CAUSAL) != 0);
-    cJSON_AddBoolToObject(flags, "stateful", (t->flags & RS_ROUTER_STATEFUL) != 0);
-    cJSON_AddBoolToObject(flags, "stochastic", (t->flags & RS_ROUTER_STOCHASTIC) != 0);
-    cJSON_AddBoolToObject(flags, "query", (t->flags & RS_ROUTER_QUERY) != 0);
-    cJSON_AddBoolToObject(flags, "grouped", (t->flags & RS_ROUTER_GROUPED) != 0);
-    cJSON_AddBoolToObject(flags, "token_choice", (t->flags & RS_ROUTER_TOKEN_CHOICE) != 0);
-    cJSON_AddItemToObject(o, "needs", rs_describe_needs_json(t->needs));
-    cJSON_AddItemToObject(o, "params", rs_describe_params_json(t->params, t->num_params));
-    if (t->capacity_defaults)
-        cJSON_AddStringToObject(o, "capacity_defaults", t->capacity_defaults);
-    return o;
-}
-
 static void print_router(const rs_router_type *t, int detailed)
 {
     if (is_preset(t)) {
@@ -152,17 +124,11 @@ int rs_cmd_routers(int argc, char **argv)
         fprintf(stderr, "routesim: error: unknown router '%s' (routesim routers lists them)\n", only);
         return RS_EXIT_FAIL;
     }
-    cJSON *root = NULL, *routers = NULL, *presets = NULL;
-    if (json) {
-        root = cJSON_CreateObject();
-        routers = cJSON_AddArrayToObject(root, "routers");
-        presets = cJSON_AddArrayToObject(root, "presets");
-        cJSON_AddItemToObject(root, "capacity_stage",
-                              rs_describe_params_json(rs_capacity_param_defs, rs_capacity_num_params));
-    }
+    if (json)
+        return rs_describe_emit_json(rs_routers_json_doc(only));
     /* routers first, then presets */
     for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && !only && !json && !markdown)
+        if (pass == 1 && !only && !markdown)
             printf("\npresets:\n");
         if (pass == 1 && markdown && !only) {
             markdown_presets();
@@ -174,11 +140,9 @@ int rs_cmd_routers(int argc, char **argv)
                 continue;
             if (markdown)
                 markdown_router(t);
-            else if (json)
-                cJSON_AddItemToArray(pass ? presets : routers, router_json(t));
             else
                 print_router(t, only != NULL);
         }
     }
-    return json ? rs_describe_emit_json(root) : RS_EXIT_OK;
+    return RS_EXIT_OK;
 }

@@ -39,6 +39,15 @@ static int next_chunk(engine *e, rs_chunk_loader *loader, rs_chunk *c, int *got,
     return 0;
 }
 
+/* Failures that routers recorded while routing the chunk (check_chunk). */
+static int check_routers(engine *e, rs_error *err)
+{
+    for (int r = 0; r < e->num_routers; r++)
+        if (e->routers[r].spec->type->check_chunk)
+            RS_TRY(e->routers[r].spec->type->check_chunk(e->routers[r].state, err));
+    return 0;
+}
+
 static int file_results(engine *e, rs_error *err)
 {
     for (int m = 0; m < e->num_metric_slots; m++) {
@@ -96,6 +105,8 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
         if (e->paired && (rc = rs_engine_process_chunk(e->paired, &pc, NULL, err)) != 0)
             break;
         if ((rc = rs_engine_process_chunk(e, &c, e->paired ? &pc : NULL, err)) != 0)
+            break;
+        if ((e->paired && (rc = check_routers(e->paired, err)) != 0) || (rc = check_routers(e, err)) != 0)
             break;
         compute_seconds += rs_now() - t_compute;
         if (decisions_out && e->num_runs > 0 &&

@@ -1,0 +1,125 @@
+#include "sim/experiment/route.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/config/spec.h"
+#include "sim/engine/engine.h"
+#include "workloads/trace/trace.h"
+
+enum { MAX_ROUTE_METRICS = 16 };
+
+const char *rs_route_default_metrics(int has_quality, int has_logits)
+{
+    return has_quality ? "outcome" : has_logits ? "load,entropy" : "load";
+}
+
+/* "load,entropy.router_entropy": FAMILY keeps every output, FAMILY.OUTPUT
+ * adds one output of the family. */
+static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_spec *specs, int *count,
+                         rs_error *err)
+{
+    *count = 0;
+    if (!list)
+        list = rs_route_default_metrics(info->has_quality, info->has_logits);
+    if (strcmp(list, "none") == 0)
+        return 0;
+    char *copy = strdup(list);
+    RS_CHECK(copy, err, "out of memory");
+    char *save = NULL;
+    int rc = 0;
+    for (char *name = strtok_r(copy, ",", &save); name && rc == 0; name = strtok_r(NULL, ",", &save)) {
+        char *output = strchr(name, '.');
+        if (output)
+            *output++ = '\0';
+        int i = 0;
+        while (i < *count && strcmp(specs[i].type->name, name) != 0)
+            i++;
+        if (i == *count) {
+            if (*count == MAX_ROUTE_METRICS) {
+                rc = rs_fail(err, "--metrics: at most %d families", MAX_ROUTE_METRICS);
+                break;
+            }
+            if ((rc = rs_metric_spec_init(&specs[i], name, "--metrics: ", err)) != 0)
+                break;
+            (*count)++;
+            specs[i].outputs = output ? ~0ULL : 0; /* ~0: outputs being collected */
+        }
+        if (!output) {
+            specs[i].outputs = 0;
+            continue;
+        }
+        int o = rs_metric_output_index(specs[i].type, output);
+        if (o < 0 || o >= 64) {
+            char known[2048];
+            rs_metric_output_names(specs[i].type, known, sizeof known);
+            rc = rs_fail(err, "--metrics: metric %s has no output '%s' (outputs: %s)", name, output, known);
+            break;
+        }
+        if (specs[i].outputs)
+            specs[i].outputs = (specs[i].outputs == ~0ULL ? 0 : specs[i].outputs) | (1ULL << o);
+    }
+    free(copy);
+    return rc;
+}
+
+int rs_route_run(const rs_route_request *req, rs_results *results, rs_route_report *report, rs_error *err)
+{
+    memset(report, 0, sizeof *report);
+    RS_CHECK(req->trace && req->router, err, "route: a trace and a router spec are required");
+    RS_CHECK(!req->reference_trace || req->reference, err,
+             "--reference-trace needs --reference SPEC (the router to run on it)");
+    rs_router_spec spec, ref_spec;
+    RS_TRY(rs_router_spec_parse(&spec, req->router, err));
+    if (req->reference && rs_router_spec_parse(&ref_spec, req->reference, err) != 0) {
+        rs_router_spec_free(&spec);
+        return -1;
+    }
+    rs_trace *trace = NULL, *ref_trace = NULL;
+    rs_metric_spec mspecs[MAX_ROUTE_METRICS];
+    int nmetrics = 0;
+    rs_decisions_writer *writer = NULL;
+    int rc = rs_trace_open(&trace, req->trace, err);
+    if (rc == 0 && req->reference_trace)
+        rc = rs_trace_open(&ref_trace, req->reference_trace, err);
+    if (rc == 0)
+        rc = parse_metrics(req->metrics, rs_trace_get_info(trace), mspecs, &nmetrics, err);
+    rs_engine_options opt = {.threads = req->threads,
+                             .chunk_tokens = req->chunk_tokens,
+                             .memory_budget = req->memory_budget,
+                             .batch_tokens = req->batch_tokens > 0 ? req->batch_tokens : 4096,
+                             .skip_nonfinite = req->skip_nonfinite,
+                             .progress = req->progress,
+                             .progress_label = req->trace,
+                             .reference = req->reference ? &ref_spec : NULL,
+                             .reference_trace = ref_trace};
+    rs_engine *engine = NULL;
+    if (rc == 0)
+        rc = rs_engine_create(&engine, trace, &spec, 1, mspecs, nmetrics, &opt, results, err);
+    if (rc == 0 && req->decisions) {
+        char text[2400];
+        rs_router_spec_string(&spec, text, sizeof text);
+        rc = rs_decisions_writer_create(&writer, req->decisions, rs_trace_get_info(trace)->num_layers,
+                                        rs_engine_router_kmax(engine, 0), text, req->trace, err);
+    }
+    rs_engine_stats stats = {0};
+    if (rc == 0)
+        rc = rs_engine_run(engine, writer, &stats, err);
+    rs_engine_destroy(engine);
+    if (writer) {
+        if (rc == 0)
+            rc = rs_decisions_writer_finish(writer, err);
+        else
+            rs_decisions_writer_abort(writer);
+    }
+    report->skipped_tokens = stats.skipped_tokens;
+    report->num_metrics = nmetrics;
+    for (int i = 0; i < nmetrics; i++)
+        rs_metric_spec_free(&mspecs[i]);
+    rs_trace_close(trace);
+    rs_trace_close(ref_trace);
+    rs_router_spec_free(&spec);
+    if (req->reference)
+        rs_router_spec_free(&ref_spec);
+    return rc;
+}
