@@ -47,6 +47,7 @@ enum rs_needs {
     RS_NEEDS_OUTCOME = 1u << 6, /* /outcome/quality (and /outcome/cost when present): chunk quality, cost */
     RS_WANTS_OUTCOME = 1u << 7, /* outcomes when the trace has them; fine without */
     RS_WANTS_TOKEN_IDS = 1u << 8, /* token ids when the trace has them; fine without */
+    RS_WANTS_PHASE = 1u << 9,     /* /tokens/phase (chunk phase) when the trace has it; fine without */
 };
 
 /* Token groups for batch-level rules and the capacity stage. */

@@ -104,7 +104,8 @@ typedef struct rs_block {
     int32_t *ids;              /* [n, kmax] output (stride out_stride), -1 pads; prefilled with -1 */
     float *weights;            /* [n, kmax] output (stride out_stride), 0 at pads; prefilled with 0 */
     size_t out_stride;
-    const char *params;        /* the router's parameters, "k=2,mode=x" (every one, sorted) */
+    const char *params;        /* the router's parameters, "k=2,mode=x" (every one, sorted by name;
+                                  booleans as 1 / 0) */
     void *user;                /* the user pointer given at registration */
 } rs_block;
 

@@ -156,7 +156,7 @@ int rs_callback_router_register(const rs_callback_router *desc, rs_error *err)
         .params = e->defs,
         .num_params = e->type.num_params,
         .flags = RS_ROUTER_TOKEN_CHOICE | (desc->stateful ? RS_ROUTER_STATEFUL : RS_ROUTER_CAUSAL),
-        .needs = RS_NEEDS_LOGITS | RS_NEEDS_PROBS | RS_WANTS_TOKEN_IDS,
+        .needs = RS_NEEDS_LOGITS | RS_NEEDS_PROBS | RS_WANTS_TOKEN_IDS | RS_WANTS_PHASE,
         .create = callback_create,
         .prepare_chunk = callback_prepare_chunk,
         .route_layer = callback_route_layer,

@@ -82,6 +82,7 @@ int rs_run_config(const char *config_path, const char *output, long long tokens,
     opt.plots = plots;
     opt.progress = 0;
     opt.quiet = 1;
+    opt.silent = 1;
     opt.table = NULL;
     rs_pipeline_report report;
     RS_TRY(rs_pipeline_run(&opt, &report, err));

@@ -30,6 +30,7 @@ static void free_chunk(rs_loaded_chunk *b)
     free(b->logits);
     free(b->valid);
     free(b->token_ids);
+    free(b->phase);
     free(b->recorded_ids);
     free(b->recorded_weights);
     free(b->seq_of_token);
@@ -89,6 +90,8 @@ static int ensure_capacity(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs
     ok &= (b->seq_of_token = malloc((size_t)n * sizeof *b->seq_of_token)) != NULL;
     if (l->cfg.needs & RS_NEEDS_TOKEN_IDS)
         ok &= (b->token_ids = malloc((size_t)n * sizeof *b->token_ids)) != NULL;
+    if ((l->cfg.needs & RS_WANTS_PHASE) && l->info->has_phase)
+        ok &= (b->phase = malloc((size_t)n)) != NULL;
     if (l->cfg.needs & RS_NEEDS_TOPK) {
         size_t k = rows * (size_t)l->info->recorded_k;
         ok &= (b->recorded_ids = malloc(k * sizeof *b->recorded_ids)) != NULL;
@@ -199,6 +202,8 @@ static int load(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t t0, rs_error *er
     }
     if (l->cfg.needs & RS_NEEDS_TOKEN_IDS)
         RS_TRY(rs_trace_read_token_ids(tr, t0, n, b->token_ids, err));
+    if (b->phase)
+        RS_TRY(rs_trace_read_phase(tr, t0, n, b->phase, err));
     if (l->cfg.needs & RS_NEEDS_TOPK)
         RS_TRY(rs_trace_read_topk(tr, t0, n, b->recorded_ids, b->recorded_weights, err));
     if (l->info->has_domain && b->window.num_seq > 0)

@@ -24,6 +24,7 @@ typedef struct rs_loaded_chunk {
     int num_extents, extent_capacity;
     uint8_t *valid;         /* [n] for the caller to fill */
     int32_t *token_ids;     /* [n] or NULL */
+    uint8_t *phase;         /* [n] when asked for (RS_WANTS_PHASE) and present, else NULL */
     int32_t *recorded_ids;  /* [n, L, K] or NULL */
     float *recorded_weights;
     int32_t *seq_of_token;  /* [n] */

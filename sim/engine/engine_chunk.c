@@ -93,6 +93,7 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
     c->seq_offsets = b->window.offsets;
     c->seq_of_token = b->seq_of_token;
     c->token_ids = b->token_ids;
+    c->phase = b->phase;
     c->recorded_ids = b->recorded_ids;
     c->recorded_weights = b->recorded_weights;
     c->batch_tokens = e->opt->batch_tokens;

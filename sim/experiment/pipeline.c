@@ -162,7 +162,8 @@ int rs_pipeline_run(const rs_pipeline_options *opt, rs_pipeline_report *report, 
         report->rows = results.num_rows;
         if (opt->table)
             rs_results_print_table(&results, opt->table);
-        fprintf(stderr, "routesim: wrote %s and %s\n", report->results_csv, report->results_json);
+        if (!opt->silent)
+            fprintf(stderr, "routesim: wrote %s and %s\n", report->results_csv, report->results_json);
     }
     /* the figures the config asks for, from the files just written */
     if (rc == 0 && opt->plots)

@@ -28,6 +28,7 @@ typedef struct rs_pipeline_options {
     const char *plot_format; /* NULL: png */
     int progress;            /* -1: when stderr is a terminal, 0: never */
     int quiet;               /* quieter figure making */
+    int silent;              /* nothing on stderr on success (a library call: rs_run_config) */
     FILE *table;             /* the results table goes here; NULL: nowhere */
 } rs_pipeline_options;
 
