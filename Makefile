@@ -69,7 +69,8 @@ TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildc
 PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BUILD)/tests/plugins/bad_abi.so) \
              ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
-.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests bench docs install uninstall \
+.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests bench docs \
+        install uninstall \
         clean FORCE
 
 all: $(BIN) $(LIB) $(SHLIB)
@@ -176,7 +177,7 @@ demo: deps
 	$(BIN) run experiments/quickstart.json
 
 check: deps
-	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests san-tests
+	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests san-tests
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
 layer-tests:
@@ -198,6 +199,14 @@ unit-tests: $(BIN) $(TESTS) $(PLUGIN) $(TEST_PLUGINS)
 interop-tests: $(BIN)
 	@echo "== interop tests (h5py/numpy)"
 	$(Q)ROUTESIM_BIN=$(abspath $(BIN)) $(PYTHON) tests/interop/run_all.py
+
+# The Python package (python/routesim) on this build's libroutesim.so: found
+# in the checkout's build/ as users find it, or named when BUILD is another.
+PY_LIB_ENV = $(if $(filter build,$(BUILD)),-u ROUTESIM_LIB,ROUTESIM_LIB=$(abspath $(SHLIB)))
+python-tests: $(BIN) $(SHLIB) $(PLUGIN)
+	@echo "== Python package tests (python/routesim)"
+	$(Q)env $(PY_LIB_ENV) PYTHONPATH=$(CURDIR)/python ROUTESIM_BIN=$(abspath $(BIN)) ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) \
+	    $(PYTHON) -m unittest discover -s tests/python -t tests/python -v
 
 # LeakSanitizer reports one-time allocations inside libgomp and HDF5 at exit.
 san-tests: $(SAN_BIN) $(SAN_TESTS) $(PLUGIN) $(TEST_PLUGINS)

@@ -1,0 +1,25 @@
+"""routesim from Python: route traces with built-in routers or routers
+written in numpy / torch, get the metrics as pandas DataFrames
+(docs/python.md).
+
+    import routesim
+    df = routesim.route("trace.h5", "topk:k=2", ["load", "entropy"])
+"""
+
+import importlib.util
+
+from ._version import __version__
+from .errors import RoutesimError
+from .registries import info, load_plugin, metrics, routers
+from .results import ALL_LAYERS, COLUMNS, read_results
+from .router import Block, Router
+from .routing import plot, route, run
+
+__all__ = ["__version__", "RoutesimError", "route", "run", "plot", "read_results", "info", "routers", "metrics",
+           "load_plugin", "Router", "Block", "ALL_LAYERS", "COLUMNS"]
+
+# The recorder imports torch itself, when it is used.
+if importlib.util.find_spec(".recorder", __name__) is not None:
+    from .recorder import Recorder  # noqa: F401
+
+    __all__.append("Recorder")
