@@ -164,9 +164,6 @@ class BlockContents(TempDirTest):
             np.testing.assert_array_equal(got["positions"], np.arange(t0, t0 + n) - offsets[seq_of[rows]])
         self.assertTrue((covered == 1).all(), "every token of every layer exactly once")
 
-    # The engine's chunks do not carry /tokens/phase to routers (rs_chunk.phase
-    # stays NULL), so blocks see phase = None even where the trace has it.
-    @unittest.expectedFailure
     def test_phase(self):
         T = 40
         phase = (np.arange(T) >= 30).astype(np.uint8)
