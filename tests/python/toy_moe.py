@@ -49,13 +49,13 @@ class SoftmaxMoeBlock(nn.Module):
     optionally renormalised; `flatten` says whether the gate sees [B*S, H]
     (as Hugging Face does) or [B, S, H]."""
 
-    def __init__(self, hidden, experts, k, renorm, flatten=True, shared=False):
+    def __init__(self, hidden, inner, experts, k, renorm, flatten=True, shared=False):
         super().__init__()
         self.k, self.renorm, self.flatten = k, renorm, flatten
         self.gate = nn.Linear(hidden, experts, bias=False)
-        self.experts = nn.ModuleList(DenseMLP(hidden, 2 * hidden) for _ in range(experts))
+        self.experts = nn.ModuleList(DenseMLP(hidden, inner) for _ in range(experts))
         if shared:
-            self.shared_expert = DenseMLP(hidden, 2 * hidden)
+            self.shared_expert = DenseMLP(hidden, inner)
             self.shared_expert_gate = nn.Linear(hidden, 1, bias=False)
 
     def forward(self, hidden):
@@ -91,11 +91,11 @@ class DeepSeekGate(nn.Module):
 
 
 class DeepSeekMoeBlock(nn.Module):
-    def __init__(self, hidden, experts, k):
+    def __init__(self, hidden, inner, experts, k):
         super().__init__()
         self.gate = DeepSeekGate(hidden, experts, k)
-        self.experts = nn.ModuleList(DenseMLP(hidden, 2 * hidden) for _ in range(experts))
-        self.shared_experts = DenseMLP(hidden, 2 * hidden)
+        self.experts = nn.ModuleList(DenseMLP(hidden, inner) for _ in range(experts))
+        self.shared_experts = DenseMLP(hidden, inner)
 
     def forward(self, hidden):
         B, S, H = hidden.shape
@@ -105,21 +105,21 @@ class DeepSeekMoeBlock(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, kind, hidden, experts, k, dense):
+    def __init__(self, kind, hidden, inner, experts, k, dense):
         super().__init__()
         self.input_layernorm = nn.LayerNorm(hidden)
         if dense:
-            block = DenseMLP(hidden, 2 * hidden)
+            block = DenseMLP(hidden, inner)
         elif kind == "mixtral":
-            block = SoftmaxMoeBlock(hidden, experts, k, renorm=True)
+            block = SoftmaxMoeBlock(hidden, inner, experts, k, renorm=True)
         elif kind == "qwen2_moe":
-            block = SoftmaxMoeBlock(hidden, experts, k, renorm=False, shared=True)
+            block = SoftmaxMoeBlock(hidden, inner, experts, k, renorm=False, shared=True)
         elif kind == "olmoe":
-            block = SoftmaxMoeBlock(hidden, experts, k, renorm=False)
+            block = SoftmaxMoeBlock(hidden, inner, experts, k, renorm=False)
         elif kind == "unflat":
-            block = SoftmaxMoeBlock(hidden, experts, k, renorm=True, flatten=False)
+            block = SoftmaxMoeBlock(hidden, inner, experts, k, renorm=True, flatten=False)
         elif kind == "deepseek":
-            block = DeepSeekMoeBlock(hidden, experts, k)
+            block = DeepSeekMoeBlock(hidden, inner, experts, k)
         else:
             raise ValueError(f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
         # Mixtral names its MoE block block_sparse_moe; the others (and dense layers) call it mlp
@@ -131,10 +131,10 @@ class DecoderLayer(nn.Module):
 
 
 class ToyMoeModel(nn.Module):
-    def __init__(self, kind, vocab, hidden, experts, k, layers, dense_layers):
+    def __init__(self, kind, vocab, hidden, inner, experts, k, layers, dense_layers):
         super().__init__()
         self.embed_tokens = nn.Embedding(vocab, hidden)
-        self.layers = nn.ModuleList(DecoderLayer(kind, hidden, experts, k, i in dense_layers)
+        self.layers = nn.ModuleList(DecoderLayer(kind, hidden, inner, experts, k, i in dense_layers)
                                     for i in range(layers))
         self.norm = nn.LayerNorm(hidden)
 
@@ -148,13 +148,14 @@ class ToyMoeModel(nn.Module):
 class ToyMoeForCausalLM(nn.Module):
     """embedding -> layers (MoE or dense MLP, residual) -> lm head."""
 
-    def __init__(self, kind, vocab=97, hidden=16, experts=8, k=2, layers=3, dense_layers=(), seed=0):
+    def __init__(self, kind, vocab=97, hidden=16, experts=8, k=2, layers=3, dense_layers=(), seed=0, inner=None):
         super().__init__()
+        inner = inner or 2 * hidden  # each expert's intermediate size
         if kind == "deepseek" and not dense_layers:
             dense_layers = (0,)  # DeepSeek's first layers are dense (first_k_dense_replace)
         torch.manual_seed(seed)
         self.kind = kind
-        self.model = ToyMoeModel(kind, vocab, hidden, experts, k, layers, set(dense_layers))
+        self.model = ToyMoeModel(kind, vocab, hidden, inner, experts, k, layers, set(dense_layers))
         self.lm_head = nn.Linear(hidden, vocab, bias=False)
 
     def forward(self, input_ids, attention_mask=None):
