@@ -362,26 +362,38 @@ class Recorder:
             return
         self._check_step_complete()
         prefill = self._steps[0].logits
+        plen = self._prefill_lens
         if len(self._steps) == 1:  # prefill only: the buffer is already in trace order
-            logits, ids, lens = prefill, self._prefill_ids, self._prefill_lens
-            phase = np.zeros(len(ids), np.uint8)
+            self._append(prefill, self._prefill_ids, np.zeros(len(prefill), np.uint8), plen)
         else:
-            decode = np.stack([s.logits for s in self._steps[1:]], axis=1)  # [B, steps, L, E]
-            live = np.stack(self._decode_live, axis=1)                      # [B, steps]
-            dec_ids = np.stack(self._decode_ids, axis=1)
-            starts = np.concatenate([[0], np.cumsum(self._prefill_lens)])
-            parts, id_parts, phase_parts = [], [], []
-            for b in range(self._batch):
-                parts += [prefill[starts[b]:starts[b + 1]], decode[b, live[b]]]
-                id_parts += [self._prefill_ids[starts[b]:starts[b + 1]], dec_ids[b, live[b]]]
-                phase_parts += [np.zeros(self._prefill_lens[b], np.uint8), np.ones(int(live[b].sum()), np.uint8)]
-            logits = np.concatenate(parts)
-            ids = np.concatenate(id_parts)
-            phase = np.concatenate(phase_parts)
-            lens = self._prefill_lens + live.sum(1)
-        self._append(logits, ids, phase, lens)
+            self._append(*self._interleave(prefill, plen))
         self._batches += 1
         self._clear_batch()
+
+    def _interleave(self, prefill, plen):
+        """The batch in trace order (each sequence's prompt, then its decode
+        tokens), copied once into new arrays."""
+        live = np.stack(self._decode_live, axis=1)  # [B, steps]
+        lens = plen + live.sum(1)
+        starts = np.cumsum(lens) - lens             # each sequence's first token
+        # prefill rows move right by the decode tokens of the sequences before
+        shift = starts - (np.cumsum(plen) - plen)
+        prefill_dest = np.arange(len(prefill)) + np.repeat(shift, plen)
+        decode_start = starts + plen
+        rank = np.cumsum(live, axis=1) - 1          # a decode token's place among its sequence's
+        total = int(lens.sum())
+        logits = np.empty((total,) + prefill.shape[1:], prefill.dtype)
+        ids = np.empty(total, np.int32)
+        phase = np.ones(total, np.uint8)
+        logits[prefill_dest] = prefill
+        ids[prefill_dest] = self._prefill_ids
+        phase[prefill_dest] = 0
+        for j, step in enumerate(self._steps[1:]):
+            rows = live[:, j]
+            dest = decode_start[rows] + rank[rows, j]
+            logits[dest] = step.logits[rows]
+            ids[dest] = self._decode_ids[j][rows]
+        return logits, ids, phase, lens
 
     def _append(self, logits, ids, phase, lens):
         n = len(ids)

@@ -286,6 +286,21 @@ class RecorderTest(unittest.TestCase):
         self.check_trace(forwards, batches, 3, rerun=True)
 
     @no_grad
+    def test_sequences_skipping_some_decode_steps(self):
+        model = toy_moe.ToyMoeForCausalLM("olmoe")
+        bt = batch(self.rng, 3, 4, "right")
+        pattern = [[1, 0, 1], [0, 1, 1], [1, 0, 0], [1, 1, 0]]  # per step, per sequence
+        bt["decode"] = [(torch.from_numpy(self.rng.integers(0, VOCAB, 3)), np.array(a, bool)) for a in pattern]
+        _, forwards = self.record(model, MLP_GATES, [bt])
+        self.check_trace(forwards, [bt], 3)
+        with h5py.File(self.path, "r") as f:
+            # by hand: prompts of 4, 3, 2 tokens, then 3, 2, 2 decode tokens
+            np.testing.assert_array_equal(f["sequences/offsets"][...], [0, 7, 12, 16])
+            np.testing.assert_array_equal(f["tokens/ids"][12:16], [int(bt["ids"][2, 0]), int(bt["ids"][2, 1]),
+                                                                   int(bt["decode"][0][0][2]),
+                                                                   int(bt["decode"][1][0][2])])
+
+    @no_grad
     def test_extend_with_attention_mask(self):
         model = toy_moe.ToyMoeForCausalLM("olmoe")
         ids = torch.from_numpy(self.rng.integers(0, VOCAB, (2, 3)))
