@@ -6,9 +6,9 @@ Toy decoders shaped like Mixtral (E=8, top-2) and OLMoE (E=64, top-8)
 a batch of sequences and then decode steps of one token per sequence, first
 without hooks, then inside a Recorder (one batch per repeat, so each begin()
 also appends the previous batch to the file), then without hooks again.
-Times are the best of the repeats. The recorder's own time (its hooks and
-begin()) is also timed directly, since it is small next to the forward and
-the wall-time ratio is within noise. Peak memory is the process's maximum
+Times are the best of the repeats. The recorder's own time (its hooks,
+begin() and extend()) is also timed directly, since it is small next to the
+forward and the wall-time ratio is within noise. Peak memory is the process's maximum
 resident set (resource.getrusage) after the plain and the recorded runs."""
 
 import argparse
@@ -58,7 +58,8 @@ def plain_runs(model, ids, next_ids, steps, repeats):
 
 def recorded_runs(model, ids, next_ids, steps, repeats, path, gates, experts):
     """Best prefill and decode-step times inside a Recorder, the recorder's
-    own time per prefill (hooks + begin) and per decode step, and the exit."""
+    own time per prefill (hooks + begin) and per decode step (hooks +
+    extend), and the exit."""
     prefill, decode, own_prefill, own_decode = [], [], [], []
     with routesim.Recorder(path, model, gates, experts) as rec:
         inside = [0.0]
@@ -80,7 +81,9 @@ def recorded_runs(model, ids, next_ids, steps, repeats, path, gates, experts):
             inside[0] = 0.0
             t = time.perf_counter()
             for _ in range(steps):
+                t_extend = time.perf_counter()
                 rec.extend(next_ids)
+                inside[0] += time.perf_counter() - t_extend
                 model(next_ids[:, None])
             decode.append((time.perf_counter() - t) / steps)
             own_decode.append(inside[0] / steps)
