@@ -6,8 +6,6 @@ written in numpy / torch, get the metrics as pandas DataFrames
     df = routesim.route("trace.h5", "topk:k=2", ["load", "entropy"])
 """
 
-import importlib.util
-
 from ._version import __version__
 from .errors import RoutesimError
 from .registries import info, load_plugin, metrics, routers
@@ -16,10 +14,14 @@ from .router import Block, Router
 from .routing import plot, route, run
 
 __all__ = ["__version__", "RoutesimError", "route", "run", "plot", "read_results", "info", "routers", "metrics",
-           "load_plugin", "Router", "Block", "ALL_LAYERS", "COLUMNS"]
+           "load_plugin", "Router", "Block", "ALL_LAYERS", "COLUMNS", "Recorder"]
 
-# The recorder imports torch itself, when it is used.
-if importlib.util.find_spec(".recorder", __name__) is not None:
-    from .recorder import Recorder  # noqa: F401
 
-    __all__.append("Recorder")
+def __getattr__(name):
+    # The recorder needs torch, which takes a second or two to import:
+    # import it when routesim.Recorder is first used, not with the package.
+    if name == "Recorder":
+        from .recorder import Recorder
+
+        return Recorder
+    raise AttributeError(f"module 'routesim' has no attribute {name!r}")
