@@ -1,5 +1,6 @@
 """Record a small Mixtral-shaped PyTorch model, route the trace with a router
-written in numpy and three built-in ones, compare them and make the figures.
+written in numpy (a parameter sweep) and three built-in ones, compare them
+and make the figures.
 
     make && PYTHONPATH=python /usr/bin/python3 examples/python/record_route_compare.py [OUTPUT_DIR]
 
@@ -84,15 +85,17 @@ def record(path, model, batches=6, batch=4, prompt=48, new_tokens=16):
                     logits = model(next_ids[:, None])
 
 
-def balanced_topk(block):
-    """Top-k after subtracting a per-block penalty on each expert's share of
-    the block's top-1 choices: a simple load-aware rule written in numpy."""
-    k, strength = block.params["k"], block.params["strength"]
-    share = np.bincount(block.logits.argmax(1), minlength=block.num_experts) / max(block.n, 1)
-    scores = block.logits - strength * (share - 1.0 / block.num_experts)
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+def confident_top1(block):
+    """One expert when the router is confident (top probability at least
+    `threshold`), two otherwise: a per-token rule in numpy, so its results
+    do not depend on how the engine splits the tokens into blocks."""
+    order = np.argsort(-block.logits, axis=1, kind="stable")[:, :2]  # ties to the lower index
     weights = np.take_along_axis(block.probs, order, axis=1)
-    return order.astype(np.int32), weights / weights.sum(1, keepdims=True)
+    ids = order.astype(np.int32)
+    confident = weights[:, 0] >= block.params["threshold"]
+    ids[confident, 1] = -1
+    weights[confident, 1] = 0.0
+    return ids, weights / weights.sum(1, keepdims=True)
 
 
 def main():
@@ -105,18 +108,19 @@ def main():
     print(f"recorded {meta['num_tokens']} tokens in {meta['num_sequences']} sequences, "
           f"{meta['num_layers']} layers x {meta['num_experts']} experts")
 
-    routesim.Router(balanced_topk, "balanced_topk", kmax=2, params={"k": 2, "strength": 4.0})
+    routesim.Router(confident_top1, "confident_top1", kmax=2, params={"threshold": 0.3})
     results = routesim.run({
         "name": "python-example",
         "traces": [trace],
-        "routers": ["native", "topk:k=2", "expert_choice", {"name": "balanced_topk", "params": {"strength": [2.0, 8.0]}}],
-        "metrics": ["load", "entropy", "locality"],
+        "routers": ["native", "topk:k=2", "expert_choice", {"name": "confident_top1", "params": {"threshold": [0.2, 0.3, 0.4]}}],
+        "metrics": ["load", "entropy", "activation", "locality"],
         "output": out,
     })
     table = results[results.layer == routesim.ALL_LAYERS].pivot_table(
         index="run", columns="metric", values="value", aggfunc="first")
-    print(table[["load.maxvio", "load.cv", "entropy.router_entropy", "locality.adjacent_overlap"]].round(4).to_string())
-    written = routesim.plot(out, kinds="bars", metrics=["load.maxvio", "load.cv"])
+    print(table[["activation.experts_per_token", "load.maxvio", "entropy.selected_mass",
+                 "locality.adjacent_overlap"]].round(4).to_string())
+    written = routesim.plot(out, kinds=["bars", "sweep"], metrics=["activation.experts_per_token", "load.maxvio"])
     print(f"figures and their data: {len(written)} files under {os.path.join(out, 'plots')}")
 
 
