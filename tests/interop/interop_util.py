@@ -30,8 +30,8 @@ def run(args, env=None):
     return r
 
 
-def write_logits_trace(path, logits, offsets=None, bias=None, token_ids=None, **attrs):
-    """A float32 trace [T, L, E] with optional bias [L, E] and token ids."""
+def write_logits_trace(path, logits, offsets=None, bias=None, token_ids=None, phase=None, **attrs):
+    """A float32 trace [T, L, E] with optional bias [L, E], token ids and phase."""
     T, L, E = logits.shape
     with h5py.File(path, "w") as f:
         f.attrs["format"] = "routesim-trace"
@@ -48,6 +48,8 @@ def write_logits_trace(path, logits, offsets=None, bias=None, token_ids=None, **
             f.create_dataset("router/bias", data=np.asarray(bias, np.float32))
         if token_ids is not None:
             f.create_dataset("tokens/ids", data=np.asarray(token_ids, np.int32))
+        if phase is not None:
+            f.create_dataset("tokens/phase", data=np.asarray(phase, np.uint8))
 
 
 def route_decisions(trace, spec, tmp, name, extra=()):

@@ -4,13 +4,15 @@ command line's results.csv for comparison."""
 
 import os
 import subprocess
+import sys
 import tempfile
 import unittest
 
-import h5py
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "interop"))
+from interop_util import write_logits_trace  # noqa: E402  (the trace writer users' scripts resemble)
 BIN = os.path.abspath(os.environ.get("ROUTESIM_BIN", os.path.join(ROOT, "build", "routesim")))
 
 
@@ -33,22 +35,8 @@ def gen_trace(path, tokens=600, seed=1, preset="small", **settings):
 
 
 def write_trace(path, logits, offsets=None, token_ids=None, phase=None, **attrs):
-    """A float32 trace [T, L, E] written with h5py."""
-    T, L, E = logits.shape
-    with h5py.File(path, "w") as f:
-        f.attrs["format"] = "routesim-trace"
-        f.attrs["format_version"] = 1
-        f.attrs["num_layers"] = L
-        f.attrs["num_experts"] = E
-        f.attrs["unit"] = "token"
-        for k, v in attrs.items():
-            f.attrs[k] = v
-        f.create_dataset("router/logits", data=np.asarray(logits, np.float32))
-        f.create_dataset("sequences/offsets", data=np.asarray(offsets if offsets is not None else [0, T], np.int64))
-        if token_ids is not None:
-            f.create_dataset("tokens/ids", data=np.asarray(token_ids, np.int32))
-        if phase is not None:
-            f.create_dataset("tokens/phase", data=np.asarray(phase, np.uint8))
+    """A float32 trace [T, L, E] written with h5py, as the interop tests write them."""
+    write_logits_trace(path, logits, offsets=offsets, token_ids=token_ids, phase=phase, **attrs)
     return path
 
 
