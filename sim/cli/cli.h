@@ -3,6 +3,7 @@
 #ifndef ROUTESIM_CLI_H
 #define ROUTESIM_CLI_H
 
+#include "core/output_space.h"
 #include "routesim/error.h"
 
 typedef struct rs_command {
@@ -23,6 +24,13 @@ int rs_cli_wants_help(int argc, char **argv);
 /* Parses an integer or number option value, or reports a usage error. */
 int rs_cli_parse_long(const char *command, const char *option, const char *text, long long min, long long max,
                       long long *out);
+
+/* --max-output-gb N: a limit in GiB, a number > 0; a usage error otherwise. */
+int rs_cli_parse_output_limit(const char *command, const char *text, rs_output_limit *limit);
+/* The help lines of --max-output-gb and --no-size-limit. */
+#define RS_CLI_OUTPUT_LIMIT_HELP                                                                                     \
+    "  --max-output-gb N            refuse an output over N GiB (default 64; the free disk space is checked too)\n" \
+    "  --no-size-limit              write whatever size the output takes; checks neither limit nor free space\n"
 
 int rs_cmd_run(int argc, char **argv);
 int rs_cmd_route(int argc, char **argv);

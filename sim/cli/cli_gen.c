@@ -52,6 +52,7 @@ static void usage(int preset)
            "  --list-presets               list the presets\n"
            "  --markdown                   print the settings and presets tables of docs/generator.md\n"
            "  --no-progress                no progress bar\n"
+           RS_CLI_OUTPUT_LIMIT_HELP
            "\nOptions may be written --name VALUE or --name=VALUE; '-' and '_' are interchangeable.\n"
            "\npresets:\n");
     list_presets();
@@ -154,7 +155,8 @@ static int help_preset(int argc, char **argv)
 
 enum { GENERATE, LIST_PRESETS, MARKDOWN };
 
-static int parse(int argc, char **argv, rs_params *params, const char **out, int *progress, int *action)
+static int parse(int argc, char **argv, rs_params *params, const char **out, int *progress, rs_output_limit *limit,
+                 int *action)
 {
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value = NULL;
@@ -171,12 +173,16 @@ static int parse(int argc, char **argv, rs_params *params, const char **out, int
             *progress = 0;
             continue;
         }
+        if (strcmp(arg, "--no-size-limit") == 0 || strcmp(arg, "--no_size_limit") == 0) {
+            limit->max_gib = -1;
+            continue;
+        }
         if (strcmp(arg, "-o") == 0) {
             snprintf(name, sizeof name, "out");
         } else if (strncmp(arg, "--", 2) != 0) {
             return rs_cli_usage_error("gen", "unexpected argument '%s'", arg);
         } else if (split_option(arg, name, sizeof name, &value) != 0 ||
-                   (strcmp(name, "out") != 0 && !is_setting(name))) {
+                   (strcmp(name, "out") != 0 && strcmp(name, "max_output_gb") != 0 && !is_setting(name))) {
             return rs_cli_usage_error("gen", "unknown option '%s'", arg);
         }
         if (!value) {
@@ -186,6 +192,11 @@ static int parse(int argc, char **argv, rs_params *params, const char **out, int
         }
         if (strcmp(name, "out") == 0) {
             *out = value;
+            continue;
+        }
+        if (strcmp(name, "max_output_gb") == 0) {
+            if (rs_cli_parse_output_limit("gen", value, limit) != 0)
+                return RS_EXIT_USAGE;
             continue;
         }
         rs_error err = {{0}};
@@ -209,7 +220,8 @@ int rs_cmd_gen(int argc, char **argv)
         return rs_cli_fail(&err);
     const char *out = NULL;
     int progress = -1, action = GENERATE;
-    int rc = parse(argc, argv, &params, &out, &progress, &action);
+    rs_output_limit limit = {0};
+    int rc = parse(argc, argv, &params, &out, &progress, &limit, &action);
     if (rc == RS_EXIT_OK && action == LIST_PRESETS) {
         list_presets();
     } else if (rc == RS_EXIT_OK && action == MARKDOWN) {
@@ -220,7 +232,7 @@ int rs_cmd_gen(int argc, char **argv)
         fprintf(stderr, "routesim: %s (see routesim gen --help)\n", err.msg);
         rc = RS_EXIT_USAGE;
     } else if (rc == RS_EXIT_OK) {
-        if (rs_generate_trace(out, &params, progress, &err) != 0)
+        if (rs_generate_trace(out, &params, &limit, progress, &err) != 0)
             rc = rs_cli_fail(&err);
         else
             fprintf(stderr, "routesim: wrote %s (%lld tokens)\n", out, rs_param_int(&params, "tokens"));

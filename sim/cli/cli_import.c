@@ -9,7 +9,7 @@
 #include "sim/cli/cli.h"
 #include "workloads/import/importer.h"
 
-enum { FIRST_OPTION = 256, NAME_MAX_LEN = 64 };
+enum { FIRST_OPTION = 256, NAME_MAX_LEN = 64, MAX_OUTPUT_GB = 'M', NO_SIZE_LIMIT = 'N' };
 
 /* "top_k" -> "top-k" */
 static void flag_name(const char *param, char *out)
@@ -61,6 +61,8 @@ static void print_options(const rs_importer_type *t)
         printf("  %-22s ", text);
         print_wrapped(t->options[i].help, 25, 25, 110);
     }
+    printf("  %-22s %s\n", "--max-output-gb N", "refuse a trace over N GiB (default 64; free disk space is checked too)");
+    printf("  %-22s %s\n", "--no-size-limit", "write whatever size the trace takes; checks neither limit nor free space");
 }
 
 static void format_usage(const rs_importer_type *t)
@@ -96,7 +98,9 @@ static void usage(void)
                    i + 1 < t->num_options ? "," : "\n");
         }
     }
-    printf("\n'routesim import FORMAT --help' describes one format and its options.\n");
+    printf("\nEvery format also takes --max-output-gb N (refuse a trace over N GiB; default 64, and the free\n"
+           "disk space is checked too) and --no-size-limit (check neither).\n"
+           "'routesim import FORMAT --help' describes one format and its options.\n");
 }
 
 /* Sets option i from the command line; a bad value is a usage error. A
@@ -156,11 +160,13 @@ static int import_format(const rs_importer_type *t, int argc, char **argv)
         format_usage(t);
         return RS_EXIT_OK;
     }
-    struct option options[RS_PARAMS_MAX + 2] = {{"out", required_argument, NULL, 'o'}};
+    struct option options[RS_PARAMS_MAX + 4] = {{"out", required_argument, NULL, 'o'},
+                                                {"max-output-gb", required_argument, NULL, MAX_OUTPUT_GB},
+                                                {"no-size-limit", no_argument, NULL, NO_SIZE_LIMIT}};
     char names[RS_PARAMS_MAX][NAME_MAX_LEN];
     for (int i = 0; i < t->num_options && i < RS_PARAMS_MAX; i++) {
         flag_name(t->options[i].name, names[i]);
-        options[i + 1] = (struct option){names[i], t->forms[i].value ? required_argument : no_argument, NULL,
+        options[i + 3] = (struct option){names[i], t->forms[i].value ? required_argument : no_argument, NULL,
                                          FIRST_OPTION + i};
     }
     rs_params p;
@@ -168,12 +174,17 @@ static int import_format(const rs_importer_type *t, int argc, char **argv)
     if (rs_importer_options_init(t, &p, command, &err) != 0)
         return rs_cli_fail(&err);
     const char *output = NULL;
+    rs_output_limit limit = {0};
     int rc = 0;
     optind = 1;
     opterr = 0;
     for (int c; rc == 0 && (c = getopt_long(argc, argv, "o:", options, NULL)) != -1;) {
         if (c == 'o')
             output = optarg;
+        else if (c == MAX_OUTPUT_GB)
+            rc = rs_cli_parse_output_limit(command, optarg, &limit) == 0 ? 0 : RS_EXIT_USAGE;
+        else if (c == NO_SIZE_LIMIT)
+            limit.max_gib = -1;
         else if (c >= FIRST_OPTION)
             rc = set_option(command, t, &p, c - FIRST_OPTION, optarg);
         else
@@ -182,7 +193,7 @@ static int import_format(const rs_importer_type *t, int argc, char **argv)
     if (rc == 0)
         rc = check_arguments(command, t, &p, argc - optind, output);
     if (rc == 0) {
-        rs_import_job job = {.input = argv[optind], .output = output, .options = &p};
+        rs_import_job job = {.input = argv[optind], .output = output, .options = &p, .limit = limit};
         rc = t->run(&job, &err) == 0 ? RS_EXIT_OK : rs_cli_fail(&err);
     }
     rs_params_free(&p);

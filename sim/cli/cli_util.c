@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,5 +46,17 @@ int rs_cli_parse_long(const char *command, const char *option, const char *text,
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int rs_cli_parse_output_limit(const char *command, const char *text, rs_output_limit *limit)
+{
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(v) || v <= 0) {
+        rs_cli_usage_error(command, "--max-output-gb: expected a size in GiB > 0, got '%s'", text);
+        return -1;
+    }
+    limit->max_gib = v;
     return 0;
 }

@@ -83,6 +83,63 @@ static int get_string(const cJSON *root, const char *key, char **out, const char
     return 0;
 }
 
+/* "max_output_gb": the size limit of a generated or imported trace, a
+ * number of GiB or "none" (no limit, free space not checked either). */
+static int parse_output_limit(rs_trace_entry *te, const cJSON *t, const char *src, const char *path, rs_error *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, "max_output_gb");
+    te->limit.lift = "the trace's \"max_output_gb\" in the config raises it";
+    if (!v)
+        return 0;
+    RS_CHECK(te->generate || te->import, err,
+             "%s: %s.max_output_gb: only a generated or imported trace is written, and so has a size limit", src,
+             path);
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "none") == 0) {
+        te->limit.max_gib = -1;
+        return 0;
+    }
+    RS_CHECK(cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble > 0, err,
+             "%s: %s.max_output_gb: expected a size in GiB > 0, or \"none\"", src, path);
+    te->limit.max_gib = v->valuedouble;
+    return 0;
+}
+
+/* A trace entry {"path", "generate" or "import", "max_output_gb"}. */
+static int parse_trace_object(rs_trace_entry *te, const cJSON *t, const char *src, const char *path, rs_error *err)
+{
+    RS_CHECK(cJSON_IsObject(t), err, "%s: %s: expected a path or an object", src, path);
+    static const char *const known[] = {"path", "generate", "import", "max_output_gb", NULL};
+    RS_TRY(check_keys(t, known, src, path, err));
+    RS_CHECK(!(cJSON_GetObjectItemCaseSensitive(t, "generate") && cJSON_GetObjectItemCaseSensitive(t, "import")),
+             err, "%s: %s: a trace is either generated or imported, not both", src, path);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(t, "path");
+    RS_CHECK(cJSON_IsString(p) && p->valuestring[0], err, "%s: %s.path: expected a non-empty string", src, path);
+    te->path = strdup(p->valuestring);
+    RS_CHECK(te->path, err, "out of memory");
+    const cJSON *imp = cJSON_GetObjectItemCaseSensitive(t, "import");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(t, "generate");
+    if (imp) {
+        RS_TRY(rs_import_recipe_parse(&te->imp, imp, src, path, err));
+        te->import = 1;
+    } else if (g) {
+        char owner[128];
+        snprintf(owner, sizeof owner, "%s: %s.generate", src, path);
+        RS_TRY(rs_generator_params_init(&te->gen, owner, err));
+        te->generate = 1;
+        RS_CHECK(cJSON_IsObject(g), err, "%s: %s.generate: expected an object of generator settings", src, path);
+        for (const cJSON *v = g->child; v; v = v->next) {
+            char where[96];
+            snprintf(where, sizeof where, "%s.generate", path);
+            RS_CHECK(!cJSON_IsArray(v), err, "%s: %s.%s: generator settings take one value", src, where, v->string);
+            RS_TRY(rs_params_set_json(&te->gen, v->string, v, src, where, err));
+        }
+        /* Settings that depend on each other (k <= experts...) fail now, not mid-run. */
+        if (rs_generator_check(&te->gen, err) != 0)
+            return rs_fail_context(err, "%s: %s.generate", src, path);
+    }
+    return parse_output_limit(te, t, src, path, err);
+}
+
 static int parse_traces(rs_config *cfg, const cJSON *traces, rs_error *err)
 {
     const char *src = cfg->source;
@@ -100,40 +157,9 @@ static int parse_traces(rs_config *cfg, const cJSON *traces, rs_error *err)
         if (cJSON_IsString(t)) {
             te->path = strdup(t->valuestring);
             RS_CHECK(te->path, err, "out of memory");
-            continue;
+        } else {
+            RS_TRY(parse_trace_object(te, t, src, path, err));
         }
-        RS_CHECK(cJSON_IsObject(t), err, "%s: %s: expected a path or an object", src, path);
-        static const char *const known[] = {"path", "generate", "import", NULL};
-        RS_TRY(check_keys(t, known, src, path, err));
-        RS_CHECK(!(cJSON_GetObjectItemCaseSensitive(t, "generate") && cJSON_GetObjectItemCaseSensitive(t, "import")),
-                 err, "%s: %s: a trace is either generated or imported, not both", src, path);
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(t, "path");
-        RS_CHECK(cJSON_IsString(p) && p->valuestring[0], err, "%s: %s.path: expected a non-empty string", src, path);
-        te->path = strdup(p->valuestring);
-        RS_CHECK(te->path, err, "out of memory");
-        const cJSON *imp = cJSON_GetObjectItemCaseSensitive(t, "import");
-        if (imp) {
-            RS_TRY(rs_import_recipe_parse(&te->imp, imp, src, path, err));
-            te->import = 1;
-            continue;
-        }
-        const cJSON *g = cJSON_GetObjectItemCaseSensitive(t, "generate");
-        if (!g)
-            continue;
-        char owner[128];
-        snprintf(owner, sizeof owner, "%s: %s.generate", src, path);
-        RS_TRY(rs_generator_params_init(&te->gen, owner, err));
-        te->generate = 1;
-        RS_CHECK(cJSON_IsObject(g), err, "%s: %s.generate: expected an object of generator settings", src, path);
-        for (const cJSON *v = g->child; v; v = v->next) {
-            char where[96];
-            snprintf(where, sizeof where, "%s.generate", path);
-            RS_CHECK(!cJSON_IsArray(v), err, "%s: %s.%s: generator settings take one value", src, where, v->string);
-            RS_TRY(rs_params_set_json(&te->gen, v->string, v, src, where, err));
-        }
-        /* Settings that depend on each other (k <= experts...) fail now, not mid-run. */
-        if (rs_generator_check(&te->gen, err) != 0)
-            return rs_fail_context(err, "%s: %s.generate", src, path);
     }
     return 0;
 }

@@ -7,6 +7,7 @@
 #include <cJSON.h>
 #include <stdint.h>
 
+#include "core/output_space.h"
 #include "routesim/params.h"
 #include "sim/config/import_recipe.h"
 #include "sim/config/param_sweep.h"
@@ -18,6 +19,7 @@ typedef struct rs_trace_entry {
     rs_params gen;      /* generator settings when generate = 1 */
     int import;         /* 1: import the trace at path if it does not exist */
     rs_trace_import imp;
+    rs_output_limit limit; /* "max_output_gb" of a generated or imported trace */
 } rs_trace_entry;
 
 typedef struct rs_config {

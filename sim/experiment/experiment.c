@@ -26,7 +26,7 @@ static int import_trace(const rs_trace_entry *te, rs_error *err)
              te->path, x->input, x->type->name);
     fprintf(stderr, "routesim: importing %s into %s\n", x->input, te->path);
     RS_TRY(rs_make_parent_dirs(te->path, err));
-    rs_import_job job = {.input = x->input, .output = te->path, .options = &x->options, .quiet = 1};
+    rs_import_job job = {.input = x->input, .output = te->path, .options = &x->options, .quiet = 1, .limit = te->limit};
     return x->type->run(&job, err);
 }
 
@@ -118,7 +118,7 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
     const int n = cfg->num_routers;
     if (te->generate && !file_exists(te->path)) {
         fprintf(stderr, "routesim: generating %s\n", te->path);
-        RS_TRY(rs_generate_trace(te->path, &te->gen, xo->progress, err));
+        RS_TRY(rs_generate_trace(te->path, &te->gen, &te->limit, xo->progress, err));
     }
     if (te->import && !file_exists(te->path))
         RS_TRY(import_trace(te, err));

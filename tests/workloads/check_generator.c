@@ -22,7 +22,7 @@ void gen_test_generate(char *path, size_t size, const char *name, const char *se
     rs_error err = {{0}};
     ck_assert_msg(rs_generator_params_init(&p, "test", &err) == 0, "%s", err.msg);
     ck_assert_msg(rs_params_parse_list(&p, settings, &err) == 0, "%s", err.msg);
-    ck_assert_msg(rs_generate_trace(path, &p, 0, &err) == 0, "%s: %s", settings, err.msg);
+    ck_assert_msg(rs_generate_trace(path, &p, NULL, 0, &err) == 0, "%s: %s", settings, err.msg);
     rs_params_free(&p);
 }
 
@@ -348,7 +348,7 @@ START_TEST(test_overrides_and_checks)
         rs_error_clear(&err);
         ck_assert_int_ne(rs_generator_check(&p, &err), 0);
         ck_assert_msg(strstr(err.msg, bad[i].message), "message '%s' lacks '%s'", err.msg, bad[i].message);
-        ck_assert_int_ne(rs_generate_trace(rs_test_path("never.h5"), &p, 0, &err), 0);
+        ck_assert_int_ne(rs_generate_trace(rs_test_path("never.h5"), &p, NULL, 0, &err), 0);
         ck_assert(!rs_test_file_exists(rs_test_path("never.h5")));
         rs_params_free(&p);
     }

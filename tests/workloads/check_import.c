@@ -3,10 +3,12 @@
  * and the resulting traces read back and compared with arrays worked out by
  * hand from the log lines. */
 #include <check.h>
+#include <dirent.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 #include "tests/test_util.h"
@@ -38,8 +40,36 @@ static char *write_text(const char *name, const char *text)
 
 static char *scratch(const char *name) { return strdup(rs_test_path(name)); }
 
-/* Imports in -> out with the library; returns its status. */
-static int import(const char *in, const char *out, int experts, const char *map, int strict,
+/* Caps the size of files this test (and the commands it runs) may write at
+ * 64 MiB, so that a regression fails with SIGXFSZ instead of filling the
+ * disk; uncap_file_size restores the limit before. */
+static struct rlimit saved_file_size;
+
+static void cap_file_size(void)
+{
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &saved_file_size), 0);
+    struct rlimit cap = saved_file_size;
+    if (cap.rlim_cur == RLIM_INFINITY || cap.rlim_cur > (rlim_t)64 << 20)
+        cap.rlim_cur = (rlim_t)64 << 20;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &cap), 0);
+}
+
+static void uncap_file_size(void) { ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &saved_file_size), 0); }
+
+/* No file of the scratch directory starts with prefix (a trace or its temporary file). */
+static void assert_no_file_like(const char *prefix)
+{
+    DIR *d = opendir(rs_test_dir());
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d));)
+        ck_assert_msg(strncmp(e->d_name, prefix, strlen(prefix)) != 0, "%s left behind", e->d_name);
+    closedir(d);
+}
+
+enum { STRICT = 1, PAD_GAPS = 2 };
+
+/* Imports in -> out with the library (flags: STRICT, PAD_GAPS); returns its status. */
+static int import(const char *in, const char *out, int experts, const char *map, int flags,
                   rs_import_jsonl_report *report, rs_error *err)
 {
     rs_import_jsonl_options opt;
@@ -47,7 +77,8 @@ static int import(const char *in, const char *out, int experts, const char *map,
     opt.input = in;
     opt.output = out;
     opt.num_experts = experts;
-    opt.strict = strict;
+    opt.strict = (flags & STRICT) != 0;
+    opt.pad_gaps = (flags & PAD_GAPS) != 0;
     if (map)
         ck_assert_msg(rs_jsonl_key_map_parse(&opt.map, map, err) == 0, "%s", err->msg);
     return rs_import_jsonl(&opt, report, err);
@@ -57,6 +88,12 @@ static void import_ok(const char *in, const char *out, int experts, const char *
 {
     rs_error err = {{0}};
     ck_assert_msg(import(in, out, experts, map, 0, report, &err) == 0, "%s", err.msg);
+}
+
+static void import_padded(const char *in, const char *out, int experts, rs_import_jsonl_report *report)
+{
+    rs_error err = {{0}};
+    ck_assert_msg(import(in, out, experts, NULL, PAD_GAPS, report, &err) == 0, "%s", err.msg);
 }
 
 /* A trace read back whole. */
@@ -280,9 +317,11 @@ START_TEST(test_missing_pairs_become_padding_rows)
 {
     char *in = write_log("gappy.jsonl", gappy_lines, 7, NULL), *out = scratch("gappy.h5");
     rs_import_jsonl_report report;
-    import_ok(in, out, 4, NULL, &report);
-    /* By hand: a has 4 tokens, b 2, L = 2 (layers 0 and 2): 12 pairs, 7 logged. */
+    import_padded(in, out, 4, &report);
+    /* By hand: a has 4 tokens, b 2, L = 2 (layers 0 and 2): 12 pairs, 7 logged;
+     * tokens a:2 and b:0 have no row at all. */
     ck_assert_int_eq(report.tokens, 6);
+    ck_assert_int_eq(report.gap_tokens, 2);
     ck_assert_int_eq(report.missing_pairs, 5);
     ck_assert_int_eq(report.num_missing_samples, 5);
     const struct { const char *seq; int token, layer; } want[] = {
@@ -309,18 +348,93 @@ START_TEST(test_strict_refuses_missing_pairs)
     char *in = write_log("gappy-strict.jsonl", gappy_lines, 7, NULL), *out = scratch("gappy-strict.h5");
     rs_import_jsonl_report report;
     rs_error err = {{0}};
-    ck_assert_int_eq(import(in, out, 4, NULL, 1, &report, &err), -1);
+    ck_assert_int_eq(import(in, out, 4, NULL, STRICT | PAD_GAPS, &report, &err), -1);
     ck_assert_msg(strstr(err.msg, "5 (token, layer) pairs") && strstr(err.msg, "seq \"a\", token 1, layer 2") &&
                       strstr(err.msg, "--strict"),
                   "%s", err.msg);
     ck_assert(!rs_test_file_exists(out));
 
     char args[2048], *stdout_text = NULL, *stderr_text = NULL;
-    snprintf(args, sizeof args, "import jsonl '%s' -o '%s' --experts 4 --strict", in, out);
+    snprintf(args, sizeof args, "import jsonl '%s' -o '%s' --experts 4 --strict --pad-gaps", in, out);
     ck_assert_int_eq(rs_test_run_cli(args, &stdout_text, &stderr_text), 1);
     ck_assert_msg(strstr(stderr_text, "--strict"), "%s", stderr_text);
     ck_assert(!rs_test_file_exists(out));
     free(stdout_text), free(stderr_text), free(in), free(out);
+}
+END_TEST
+
+/* A token with no row at all is refused unless --pad-gaps: the message names
+ * the line of the token after the gap and the tokens missing. */
+START_TEST(test_gaps_are_refused_naming_the_line)
+{
+    cap_file_size();
+    char *in = write_log("gappy-refused.jsonl", gappy_lines, 7, NULL), *out = scratch("gappy-refused.h5");
+    rs_import_jsonl_report report;
+    rs_error err = {{0}};
+    ck_assert_int_eq(import(in, out, 4, NULL, 0, &report, &err), -1);
+    /* "a" logs tokens 0, 1 and 3 (token 3 on line 4); "b" starts at token 1: two gaps of one token. */
+    ck_assert_msg(strstr(err.msg, "gappy-refused.jsonl: line 4: token: seq \"a\" jumps from token 1 to token 3: "
+                                  "token 2 has no row (2 gaps, 2 tokens in all; --pad-gaps"),
+                  "%s", err.msg);
+    ck_assert(!rs_test_file_exists(out));
+
+    char *late = write_text("late.jsonl", "{\"seq\": 7, \"token\": 6, \"layer\": 0, \"experts\": [2]}\n"
+                                          "{\"seq\": 7, \"token\": 5, \"layer\": 0, \"experts\": [1]}\n");
+    ck_assert_int_eq(import(late, out, 4, NULL, 0, &report, &err), -1);
+    ck_assert_msg(strstr(err.msg, "late.jsonl: line 2: token: seq 7 starts at token 5: tokens 0-4 have no row "
+                                  "(--pad-gaps"),
+                  "%s", err.msg);
+
+    /* One stray position would pad 2e9 rows (16 GB): refused at once, nothing written. */
+    char *stray = write_text("stray.jsonl", "{\"seq\": 0, \"token\": 0, \"layer\": 0, \"experts\": [1, 2]}\n"
+                                            "{\"seq\": 0, \"token\": 2000000000, \"layer\": 0, \"experts\": [1]}\n");
+    char *stray_out = scratch("stray.h5"), args[2048], *o = NULL, *e = NULL;
+    snprintf(args, sizeof args, "import jsonl '%s' -o '%s' --experts 4", stray, stray_out);
+    ck_assert_int_eq(rs_test_run_cli(args, &o, &e), 1);
+    ck_assert_msg(strstr(e, "stray.jsonl: line 2: token: seq 0 jumps from token 0 to token 2000000000: tokens "
+                            "1-1999999999 have no row"),
+                  "%s", e);
+    ck_assert_msg(strchr(e, '\n') == e + strlen(e) - 1, "more than one line: %s", e);
+    assert_no_file_like("stray.h5");
+    free(o), free(e), free(stray), free(stray_out), free(late), free(in), free(out);
+    uncap_file_size();
+}
+END_TEST
+
+/* With --pad-gaps the padded size is checked before anything is written. */
+START_TEST(test_padded_gaps_are_size_checked)
+{
+    cap_file_size();
+    /* 5 sequences of 2e9 + 1 tokens, K = 2, no weights: 1e10 tokens x 8 bytes = 74.5 GiB > 64 GiB. */
+    char *in = scratch("sparse5.jsonl"), *out = scratch("sparse5.h5");
+    FILE *f = fopen(in, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int seq = 0; seq < 5; seq++)
+        fprintf(f, "{\"seq\": %d, \"token\": 0, \"layer\": 0, \"experts\": [0, 1]}\n"
+                   "{\"seq\": %d, \"token\": 2000000000, \"layer\": 0, \"experts\": [2, 3]}\n",
+                seq, seq);
+    fclose(f);
+    char args[2048], *o = NULL, *e = NULL;
+    snprintf(args, sizeof args, "import jsonl '%s' -o '%s' --experts 4 --pad-gaps", in, out);
+    ck_assert_int_eq(rs_test_run_cli(args, &o, &e), 1);
+    ck_assert_msg(strstr(e, "sparse5.h5: the output would take 74.5 GiB (10000000005 tokens x 8 bytes), more than "
+                            "the limit of 64 GiB (--max-output-gb N raises it"),
+                  "%s", e);
+    ck_assert_msg(strchr(e, '\n') == e + strlen(e) - 1, "more than one line: %s", e);
+    free(o), free(e);
+    assert_no_file_like("sparse5.h5");
+
+    /* A lower limit: one sequence of 2e8 + 1 tokens x 8 bytes = 1.5 GiB > 1 GiB. */
+    char *one = write_text("sparse1.jsonl", "{\"seq\": 0, \"token\": 0, \"layer\": 0, \"experts\": [0, 1]}\n"
+                                            "{\"seq\": 0, \"token\": 200000000, \"layer\": 0, \"experts\": [2]}\n");
+    snprintf(args, sizeof args, "import jsonl '%s' -o '%s' --experts 4 --pad-gaps --max-output-gb 1", one, out);
+    ck_assert_int_eq(rs_test_run_cli(args, &o, &e), 1);
+    ck_assert_msg(strstr(e, "the output would take 1.5 GiB (200000001 tokens x 8 bytes), more than the limit of 1 GiB"),
+                  "%s", e);
+    free(o), free(e);
+    assert_no_file_like("sparse5.h5");
+    free(one), free(in), free(out);
+    uncap_file_size();
 }
 END_TEST
 
@@ -492,6 +606,8 @@ START_TEST(test_cli_error_line_and_exit_codes)
         "import jsonl in.jsonl -o x.h5 --experts 4 --map layer=a..b",
         "import jsonl in.jsonl -o x.h5 --experts 4 --gzip 10",
         "import jsonl in.jsonl -o x.h5 --experts 4 --bogus",
+        "import jsonl in.jsonl -o x.h5 --experts 4 --max-output-gb 0",
+        "import jsonl in.jsonl -o x.h5 --experts 4 --max-output-gb lots",
     };
     for (size_t i = 0; i < sizeof usage_errors / sizeof usage_errors[0]; i++) {
         ck_assert_msg(rs_test_run_cli(usage_errors[i], &o, &e) == 2, "'%s' did not exit 2: %s", usage_errors[i], e);
@@ -508,7 +624,8 @@ START_TEST(test_help_describes_the_options)
     ck_assert_msg(strstr(o, "jsonl"), "%s", o);
     free(o), free(e);
     ck_assert_int_eq(rs_test_run_cli("import jsonl --help", &o, &e), 0);
-    const char *words[] = {"--map", "--experts", "--strict", "--model", "--top-k", "--gzip", "token_id",
+    const char *words[] = {"--map", "--experts", "--strict", "--pad-gaps", "--max-output-gb", "--no-size-limit",
+                           "--model", "--top-k", "--gzip", "token_id",
                            "weights", "layer_index", "-1"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         ck_assert_msg(strstr(o, words[i]), "'%s' not in help:\n%s", words[i], o);
@@ -634,6 +751,8 @@ Suite *import_suite(void)
     tcase_add_test(tc, test_interleaved_layers_map_to_ranks);
     tcase_add_test(tc, test_missing_pairs_become_padding_rows);
     tcase_add_test(tc, test_strict_refuses_missing_pairs);
+    tcase_add_test(tc, test_gaps_are_refused_naming_the_line);
+    tcase_add_test(tc, test_padded_gaps_are_size_checked);
     tcase_add_test(tc, test_ragged_lists_pad_with_minus_one);
     tcase_add_test(tc, test_dotted_map_paths);
     tcase_add_loop_test(tc, test_bad_logs_fail_naming_the_line, 0, (int)(sizeof bad_logs / sizeof bad_logs[0]));

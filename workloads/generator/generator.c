@@ -14,6 +14,7 @@
 #include "workloads/generator/generator_model.h"
 #include "workloads/generator/generator_presets.h"
 #include "workloads/trace/half.h"
+#include "workloads/trace/trace_size.h"
 #include "workloads/trace/trace_writer.h"
 
 #define PRESET_CHOICES "mixtral|olmoe|qwen3-moe|deepseek-v3|qwen1.5-moe|deepseek-v2-lite|small"
@@ -238,10 +239,29 @@ static int generate(rs_trace_writer *w, const rs_gen_config *c, const rs_gen_mod
     return 0;
 }
 
-int rs_generate_trace(const char *path, const rs_params *p, int progress, rs_error *err)
+/* The trace's size is known from the settings: refused before anything is
+ * built when it is over the limit or the free space (sequence lengths are
+ * drawn, so their count is estimated from the mean length). */
+static int check_size(const char *path, const rs_gen_config *c, const rs_output_limit *limit, rs_error *err)
+{
+    rs_trace_layout layout = {
+        .num_layers = c->L,
+        .num_experts = c->E,
+        .logits = c->dtype,
+        .topk_k = c->record_topk ? c->k : 0,
+        .topk_weights = c->record_topk,
+        .token_ids = 1,
+        .num_domains = c->domains,
+        .gzip_level = c->gzip,
+    };
+    return rs_trace_size_check(path, &layout, c->tokens, c->tokens / c->seq_len + 1, limit, err);
+}
+
+int rs_generate_trace(const char *path, const rs_params *p, const rs_output_limit *limit, int progress, rs_error *err)
 {
     rs_gen_config c;
     RS_TRY(resolve(p, &c, err));
+    RS_TRY(check_size(path, &c, limit, err));
     char source[2048];
     RS_TRY(source_text(p, source, sizeof source, err));
     rs_gen_model m;

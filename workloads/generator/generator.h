@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "core/output_space.h"
 #include "routesim/error.h"
 #include "routesim/params.h"
 
@@ -30,7 +31,10 @@ int rs_generator_check(const rs_params *p, rs_error *err);
  * length like snprintf, or -1 for an unknown name. */
 int rs_generator_default_text(int preset, const char *name, char *buf, size_t size);
 
-/* Writes a trace to path (atomically). progress: -1 automatic, 0 off, 1 on. */
-int rs_generate_trace(const char *path, const rs_params *p, int progress, rs_error *err);
+/* Writes a trace to path (atomically). Its size is checked first against
+ * limit (NULL = the default limit) and the free space of path's file
+ * system. progress: -1 automatic, 0 off, 1 on. */
+int rs_generate_trace(const char *path, const rs_params *p, const rs_output_limit *limit, int progress,
+                      rs_error *err);
 
 #endif

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "workloads/trace/trace_size.h"
+
 /* ---- CSV ---- */
 
 int rs_csv_open(rs_csv_reader *r, const char *path, rs_error *err)
@@ -344,7 +346,7 @@ void rs_import_query_print(const char *format, const char *input, const char *ou
 }
 
 int rs_query_table_write(const rs_query_table *q, const char *path, const char *source, int gzip_level,
-                         rs_error *err)
+                         const rs_output_limit *limit, rs_error *err)
 {
     RS_CHECK(q->T > 0, err, "%s: no queries to write", path);
     const char *empty = "(none)";
@@ -371,7 +373,9 @@ int rs_query_table_write(const rs_query_table *q, const char *path, const char *
         .outcome_cost = q->cost_per_query ? RS_COST_PER_QUERY : q->model_cost ? RS_COST_PER_MODEL : RS_COST_NONE,
     };
     rs_trace_writer *w = NULL;
-    int rc = rs_trace_writer_create(&w, path, &layout, err);
+    int rc = rs_trace_size_check(path, &layout, q->T, q->T, limit, err);
+    if (rc == 0)
+        rc = rs_trace_writer_create(&w, path, &layout, err);
     free(domain_names);
     RS_TRY(rc);
     if (q->model_cost)

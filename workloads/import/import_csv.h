@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "core/output_space.h"
 #include "routesim/error.h"
 #include "workloads/import/line_reader.h"
 #include "workloads/trace/trace_writer.h"
@@ -81,8 +82,9 @@ void rs_import_query_summarise(const rs_query_table *q, rs_import_query_report *
 /* The report as one line on stderr; format names the importer. */
 void rs_import_query_print(const char *format, const char *input, const char *output, const rs_import_query_report *r);
 
-/* Writes the table as a unit = query trace at path (atomically). */
+/* Writes the table as a unit = query trace at path (atomically), after
+ * checking its size against limit (NULL = the default) and the free space. */
 int rs_query_table_write(const rs_query_table *q, const char *path, const char *source, int gzip_level,
-                         rs_error *err);
+                         const rs_output_limit *limit, rs_error *err);
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "workloads/import/importer.h"
 #include "workloads/import/line_reader.h"
+#include "workloads/trace/trace_size.h"
 #include "workloads/trace/trace_writer.h"
 
 /* ---- key map ---------------------------------------------------------- */
@@ -527,6 +528,48 @@ static int order_rows(import_state *st, rs_error *err)
     return 0;
 }
 
+/* Tokens with no row at all: a sequence whose positions jump (or start
+ * above 0). Padding them would write rows nobody logged, possibly billions
+ * (a stray "token": 2000000000), so they are refused unless --pad-gaps asks
+ * for -1 rows; either way their count is reported. Rows are in trace order. */
+static int check_gaps(const import_state *st, rs_import_jsonl_report *report, rs_error *err)
+{
+    const log_row *first = NULL; /* the first row after the first gap */
+    int64_t gaps = 0, first_from = 0;
+    for (int64_t i = 0; i < st->num_rows;) {
+        const log_row *r = &st->rows[i];
+        int64_t expected = i > 0 && st->rows[i - 1].seq == r->seq ? (int64_t)st->rows[i - 1].position + 1 : 0;
+        const log_row *earliest = r;
+        for (i++; i < st->num_rows && st->rows[i].seq == r->seq && st->rows[i].position == r->position; i++)
+            if (st->rows[i].line < earliest->line)
+                earliest = &st->rows[i];
+        if (r->position == expected)
+            continue;
+        report->gap_tokens += r->position - expected;
+        if (gaps++ == 0) {
+            first = earliest;
+            first_from = expected;
+        }
+    }
+    if (!first || st->opt->pad_gaps)
+        return 0;
+    char seq[96], tokens[96], more[160] = "";
+    format_seq(st, st->seq_by_rank[first->seq], seq, sizeof seq);
+    if (first->position - first_from == 1)
+        snprintf(tokens, sizeof tokens, "token %lld has", (long long)first_from);
+    else
+        snprintf(tokens, sizeof tokens, "tokens %lld-%d have", (long long)first_from, first->position - 1);
+    if (gaps > 1)
+        snprintf(more, sizeof more, "%lld gaps, %lld tokens in all; ", (long long)gaps, (long long)report->gap_tokens);
+    if (first_from == 0)
+        return fail_line(st, first->line, st->opt->map.token, err,
+                         "seq %s starts at token %d: %s no row (%s--pad-gaps stores them as -1 rows)", seq,
+                         first->position, tokens, more);
+    return fail_line(st, first->line, st->opt->map.token, err,
+                     "seq %s jumps from token %lld to token %d: %s no row (%s--pad-gaps stores them as -1 rows)", seq,
+                     (long long)first_from - 1, first->position, tokens, more);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 static void note_missing(const import_state *st, rs_import_jsonl_report *report, int32_t seq_rank, int32_t position,
@@ -631,8 +674,11 @@ static int write_trace(const import_state *st, rs_import_jsonl_report *report, r
     b.weights = report->has_weights ? malloc((size_t)b.capacity * per_token * sizeof *b.weights) : NULL;
     b.token_ids = report->has_token_ids ? malloc((size_t)b.capacity * sizeof *b.token_ids) : NULL;
     rs_trace_writer *writer = NULL;
-    int rc = 0;
-    if (!b.ids || (report->has_weights && !b.weights) || (report->has_token_ids && !b.token_ids))
+    int64_t tokens = 0;
+    for (int64_t s = 0; s < st->num_seqs; s++)
+        tokens += st->seqs[s].max_position + 1;
+    int rc = rs_trace_size_check(opt->output, &layout, tokens, st->num_seqs, &opt->limit, err);
+    if (rc == 0 && (!b.ids || (report->has_weights && !b.weights) || (report->has_token_ids && !b.token_ids)))
         rc = rs_fail(err, "%s: out of memory", opt->output);
     if (rc == 0)
         rc = rs_trace_writer_create(&writer, opt->output, &layout, err);
@@ -687,6 +733,8 @@ int rs_import_jsonl(const rs_import_jsonl_options *opt, rs_import_jsonl_report *
     if (rc == 0)
         rc = order_rows(&st, err);
     if (rc == 0)
+        rc = check_gaps(&st, report, err);
+    if (rc == 0)
         rc = write_trace(&st, report, err);
     if (rc == 0) {
         report->rows = st.num_rows;
@@ -716,12 +764,15 @@ static const rs_param_def jsonl_options[] = {
     {"experts", RS_PARAM_INT, NULL, 1, 1 << 24, NULL, "routed experts per layer (required)"},
     {"map", RS_PARAM_STRING, NULL, 0, 0, NULL, "FIELD=KEY,... overriding the default keys (may be repeated)"},
     {"strict", RS_PARAM_BOOL, "0", 0, 1, NULL, "fail when any (token, layer) pair has no row"},
+    {"pad_gaps", RS_PARAM_BOOL, "0", 0, 1, NULL,
+     "store tokens that have no row at all (positions a sequence skips) as -1 rows; default: such a gap is an error"},
     {"model", RS_PARAM_STRING, NULL, 0, 0, NULL, "root attribute model"},
     {"top_k", RS_PARAM_INT, NULL, 1, 1 << 24, NULL, "root attribute top_k (the model's own k)"},
     {"gzip", RS_PARAM_INT, "0", 0, 9, NULL, "compress the datasets with gzip LEVEL 1-9 (default 0: none)"},
 };
 static const rs_import_option_form jsonl_forms[] = {
-    {"E", RS_IMPORT_REQUIRED}, {"SPEC", RS_IMPORT_REPEATABLE}, {NULL, 0}, {"NAME", 0}, {"K", 0}, {"LEVEL", 0},
+    {"E", RS_IMPORT_REQUIRED}, {"SPEC", RS_IMPORT_REPEATABLE}, {NULL, 0}, {NULL, 0}, {"NAME", 0}, {"K", 0},
+    {"LEVEL", 0},
 };
 _Static_assert(sizeof jsonl_forms / sizeof jsonl_forms[0] == sizeof jsonl_options / sizeof jsonl_options[0],
                "one form per option");
@@ -734,6 +785,7 @@ static int options_from_params(const rs_params *p, rs_import_jsonl_options *opt,
         RS_TRY(rs_jsonl_key_map_parse(&opt->map, map, err));
     opt->num_experts = (int)rs_param_int(p, "experts");
     opt->strict = rs_param_bool(p, "strict");
+    opt->pad_gaps = rs_param_bool(p, "pad_gaps");
     opt->model = rs_param_str(p, "model");
     opt->top_k = (int)rs_param_int(p, "top_k");
     opt->gzip_level = (int)rs_param_int(p, "gzip");
@@ -782,6 +834,8 @@ static void print_report(const rs_import_jsonl_options *opt, const rs_import_jso
             (long long)r->rows, strcmp(opt->input, "-") == 0 ? "<stdin>" : opt->input, opt->output,
             (long long)r->sequences, (long long)r->tokens, r->num_layers, layers, r->k,
             r->has_weights ? ", with weights" : "", r->has_token_ids ? ", with token ids" : "");
+    if (r->gap_tokens)
+        fprintf(stderr, "tokens with no row (--pad-gaps): %lld; ", (long long)r->gap_tokens);
     fprintf(stderr, "missing (token, layer) pairs: %lld", (long long)r->missing_pairs);
     if (r->missing_pairs == 0) {
         fprintf(stderr, ".\n");
@@ -800,6 +854,7 @@ static int jsonl_run(const rs_import_job *job, rs_error *err)
     RS_TRY(options_from_params(job->options, &opt, err));
     opt.input = job->input;
     opt.output = job->output;
+    opt.limit = job->limit;
     rs_import_jsonl_report report;
     RS_TRY(rs_import_jsonl(&opt, &report, err));
     if (!job->quiet)
@@ -830,6 +885,9 @@ static const rs_importer_type jsonl_type = {
         "  by first appearance); a sequence's length is its largest position + 1. K is the\n"
         "  longest experts list; shorter lists are padded with -1 (weight 0). A (token, layer)\n"
         "  pair with no row is stored as a -1 row and reported, or refused with --strict.\n"
+        "  A token with no row at all (a sequence's positions jump, or start above 0) is an\n"
+        "  error naming the line and the gap, unless --pad-gaps stores such tokens as -1 rows.\n"
+        "  The trace's size is checked before writing (--max-output-gb, free disk space).\n"
         "  Two rows for the same (seq, token, layer) are an error.\n",
     .example = "routesim import jsonl hooks.jsonl.gz -o mixtral.h5 --experts 8 --top-k 2 \\\n"
                "    --map seq=request_id,token=pos,layer=meta.layer,experts=topk_ids,weights=topk_weights",

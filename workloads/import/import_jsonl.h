@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "core/output_space.h"
 #include "routesim/error.h"
 
 #define RS_JSONL_KEY_MAX 256
@@ -37,9 +38,11 @@ typedef struct rs_import_jsonl_options {
     int num_experts;    /* E: every expert id must lie in [0, E) */
     rs_jsonl_key_map map;
     int strict;         /* fail instead of padding missing (token, layer) pairs */
+    int pad_gaps;       /* store tokens with no row at all as -1 rows instead of failing */
     const char *model;  /* root attribute `model`, NULL = omitted */
     int top_k;          /* root attribute `top_k`, 0 = omitted */
     int gzip_level;     /* 0 = uncompressed datasets */
+    rs_output_limit limit; /* the trace's size is checked against it first; {0} = the default limit */
 } rs_import_jsonl_options;
 
 /* Options with the default key map and everything else zero. */
@@ -63,6 +66,7 @@ typedef struct rs_import_jsonl_report {
     int k;                /* the longest experts list */
     int has_weights, has_token_ids;
     int64_t missing_pairs; /* stored as -1 rows */
+    int64_t gap_tokens;    /* tokens with no row at all (stored as -1 rows with pad_gaps) */
     int num_missing_samples;
     rs_import_missing_pair missing_samples[RS_IMPORT_MISSING_SAMPLES]; /* the first ones, in trace order */
 } rs_import_jsonl_report;

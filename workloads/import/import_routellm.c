@@ -180,7 +180,7 @@ int rs_import_routellm(const rs_import_routellm_options *opt, rs_import_query_re
         const char *base = strrchr(opt->input, '/');
         snprintf(source, sizeof source, "routesim import routellm %s%s", base ? base + 1 : opt->input,
                  opt->decontaminate ? " --decontaminate" : "");
-        rc = rs_query_table_write(&q, opt->output, source, opt->gzip_level, err);
+        rc = rs_query_table_write(&q, opt->output, source, opt->gzip_level, &opt->limit, err);
     }
     if (rc == 0)
         rs_import_query_summarise(&q, report);
@@ -223,6 +223,7 @@ static int routellm_run(const rs_import_job *job, rs_error *err)
         .cost = rs_param_str(p, "cost"),
         .decontaminate = rs_param_bool(p, "decontaminate"),
         .gzip_level = (int)rs_param_int(p, "gzip"),
+        .limit = job->limit,
     };
     rs_import_query_report report;
     RS_TRY(rs_import_routellm(&opt, &report, err));

@@ -19,6 +19,7 @@ typedef struct rs_import_routellm_options {
     const char *cost;          /* "a=30,b=0.6": cost of one call per model; NULL = no /outcome/cost */
     int decontaminate;         /* drop rows whose `contaminated` is 1 / true */
     int gzip_level;
+    rs_output_limit limit; /* {0} = the default output limit */
 } rs_import_routellm_options;
 
 int rs_import_routellm(const rs_import_routellm_options *opt, rs_import_query_report *report, rs_error *err);

@@ -152,7 +152,7 @@ int rs_import_routerbench(const rs_import_routerbench_options *opt, rs_import_qu
         char source[512];
         const char *base = strrchr(opt->input, '/');
         snprintf(source, sizeof source, "routesim import routerbench %s", base ? base + 1 : opt->input);
-        rc = rs_query_table_write(&q, opt->output, source, opt->gzip_level, err);
+        rc = rs_query_table_write(&q, opt->output, source, opt->gzip_level, &opt->limit, err);
     }
     if (rc == 0)
         rs_import_query_summarise(&q, report);
@@ -182,6 +182,7 @@ static int routerbench_run(const rs_import_job *job, rs_error *err)
         .output = job->output,
         .models = rs_param_str(job->options, "models"),
         .gzip_level = (int)rs_param_int(job->options, "gzip"),
+        .limit = job->limit,
     };
     rs_import_query_report report;
     RS_TRY(rs_import_routerbench(&opt, &report, err));

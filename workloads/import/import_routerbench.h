@@ -14,6 +14,7 @@ typedef struct rs_import_routerbench_options {
     const char *output; /* the trace */
     const char *models; /* "a,b": a subset of the models, in this order; NULL = every model, in column order */
     int gzip_level;
+    rs_output_limit limit; /* {0} = the default output limit */
 } rs_import_routerbench_options;
 
 int rs_import_routerbench(const rs_import_routerbench_options *opt, rs_import_query_report *report, rs_error *err);

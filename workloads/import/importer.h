@@ -7,6 +7,7 @@
 #ifndef ROUTESIM_IMPORTER_H
 #define ROUTESIM_IMPORTER_H
 
+#include "core/output_space.h"
 #include "routesim/error.h"
 #include "routesim/params.h"
 
@@ -31,6 +32,7 @@ typedef struct rs_import_job {
     const char *output;        /* the trace, written under a temporary name and renamed */
     const rs_params *options;  /* the importer's options, checked */
     int quiet;                 /* 1: no report on stderr */
+    rs_output_limit limit;     /* the trace's size is checked against it before writing; {0} = the default */
 } rs_import_job;
 
 typedef struct rs_importer_type {
