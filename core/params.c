@@ -191,6 +191,7 @@ int rs_params_parse_list(rs_params *p, const char *list, rs_error *err)
         return rs_fail(err, "%s: out of memory", p->owner);
     int rc = 0;
     char *save = NULL;
+    unsigned long long given = 0; /* bit i: parameter i appeared in this list */
     for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(item, '=');
         if (!eq || eq == item) {
@@ -198,8 +199,17 @@ int rs_params_parse_list(rs_params *p, const char *list, rs_error *err)
             break;
         }
         *eq = '\0';
+        int i = find_index(p, item);
+        if (i >= 0 && (given >> i & 1)) {
+            char before[512];
+            rs_param_value_text(p, i, before, sizeof before);
+            rc = rs_fail(err, "%s: parameter %s given twice (%s=%s, then %s=%s)", p->owner, item, item, before, item,
+                         eq + 1);
+            break;
+        }
         if ((rc = rs_params_set(p, item, eq + 1, err)) != 0)
             break;
+        given |= 1ULL << i;
     }
     free(copy);
     return rc;

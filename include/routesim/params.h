@@ -53,7 +53,8 @@ RS_API int rs_params_copy(rs_params *dst, const rs_params *src, rs_error *err);
 /* Sets one parameter from its text form, validating kind and range. */
 RS_API int rs_params_set(rs_params *p, const char *name, const char *text, rs_error *err);
 
-/* Parses "k=2,renorm=0" (the part of a router spec after ':'). */
+/* Parses "k=2,renorm=0" (the part of a router spec after ':'); a key given
+ * twice in one list is an error. */
 RS_API int rs_params_parse_list(rs_params *p, const char *list, rs_error *err);
 
 /* Lookup by name; an unknown name is a programming error and aborts. */

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "core/json_keys.h"
 #include "sim/config/import_recipe.h"
 #include "sim/config/param_sweep.h"
 #include "core/read_file.h"
@@ -81,6 +83,32 @@ static int get_string(const cJSON *root, const char *key, char **out, const char
     *out = strdup(v->valuestring);
     RS_CHECK(*out, err, "out of memory");
     return 0;
+}
+
+/* "a.h5" and "./a.h5" name one file: paths are compared as files when both
+ * exist (so links and "x/../a.h5" are caught too), else as text without
+ * "./" parts. */
+static const char *without_dot_parts(const char *path, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (const char *c = path; *c && n + 1 < size;) {
+        if ((c == path || c[-1] == '/') && c[0] == '.' && (c[1] == '/' || c[1] == '\0')) {
+            c += c[1] ? 2 : 1;
+            continue;
+        }
+        buf[n++] = *c++;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char x[4096], y[4096];
+    return strcmp(without_dot_parts(a, x, sizeof x), without_dot_parts(b, y, sizeof y)) == 0;
 }
 
 /* "max_output_gb": the size limit of a generated or imported trace, a
@@ -160,6 +188,10 @@ static int parse_traces(rs_config *cfg, const cJSON *traces, rs_error *err)
         } else {
             RS_TRY(parse_trace_object(te, t, src, path, err));
         }
+        for (int j = 0; j < i; j++)
+            RS_CHECK(!same_file(cfg->traces[j].path, te->path), err,
+                     "%s: %s: '%s' is the trace of traces[%d] again (list each trace once: its runs would repeat)",
+                     src, path, te->path, j);
     }
     return 0;
 }
@@ -498,6 +530,25 @@ static int parse_outputs(const rs_metric_type *type, const cJSON *list, const ch
     return 0;
 }
 
+/* 1 when one of the new parameter sets of family type measures what a
+ * metric already listed measures: same parameters, an output in common. */
+static int repeated_metric(const rs_config *cfg, const rs_metric_type *type, const rs_params *sets, int count,
+                           unsigned long long outputs)
+{
+    for (int i = 0; i < cfg->num_metrics; i++) {
+        const rs_metric_spec *old = &cfg->metrics[i];
+        rs_metric_spec fresh = {.type = type, .outputs = outputs};
+        if (old->type != type || !(rs_metric_spec_outputs(old) & rs_metric_spec_outputs(&fresh)))
+            continue;
+        char a[1024], b[1024];
+        rs_params_format(&old->params, ~0ULL, 0, ",", a, sizeof a);
+        for (int c = 0; c < count; c++)
+            if (rs_params_format(&sets[c], ~0ULL, 0, ",", b, sizeof b) >= 0 && strcmp(a, b) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 static int parse_metrics(rs_config *cfg, const cJSON *metrics, rs_error *err)
 {
     const char *src = cfg->source;
@@ -543,6 +594,11 @@ static int parse_metrics(rs_config *cfg, const cJSON *metrics, rs_error *err)
             return rs_fail(err, "out of memory");
         }
         cfg->metrics = grown;
+        if (repeated_metric(cfg, type, sets, count, outputs)) {
+            rs_param_sets_free(sets, count);
+            return rs_fail(err, "%s: %s: metric %s with these parameters is already in the list (its rows would "
+                           "repeat)", src, path, type->name);
+        }
         for (int c = 0; c < count; c++) {
             rs_metric_spec *spec = &cfg->metrics[cfg->num_metrics++];
             spec->type = type;
@@ -577,6 +633,9 @@ int rs_config_parse(rs_config *cfg, const char *text, const char *source, rs_err
     }
     const cJSON *root = cfg->json;
     RS_CHECK(cJSON_IsObject(root), err, "%s: the config must be a JSON object", source);
+    char twice[512];
+    RS_CHECK(!rs_json_duplicate_key(root, twice, sizeof twice), err,
+             "%s: %s: key given twice in one object (which value was meant?)", source, twice);
     static const char *const known[] = {"name",    "description", "traces",        "routers",   "metrics",
                                         "batch_tokens", "output", "threads", "chunk_tokens", "memory_mb",
                                         "skip_nonfinite", "plugins", "reference", "bootstrap", "seeds", "group", "runs_per_pass", "plots", NULL};

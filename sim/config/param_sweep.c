@@ -45,6 +45,44 @@ int rs_params_set_json(rs_params *p, const char *key, const cJSON *v, const char
     return rc;
 }
 
+static int compare_texts(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Two parameter sets of one entry alike (a list holding a value twice, or
+ * zipped lists pairing the same values twice) would be the same run twice:
+ * refused. Sets are compared on their swept parameters, as text. */
+static int repeated_set(const rs_params *sets, int total, const cJSON *params, const char *source, const char *path,
+                        rs_error *err)
+{
+    unsigned long long mask = 0;
+    for (const cJSON *v = params->child; v; v = v->next)
+        for (int j = 0; cJSON_IsArray(v) && j < sets[0].n; j++)
+            if (strcmp(sets[0].defs[j].name, v->string) == 0)
+                mask |= 1ULL << j;
+    char **texts = calloc((size_t)total, sizeof *texts);
+    RS_CHECK(texts, err, "out of memory");
+    int rc = 0;
+    for (int c = 0; c < total && rc == 0; c++) {
+        char text[1024];
+        rs_params_format(&sets[c], mask, 0, ",", text, sizeof text);
+        if (!(texts[c] = strdup(text)))
+            rc = rs_fail(err, "out of memory");
+    }
+    if (rc == 0) {
+        qsort(texts, (size_t)total, sizeof *texts, compare_texts);
+        for (int c = 1; c < total && rc == 0; c++)
+            if (strcmp(texts[c - 1], texts[c]) == 0)
+                rc = rs_fail(err, "%s: %s: the lists give %s twice (the same run would repeat)", source, path,
+                             texts[c]);
+    }
+    for (int c = 0; c < total; c++)
+        free(texts[c]);
+    free(texts);
+    return rc;
+}
+
 void rs_param_sets_free(rs_params *sets, int count)
 {
     for (int i = 0; i < count; i++)
@@ -120,6 +158,10 @@ int rs_params_expand(const rs_params *base, const cJSON *params, rs_sweep sweep,
                 return -1;
             }
         }
+    }
+    if (total > 1 && repeated_set(sets, total, params, source, path, err) != 0) {
+        rs_param_sets_free(sets, total);
+        return -1;
     }
     *out = sets;
     *count = total;

@@ -35,6 +35,10 @@ static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_
         int i = 0;
         while (i < *count && strcmp(specs[i].type->name, name) != 0)
             i++;
+        if (i < *count && !output && specs[i].outputs == 0) {
+            rc = rs_fail(err, "--metrics: %s is listed twice", name);
+            break;
+        }
         if (i == *count) {
             if (*count == MAX_ROUTE_METRICS) {
                 rc = rs_fail(err, "--metrics: at most %d families", MAX_ROUTE_METRICS);
@@ -54,6 +58,10 @@ static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_
             char known[2048];
             rs_metric_output_names(specs[i].type, known, sizeof known);
             rc = rs_fail(err, "--metrics: metric %s has no output '%s' (outputs: %s)", name, output, known);
+            break;
+        }
+        if (specs[i].outputs != ~0ULL && (specs[i].outputs >> o & 1)) {
+            rc = rs_fail(err, "--metrics: %s.%s is listed twice", name, output);
             break;
         }
         if (specs[i].outputs)

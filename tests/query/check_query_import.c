@@ -222,6 +222,35 @@ START_TEST(routerbench_errors)
 }
 END_TEST
 
+/* Quality is 0/1 correctness or a score in [0, 1] unless --max-quality
+ * names the top of a graded scale; anything outside is refused. */
+START_TEST(quality_outside_its_range_is_refused)
+{
+    expect_routerbench_error("eval_name,m1,m1|total_cost\nx,0.5,0.1\nx,1e30,0.1\n", NULL,
+                             "bad_rb.csv: line 3, column m1: quality 1e30 is outside [0, 1]");
+    expect_routerbench_error("eval_name,m1,m1|total_cost\nx,-5,0.1\n", NULL,
+                             "line 2, column m1: quality -5 is outside [0, 1]");
+    rs_import_routellm_options none = {0};
+    expect_routellm_error("subject,a,b\nx,1,1.5\n", none, "line 2, column b: quality 1.5 is outside [0, 1]");
+    rs_import_routellm_options graded = {.max_quality = 10};
+    expect_routellm_error("subject,a,b\nx,1,-0.5\n", graded, "line 2, column b: quality -0.5 is outside [0, 10]");
+
+    /* A graded score (MT-Bench's 1-10) with --max-quality 10; NaN (empty) always passes. */
+    const char *in = write_text("graded.csv", "eval_name,m1,m1|total_cost,m2,m2|total_cost\nmt,7.5,0.1,,\nmt,10,0.2,0,0.1\n");
+    char args[2048], *out = NULL, *err = NULL;
+    snprintf(args, sizeof args, "import routerbench '%s' -o '%s'", in, rs_test_path("graded.h5"));
+    ck_assert_int_eq(rs_test_run_cli(args, &out, &err), 1);
+    ck_assert_msg(strstr(err, "quality 7.5 is outside [0, 1] (--max-quality") != NULL, "%s", err);
+    free(out), free(err);
+    snprintf(args, sizeof args, "import routerbench '%s' -o '%s' --max-quality 10", in, rs_test_path("graded.h5"));
+    ck_assert_msg(rs_test_run_cli(args, &out, &err) == 0, "%s", err);
+    free(out), free(err);
+    float q[4];
+    read_quality(rs_test_path("graded.h5"), q, 2, 2);
+    ck_assert(q[0] == 7.5f && isnan(q[1]) && q[2] == 10 && q[3] == 0);
+}
+END_TEST
+
 START_TEST(cli_import_reports)
 {
     const char *in = write_text("cli.csv", routellm_csv);
@@ -300,6 +329,7 @@ Suite *query_import_suite(void)
     tcase_add_test(tc, routellm_errors);
     tcase_add_test(tc, routerbench_import);
     tcase_add_test(tc, routerbench_errors);
+    tcase_add_test(tc, quality_outside_its_range_is_refused);
     tcase_add_test(tc, cli_import_reports);
     tcase_add_test(tc, routellm_numbers_reproduce);
     suite_add_tcase(s, tc);

@@ -228,6 +228,10 @@ START_TEST(route_metrics_name_outputs)
     free(err);
     expect_failure(cmd("route %s --router topk:k=2 --metrics entropy.entropie --no-progress", trace), 1,
                    "--metrics: metric entropy has no output 'entropie'", "(outputs: router_entropy,");
+    expect_failure(cmd("route %s --router topk:k=2 --metrics load,entropy,load --no-progress", trace), 1,
+                   "--metrics: load is listed twice", NULL);
+    expect_failure(cmd("route %s --router topk:k=2 --metrics load.cv,load.maxvio,load.cv --no-progress", trace), 1,
+                   "--metrics: load.cv is listed twice", NULL);
 }
 END_TEST
 
@@ -331,6 +335,8 @@ START_TEST(bad_router_and_parameters)
                    NULL);
     expect_failure(cmd("route %s --router topk:k=9", trace), 1, "parameter k=9 exceeds num_experts=8", "params.h5");
     expect_failure(cmd("route %s --router topk:renorm=2", trace), 1, "parameter renorm: expected 0/1", NULL);
+    expect_failure(cmd("route %s --router topk:k=2,k=3", trace), 1, "router topk: parameter k given twice (k=2, then k=3)",
+                   NULL);
     expect_failure(cmd("route %s", trace), 2, "--router SPEC is required", NULL);
     expect_failure(cmd("route %s --router topk --threads zero", trace), 2, "--threads", NULL);
     expect_failure("frobnicate", 2, "unknown command 'frobnicate'", NULL);
@@ -345,6 +351,11 @@ START_TEST(bad_configs)
     fclose(f);
     expect_failure(cmd("run %s", broken), 1, "broken.json: malformed JSON at line 3", NULL);
     expect_failure(cmd("run %s", rs_test_path("absent.json")), 1, "absent.json: cannot open config", NULL);
+    const char *twice = rs_test_path("twice.json");
+    f = fopen(twice, "w");
+    fputs("{\"traces\": [\"x.h5\"], \"routers\": [{\"name\": \"topk\", \"params\": {\"k\": 2, \"k\": 3}}]}\n", f);
+    fclose(f);
+    expect_failure(cmd("run %s", twice), 1, "twice.json: routers[0].params.k: key given twice", NULL);
 }
 END_TEST
 

@@ -1,9 +1,12 @@
 /* Config parsing: defaults, expansion of parameter lists, and errors that
  * name the file and the JSON path. */
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sim/config/config.h"
+#include "tests/test_util.h"
 
 static void expect_error(const char *json, const char *needle)
 {
@@ -118,6 +121,114 @@ START_TEST(malformed_json_reports_line_and_column)
 }
 END_TEST
 
+static void expect_ok(const char *json, int num_traces, int num_routers, int num_metrics)
+{
+    rs_config cfg;
+    rs_error err = {{0}};
+    ck_assert_msg(rs_config_parse(&cfg, json, "exp.json", &err) == 0, "%s: %s", json, err.msg);
+    ck_assert_int_eq(cfg.num_traces, num_traces);
+    ck_assert_int_eq(cfg.num_routers, num_routers);
+    ck_assert_int_eq(cfg.num_metrics, num_metrics);
+    rs_config_free(&cfg);
+}
+
+/* cJSON keeps both values of a repeated key and lookups return the first:
+ * a key given twice, at any depth, is refused with its path. */
+START_TEST(keys_given_twice_are_refused)
+{
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"routers\": [\"random\"]}",
+                 "exp.json: routers: key given twice in one object");
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\", {\"name\": \"topk\", \"params\": {\"k\": 2, "
+                 "\"renorm\": 0, \"k\": 3}}]}",
+                 "exp.json: routers[1].params.k: key given twice");
+    expect_error("{\"traces\": [{\"path\": \"g.h5\", \"generate\": {\"tokens\": 100, \"tokens\": 200}}], "
+                 "\"routers\": [\"topk\"]}",
+                 "exp.json: traces[0].generate.tokens: key given twice");
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"bootstrap\": {\"resamples\": 10, \"seed\": 1, "
+                 "\"seed\": 2}}",
+                 "exp.json: bootstrap.seed: key given twice");
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"plots\": {\"x\": [{\"a\": {\"b\": 1, \"b\": 1}}]}}",
+                 "exp.json: plots.x[0].a.b: key given twice");
+    /* Many keys (sorted, not compared pairwise): the repeat is still found. */
+    char json[8192];
+    int n = snprintf(json, sizeof json, "{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"description\": \"x\"");
+    for (int i = 0; i < 200; i++)
+        n += snprintf(json + n, sizeof json - (size_t)n, ", \"k%d\": %d", i % 150, i);
+    snprintf(json + n, sizeof json - (size_t)n, "}");
+    expect_error(json, "key given twice");
+}
+END_TEST
+
+/* The same trace twice, the same metric twice or a sweep list holding a
+ * value twice would repeat runs or rows: refused. */
+START_TEST(repeated_runs_and_rows_are_refused)
+{
+    expect_error("{\"traces\": [\"a.h5\", \"b.h5\", \"./a.h5\"], \"routers\": [\"topk\"]}",
+                 "exp.json: traces[2]: './a.h5' is the trace of traces[0] again");
+    expect_error("{\"traces\": [\"a.h5\", {\"path\": \"a.h5\", \"generate\": {\"tokens\": 100}}], "
+                 "\"routers\": [\"topk\"]}",
+                 "exp.json: traces[1]: 'a.h5' is the trace of traces[0] again");
+    /* Existing files are compared as files: a link to a trace is that trace. */
+    const char *real = rs_test_path("real.h5");
+    FILE *f = fopen(real, "w");
+    fclose(f);
+    char link_path[1024], json[4096];
+    snprintf(link_path, sizeof link_path, "%s", rs_test_path("link.h5"));
+    ck_assert_int_eq(symlink(real, link_path), 0);
+    snprintf(json, sizeof json, "{\"traces\": [\"%s\", \"%s\"], \"routers\": [\"topk\"]}", real, link_path);
+    expect_error(json, "is the trace of traces[0] again");
+    expect_ok("{\"traces\": [\"a.h5\", \"b/a.h5\"], \"routers\": [\"topk\"]}", 2, 1, 2);
+
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"metrics\": [\"load\", \"entropy\", \"load\"]}",
+                 "exp.json: metrics[2]: metric load with these parameters is already in the list");
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"metrics\": [\"load\", {\"name\": \"load\", "
+                 "\"outputs\": [\"cv\"]}]}",
+                 "exp.json: metrics[1]: metric load with these parameters");
+    /* other outputs, or other parameters, are other rows */
+    expect_ok("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"metrics\": [{\"name\": \"load\", \"outputs\": "
+              "[\"cv\"]}, {\"name\": \"load\", \"outputs\": [\"maxvio\"]}, {\"name\": \"cache\", \"params\": "
+              "{\"slots\": 2}}, {\"name\": \"cache\", \"params\": {\"slots\": 4}}]}",
+              1, 1, 4);
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [\"topk\"], \"metrics\": [{\"name\": \"cache\", \"params\": "
+                 "{\"slots\": [2, 4, 2]}}]}",
+                 "exp.json: metrics[0].params: the lists give slots=2 twice");
+
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [{\"name\": \"topk\", \"params\": {\"k\": [1, 2, 1]}}]}",
+                 "exp.json: routers[0].params: the lists give k=1 twice (the same run would repeat)");
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [{\"name\": \"topk\", \"params\": {\"k\": [2, 2.0]}}]}",
+                 "the lists give k=2 twice");
+    expect_error("{\"traces\": [\"a.h5\"], \"routers\": [{\"name\": \"topk\", \"sweep\": \"zip\", \"params\": "
+                 "{\"k\": [1, 2, 1], \"renorm\": [0, 1, 0]}}]}",
+                 "the lists give k=1,renorm=0 twice");
+    /* zipped lists may repeat a value as long as the pairs differ */
+    expect_ok("{\"traces\": [\"a.h5\"], \"routers\": [{\"name\": \"topk\", \"sweep\": \"zip\", \"params\": "
+              "{\"k\": [1, 2, 1], \"renorm\": [0, 1, 1]}}]}",
+              1, 3, 2);
+}
+END_TEST
+
+/* "max_output_gb" of a trace the run writes. */
+START_TEST(trace_output_limit)
+{
+    rs_config cfg;
+    rs_error err = {{0}};
+    ck_assert_msg(rs_config_parse(&cfg, "{\"traces\": [{\"path\": \"g.h5\", \"generate\": {\"tokens\": 100}, "
+                                        "\"max_output_gb\": 200}, {\"path\": \"h.h5\", \"generate\": {}, "
+                                        "\"max_output_gb\": \"none\"}, {\"path\": \"i.h5\", \"generate\": {}}], "
+                                        "\"routers\": [\"topk\"]}",
+                                  "exp.json", &err) == 0,
+                  "%s", err.msg);
+    ck_assert_double_eq(cfg.traces[0].limit.max_gib, 200);
+    ck_assert_double_eq(cfg.traces[1].limit.max_gib, -1);
+    ck_assert_double_eq(cfg.traces[2].limit.max_gib, 0); /* the default */
+    rs_config_free(&cfg);
+    expect_error("{\"traces\": [{\"path\": \"a.h5\", \"max_output_gb\": 5}], \"routers\": [\"topk\"]}",
+                 "exp.json: traces[0].max_output_gb: only a generated or imported trace is written");
+    expect_error("{\"traces\": [{\"path\": \"g.h5\", \"generate\": {}, \"max_output_gb\": 0}], \"routers\": [\"topk\"]}",
+                 "exp.json: traces[0].max_output_gb: expected a size in GiB > 0, or \"none\"");
+}
+END_TEST
+
 START_TEST(missing_config_file)
 {
     rs_config cfg;
@@ -133,6 +244,9 @@ Suite *config_suite(void)
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, minimal_config_defaults);
+    tcase_add_test(tc, keys_given_twice_are_refused);
+    tcase_add_test(tc, repeated_runs_and_rows_are_refused);
+    tcase_add_test(tc, trace_output_limit);
     tcase_add_test(tc, router_lists_expand_with_distinct_labels);
     tcase_add_test(tc, errors_name_the_json_path);
     tcase_add_test(tc, metric_outputs_select);

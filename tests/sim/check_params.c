@@ -103,6 +103,10 @@ START_TEST(router_spec_parse)
     ck_assert_str_eq(err.msg, "router topk: parameter k=0 out of range [1, 1024]");
     ck_assert_int_eq(rs_router_spec_parse(&spec, "topk:z=1", &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "unknown parameter 'z'"));
+    /* A parameter given twice would run with the last value: refused. */
+    ck_assert_int_eq(rs_router_spec_parse(&spec, "topk:k=2,renorm=0,k=3", &err), -1);
+    ck_assert_str_eq(err.msg, "router topk: parameter k given twice (k=2, then k=3)");
+    ck_assert_int_eq(rs_router_spec_parse(&spec, "topk:k=2,k=2", &err), -1);
 }
 END_TEST
 

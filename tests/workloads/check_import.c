@@ -535,6 +535,14 @@ static const bad_log bad_logs[] = {
      "{\"seq\": 0, \"token\": 0, \"layer\": 0, \"experts\": [1], \"tid\": 5}\n"
      "{\"seq\": 0, \"token\": 0, \"layer\": 1, \"experts\": [1], \"tid\": 6}\n",
      "token_id=tid", {"line 2", "tid: 6 differs from 5", "line 1"}},
+    {"weights-negative", "{\"seq\": 0, \"token\": 0, \"layer\": 0, \"experts\": [1, 2], \"w\": [1.5, -0.5]}\n",
+     "weights=w", {"line 1", "w[1]: -0.5 is negative", NULL}},
+    {"key-twice", ROW0 "{\"seq\": 0, \"token\": 1, \"layer\": 0, \"experts\": [1], \"experts\": [2]}\n", NULL,
+     {"line 2", "experts: key given twice", NULL}},
+    {"nested-key-twice", "{\"seq\": 0, \"token\": 0, \"meta\": {\"layer\": 1, \"layer\": 2}, \"experts\": [1]}\n",
+     "layer=meta.layer", {"line 1", "meta.layer: key given twice", NULL}},
+    {"unread-key-twice", "{\"seq\": 0, \"token\": 0, \"layer\": 0, \"experts\": [1], \"x\": 1, \"x\": 1}\n", NULL,
+     {"line 1", "x: key given twice", NULL}},
     {"empty", "\n  \n", NULL, {"no rows", NULL, NULL}},
     {"all-lists-empty", "{\"seq\": 0, \"token\": 0, \"layer\": 0, \"experts\": []}\n", NULL,
      {"every experts list is empty", NULL, NULL}},
@@ -606,6 +614,9 @@ START_TEST(test_cli_error_line_and_exit_codes)
         "import jsonl in.jsonl -o x.h5 --experts 4 --map layer=a..b",
         "import jsonl in.jsonl -o x.h5 --experts 4 --gzip 10",
         "import jsonl in.jsonl -o x.h5 --experts 4 --bogus",
+        "import jsonl in.jsonl -o x.h5 --experts 4 --top-k 9",
+        "import jsonl in.jsonl -o x.h5 --experts 4 --map seq=a,seq=b",
+        "import jsonl in.jsonl -o x.h5 --experts 4 --map seq=a --map seq=b",
         "import jsonl in.jsonl -o x.h5 --experts 4 --max-output-gb 0",
         "import jsonl in.jsonl -o x.h5 --experts 4 --max-output-gb lots",
     };
@@ -614,6 +625,34 @@ START_TEST(test_cli_error_line_and_exit_codes)
         free(o), free(e);
     }
     free(in), free(out);
+}
+END_TEST
+
+/* A model's k above its expert count made a trace that no reader accepts. */
+START_TEST(test_top_k_above_experts_is_refused)
+{
+    char *in = write_log("topk9.jsonl", ordered_lines, 6, NULL), *out = scratch("topk9.h5");
+    rs_import_jsonl_options opt;
+    rs_import_jsonl_options_init(&opt);
+    opt.input = in;
+    opt.output = out;
+    opt.num_experts = 4;
+    opt.top_k = 9;
+    rs_import_jsonl_report report;
+    rs_error err = {{0}};
+    ck_assert_int_eq(rs_import_jsonl(&opt, &report, &err), -1);
+    ck_assert_msg(strstr(err.msg, "--top-k 9 exceeds --experts 4"), "%s", err.msg);
+    ck_assert(!rs_test_file_exists(out));
+
+    char args[2048], *o = NULL, *e = NULL;
+    snprintf(args, sizeof args, "import jsonl '%s' -o '%s' --experts 4 --top-k 9", in, out);
+    ck_assert_int_eq(rs_test_run_cli(args, &o, &e), 2);
+    ck_assert_msg(strstr(e, "--top-k 9 exceeds --experts 4"), "%s", e);
+    ck_assert(!rs_test_file_exists(out));
+    free(o), free(e);
+    snprintf(args, sizeof args, "import jsonl '%s' -o '%s' --experts 4 --top-k 4", in, out);
+    ck_assert_msg(rs_test_run_cli(args, &o, &e) == 0, "%s", e);
+    free(o), free(e), free(in), free(out);
 }
 END_TEST
 
@@ -752,6 +791,7 @@ Suite *import_suite(void)
     tcase_add_test(tc, test_missing_pairs_become_padding_rows);
     tcase_add_test(tc, test_strict_refuses_missing_pairs);
     tcase_add_test(tc, test_gaps_are_refused_naming_the_line);
+    tcase_add_test(tc, test_top_k_above_experts_is_refused);
     tcase_add_test(tc, test_padded_gaps_are_size_checked);
     tcase_add_test(tc, test_ragged_lists_pad_with_minus_one);
     tcase_add_test(tc, test_dotted_map_paths);

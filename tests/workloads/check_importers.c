@@ -101,7 +101,7 @@ START_TEST(recipes_take_the_format_options)
          "exp.json: traces[0].import: cost, decontaminate and domain_column are routellm options (not routerbench's)"},
         {"\"format\": \"routellm\", \"input\": \"a.csv\", \"colour\": 1",
          "exp.json: traces[0].import: unknown key 'colour' (known: format, input, models, cost, decontaminate, "
-         "domain_column, gzip)"},
+         "domain_column, gzip, max_quality)"},
         {"\"format\": \"routellm\", \"input\": \"a.csv\", \"decontaminate\": 1",
          "exp.json: traces[0].import.decontaminate: expected true or false"},
         {"\"format\": \"routellm\", \"input\": \"a.csv\", \"gzip\": 10",
@@ -123,12 +123,14 @@ START_TEST(recipes_take_the_format_options)
     rs_error err = {{0}};
     ck_assert_msg(rs_config_parse(&cfg,
                                   "{\"traces\": [{\"path\": \"q.h5\", \"import\": {\"format\": \"routerbench\", "
-                                  "\"input\": \"a.csv\", \"models\": \"m2,m1\", \"gzip\": 4}}], \"routers\": "
+                                  "\"input\": \"a.csv\", \"models\": \"m2,m1\", \"gzip\": 4, \"max_quality\": 10}}], "
+                                  "\"routers\": "
                                   "[\"oracle\"]}",
                                   "exp.json", &err) == 0,
                   "%s", err.msg);
     ck_assert_str_eq(rs_param_str(&cfg.traces[0].imp.options, "models"), "m2,m1");
     ck_assert_int_eq(rs_param_int(&cfg.traces[0].imp.options, "gzip"), 4);
+    ck_assert_double_eq(rs_param_float(&cfg.traces[0].imp.options, "max_quality"), 10);
     rs_config_free(&cfg);
 }
 END_TEST

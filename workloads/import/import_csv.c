@@ -345,6 +345,11 @@ void rs_import_query_print(const char *format, const char *input, const char *ou
     fprintf(stderr, "; per-query oracle %.5f\n", r->oracle);
 }
 
+int rs_import_quality_in_range(float quality, double max_quality)
+{
+    return isnan(quality) || (quality >= 0 && quality <= (max_quality > 0 ? max_quality : RS_IMPORT_DEFAULT_MAX_QUALITY));
+}
+
 int rs_query_table_write(const rs_query_table *q, const char *path, const char *source, int gzip_level,
                          const rs_output_limit *limit, rs_error *err)
 {

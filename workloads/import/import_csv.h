@@ -87,4 +87,9 @@ void rs_import_query_print(const char *format, const char *input, const char *ou
 int rs_query_table_write(const rs_query_table *q, const char *path, const char *source, int gzip_level,
                          const rs_output_limit *limit, rs_error *err);
 
+/* Quality scores are checked against [0, max_quality] (max_quality 0 = 1:
+ * 0/1 correctness or a score scaled to [0, 1]); NaN = not evaluated passes. */
+#define RS_IMPORT_DEFAULT_MAX_QUALITY 1.0
+int rs_import_quality_in_range(float quality, double max_quality);
+
 #endif

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/json_keys.h"
 #include "workloads/import/importer.h"
 #include "workloads/import/line_reader.h"
 #include "workloads/trace/trace_size.h"
@@ -50,6 +51,7 @@ static int valid_path(const char *key)
 int rs_jsonl_key_map_parse(rs_jsonl_key_map *map, const char *text, rs_error *err)
 {
     const char *item = text;
+    unsigned mapped = 0; /* bit i: map_fields[i] was named already */
     while (*item) {
         const char *comma = strchr(item, ',');
         size_t len = comma ? (size_t)(comma - item) : strlen(item);
@@ -62,6 +64,10 @@ int rs_jsonl_key_map_parse(rs_jsonl_key_map *map, const char *text, rs_error *er
                 field = &map_fields[i];
         RS_CHECK(field, err, "--map: unknown field '%.*s' (fields: seq, token, layer, experts, weights, token_id)",
                  (int)name_len, item);
+        unsigned bit = 1u << (field - map_fields);
+        RS_CHECK(!(mapped & bit), err, "--map: field %s is mapped twice (to '%s' and '%.*s')", field->name,
+                 (const char *)map + field->offset, (int)(len - name_len - 1), eq + 1);
+        mapped |= bit;
         RS_CHECK(key_len < RS_JSONL_KEY_MAX, err, "--map: %s: key longer than %d characters", field->name,
                  RS_JSONL_KEY_MAX - 1);
         char *dest = (char *)map + field->offset;
@@ -350,6 +356,9 @@ static int parse_experts(import_state *st, const cJSON *obj, int64_t line, log_r
                 return fail_line(st, line, key, err, "expected a number, got %s", json_type_name(w));
             if (!isfinite((float)w->valuedouble))
                 return fail_line(st, line, key, err, "%g does not fit in float32", w->valuedouble);
+            if (w->valuedouble < 0)
+                return fail_line(st, line, key, err, "%g is negative (combine weights are >= 0; is --map weights=%s "
+                                 "a logit?)", w->valuedouble, map->weights);
             st->weights[st->pool_len + j] = (float)w->valuedouble;
             w = w->next;
         }
@@ -414,6 +423,7 @@ static int read_log(import_state *st, rs_error *err)
     rs_line_reader reader = {0};
     int rc = rs_line_reader_open(&reader, st->opt->input, st->label, err);
     size_t len = 0;
+    char key[RS_JSONL_KEY_MAX];
     for (int64_t line = 1; rc == 0; line++) {
         int got = rs_line_reader_next(&reader, &len, st->label, err);
         if (got <= 0) {
@@ -436,6 +446,8 @@ static int read_log(import_state *st, rs_error *err)
         else if (!cJSON_IsObject(obj))
             rc = rs_fail(err, "%s: line %lld: expected a JSON object, got %s", st->label, (long long)line,
                          json_type_name(obj));
+        else if (rs_json_duplicate_key(obj, key, sizeof key))
+            rc = rs_fail(err, "%s: line %lld: %s: key given twice in one object", st->label, (long long)line, key);
         else
             rc = parse_row(st, obj, line, err);
         cJSON_Delete(obj);
@@ -714,6 +726,8 @@ int rs_import_jsonl(const rs_import_jsonl_options *opt, rs_import_jsonl_report *
     RS_CHECK(opt->input && opt->output, err, "import jsonl: input and output paths are required");
     RS_CHECK(opt->num_experts >= 1, err, "import jsonl: --experts must be at least 1");
     RS_CHECK(opt->gzip_level >= 0 && opt->gzip_level <= 9, err, "import jsonl: --gzip must be in [0, 9]");
+    RS_CHECK(opt->top_k <= opt->num_experts, err, "import jsonl: --top-k %d exceeds --experts %d", opt->top_k,
+             opt->num_experts);
     for (size_t i = 0; i < sizeof map_fields / sizeof map_fields[0]; i++) {
         const char *key = (const char *)&opt->map + map_fields[i].offset;
         RS_CHECK(key[0] || !map_fields[i].required, err, "import jsonl: --map: %s needs a key", map_fields[i].name);
@@ -795,7 +809,10 @@ static int options_from_params(const rs_params *p, rs_import_jsonl_options *opt,
 static int jsonl_check(const rs_params *p, rs_error *err)
 {
     rs_import_jsonl_options opt;
-    return options_from_params(p, &opt, err);
+    RS_TRY(options_from_params(p, &opt, err));
+    RS_CHECK(opt.top_k <= opt.num_experts, err, "--top-k %d exceeds --experts %d (the model's k is at most E)",
+             opt.top_k, opt.num_experts);
+    return 0;
 }
 
 static int run_end(const rs_import_jsonl_report *r, int i)

@@ -168,6 +168,10 @@ int rs_import_routellm(const rs_import_routellm_options *opt, rs_import_query_re
             if (rs_csv_parse_quality(cell, &q.quality[t * num_models + e]) != 0)
                 rc = rs_fail(err, "%s: line %lld, column %s: '%s' is not a quality (a number, true/false, or empty for "
                              "not evaluated)", opt->input, (long long)csv.line, h.names[columns[e]], cell);
+            else if (!rs_import_quality_in_range(q.quality[t * num_models + e], opt->max_quality))
+                rc = rs_fail(err, "%s: line %lld, column %s: quality %s is outside [0, %g] (--max-quality sets the top "
+                             "of a graded score)", opt->input, (long long)csv.line, h.names[columns[e]], cell,
+                             opt->max_quality > 0 ? opt->max_quality : RS_IMPORT_DEFAULT_MAX_QUALITY);
         }
         if (rc == 0 && domain >= 0)
             rc = rs_query_table_domain(&q, rs_csv_field(&csv, domain), &q.domain[t], err);
@@ -205,9 +209,11 @@ static const rs_param_def routellm_options[] = {
     {"domain_column", RS_PARAM_STRING, NULL, 0, 0, NULL,
      "the domain of each question (default: 'subject' when present; 'none')"},
     {"gzip", RS_PARAM_INT, "0", 0, 9, NULL, "compress the datasets with gzip LEVEL 1-9 (default 0: none)"},
+    {"max_quality", RS_PARAM_FLOAT, "1", 1e-6, 1e6, NULL,
+     "the top of the quality scale: every quality must lie in [0, X] (default 1: correctness or a score in [0, 1])"},
 };
 static const rs_import_option_form routellm_forms[] = {
-    {"A,B", 0}, {"A=P,B=P", RS_IMPORT_PRICES}, {NULL, 0}, {"NAME", 0}, {"LEVEL", 0},
+    {"A,B", 0}, {"A=P,B=P", RS_IMPORT_PRICES}, {NULL, 0}, {"NAME", 0}, {"LEVEL", 0}, {"X", 0},
 };
 _Static_assert(sizeof routellm_forms / sizeof routellm_forms[0] == sizeof routellm_options / sizeof routellm_options[0],
                "one form per option");
@@ -223,6 +229,7 @@ static int routellm_run(const rs_import_job *job, rs_error *err)
         .cost = rs_param_str(p, "cost"),
         .decontaminate = rs_param_bool(p, "decontaminate"),
         .gzip_level = (int)rs_param_int(p, "gzip"),
+        .max_quality = rs_param_float(p, "max_quality"),
         .limit = job->limit,
     };
     rs_import_query_report report;

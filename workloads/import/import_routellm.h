@@ -19,6 +19,7 @@ typedef struct rs_import_routellm_options {
     const char *cost;          /* "a=30,b=0.6": cost of one call per model; NULL = no /outcome/cost */
     int decontaminate;         /* drop rows whose `contaminated` is 1 / true */
     int gzip_level;
+    double max_quality;    /* qualities must lie in [0, max_quality]; 0 = 1 */
     rs_output_limit limit; /* {0} = the default output limit */
 } rs_import_routellm_options;
 

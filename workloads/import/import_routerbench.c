@@ -129,6 +129,12 @@ int rs_import_routerbench(const rs_import_routerbench_options *opt, rs_import_qu
                              "evaluated)", opt->input, (long long)csv.line, h.names[quality_col[e]], cell);
                 break;
             }
+            if (!rs_import_quality_in_range(*quality, opt->max_quality)) {
+                rc = rs_fail(err, "%s: line %lld, column %s: quality %s is outside [0, %g] (--max-quality sets the "
+                             "top of a graded score)", opt->input, (long long)csv.line, h.names[quality_col[e]], cell,
+                             opt->max_quality > 0 ? opt->max_quality : RS_IMPORT_DEFAULT_MAX_QUALITY);
+                break;
+            }
             const char *cost_cell = rs_csv_field(&csv, cost_col[e]);
             double cost = 0;
             int empty = 0;
@@ -169,8 +175,10 @@ int rs_import_routerbench(const rs_import_routerbench_options *opt, rs_import_qu
 static const rs_param_def routerbench_options[] = {
     {"models", RS_PARAM_STRING, NULL, 0, 0, NULL, "a subset of the models, in this order (default: all, in column order)"},
     {"gzip", RS_PARAM_INT, "0", 0, 9, NULL, "compress the datasets with gzip LEVEL 1-9 (default 0: none)"},
+    {"max_quality", RS_PARAM_FLOAT, "1", 1e-6, 1e6, NULL,
+     "the top of the quality scale: every quality must lie in [0, X] (default 1: correctness or a score in [0, 1])"},
 };
-static const rs_import_option_form routerbench_forms[] = {{"A,B", 0}, {"LEVEL", 0}};
+static const rs_import_option_form routerbench_forms[] = {{"A,B", 0}, {"LEVEL", 0}, {"X", 0}};
 _Static_assert(sizeof routerbench_forms / sizeof routerbench_forms[0] ==
                    sizeof routerbench_options / sizeof routerbench_options[0],
                "one form per option");
@@ -182,6 +190,7 @@ static int routerbench_run(const rs_import_job *job, rs_error *err)
         .output = job->output,
         .models = rs_param_str(job->options, "models"),
         .gzip_level = (int)rs_param_int(job->options, "gzip"),
+        .max_quality = rs_param_float(job->options, "max_quality"),
         .limit = job->limit,
     };
     rs_import_query_report report;

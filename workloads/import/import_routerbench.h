@@ -14,6 +14,7 @@ typedef struct rs_import_routerbench_options {
     const char *output; /* the trace */
     const char *models; /* "a,b": a subset of the models, in this order; NULL = every model, in column order */
     int gzip_level;
+    double max_quality;    /* qualities must lie in [0, max_quality]; 0 = 1 */
     rs_output_limit limit; /* {0} = the default output limit */
 } rs_import_routerbench_options;
 
