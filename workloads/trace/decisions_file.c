@@ -28,7 +28,7 @@ void rs_decisions_writer_abort(rs_decisions_writer *w)
     if (!w)
         return;
     writer_close(w);
-    unlink(w->tmp);
+    rs_temp_discard(w->tmp);
     free(w->path);
     free(w);
 }
@@ -52,6 +52,7 @@ int rs_decisions_writer_create(rs_decisions_writer **out, const char *path, int 
     }
     w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w->file < 0) {
+        rs_temp_discard(w->tmp);
         free(w->path);
         free(w);
         return rs_fail(err, "%s: cannot create file (is the directory writable?)", path);
