@@ -27,7 +27,7 @@ static int import_trace(const rs_trace_entry *te, rs_error *err)
     fprintf(stderr, "routesim: importing %s into %s\n", x->input, te->path);
     RS_TRY(rs_make_parent_dirs(te->path, err));
     rs_import_job job = {.input = x->input, .output = te->path, .options = &x->options, .quiet = 1};
-    return x->type->run(&job, err);
+    return rs_import_run(x->type, &job, err);
 }
 
 /* Copies run `run` of src (description and rows, rows given by index) into dst. */
