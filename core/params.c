@@ -70,9 +70,13 @@ static int set_value(rs_params *p, int i, const char *text, rs_error *err)
         if (end == text || *end != '\0' || errno == ERANGE) {
             /* Accept integral floats such as "2.0" from JSON. */
             double f = strtod(text, &end);
-            if (end == text || *end != '\0' || f != floor(f) || fabs(f) > 9e15)
+            if (end == text || *end != '\0' || !isfinite(f) || f != floor(f))
                 return rs_fail(err, "%s: parameter %s: expected an integer, got '%s'", p->owner, d->name,
                                text);
+            /* an integer too large for 64 bits, or 1e30: say what the range is */
+            if (f < d->min || f > d->max || fabs(f) > 9e15)
+                return rs_fail(err, "%s: parameter %s=%s out of range [%g, %g]", p->owner, d->name, text, d->min,
+                               d->max);
             x = (long long)f;
         }
         if ((double)x < d->min || (double)x > d->max)

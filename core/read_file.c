@@ -3,12 +3,25 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+
+int rs_is_directory(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
 
 char *rs_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) { /* fopen opens directories on Linux */
+        fclose(f);
+        errno = EISDIR;
+        return NULL;
+    }
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -23,16 +36,17 @@ char *rs_read_file(const char *path)
             }
             buf = grown;
         }
+        errno = 0;
         size_t got = fread(buf + len, 1, 65536, f);
         len += got;
         if (got < 65536)
             break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), why = errno ? errno : EIO;
     fclose(f);
     if (bad) {
         free(buf);
-        errno = EIO;
+        errno = why;
         return NULL;
     }
     buf[len] = '\0';

@@ -7,10 +7,15 @@
 #include <string.h>
 
 #include "core/output_path.h"
+#include "core/read_file.h"
 #include "plots/plot_internal.h"
 
 char *rs_plot_read_style(const char *path, rs_error *err)
 {
+    if (rs_is_directory(path)) {
+        rs_fail(err, "%s: is a directory, expected a plot style file", path);
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         rs_fail(err, "%s: cannot read the plot style: %s", path, strerror(errno));

@@ -76,15 +76,13 @@ static void last_lines(const char *text, char *buf, size_t size, int max_lines)
     }
 }
 
-int rs_plot_render(const char *gnuplot, const char *dir, const char *stem, const char *format, int double_size,
-                   char *warnings, size_t wsize, rs_error *err)
+/* Runs gnuplot on stem.gp, writing the figure to tmp. */
+static int render_to(const char *gnuplot, const char *dir, const char *stem, const char *format, int double_size,
+                     const char *final_path, const char *tmp, char *warnings, size_t wsize, rs_error *err)
 {
-    char final_path[4400], tmp[4500], settings[1200], script[256];
-    int n = snprintf(final_path, sizeof final_path, "%s/%s.%s", dir, stem, format);
-    RS_CHECK(n > 0 && (size_t)n < sizeof final_path, err, "%s: path too long", dir);
-    RS_TRY(rs_temp_path(final_path, tmp, sizeof tmp, err));
+    char settings[1200], script[256];
     const char *tmp_name = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp; /* gnuplot runs in dir */
-    n = snprintf(settings, sizeof settings, "fmt='%s'; size='%s'; outfile='%s'", format,
+    int n = snprintf(settings, sizeof settings, "fmt='%s'; size='%s'; outfile='%s'", format,
                  double_size ? "double" : "single", tmp_name);
     RS_CHECK(n > 0 && (size_t)n < sizeof settings, err, "%s: file name too long", final_path);
     n = snprintf(script, sizeof script, "%s.gp", stem);
@@ -137,7 +135,6 @@ int rs_plot_render(const char *gnuplot, const char *dir, const char *stem, const
     struct stat st;
     int wrote = stat(tmp, &st) == 0 && st.st_size > 0;
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !wrote) {
-        remove(tmp);
         char detail[1024];
         last_lines(text, detail, sizeof detail, 2);
         if (strstr(text, "unknown or ambiguous terminal"))
@@ -151,6 +148,20 @@ int rs_plot_render(const char *gnuplot, const char *dir, const char *stem, const
     }
     if (warnings && wsize && len > 0)
         last_lines(text, warnings, wsize, 3);
+    return 0;
+}
+
+int rs_plot_render(const char *gnuplot, const char *dir, const char *stem, const char *format, int double_size,
+                   char *warnings, size_t wsize, rs_error *err)
+{
+    char final_path[4400], tmp[4500];
+    int n = snprintf(final_path, sizeof final_path, "%s/%s.%s", dir, stem, format);
+    RS_CHECK(n > 0 && (size_t)n < sizeof final_path, err, "%s: path too long", dir);
+    RS_TRY(rs_temp_path(final_path, tmp, sizeof tmp, err));
+    if (render_to(gnuplot, dir, stem, format, double_size, final_path, tmp, warnings, wsize, err) != 0) {
+        rs_temp_discard(tmp);
+        return -1;
+    }
     return rs_commit_path(tmp, final_path, err);
 }
 

@@ -16,7 +16,10 @@ int rs_plot_file_open(rs_plot_file *pf, const rs_plot_target *tg, const char *st
     RS_CHECK(n > 0 && (size_t)n < sizeof pf->path, err, "%s: path too long", tg->dir);
     RS_TRY(rs_temp_path(pf->path, pf->tmp, sizeof pf->tmp, err));
     pf->f = fopen(pf->tmp, "w");
-    RS_CHECK(pf->f, err, "%s: cannot write (is the plots directory writable?)", pf->path);
+    if (!pf->f) {
+        rs_temp_discard(pf->tmp);
+        return rs_fail(err, "%s: cannot write (is the plots directory writable?)", pf->path);
+    }
     return 0;
 }
 
@@ -26,7 +29,7 @@ int rs_plot_file_close(rs_plot_file *pf, rs_error *err)
     bad |= fclose(pf->f) != 0;
     pf->f = NULL;
     if (bad) {
-        remove(pf->tmp);
+        rs_temp_discard(pf->tmp);
         return rs_fail(err, "%s: write failed (disk full?)", pf->path);
     }
     return rs_commit_path(pf->tmp, pf->path, err);
@@ -36,7 +39,7 @@ void rs_plot_file_discard(rs_plot_file *pf)
 {
     if (pf->f) {
         fclose(pf->f);
-        remove(pf->tmp);
+        rs_temp_discard(pf->tmp);
         pf->f = NULL;
     }
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/read_file.h"
 #include "routesim/plugin.h"
 
 enum { MAX_PLUGINS = 64 };
@@ -38,6 +39,8 @@ int rs_plugin_load(const char *path, rs_error *err)
     char resolved[PATH_MAX];
     if (!realpath(path, resolved))
         return rs_fail(err, "%s: cannot open plugin (no such file)", path);
+    if (rs_is_directory(resolved))
+        return rs_fail(err, "%s: is a directory, expected a plugin (a shared object, .so)", path);
     for (int i = 0; i < num_loaded; i++)
         if (strcmp(loaded[i], resolved) == 0)
             return 0;

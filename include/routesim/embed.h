@@ -46,6 +46,7 @@ typedef struct rs_route_options {
     double memory_mb;            /* 0: 64 */
     int skip_nonfinite;
     int progress;                /* 1: a progress bar on stderr */
+    int force;                   /* decisions and results_csv may replace a file of another kind */
 } rs_route_options;
 
 /* All fields zero but struct_size. */

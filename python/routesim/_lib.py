@@ -43,6 +43,7 @@ class RsRouteOptions(ctypes.Structure):
         ("memory_mb", ctypes.c_double),
         ("skip_nonfinite", ctypes.c_int),
         ("progress", ctypes.c_int),
+        ("force", ctypes.c_int),
     ]
 
 

@@ -64,7 +64,7 @@ def _call(fn, *args, rename=None):
 
 
 def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, threads=None, out=None,
-          chunk_tokens=None, memory_mb=None, reference_trace=None, skip_nonfinite=False):
+          chunk_tokens=None, memory_mb=None, reference_trace=None, skip_nonfinite=False, force=False):
     """Routes every token of trace with one router and returns the metric
     rows (the columns of results.csv) as a DataFrame.
 
@@ -72,7 +72,9 @@ def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, thr
     metrics: a family list ("load,entropy" or ["load", "entropy.router_entropy"]);
     None: route's default; "none" or []: no metrics. reference: the router
     agreement metrics compare with (spec or Router), on reference_trace when
-    given. out: also write the decisions file (/decisions/ids, weights).
+    given. out: also write the decisions file (/decisions/ids, weights); it
+    is never the trace, and replaces an existing file that is not a decisions
+    file only with force=True.
     threads None: all cores. batch_tokens, chunk_tokens, memory_mb: as the
     command's options."""
     lib = _lib.lib()
@@ -98,11 +100,14 @@ def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, thr
     if not isinstance(skip_nonfinite, bool):
         raise TypeError(f"skip_nonfinite: expected a bool, got {type(skip_nonfinite).__name__}")
     opt.skip_nonfinite = int(skip_nonfinite)
+    if not isinstance(force, bool):
+        raise TypeError(f"force: expected a bool, got {type(force).__name__}")
+    opt.force = int(force)
     opt.progress = 0
     with tempfile.TemporaryDirectory(prefix="routesim-") as tmp:
         csv = os.path.join(tmp, "results.csv")
         opt.results_csv = os.fsencode(csv)
-        _call(lib.rs_route, ctypes.byref(opt))
+        _call(lib.rs_route, ctypes.byref(opt), rename=("--force", "force=True"))
         return read_csv(csv)
 
 

@@ -9,6 +9,7 @@
 #include "sim/cli/cli.h"
 #include "workloads/generator/generator.h"
 #include "workloads/generator/generator_presets.h"
+#include "workloads/trace/output_check.h"
 
 static void list_presets(void)
 {
@@ -49,6 +50,7 @@ static void usage(int preset)
     }
     printf("\noptions:\n"
            "  -o, --out FILE               the trace to write (written atomically)\n"
+           "  --force                      let -o replace an existing file that is not a trace\n"
            "  --list-presets               list the presets\n"
            "  --markdown                   print the settings and presets tables of docs/generator.md\n"
            "  --no-progress                no progress bar\n"
@@ -156,6 +158,7 @@ static int help_preset(int argc, char **argv)
 enum { GENERATE, LIST_PRESETS, MARKDOWN };
 
 static int parse(int argc, char **argv, rs_params *params, const char **out, int *progress, rs_output_limit *limit,
+                 int *force,
                  int *action)
 {
     for (int i = 1; i < argc; i++) {
@@ -175,6 +178,10 @@ static int parse(int argc, char **argv, rs_params *params, const char **out, int
         }
         if (strcmp(arg, "--no-size-limit") == 0 || strcmp(arg, "--no_size_limit") == 0) {
             limit->max_gib = -1;
+            continue;
+        }
+        if (strcmp(arg, "--force") == 0) {
+            *force = 1;
             continue;
         }
         if (strcmp(arg, "-o") == 0) {
@@ -219,9 +226,10 @@ int rs_cmd_gen(int argc, char **argv)
     if (rs_generator_params_init(&params, "gen", &err) != 0)
         return rs_cli_fail(&err);
     const char *out = NULL;
-    int progress = -1, action = GENERATE;
+    int progress = -1, force = 0, action = GENERATE;
     rs_output_limit limit = {0};
-    int rc = parse(argc, argv, &params, &out, &progress, &limit, &action);
+    int rc = parse(argc, argv, &params, &out, &progress, &limit, &force, &action);
+    rs_output_check check = {.path = out, .kind = RS_FILE_TRACE, .what = "trace", .force = force};
     if (rc == RS_EXIT_OK && action == LIST_PRESETS) {
         list_presets();
     } else if (rc == RS_EXIT_OK && action == MARKDOWN) {
@@ -231,6 +239,8 @@ int rs_cmd_gen(int argc, char **argv)
     } else if (rc == RS_EXIT_OK && rs_generator_check(&params, &err) != 0) {
         fprintf(stderr, "routesim: %s (see routesim gen --help)\n", err.msg);
         rc = RS_EXIT_USAGE;
+    } else if (rc == RS_EXIT_OK && rs_output_check_path(&check, &err) != 0) {
+        rc = rs_cli_fail(&err);
     } else if (rc == RS_EXIT_OK) {
         if (rs_generate_trace(out, &params, &limit, progress, &err) != 0)
             rc = rs_cli_fail(&err);

@@ -9,7 +9,7 @@
 #include "sim/cli/cli.h"
 #include "workloads/import/importer.h"
 
-enum { FIRST_OPTION = 256, NAME_MAX_LEN = 64, MAX_OUTPUT_GB = 'M', NO_SIZE_LIMIT = 'N' };
+enum { FIRST_OPTION = 256, FORCE_OPTION = 255, NAME_MAX_LEN = 64, MAX_OUTPUT_GB = 'M', NO_SIZE_LIMIT = 'N' };
 
 /* "top_k" -> "top-k" */
 static void flag_name(const char *param, char *out)
@@ -55,6 +55,7 @@ static void print_wrapped(const char *text, int column, int indent, int width)
 static void print_options(const rs_importer_type *t)
 {
     printf("  %-22s %s\n", "-o, --out FILE", "the trace to write (required; written atomically)");
+    printf("  %-22s %s\n", "--force", "let -o replace an existing file that is not a trace (never INPUT)");
     for (int i = 0; i < t->num_options; i++) {
         char text[128];
         option_text(t, i, text, sizeof text);
@@ -100,6 +101,7 @@ static void usage(void)
     }
     printf("\nEvery format also takes --max-output-gb N (refuse a trace over N GiB; default 64, and the free\n"
            "disk space is checked too) and --no-size-limit (check neither).\n"
+           "-o replaces an existing trace; --force lets it replace a file of another kind (never INPUT).\n"
            "'routesim import FORMAT --help' describes one format and its options.\n");
 }
 
@@ -160,13 +162,14 @@ static int import_format(const rs_importer_type *t, int argc, char **argv)
         format_usage(t);
         return RS_EXIT_OK;
     }
-    struct option options[RS_PARAMS_MAX + 4] = {{"out", required_argument, NULL, 'o'},
+    struct option options[RS_PARAMS_MAX + 5] = {{"out", required_argument, NULL, 'o'},
                                                 {"max-output-gb", required_argument, NULL, MAX_OUTPUT_GB},
-                                                {"no-size-limit", no_argument, NULL, NO_SIZE_LIMIT}};
+                                                {"no-size-limit", no_argument, NULL, NO_SIZE_LIMIT},
+                                                {"force", no_argument, NULL, FORCE_OPTION}};
     char names[RS_PARAMS_MAX][NAME_MAX_LEN];
     for (int i = 0; i < t->num_options && i < RS_PARAMS_MAX; i++) {
         flag_name(t->options[i].name, names[i]);
-        options[i + 3] = (struct option){names[i], t->forms[i].value ? required_argument : no_argument, NULL,
+        options[i + 4] = (struct option){names[i], t->forms[i].value ? required_argument : no_argument, NULL,
                                          FIRST_OPTION + i};
     }
     rs_params p;
@@ -175,7 +178,7 @@ static int import_format(const rs_importer_type *t, int argc, char **argv)
         return rs_cli_fail(&err);
     const char *output = NULL;
     rs_output_limit limit = {0};
-    int rc = 0;
+    int rc = 0, force = 0;
     optind = 1;
     opterr = 0;
     for (int c; rc == 0 && (c = getopt_long(argc, argv, "o:", options, NULL)) != -1;) {
@@ -185,6 +188,8 @@ static int import_format(const rs_importer_type *t, int argc, char **argv)
             rc = rs_cli_parse_output_limit(command, optarg, &limit) == 0 ? 0 : RS_EXIT_USAGE;
         else if (c == NO_SIZE_LIMIT)
             limit.max_gib = -1;
+        else if (c == FORCE_OPTION)
+            force = 1;
         else if (c >= FIRST_OPTION)
             rc = set_option(command, t, &p, c - FIRST_OPTION, optarg);
         else
@@ -193,8 +198,8 @@ static int import_format(const rs_importer_type *t, int argc, char **argv)
     if (rc == 0)
         rc = check_arguments(command, t, &p, argc - optind, output);
     if (rc == 0) {
-        rs_import_job job = {.input = argv[optind], .output = output, .options = &p, .limit = limit};
-        rc = t->run(&job, &err) == 0 ? RS_EXIT_OK : rs_cli_fail(&err);
+        rs_import_job job = {.input = argv[optind], .output = output, .options = &p, .limit = limit, .force = force};
+        rc = rs_import_run(t, &job, &err) == 0 ? RS_EXIT_OK : rs_cli_fail(&err);
     }
     rs_params_free(&p);
     return rc;

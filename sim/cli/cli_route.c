@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "sim/cli/cli.h"
-#include "core/output_path.h"
 #include "routers/plugins.h"
 #include "sim/experiment/route.h"
 
@@ -23,6 +22,8 @@ static void usage(void)
            "                      for query traces with outcomes, load,entropy for traces\n"
            "                      with logits, else load; 'none' for no metrics\n"
            "  --csv FILE          also write the metric rows as results.csv does\n"
+           "  --force             let --out and --csv replace an existing file of another kind\n"
+           "                      (never one of the inputs)\n"
            "  --reference SPEC    the router agreement metrics compare with (e.g. topk:k=2)\n"
            "  --reference-trace F route the reference on F, a paired trace with the same tokens\n"
            "                      (another checkpoint), instead of on TRACE\n"
@@ -48,11 +49,12 @@ int rs_cmd_route(int argc, char **argv)
         {"chunk-tokens", required_argument, NULL, 'c'}, {"memory-mb", required_argument, NULL, 'm'},
         {"skip-nonfinite", no_argument, NULL, 's'},     {"no-progress", no_argument, NULL, 'P'},
         {"plugin", required_argument, NULL, 'p'},       {"reference", required_argument, NULL, 'R'},
-        {"reference-trace", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0},
+        {"reference-trace", required_argument, NULL, 'T'}, {"force", no_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
     };
     const char *router = NULL, *out = NULL, *metrics = NULL, *csv = NULL, *reference = NULL, *reference_path = NULL;
     long long batch = 4096, threads = 0, chunk = 0, memory = 0;
-    int skip = 0, progress = -1;
+    int skip = 0, progress = -1, force = 0;
     optind = 1;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "", options, NULL)) != -1;) {
@@ -69,6 +71,7 @@ int rs_cmd_route(int argc, char **argv)
         case 'c': bad = rs_cli_parse_long("route", "--chunk-tokens", optarg, 1, 1 << 20, &chunk); break;
         case 'm': bad = rs_cli_parse_long("route", "--memory-mb", optarg, 1, 10000000, &memory); break;
         case 's': skip = 1; break;
+        case 'f': force = 1; break;
         case 'P': progress = 0; break;
         case 'p': {
             rs_error perr = {{0}};
@@ -88,14 +91,14 @@ int rs_cmd_route(int argc, char **argv)
     if (reference_path && !reference)
         return rs_cli_usage_error("route", "--reference-trace needs --reference SPEC (the router to run on it)");
     rs_error err = {{0}};
-    if (csv && rs_make_parent_dirs(csv, &err) != 0)
-        return rs_cli_fail(&err);
     rs_route_request req = {.trace = argv[optind],
                             .router = router,
                             .metrics = metrics,
                             .reference = reference,
                             .reference_trace = reference_path,
                             .decisions = out,
+                            .results_csv = csv,
+                            .force = force,
                             .batch_tokens = (int)batch,
                             .threads = (int)threads,
                             .chunk_tokens = chunk,
@@ -106,8 +109,6 @@ int rs_cmd_route(int argc, char **argv)
     rs_results_init(&results);
     rs_route_report report;
     int rc = rs_route_run(&req, &results, &report, &err);
-    if (rc == 0 && csv)
-        rc = rs_results_write_csv(&results, csv, &err);
     if (rc == 0) {
         if (report.skipped_tokens)
             fprintf(stderr, "routesim: skipped %lld tokens with non-finite logits\n", (long long)report.skipped_tokens);

@@ -18,7 +18,9 @@
 static char *read_file(const char *path, rs_error *err)
 {
     char *text = rs_read_file(path);
-    if (!text)
+    if (!text && errno == EISDIR)
+        rs_fail(err, "%s: is a directory, expected a config file", path);
+    else if (!text)
         rs_fail(err, "%s: cannot open config: %s", path, strerror(errno));
     return text;
 }

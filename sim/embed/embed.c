@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/output_path.h"
 #include "plots/plot.h"
 #include "routers/plugins.h"
 #include "routesim/plugin.h"
@@ -39,20 +38,20 @@ int rs_route(const rs_route_options *opt, rs_error *err)
     RS_CHECK(opt && opt->struct_size == sizeof *opt, err,
              "rs_route: options of %zu bytes, this routesim expects %zu (rebuild the binding)",
              opt ? opt->struct_size : 0, sizeof *opt);
-    RS_CHECK(opt->batch_tokens >= 0 && opt->batch_tokens <= (1 << 30), err, "batch_tokens %lld out of range",
-             opt->batch_tokens);
+    RS_CHECK(opt->batch_tokens >= 0 && opt->batch_tokens <= (1 << 30), err,
+             "batch_tokens %lld out of range [1, 1073741824]", opt->batch_tokens);
     RS_CHECK(opt->threads >= 0 && opt->threads <= 4096, err, "threads %lld out of range [1, 4096]", opt->threads);
     RS_CHECK(opt->chunk_tokens >= 0 && opt->chunk_tokens <= (1 << 20), err,
              "chunk_tokens %lld out of range [1, 1048576]", opt->chunk_tokens);
-    RS_CHECK(opt->memory_mb >= 0 && opt->memory_mb <= 1e7, err, "memory_mb %g out of range", opt->memory_mb);
-    if (opt->results_csv)
-        RS_TRY(rs_make_parent_dirs(opt->results_csv, err));
+    RS_CHECK(opt->memory_mb >= 0 && opt->memory_mb <= 1e7, err, "memory_mb %g out of range [1, 1e7]", opt->memory_mb);
     rs_route_request req = {.trace = opt->trace,
                             .router = opt->router,
                             .metrics = opt->metrics,
                             .reference = opt->reference,
                             .reference_trace = opt->reference_trace,
                             .decisions = opt->decisions,
+                            .results_csv = opt->results_csv,
+                            .force = opt->force,
                             .batch_tokens = (int)opt->batch_tokens,
                             .threads = (int)opt->threads,
                             .chunk_tokens = opt->chunk_tokens,
@@ -63,8 +62,6 @@ int rs_route(const rs_route_options *opt, rs_error *err)
     rs_results_init(&results);
     rs_route_report report;
     int rc = rs_route_run(&req, &results, &report, err);
-    if (rc == 0 && opt->results_csv)
-        rc = rs_results_write_csv(&results, opt->results_csv, err);
     rs_results_free(&results);
     return rc;
 }
@@ -73,7 +70,9 @@ int rs_run_config(const char *config_path, const char *output, long long tokens,
                   char **results_csv, rs_error *err)
 {
     RS_CHECK(config_path, err, "rs_run_config: no config");
-    RS_CHECK(tokens >= 0 && threads >= 0 && threads <= 4096, err, "rs_run_config: tokens or threads out of range");
+    RS_CHECK(tokens >= 0, err, "rs_run_config: tokens %lld must be >= 0 (0: the config's)", tokens);
+    RS_CHECK(threads >= 0 && threads <= 4096, err, "rs_run_config: threads %d out of range [1, 4096] (0: all cores)",
+             threads);
     rs_pipeline_options opt;
     rs_pipeline_options_init(&opt, config_path);
     opt.output = output;

@@ -26,8 +26,9 @@ static int import_trace(const rs_trace_entry *te, rs_error *err)
              te->path, x->input, x->type->name);
     fprintf(stderr, "routesim: importing %s into %s\n", x->input, te->path);
     RS_TRY(rs_make_parent_dirs(te->path, err));
-    rs_import_job job = {.input = x->input, .output = te->path, .options = &x->options, .quiet = 1, .limit = te->limit};
-    return x->type->run(&job, err);
+    rs_import_job job = {
+        .input = x->input, .output = te->path, .options = &x->options, .quiet = 1, .limit = te->limit};
+    return rs_import_run(x->type, &job, err);
 }
 
 /* Copies run `run` of src (description and rows, rows given by index) into dst. */

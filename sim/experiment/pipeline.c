@@ -11,6 +11,7 @@
 #include "sim/experiment/curves.h"
 #include "sim/experiment/experiment.h"
 #include "sim/experiment/run_meta.h"
+#include "workloads/trace/output_check.h"
 
 void rs_pipeline_options_init(rs_pipeline_options *opt, const char *config)
 {
@@ -113,6 +114,38 @@ static rs_experiment_options experiment_options(const rs_config *cfg, const rs_p
     };
 }
 
+/* Before anything runs: results.csv and results.json are none of the run's
+ * inputs (the config, its traces and their sources) and replace only
+ * results files unless forced. */
+static int check_outputs(const rs_config *cfg, const rs_pipeline_options *opt, const rs_pipeline_report *report,
+                         rs_error *err)
+{
+    int n = 2 + 2 * cfg->num_traces;
+    const char **inputs = malloc((size_t)n * sizeof *inputs);
+    RS_CHECK(inputs, err, "out of memory");
+    inputs[0] = opt->config;
+    inputs[1] = cfg->reference_trace;
+    for (int i = 0; i < cfg->num_traces; i++) {
+        inputs[2 + 2 * i] = cfg->traces[i].path;
+        inputs[3 + 2 * i] = cfg->traces[i].import ? cfg->traces[i].imp.input : NULL;
+    }
+    rs_output_check checks[] = {
+        {.path = report->results_csv, .kind = RS_FILE_TEXT, .signature = RS_RESULTS_CSV_HEADER,
+         .what = "results table"},
+        {.path = report->results_json, .kind = RS_FILE_TEXT, .signature = RS_RUN_META_SIGNATURE,
+         .what = "results file"},
+    };
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof checks / sizeof checks[0]; i++) {
+        checks[i].inputs = inputs;
+        checks[i].num_inputs = n;
+        checks[i].force = opt->force;
+        rc = rs_output_check_path(&checks[i], err);
+    }
+    free(inputs);
+    return rc;
+}
+
 /* results.csv, then results.json; a failed JSON removes the CSV, so a
  * results directory never holds half a result set. meta is consumed. */
 static int write_results(const rs_results *results, cJSON *meta, rs_pipeline_report *report, rs_error *err)
@@ -139,7 +172,9 @@ int rs_pipeline_run(const rs_pipeline_options *opt, rs_pipeline_report *report, 
     rs_experiment_options xo = experiment_options(&cfg, opt);
     snprintf(report->results_csv, sizeof report->results_csv, "%s/results.csv", cfg.output);
     snprintf(report->results_json, sizeof report->results_json, "%s/results.json", cfg.output);
-    int rc = rs_make_dirs(cfg.output, err);
+    int rc = check_outputs(&cfg, opt, report, err);
+    if (rc == 0)
+        rc = rs_make_dirs(cfg.output, err);
     double wall_start = rs_now();
     cJSON *meta = rc == 0 ? rs_run_meta_new(cfg.name, rs_epoch_now()) : NULL;
     if (rc == 0 && meta) {

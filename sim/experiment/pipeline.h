@@ -23,7 +23,7 @@ typedef struct rs_pipeline_options {
     int bootstrap;           /* resamples; -1: the config's */
     int runs_per_pass;       /* -1: the config's; 0: every run in one pass */
     long long tokens;        /* > 0: generated traces get this many tokens and a path of their own */
-    int force;               /* recompute runs stored in OUTPUT/runs */
+    int force;               /* recompute runs stored in OUTPUT/runs; results files may replace others */
     int plots;               /* make the figures the config's "plots" asks for */
     const char *plot_format; /* NULL: png */
     int progress;            /* -1: when stderr is a terminal, 0: never */

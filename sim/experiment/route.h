@@ -17,6 +17,8 @@ typedef struct rs_route_request {
     const char *reference;       /* spec of the reference router, or NULL */
     const char *reference_trace; /* paired trace the reference runs on, or NULL */
     const char *decisions;       /* decisions file to write, or NULL */
+    const char *results_csv;     /* the metric rows as results.csv, or NULL */
+    int force;                   /* outputs may replace files of another kind */
     int batch_tokens;            /* 0: 4096 */
     int threads;                 /* 0: all cores */
     int64_t chunk_tokens;        /* 0: from the memory budget */
@@ -34,8 +36,10 @@ typedef struct rs_route_report {
 const char *rs_route_default_metrics(int has_quality, int has_logits);
 
 /* Runs the request; results (initialised by the caller) gets one run and its
- * rows. On failure err names the file and field and no decisions file is
- * left. */
+ * rows. The outputs are checked before anything is read: neither may be an
+ * input or the other output, and an existing file of another kind is
+ * replaced only with force. On failure err names the file and field and no
+ * output is left. */
 int rs_route_run(const rs_route_request *req, rs_results *results, rs_route_report *report, rs_error *err);
 
 #endif

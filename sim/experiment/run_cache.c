@@ -233,18 +233,22 @@ int rs_run_cache_store(const char *dir, const char *key, const rs_results *resul
     cJSON_Delete(doc);
     cJSON_Delete(desc);
     cJSON_Delete(rows);
-    RS_CHECK(body, err, "out of memory");
+    if (!body) {
+        rs_temp_discard(tmp);
+        return rs_fail(err, "out of memory");
+    }
     FILE *f = fopen(tmp, "wb");
     int rc = 0;
     if (!f) {
         rc = rs_fail(err, "%s: cannot write: %s", tmp, strerror(errno));
+        rs_temp_discard(tmp);
     } else {
         size_t len = strlen(body);
         int bad = fwrite(body, 1, len, f) != len;
         bad |= fclose(f) != 0;
         rc = bad ? rs_fail(err, "%s: cannot write", tmp) : rs_commit_path(tmp, path, err);
         if (bad)
-            remove(tmp);
+            rs_temp_discard(tmp);
     }
     free(body);
     return rc;

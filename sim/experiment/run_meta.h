@@ -6,6 +6,11 @@
 
 #include "sim/engine/engine.h"
 
+/* What the first lines of every results.json contain (the "routesim" object
+ * of rs_run_meta_new): how an existing file is recognised as one before it
+ * is overwritten. */
+#define RS_RUN_META_SIGNATURE "\"routesim\":"
+
 /* Starts the meta object: routesim version, git revision, start time. */
 cJSON *rs_run_meta_new(const char *name, double wall_start_epoch);
 /* Appends one routed trace with its shape and engine statistics. */

@@ -111,8 +111,11 @@ int rs_results_write_csv(const rs_results *r, const char *path, rs_error *err)
     char tmp[4200];
     RS_TRY(rs_temp_path(path, tmp, sizeof tmp, err));
     FILE *f = fopen(tmp, "w");
-    RS_CHECK(f, err, "%s: cannot write results (is the directory writable?)", path);
-    fputs("run,trace,router,params,metric,key,layer,value\n", f);
+    if (!f) {
+        rs_temp_discard(tmp);
+        return rs_fail(err, "%s: cannot write results (is the directory writable?)", path);
+    }
+    fputs(RS_RESULTS_CSV_HEADER, f);
     for (size_t i = 0; i < r->num_rows; i++) {
         const rs_result_row *row = &r->rows[i];
         const rs_result_run *run = &r->runs[row->run];
@@ -133,7 +136,7 @@ int rs_results_write_csv(const rs_results *r, const char *path, rs_error *err)
     int bad = ferror(f);
     bad |= fclose(f) != 0;
     if (bad) {
-        remove(tmp);
+        rs_temp_discard(tmp);
         return rs_fail(err, "%s: write failed (disk full?)", path);
     }
     return rs_commit_path(tmp, path, err);

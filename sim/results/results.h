@@ -53,6 +53,10 @@ void rs_key_with_stat(const char *key, const char *value, char *buf, size_t size
 /* The value printed in results files: full precision ("%.17g"), nan/inf spelled out. */
 void rs_format_value(double v, char *buf, size_t size);
 
+/* The first line of results.csv (also how an existing file is recognised as
+ * a results table before it is overwritten). */
+#define RS_RESULTS_CSV_HEADER "run,trace,router,params,metric,key,layer,value\n"
+
 int rs_results_write_csv(const rs_results *r, const char *path, rs_error *err);
 
 /* Writes results.json: the caller's description of the run (meta: name,

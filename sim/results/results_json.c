@@ -55,13 +55,14 @@ int rs_results_write_json(const rs_results *r, cJSON *meta, const char *path, rs
     FILE *f = fopen(tmp, "w");
     if (!f) {
         free(text);
+        rs_temp_discard(tmp);
         return rs_fail(err, "%s: cannot write results (is the directory writable?)", path);
     }
     int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
     free(text);
     bad |= fclose(f) != 0;
     if (bad) {
-        remove(tmp);
+        rs_temp_discard(tmp);
         return rs_fail(err, "%s: write failed (disk full?)", path);
     }
     return rs_commit_path(tmp, path, err);

@@ -334,7 +334,7 @@ static int read_json(rs_results_table *t, const char *dir, const intern_table *r
     if (stat(path, &st) != 0)
         return 0; /* optional */
     char *text = rs_read_file(path);
-    RS_CHECK(text, err, "%s: cannot read", path);
+    RS_CHECK(text, err, "%s: cannot read: %s", path, strerror(errno));
     cJSON *root = cJSON_Parse(text);
     free(text);
     RS_CHECK(root && cJSON_IsObject(root), err, "%s: malformed JSON (expected the object routesim run writes)", path);
@@ -471,6 +471,7 @@ int rs_results_table_read(rs_results_table *t, const char *results_dir, rs_error
              results_dir);
     int len = snprintf(t->csv_path, sizeof t->csv_path, "%s/results.csv", results_dir);
     RS_CHECK(len > 0 && (size_t)len < sizeof t->csv_path, err, "%s: path too long", results_dir);
+    RS_CHECK(!rs_is_directory(t->csv_path), err, "%s: is a directory, expected the results table", t->csv_path);
     FILE *f = fopen(t->csv_path, "r");
     RS_CHECK(f, err, "%s: cannot read: %s (routesim run writes it)", t->csv_path, strerror(errno));
     int rc = read_csv(t, f, t->csv_path, err);

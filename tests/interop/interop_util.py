@@ -54,7 +54,7 @@ def write_logits_trace(path, logits, offsets=None, bias=None, token_ids=None, ph
 
 def route_decisions(trace, spec, tmp, name, extra=()):
     """Routes trace with spec; returns (ids, weights) of the decisions file, or None."""
-    out = os.path.join(tmp, name + ".h5")
+    out = os.path.join(tmp, name + "-decisions.h5")  # never the trace: routesim refuses that
     r = run(["route", trace, "--router", spec, "--out", out, "--metrics", "none", *extra])
     if not check(r.returncode == 0, f"route {spec} failed: {r.stderr.strip()}"):
         return None

@@ -52,6 +52,23 @@ class RouteMatchesCommandLine(TempDirTest):
             np.testing.assert_array_equal(a["decisions/ids"][...], b["decisions/ids"][...])
             np.testing.assert_array_equal(a["decisions/weights"][...], b["decisions/weights"][...])
 
+    def test_decisions_file_never_replaces_the_trace(self):
+        before = open(self.trace, "rb").read()
+        link = self.path("link.h5")
+        os.symlink(self.trace, link)
+        for out in (self.trace, link, os.path.join(self.tmp, ".", "small.h5")):
+            with self.subTest(out=out):
+                with self.assertRaisesRegex(routesim.RoutesimError, "would overwrite the input .*small.h5"):
+                    routesim.route(self.trace, "topk:k=2", "none", out=out, force=True)
+        self.assertEqual(open(self.trace, "rb").read(), before)
+        other = gen_trace(self.path("other.h5"), tokens=50, seed=1)
+        with self.assertRaisesRegex(routesim.RoutesimError, "other.h5: exists and is not a decisions file "
+                                    r"\(it is a routesim trace\); force=True overwrites it"):
+            routesim.route(self.trace, "topk:k=2", "none", out=other)
+        routesim.route(self.trace, "topk:k=2", "none", out=other, force=True)
+        with h5py.File(other, "r") as f:
+            self.assertEqual(f.attrs["format"], "routesim-decisions")
+
     def test_dtypes(self):
         df = routesim.route(self.trace, "topk:k=2", "load")
         self.assertEqual(df["layer"].dtype, np.int64)

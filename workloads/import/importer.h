@@ -33,6 +33,7 @@ typedef struct rs_import_job {
     const rs_params *options;  /* the importer's options, checked */
     int quiet;                 /* 1: no report on stderr */
     rs_output_limit limit;     /* the trace's size is checked against it before writing; {0} = the default */
+    int force;                 /* the output may replace a file that is not a trace */
 } rs_import_job;
 
 typedef struct rs_importer_type {
@@ -61,6 +62,11 @@ const rs_importer_type *rs_importer_find(const char *name);
  * and last set (e.g. "\"", " or ") "\"a\", \"b\" or \"c\"", limited to those
  * with all of the flags given. */
 void rs_importer_names(unsigned flags, const char *quote, const char *last, char *buf, size_t size);
+
+/* Runs an import as every caller should: the input must be a file (or "-"),
+ * the output must not be the input nor a directory, and replaces only a
+ * trace unless job->force; then type->run. */
+int rs_import_run(const rs_importer_type *type, const rs_import_job *job, rs_error *err);
 
 /* The options of type filled with their defaults; owner names them in messages. */
 int rs_importer_options_init(const rs_importer_type *type, rs_params *options, const char *owner, rs_error *err);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/output_path.h"
+#include "core/read_file.h"
 #include "workloads/trace/h5util.h"
 
 struct rs_decisions_writer {
@@ -28,7 +29,7 @@ void rs_decisions_writer_abort(rs_decisions_writer *w)
     if (!w)
         return;
     writer_close(w);
-    unlink(w->tmp);
+    rs_temp_discard(w->tmp);
     free(w->path);
     free(w);
 }
@@ -52,6 +53,7 @@ int rs_decisions_writer_create(rs_decisions_writer **out, const char *path, int 
     }
     w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w->file < 0) {
+        rs_temp_discard(w->tmp);
         free(w->path);
         free(w);
         return rs_fail(err, "%s: cannot create file (is the directory writable?)", path);
@@ -121,6 +123,8 @@ int rs_decisions_reader_open(rs_decisions_reader **out, const char *path, int64_
     rs_h5_quiet();
     if (access(path, R_OK) != 0)
         return rs_fail(err, "%s: cannot open decisions file", path);
+    if (rs_is_directory(path))
+        return rs_fail(err, "%s: is a directory, expected a decisions file", path);
     if (H5Fis_hdf5(path) <= 0)
         return rs_fail(err, "%s: not an HDF5 file", path);
     rs_decisions_reader *r = calloc(1, sizeof *r);

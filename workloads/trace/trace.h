@@ -13,6 +13,9 @@
 #include "routesim/chunk.h"
 #include "routesim/error.h"
 
+/* The largest num_layers and num_experts a trace may declare. */
+enum { RS_TRACE_MAX_LAYERS = 100000, RS_TRACE_MAX_EXPERTS = 1000000 };
+
 typedef enum rs_logits_dtype {
     RS_LOGITS_NONE,
     RS_LOGITS_F32,

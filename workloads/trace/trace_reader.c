@@ -91,9 +91,12 @@ static int read_root_attributes(rs_trace *tr, rs_error *err)
         return err && err->msg[0] ? -1 : rs_fail(err, "%s: root attribute 'num_layers' missing", f);
     if (rs_h5_attr_int(root, "num_experts", &experts, f, "root", err) != 1)
         return err && err->msg[0] ? -1 : rs_fail(err, "%s: root attribute 'num_experts' missing", f);
-    RS_CHECK(layers >= 1 && layers <= 100000, err, "%s: root attribute 'num_layers' = %lld must be >= 1", f, layers);
-    RS_CHECK(experts >= 1 && experts <= 1000000, err, "%s: root attribute 'num_experts' = %lld must be >= 1", f,
-             experts);
+    RS_CHECK(layers >= 1 && layers <= RS_TRACE_MAX_LAYERS, err,
+             "%s: root attribute 'num_layers' = %lld must be in [1, %d] (the most layers routesim reads)", f, layers,
+             RS_TRACE_MAX_LAYERS);
+    RS_CHECK(experts >= 1 && experts <= RS_TRACE_MAX_EXPERTS, err,
+             "%s: root attribute 'num_experts' = %lld must be in [1, %d] (the most experts routesim reads)", f,
+             experts, RS_TRACE_MAX_EXPERTS);
     tr->info.num_layers = (int)layers;
     tr->info.num_experts = (int)experts;
 

@@ -51,7 +51,7 @@ void rs_trace_writer_abort(rs_trace_writer *w)
     if (!w)
         return;
     close_all(w);
-    unlink(w->tmp);
+    rs_temp_discard(w->tmp);
     destroy(w);
 }
 
@@ -189,6 +189,7 @@ int rs_trace_writer_create(rs_trace_writer **out, const char *path, const rs_tra
     }
     w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w->file < 0) {
+        rs_temp_discard(w->tmp);
         destroy(w);
         return rs_fail(err, "%s: cannot create file (is the directory writable?)", path);
     }
