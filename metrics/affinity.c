@@ -113,7 +113,7 @@ static void affinity_update_layer(void *p, const rs_chunk *c, int layer, const r
     const int K = dec->kmax, E = a->E;
     int64_t tokens = 0;
     for (int t = 0; t < c->n; t++) {
-        if (c->valid && !c->valid[t])
+        if (!rs_row_observed(c, dec, t, layer))
             continue;
         tokens++;
         const int32_t *ids = dec->ids + rs_decision_row(c, dec, t, layer);
@@ -140,7 +140,7 @@ static void affinity_update_chunk(void *p, const rs_chunk *c, const rs_decisions
     for (int l = 0; l + 1 < a->L; l++) { /* layer outer: one E x E table stays in cache */
         int64_t *A = a->transitions + (size_t)l * (size_t)E * (size_t)E;
         for (int t = 0; t < c->n; t++) {
-            if (c->valid && !c->valid[t])
+            if (!rs_row_observed(c, dec, t, l) || !rs_row_observed(c, dec, t, l + 1))
                 continue;
             const int32_t *from = dec->ids + rs_decision_row(c, dec, t, l);
             const int32_t *to = dec->ids + rs_decision_row(c, dec, t, l + 1);

@@ -262,7 +262,7 @@ static void entropy_update_layer(void *p, const rs_chunk *c, int layer, const rs
     /* Tsallis maximum (uniform p) over (q - 1): 1 - E^(1-q) */
     const double tsallis_max = E > 1 ? 1.0 - pow((double)E, 1.0 - q) : NAN;
     for (int t = 0; t < c->n; t++) {
-        if (c->valid && !c->valid[t])
+        if (!rs_row_observed(c, dec, t, layer))
             continue;
         size_t stat = rs_chunk_stat(c, t, layer);
         const double lse = c->lse[stat];

@@ -212,7 +212,7 @@ static void load_update_layer(void *p, const rs_chunk *c, int layer, const rs_de
     if (a->with_probs && c->probs) {
         int64_t *sums = ly->probs;
         for (int t = 0; t < c->n; t++) {
-            if (c->valid && !c->valid[t])
+            if (!rs_row_observed(c, dec, t, layer))
                 continue;
             const float *pr = rs_chunk_probs(c, t, layer);
 #pragma omp simd

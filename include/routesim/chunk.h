@@ -160,9 +160,26 @@ typedef struct rs_decisions {
  * outcome metrics leave it out. Other metrics see a row without experts. */
 #define RS_ID_TRAINING (-2)
 
+/* ids[0] of a row set to RS_ID_UNOBSERVED (the rest -1) marks a (token,
+ * layer) the trace recorded nothing for: replay of a /router/topk_ids row
+ * of -1 only. It is missing data, not a token that chose no expert: every
+ * metric leaves it out (rs_row_observed). */
+#define RS_ID_UNOBSERVED (-3)
+
 static inline size_t rs_decision_row(const rs_chunk *c, const rs_decisions *d, int t, int l)
 {
     return ((size_t)t * (size_t)c->L + (size_t)l) * (size_t)d->kmax;
+}
+
+/* 1 when token t at layer l was observed: its logits were valid (not
+ * skipped) and its row is not marked RS_ID_UNOBSERVED. Metrics count only
+ * observed (token, layer)s, in numerators and denominators alike, and read
+ * the observed tokens of a sequence as consecutive (docs/metrics.md). */
+static inline int rs_row_observed(const rs_chunk *c, const rs_decisions *d, int t, int l)
+{
+    if (c->valid && !c->valid[t])
+        return 0;
+    return d->kmax <= 0 || d->ids[rs_decision_row(c, d, t, l)] != RS_ID_UNOBSERVED;
 }
 
 #endif
