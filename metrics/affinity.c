@@ -171,6 +171,9 @@ static int affinity_merge(void *p, const void *q, rs_error *err)
     return 0;
 }
 
+/* A normalised entropy is at most 1; uniform counts can round to 1 + 2^-52. */
+static double unit_cap(double v) { return v > 1.0 ? 1.0 : v; }
+
 static int descending(const void *x, const void *y)
 {
     int64_t u = *(const int64_t *)x, v = *(const int64_t *)y;
@@ -200,7 +203,7 @@ static void transition_stats(const int64_t *A, int E, int successors, int64_t *s
         for (int j = 0; j < successors && j < E; j++)
             covered += sorted[j];
     }
-    *entropy = total > 0 && E > 1 ? h / (double)total / log((double)E) : NAN;
+    *entropy = total > 0 && E > 1 ? unit_cap(h / (double)total / log((double)E)) : NAN;
     *predictability = total > 0 ? (double)covered / (double)total : NAN;
 }
 
@@ -227,7 +230,7 @@ static void affinity_finalize(const void *p, rs_metric_sink *sink)
             if (pairs[x] > 0)
                 h += (double)pairs[x] * log((double)total / (double)pairs[x]);
         rs_metric_emit(sink, OUT_COACTIVATION_ENTROPY, l, NULL,
-                       total > 0 && a->pairs > 1 ? h / (double)total / log((double)a->pairs) : NAN);
+                       total > 0 && a->pairs > 1 ? unit_cap(h / (double)total / log((double)a->pairs)) : NAN);
     }
     if (!a->matrix)
         return;

@@ -358,6 +358,7 @@ static void load_finalize(const void *p, rs_metric_sink *sink)
                     }
                 }
                 usage = h / log((double)E);
+                usage = usage > 1.0 ? 1.0 : usage; /* uniform loads can round to 1 + 2^-52 */
             }
             if (ly->prob_tokens > 0) {
                 double s = 0.0;
