@@ -161,9 +161,10 @@ typedef struct rs_decisions {
 #define RS_ID_TRAINING (-2)
 
 /* ids[0] of a row set to RS_ID_UNOBSERVED (the rest -1) marks a (token,
- * layer) the trace recorded nothing for: replay of a /router/topk_ids row
- * of -1 only. It is missing data, not a token that chose no expert: every
- * metric leaves it out (rs_row_observed). */
+ * layer) not observed: a token skipped for its non-finite logits (the
+ * engine marks its rows), or one the trace recorded nothing for (replay of
+ * a /router/topk_ids row of -1 only). It is missing data, not a token that
+ * chose no expert: every metric leaves it out (rs_row_observed). */
 #define RS_ID_UNOBSERVED (-3)
 
 static inline size_t rs_decision_row(const rs_chunk *c, const rs_decisions *d, int t, int l)

@@ -4,8 +4,8 @@
  * 1/k_t. A /router/topk_ids row of -1 only recorded nothing (an importer's
  * missing pair): it is replayed as RS_ID_UNOBSERVED, which every metric
  * leaves out. Decisions files are replayed as written (a row of -1 is a
- * token without experts, e.g. dropped by capacity; -3 a row marked not
- * observed). */
+ * token without experts, e.g. dropped by capacity; -3 a row not observed,
+ * e.g. a skipped token's). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -97,7 +97,7 @@ static int replay_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
     }
     RS_TRY(rs_decisions_reader_read(s->file, c->t0, c->n, s->ids, s->weights, err));
     s->chunk_t0 = c->t0;
-    /* query traces may mark training queries (RS_ID_TRAINING), token traces
+    /* query traces may mark training queries (RS_ID_TRAINING), any trace
      * rows not observed (RS_ID_UNOBSERVED, alone in its row): replayed as
      * they are */
     const int32_t lowest = s->query ? RS_ID_TRAINING : -1;
@@ -107,7 +107,7 @@ static int replay_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
         const size_t slot = i % (size_t)s->file_k;
         const long long token = (long long)(c->t0 + (int64_t)(i / per_token));
         const int layer = (int)(i % per_token / (size_t)s->file_k);
-        if (id == RS_ID_UNOBSERVED && !s->query && slot == 0) {
+        if (id == RS_ID_UNOBSERVED && slot == 0) {
             for (size_t j = 1; j < (size_t)s->file_k; j++)
                 if (s->ids[i + j] != -1)
                     return rs_fail(err,

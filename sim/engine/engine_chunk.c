@@ -216,7 +216,7 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
                     continue;
                 size_t row = rs_decision_row(&view, &dec, t, l);
                 for (int j = 0; j < dec.kmax; j++) {
-                    dec.ids[row + j] = -1;
+                    dec.ids[row + j] = j == 0 ? RS_ID_UNOBSERVED : -1; /* skipped: not observed */
                     dec.weights[row + j] = 0.0f;
                 }
             }

@@ -329,3 +329,38 @@ def test_chose_nothing_is_not_missing(tmp):
     check(r.returncode != 0 and "/decisions/ids" in r.stderr and "token 4, layer 1" in r.stderr
           and "not observed" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
           f"a malformed mark: exit {r.returncode}, {r.stderr.strip()}")
+
+
+def test_skipped_tokens_marked_in_decisions(tmp):
+    """A token skipped for a NaN logit gets rows marked -3 in the decisions
+    file; replaying the file (no logits read, so nothing is skipped) gives
+    the same activation and locality values: the mark keeps it missing."""
+    rng = np.random.default_rng(23)
+    base = make_base(rng)
+    base["logits"][[3, 64, 65], 1, 2] = np.nan
+    trace = os.path.join(tmp, "nan.h5")
+    write(trace, base)
+    first = os.path.join(tmp, "first.csv")
+    dec = os.path.join(tmp, "first-dec.h5")
+    r = run(["route", trace, "--router", "topk:k=2", "--skip-nonfinite", "--metrics", "activation,locality,srp",
+             "--csv", first, "--out", dec])
+    if not check(r.returncode == 0, f"route failed: {r.stderr.strip()}"):
+        return
+    with h5py.File(dec, "r") as f:
+        ids = f["decisions/ids"][...]
+    marked = ids[:, :, 0] == -3
+    check(sorted(set(np.nonzero(marked)[0].tolist())) == [3, 64, 65] and marked[[3, 64, 65]].all()
+          and (ids[marked][:, 1:] == -1).all(), "skipped tokens: rows -3, -1 at every layer")
+    again = os.path.join(tmp, "again.csv")
+    r = run(["route", trace, "--router", f"replay:decisions={dec}", "--metrics", "activation,locality,srp",
+             "--csv", again])
+    if not check(r.returncode == 0, f"replay failed: {r.stderr.strip()}"):
+        return
+
+    def values(path):
+        with open(path, newline="") as f:
+            return {(row["metric"], row["key"], row["layer"]): row["value"] for row in csv.DictReader(f)}
+
+    a, b = values(first), values(again)
+    check(len(a) > 20 and a == b, f"replayed decisions differ: {[k for k in a if a[k] != b.get(k)][:5]}")
+    check(a[("activation.experts_per_token", "", "all")] == "2", "skipped tokens are not 0-expert tokens")
