@@ -104,6 +104,8 @@ static int replay_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
     const size_t per_token = (size_t)c->L * (size_t)s->file_k;
     for (size_t i = 0; i < count; i++) {
         const int32_t id = s->ids[i];
+        if (id >= lowest && id < s->E)
+            continue;
         const size_t slot = i % (size_t)s->file_k;
         const long long token = (long long)(c->t0 + (int64_t)(i / per_token));
         const int layer = (int)(i % per_token / (size_t)s->file_k);
@@ -116,9 +118,8 @@ static int replay_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
                                    s->path, token, layer, s->ids[i + j]);
             continue;
         }
-        if (id < lowest || id >= s->E)
-            return rs_fail(err, "%s: /decisions/ids: expert id %d at token %lld, layer %d is outside [%d, %d)",
-                           s->path, id, token, layer, lowest, s->E);
+        return rs_fail(err, "%s: /decisions/ids: expert id %d at token %lld, layer %d is outside [%d, %d)", s->path,
+                       id, token, layer, lowest, s->E);
     }
     return 0;
 }
