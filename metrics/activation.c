@@ -61,7 +61,7 @@ static void activation_update_layer(void *p, const rs_chunk *c, int layer, const
     int64_t *hist = a->hist + (size_t)layer * (size_t)(a->kmax + 1);
     const int K = dec->kmax < a->kmax ? dec->kmax : a->kmax;
     for (int t = 0; t < c->n; t++) {
-        if (c->valid && !c->valid[t])
+        if (!rs_row_observed(c, dec, t, layer))
             continue;
         const int32_t *ids = dec->ids + rs_decision_row(c, dec, t, layer);
         int k = 0;

@@ -113,7 +113,7 @@ static void affinity_update_layer(void *p, const rs_chunk *c, int layer, const r
     const int K = dec->kmax, E = a->E;
     int64_t tokens = 0;
     for (int t = 0; t < c->n; t++) {
-        if (c->valid && !c->valid[t])
+        if (!rs_row_observed(c, dec, t, layer))
             continue;
         tokens++;
         const int32_t *ids = dec->ids + rs_decision_row(c, dec, t, layer);
@@ -140,7 +140,7 @@ static void affinity_update_chunk(void *p, const rs_chunk *c, const rs_decisions
     for (int l = 0; l + 1 < a->L; l++) { /* layer outer: one E x E table stays in cache */
         int64_t *A = a->transitions + (size_t)l * (size_t)E * (size_t)E;
         for (int t = 0; t < c->n; t++) {
-            if (c->valid && !c->valid[t])
+            if (!rs_row_observed(c, dec, t, l) || !rs_row_observed(c, dec, t, l + 1))
                 continue;
             const int32_t *from = dec->ids + rs_decision_row(c, dec, t, l);
             const int32_t *to = dec->ids + rs_decision_row(c, dec, t, l + 1);
@@ -171,6 +171,9 @@ static int affinity_merge(void *p, const void *q, rs_error *err)
     return 0;
 }
 
+/* A normalised entropy is at most 1; uniform counts can round to 1 + 2^-52. */
+static double unit_cap(double v) { return v > 1.0 ? 1.0 : v; }
+
 static int descending(const void *x, const void *y)
 {
     int64_t u = *(const int64_t *)x, v = *(const int64_t *)y;
@@ -200,7 +203,7 @@ static void transition_stats(const int64_t *A, int E, int successors, int64_t *s
         for (int j = 0; j < successors && j < E; j++)
             covered += sorted[j];
     }
-    *entropy = total > 0 && E > 1 ? h / (double)total / log((double)E) : NAN;
+    *entropy = total > 0 && E > 1 ? unit_cap(h / (double)total / log((double)E)) : NAN;
     *predictability = total > 0 ? (double)covered / (double)total : NAN;
 }
 
@@ -227,7 +230,7 @@ static void affinity_finalize(const void *p, rs_metric_sink *sink)
             if (pairs[x] > 0)
                 h += (double)pairs[x] * log((double)total / (double)pairs[x]);
         rs_metric_emit(sink, OUT_COACTIVATION_ENTROPY, l, NULL,
-                       total > 0 && a->pairs > 1 ? h / (double)total / log((double)a->pairs) : NAN);
+                       total > 0 && a->pairs > 1 ? unit_cap(h / (double)total / log((double)a->pairs)) : NAN);
     }
     if (!a->matrix)
         return;

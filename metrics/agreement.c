@@ -93,7 +93,7 @@ static void agreement_update_layer(void *p, const rs_chunk *c, int layer, const 
     const int K = dec->kmax, RK = rd->kmax;
     uint8_t *in_ref = ly->in_ref;
     for (int t = 0; t < c->n; t++) {
-        if ((c->valid && !c->valid[t]) || (rc->valid && !rc->valid[t]))
+        if (!rs_row_observed(c, dec, t, layer) || !rs_row_observed(rc, rd, t, layer))
             continue;
         const int32_t *s_ids = dec->ids + rs_decision_row(c, dec, t, layer);
         const float *s_w = dec->weights + rs_decision_row(c, dec, t, layer);

@@ -366,8 +366,9 @@ static void learn_affinity(cache_acc *a)
     }
 }
 
-/* The prefetch set for token t (global index g) at layer l, expert ids. */
-static int prefetch_set(cache_acc *a, int l, int64_t g, int seq_start, int32_t *pf)
+/* The prefetch set for token t at layer l, expert ids; seq_first is the
+ * first token of its sequence. */
+static int prefetch_set(cache_acc *a, int l, int64_t seq_first, int32_t *pf)
 {
     const int32_t *batch = a->batch + (size_t)l * (size_t)a->E;
     switch (a->prefetch) {
@@ -377,8 +378,8 @@ static int prefetch_set(cache_acc *a, int l, int64_t g, int seq_start, int32_t *
             return 0;
         memcpy(pf, batch, (size_t)a->batch_n[l] * sizeof *pf);
         return a->batch_n[l];
-    case PREFETCH_PREV_TOKEN:
-        if (seq_start || a->prev_token[l] != g - 1)
+    case PREFETCH_PREV_TOKEN: /* the previous observed token of the sequence */
+        if (a->prev_token[l] < seq_first)
             return 0;
         memcpy(pf, a->prev + (size_t)l * (size_t)a->E, (size_t)a->prev_n[l] * sizeof *pf);
         return a->prev_n[l];
@@ -397,19 +398,19 @@ static void remember_prev(cache_acc *a, int l, int64_t g)
     a->prev_token[l] = g;
 }
 
-/* Where token t stands: first of its sequence; and where the caches'
- * segment starts and ends (every sequence, or the whole trace with
+/* Where token t stands: the first token of its sequence; and where the
+ * caches' segment starts and ends (every sequence, or the whole trace with
  * reset=never). */
-static void token_place(const cache_acc *a, const rs_chunk *c, int t, int *seq_start, int *starts, int *ends)
+static void token_place(const cache_acc *a, const rs_chunk *c, int t, int64_t *seq_first, int *starts, int *ends)
 {
     const int64_t g = c->t0 + t;
     const int32_t s = c->seq_of_token[t];
-    *seq_start = c->seq_offsets[s] == g;
+    *seq_first = c->seq_offsets[s];
     if (a->reset_never) {
         *starts = 0;
         *ends = a->T > 0 && g + 1 == a->T;
     } else {
-        *starts = *seq_start;
+        *starts = *seq_first == g;
         *ends = c->seq_offsets[s + 1] == g + 1;
     }
 }
@@ -434,16 +435,17 @@ static void cache_update_layer(void *p, const rs_chunk *c, int layer, const rs_d
     cache_domain *d = &a->domains[layer];
     int32_t *pf = a->pf + (size_t)layer * (size_t)a->E;
     for (int t = 0; t < c->n; t++) {
-        int seq_start, starts, ends;
-        token_place(a, c, t, &seq_start, &starts, &ends);
+        int64_t seq_first;
+        int starts, ends;
+        token_place(a, c, t, &seq_first, &starts, &ends);
         if (starts || !d->open) {
             rs_cache_domain_begin(d);
             a->prev_token[layer] = -1;
         }
-        if (!c->valid || c->valid[t]) {
+        if (rs_row_observed(c, dec, t, layer)) { /* others are absent: no batch */
             const int64_t g = c->t0 + t;
             int n = gather(a, c, dec, t, layer);
-            int n_pf = prefetch_set(a, layer, g, seq_start, pf);
+            int n_pf = prefetch_set(a, layer, seq_first, pf);
             rs_cache_domain_push(d, a->batch + (size_t)layer * (size_t)a->E, n, pf, n_pf, g, layer);
             remember_prev(a, layer, g);
         }
@@ -460,8 +462,9 @@ static void cache_update_chunk(void *p, const rs_chunk *c, const rs_decisions *d
         return;
     const int L = a->L, E = a->E;
     for (int t = 0; t < c->n; t++) {
-        int seq_start, starts, ends;
-        token_place(a, c, t, &seq_start, &starts, &ends);
+        int64_t seq_first;
+        int starts, ends;
+        token_place(a, c, t, &seq_first, &starts, &ends);
         if (starts || !a->domains[0].open) {
             for (int d = 0; d < a->ndomains; d++)
                 rs_cache_domain_begin(&a->domains[d]);
@@ -473,12 +476,22 @@ static void cache_update_chunk(void *p, const rs_chunk *c, const rs_decisions *d
                 a->epoch = 1;
             }
         }
-        if (!c->valid || c->valid[t]) {
+        int observed = 0;
+        for (int l = 0; l < L && !observed; l++)
+            observed = rs_row_observed(c, dec, t, l);
+        if (observed) { /* a token observed at no layer is absent */
             const int64_t g = c->t0 + t;
             for (int l = 0; l < L; l++) {
                 int32_t *pf = a->pf + (size_t)l * (size_t)E;
+                if (!rs_row_observed(c, dec, t, l)) {
+                    /* absent at this layer: the pool still gets an (empty) batch, one per layer */
+                    a->batch_n[l] = 0;
+                    if (a->global)
+                        rs_cache_domain_push(&a->domains[0], a->objs, 0, pf, 0, g, l);
+                    continue;
+                }
                 int n = gather(a, c, dec, t, l);
-                int n_pf = prefetch_set(a, l, g, seq_start, pf);
+                int n_pf = prefetch_set(a, l, seq_first, pf);
                 /* the pool's objects are layer * E + expert; batch rows stay expert ids */
                 int32_t *objs = a->objs + (size_t)l * (size_t)E;
                 memcpy(objs, a->batch + (size_t)l * (size_t)E, (size_t)n * sizeof *objs);

@@ -89,26 +89,44 @@ static int entropy_create(void **out, const rs_params *params, const rs_metric_s
     return 0;
 }
 
-/* sum_e p_e^q = sum_e exp(q (z_e - lse)): exponents are <= 0, so nothing
- * overflows; fixed-lane sums give the same bits on every vector width. */
+/* log sum_e p_e^q = log sum_e e^(q (z_e - max)) - q log_norm. Shifting by
+ * the row's maximum (not by lse, which rounds at large logits) keeps every
+ * exponent <= 0 and the sum >= 1 (the maximum's term is 1); fixed-lane
+ * maxima and sums give the same bits on every vector width. */
 RS_VECTOR_CLONES
-static double power_sum(const float *z, int E, double lse, double q)
+static double log_power_sum(const float *z, int E, double log_norm, double q)
 {
-    const float qf = (float)q, lf = (float)lse; /* float arithmetic vectorizes at full width */
-    float lane[RS_LANES] = {0};
+    float max_lane[RS_LANES], lane[RS_LANES] = {0};
+    for (int j = 0; j < RS_LANES; j++)
+        max_lane[j] = z[0];
     int b = 0;
     for (; b + RS_LANES <= E; b += RS_LANES) {
 #pragma omp simd
         for (int j = 0; j < RS_LANES; j++)
-            lane[j] += rs_fast_expf_nonpos(qf * (z[b + j] - lf));
+            max_lane[j] = z[b + j] > max_lane[j] ? z[b + j] : max_lane[j];
     }
     for (int j = 0; b + j < E; j++)
-        lane[j] += rs_fast_expf_nonpos(qf * (z[b + j] - lf));
+        max_lane[j] = z[b + j] > max_lane[j] ? z[b + j] : max_lane[j];
+    float max = max_lane[0];
+    for (int j = 1; j < RS_LANES; j++)
+        max = max_lane[j] > max ? max_lane[j] : max;
+    const float qf = (float)q; /* float arithmetic vectorizes at full width */
+    for (b = 0; b + RS_LANES <= E; b += RS_LANES) {
+#pragma omp simd
+        for (int j = 0; j < RS_LANES; j++)
+            lane[j] += rs_fast_expf_nonpos(qf * (z[b + j] - max));
+    }
+    for (int j = 0; b + j < E; j++)
+        lane[j] += rs_fast_expf_nonpos(qf * (z[b + j] - max));
     double sum = 0.0;
     for (int j = 0; j < RS_LANES; j++)
         sum += lane[j];
-    return sum;
+    return log(sum) - q * log_norm;
 }
+
+/* v clamped to [0, 1]: rounding must not carry a normalised entropy out of
+ * its range (a uniform row is 1, a one-hot row 0) */
+static inline double unit_clamp(double v) { return v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v; }
 
 enum { SMALL_RANK = 16 };
 
@@ -240,20 +258,25 @@ static void entropy_update_layer(void *p, const rs_chunk *c, int layer, const rs
     float *buf = a->scratch + (size_t)layer * (size_t)a->E;
     const int K = dec->kmax, E = a->E;
     const double q = a->q;
-    const double inv_log_e = E > 1 ? 1.0 / log((double)E) : NAN;
+    const double log_e = E > 1 ? log((double)E) : NAN;
     /* Tsallis maximum (uniform p) over (q - 1): 1 - E^(1-q) */
     const double tsallis_max = E > 1 ? 1.0 - pow((double)E, 1.0 - q) : NAN;
     for (int t = 0; t < c->n; t++) {
-        if (c->valid && !c->valid[t])
+        if (!rs_row_observed(c, dec, t, layer))
             continue;
         size_t stat = rs_chunk_stat(c, t, layer);
         const double lse = c->lse[stat];
-        /* -sum p log p = lse - sum p z, as log p = z - lse. */
-        const double shannon = (lse - c->mean_logit[stat]) * inv_log_e;
+        /* the engine's entropy is >= 0; a uniform row gives log E exactly, so
+         * H / log E is 1 */
+        const double h = c->entropy[stat];
+        const double shannon = h >= log_e ? 1.0 : h / log_e;
         rs_xsum_add(&ly->entropy, shannon);
         const float *z = rs_chunk_logits(c, t, layer);
-        if (a->want_tsallis)
-            rs_xsum_add(&ly->tsallis, q == 1.0 ? shannon : (1.0 - power_sum(z, E, lse, q)) / tsallis_max);
+        if (a->want_tsallis) {
+            double tsallis = q == 1.0 ? shannon
+                                      : unit_clamp((1.0 - exp(log_power_sum(z, E, c->log_norm[stat], q))) / tsallis_max);
+            rs_xsum_add(&ly->tsallis, tsallis);
+        }
         if (a->want_z_loss)
             rs_xsum_add(&ly->z_loss, lse * lse);
 
@@ -272,7 +295,7 @@ static void entropy_update_layer(void *p, const rs_chunk *c, int layer, const rs
             }
         }
         requested += kept;
-        rs_xsum_add(&ly->mass, mass);
+        rs_xsum_add(&ly->mass, mass < 1.0 ? mass : 1.0); /* rounded float p may sum past 1 */
         int k = a->fixed_k ? a->fixed_k : requested;
         if (k >= 1 && k < E && a->want_margin) { /* no boundary when nothing or everything was asked for */
             double margin;

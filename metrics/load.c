@@ -212,7 +212,7 @@ static void load_update_layer(void *p, const rs_chunk *c, int layer, const rs_de
     if (a->with_probs && c->probs) {
         int64_t *sums = ly->probs;
         for (int t = 0; t < c->n; t++) {
-            if (c->valid && !c->valid[t])
+            if (!rs_row_observed(c, dec, t, layer))
                 continue;
             const float *pr = rs_chunk_probs(c, t, layer);
 #pragma omp simd
@@ -358,6 +358,7 @@ static void load_finalize(const void *p, rs_metric_sink *sink)
                     }
                 }
                 usage = h / log((double)E);
+                usage = usage > 1.0 ? 1.0 : usage; /* uniform loads can round to 1 + 2^-52 */
             }
             if (ly->prob_tokens > 0) {
                 double s = 0.0;

@@ -8,11 +8,15 @@
  * global, so a last use from an earlier sequence is recognised by comparing
  * with the current sequence's first token: nothing is reset per sequence.
  *
- * Merging: an accumulator also remembers its head (its first token and
- * where each expert was first used in its first sequence), so that when
- * the range before it ends inside the same sequence (same global sequence
- * id) the pair across the cut and the reuse distances of those first uses
- * are restored: merged halves equal the whole for any split. */
+ * Only observed (token, layer)s count (rs_row_observed): the others are
+ * absent, so the observed tokens of a sequence are consecutive and reuse
+ * distances count observed tokens, numbered per layer (ord).
+ *
+ * Merging: an accumulator also remembers its head (its first observed token
+ * and where each expert was first used in its first sequence), so that
+ * when the range before it ends inside the same sequence (same global
+ * sequence id) the pair across the cut and the reuse distances of those
+ * first uses are restored: merged halves equal the whole for any split. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,17 +48,19 @@ static const rs_metric_output locality_outputs[] = {
 typedef struct locality_layer {
     /* state carried across chunks */
     int64_t *last_use; /* [E] global index of the token that last used the expert, -1 never */
+    int64_t *last_ord; /* [E] and its ord */
+    int64_t ord;       /* observed tokens so far: the next one's ord */
     int64_t seq_id;    /* global id of the current sequence, -1 before the first token */
     int64_t seq_start; /* its first token */
-    int64_t prev_t;    /* last valid token, -1 none */
+    int64_t prev_t;    /* last observed token, -1 none */
     int prev_k;        /* its number of experts */
     /* head: what merging with the range before needs */
-    int seen;            /* any token seen */
-    int64_t head_seq;    /* sequence id of the first token */
-    int64_t head_t;      /* the first token */
-    int head_valid, head_k;
+    int seen;            /* any observed token seen */
+    int64_t head_seq;    /* sequence id of the first observed token */
+    int head_k;
     int32_t *head_ids;   /* [kmax] its distinct experts */
     int64_t *first_use; /* [E] first use of each expert in the head sequence, -1 none */
+    int64_t *first_ord; /* [E] and its ord */
     /* sums */
     rs_xsum overlap, jaccard;
     int64_t reuse[REUSE_BINS];
@@ -74,7 +80,9 @@ static void locality_destroy(void *p)
     if (a->layers) {
         for (int l = 0; l < a->L; l++) {
             free(a->layers[l].last_use);
+            free(a->layers[l].last_ord);
             free(a->layers[l].first_use);
+            free(a->layers[l].first_ord);
             free(a->layers[l].head_ids);
         }
     }
@@ -95,9 +103,11 @@ static int locality_create(void **out, const rs_params *params, const rs_metric_
     for (int l = 0; ok && l < a->L; l++) {
         locality_layer *ly = &a->layers[l];
         ly->last_use = malloc((size_t)a->E * sizeof *ly->last_use);
+        ly->last_ord = calloc((size_t)a->E, sizeof *ly->last_ord);
         ly->first_use = malloc((size_t)a->E * sizeof *ly->first_use);
+        ly->first_ord = calloc((size_t)a->E, sizeof *ly->first_ord);
         ly->head_ids = malloc((size_t)a->kmax * sizeof *ly->head_ids);
-        ok = ly->last_use && ly->first_use && ly->head_ids;
+        ok = ly->last_use && ly->last_ord && ly->first_use && ly->first_ord && ly->head_ids;
         if (!ok)
             break;
         for (int e = 0; e < a->E; e++)
@@ -147,17 +157,15 @@ static void locality_update_layer(void *p, const rs_chunk *c, int layer, const r
             ly->seq_id = sid;
             ly->seq_start = start;
         }
-        const int valid = !c->valid || c->valid[t];
+        if (!rs_row_observed(c, dec, t, layer))
+            continue; /* absent: the previous and the next observed token are neighbours */
         const int head = !ly->seen;
         if (head) {
             ly->seen = 1;
             ly->head_seq = sid;
-            ly->head_t = g;
-            ly->head_valid = valid;
             ly->head_k = 0;
         }
-        if (!valid)
-            continue; /* skipped tokens use nothing and break the pair with the next token */
+        const int64_t ord = ly->ord++;
         const int32_t *ids = dec->ids + rs_decision_row(c, dec, t, layer);
         int k = 0, inter = 0;
         for (int j = 0; j < K; j++) {
@@ -166,21 +174,24 @@ static void locality_update_layer(void *p, const rs_chunk *c, int layer, const r
                 continue;
             const int64_t lu = last_use[e];
             if (lu >= start) {
-                ly->reuse[reuse_bin(g - lu)]++;
-                inter += lu == g - 1;
+                ly->reuse[reuse_bin(ord - ly->last_ord[e])]++;
+                inter += lu == ly->prev_t;
             } else {
                 ly->first_uses++;
-                if (sid == ly->head_seq)
+                if (sid == ly->head_seq) {
                     ly->first_use[e] = g;
+                    ly->first_ord[e] = ord;
+                }
             }
             last_use[e] = g;
+            ly->last_ord[e] = ord;
             if (head && k < a->kmax)
                 ly->head_ids[k] = e;
             k++;
         }
         if (head)
             ly->head_k = k < a->kmax ? k : a->kmax;
-        if (ly->prev_t == g - 1 && ly->prev_t >= start)
+        if (ly->prev_t >= start)
             add_pair(ly, inter, ly->prev_k, k);
         ly->prev_t = g;
         ly->prev_k = k;
@@ -196,12 +207,12 @@ static void join_layers(locality_layer *x, const locality_layer *y, int E)
     int64_t moved = 0;
     for (int e = 0; e < E; e++) {
         if (y->first_use[e] >= 0 && x->last_use[e] >= x->seq_start) {
-            x->reuse[reuse_bin(y->first_use[e] - x->last_use[e])]++;
+            x->reuse[reuse_bin(x->ord + y->first_ord[e] - x->last_ord[e])]++; /* y's ords follow x's */
             moved++;
         }
     }
     x->first_uses -= moved; /* y's first uses are added below */
-    if (y->head_valid && x->prev_t == y->head_t - 1 && x->prev_t >= x->seq_start) {
+    if (x->prev_t >= x->seq_start) { /* y's head follows x's last observed token */
         int inter = 0;
         for (int j = 0; j < y->head_k; j++)
             inter += x->last_use[y->head_ids[j]] == x->prev_t;
@@ -209,8 +220,10 @@ static void join_layers(locality_layer *x, const locality_layer *y, int E)
     }
     if (x->head_seq == y->head_seq) /* x lies inside that sequence: y's first uses extend x's head */
         for (int e = 0; e < E; e++)
-            if (x->first_use[e] < 0)
+            if (x->first_use[e] < 0 && y->first_use[e] >= 0) {
                 x->first_use[e] = y->first_use[e];
+                x->first_ord[e] = x->ord + y->first_ord[e];
+            }
 }
 
 static int locality_merge(void *p, const void *q, rs_error *err)
@@ -225,14 +238,15 @@ static int locality_merge(void *p, const void *q, rs_error *err)
         const locality_layer *y = &b->layers[l];
         if (!y->seen)
             continue;
-        if (!x->seen) { /* x is empty: take y's head too */
+        if (!x->seen) { /* x has no observed token: take y's head too */
             x->seen = 1;
             x->head_seq = y->head_seq;
-            x->head_t = y->head_t;
-            x->head_valid = y->head_valid;
             x->head_k = y->head_k;
             memcpy(x->head_ids, y->head_ids, (size_t)a->kmax * sizeof *x->head_ids);
-            memcpy(x->first_use, y->first_use, (size_t)E * sizeof *x->first_use);
+            for (int e = 0; e < E; e++) {
+                x->first_use[e] = y->first_use[e];
+                x->first_ord[e] = x->ord + y->first_ord[e];
+            }
         } else {
             join_layers(x, y, E);
         }
@@ -242,7 +256,11 @@ static int locality_merge(void *p, const void *q, rs_error *err)
             x->reuse[b2] += y->reuse[b2];
         x->first_uses += y->first_uses;
         for (int e = 0; e < E; e++)
-            x->last_use[e] = y->last_use[e] > x->last_use[e] ? y->last_use[e] : x->last_use[e];
+            if (y->last_use[e] > x->last_use[e]) {
+                x->last_use[e] = y->last_use[e];
+                x->last_ord[e] = x->ord + y->last_ord[e];
+            }
+        x->ord += y->ord;
         if (y->seq_id != x->seq_id)
             x->seq_start = y->seq_start; /* else the sequence started in x (or before) */
         x->seq_id = y->seq_id;

@@ -7,8 +7,9 @@
  * (the first on ties), and every listed model is paid (a cascade lists the
  * models it tried with weight 0). A row without models answers nothing:
  * quality 0, cost 0 (RouterBench's "no model"). A query is left out
- * (`skipped`) when its token was invalid, every model's quality is NaN, or
- * its answer's quality is NaN; a row starting with RS_ID_TRAINING is a
+ * (`skipped`) when it was not observed (invalid token, a row marked
+ * RS_ID_UNOBSERVED), every model's quality is NaN, or its answer's quality
+ * is NaN; a row starting with RS_ID_TRAINING is a
  * query the router fitted itself on (`training`), also left out. Every
  * value below is over the same evaluated queries. Sums are exact (64.64
  * fixed point), so results do not depend on chunks, threads or merge order.
@@ -63,7 +64,7 @@ static const rs_metric_output outcome_outputs[] = {
     [OUT_TRAINING] = {"training", "queries the router fitted itself on (its training split), left out", 0, RS_AGG_SELF,
                       .label = NULL},
     [OUT_SKIPPED] = {"skipped",
-                     "queries left out: invalid token, every model's quality NaN, or the answer's quality NaN", 0,
+                     "queries left out: not observed (invalid token), every model's quality NaN, or the answer's quality NaN", 0,
                      RS_AGG_SELF, .label = NULL},
     [OUT_QUALITY] = {"quality", "mean quality of the answering model (0 when the row names no model)", 0, RS_AGG_SELF,
                      .label = "mean quality"},
@@ -173,7 +174,7 @@ static void outcome_update_layer(void *acc, const rs_chunk *c, int layer, const 
         const int32_t *ids = dec->ids + row;
         const float *q = c->quality + (size_t)t * (size_t)E;
         const float *cost = c->cost ? c->cost + (size_t)t * (size_t)E : NULL;
-        if (c->valid && !c->valid[t]) {
+        if (!rs_row_observed(c, dec, t, layer)) { /* a skipped token, or its replayed row */
             a->skipped++;
             continue;
         }

@@ -239,13 +239,26 @@ static void sequence_end(rs_sch_cache *c)
     c->push_slot = c->decide_slot = 0;
 }
 
+/* Whether token t is in the stream: observed at the layer, or (the shared
+ * cache) at some layer; the others are absent, the look-ahead closes over
+ * them. */
+static int token_observed(const rs_chunk *chunk, const rs_decisions *dec, int t, int layer)
+{
+    if (layer >= 0)
+        return rs_row_observed(chunk, dec, t, layer);
+    for (int l = 0; l < chunk->L; l++)
+        if (rs_row_observed(chunk, dec, t, l))
+            return 1;
+    return 0;
+}
+
 void rs_sch_feed(rs_sch_cache *c, const rs_chunk *chunk, const rs_decisions *dec, int layer)
 {
     const int rows = layer < 0 ? chunk->L : 1;
     const int first_row = layer < 0 ? 0 : layer;
     const int take = dec->kmax * rows <= c->width ? dec->kmax : c->width / rows; /* ring rows are this wide */
     for (int t = 0; t < chunk->n; t++) {
-        if (!chunk->valid || chunk->valid[t])
+        if (token_observed(chunk, dec, t, layer))
             push(c, dec->ids + rs_decision_row(chunk, dec, t, first_row), rows, dec->kmax, take, chunk->E);
         if (chunk->t0 + t + 1 == chunk->seq_offsets[chunk->seq_of_token[t] + 1])
             sequence_end(c);

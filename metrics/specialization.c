@@ -61,7 +61,7 @@ typedef struct specialization_acc {
     /* domains, in order of first appearance */
     int num_domains, domain_cap;
     int32_t *labels;      /* [domain_cap] */
-    int64_t *dom_tokens;  /* [domain_cap] valid tokens */
+    int64_t *dom_tokens;  /* [domain_cap][L] observed tokens */
     int64_t *dom_counts;  /* [domain_cap][L][E] tokens selecting the expert */
     int32_t *window;      /* domain index of each sequence of the chunk, scratch */
     int window_cap;
@@ -193,7 +193,7 @@ static void specialization_update_layer(void *p, const rs_chunk *c, int layer, c
         return;
     const int K = dec->kmax;
     for (int t = 0; t < c->n; t++) {
-        if (c->valid && !c->valid[t])
+        if (!rs_row_observed(c, dec, t, layer))
             continue;
         size_t row = rs_decision_row(c, dec, t, layer);
         const int32_t *ids = dec->ids + row;
@@ -225,7 +225,7 @@ static int domain_index(specialization_acc *a, int32_t label)
         int32_t *labels = realloc(a->labels, (size_t)cap * sizeof *labels);
         if (labels)
             a->labels = labels;
-        int64_t *tokens = realloc(a->dom_tokens, (size_t)cap * sizeof *tokens);
+        int64_t *tokens = realloc(a->dom_tokens, (size_t)cap * (size_t)a->L * sizeof *tokens);
         if (tokens)
             a->dom_tokens = tokens;
         int64_t *counts = realloc(a->dom_counts, (size_t)cap * per_domain * sizeof *counts);
@@ -237,7 +237,7 @@ static int domain_index(specialization_acc *a, int32_t label)
     }
     int d = a->num_domains++;
     a->labels[d] = label;
-    a->dom_tokens[d] = 0;
+    memset(a->dom_tokens + (size_t)d * (size_t)a->L, 0, (size_t)a->L * sizeof *a->dom_tokens);
     memset(a->dom_counts + (size_t)d * (size_t)a->L * (size_t)a->E, 0,
            (size_t)a->L * (size_t)a->E * sizeof *a->dom_counts);
     return d;
@@ -271,11 +271,13 @@ static void specialization_update_chunk(void *p, const rs_chunk *c, const rs_dec
     const int K = dec->kmax, L = a->L, E = a->E;
     for (int t = 0; t < c->n; t++) {
         int d = a->window[c->seq_of_token[t]];
-        if (d < 0 || (c->valid && !c->valid[t]))
+        if (d < 0)
             continue;
-        a->dom_tokens[d]++;
         int64_t *counts = a->dom_counts + (size_t)d * (size_t)L * (size_t)E;
         for (int l = 0; l < L; l++) {
+            if (!rs_row_observed(c, dec, t, l))
+                continue;
+            a->dom_tokens[(size_t)d * (size_t)L + (size_t)l]++;
             const int32_t *ids = dec->ids + rs_decision_row(c, dec, t, l);
             for (int j = 0; j < K; j++)
                 if (ids[j] >= 0)
@@ -305,7 +307,8 @@ static int specialization_merge(void *p, const void *q, rs_error *err)
             a->domains_failed = 1;
             break;
         }
-        a->dom_tokens[d] += b->dom_tokens[e];
+        for (int l = 0; l < a->L; l++)
+            a->dom_tokens[(size_t)d * (size_t)a->L + (size_t)l] += b->dom_tokens[(size_t)e * (size_t)a->L + (size_t)l];
         for (size_t i = 0; i < per_domain; i++)
             a->dom_counts[(size_t)d * per_domain + i] += b->dom_counts[(size_t)e * per_domain + i];
     }
@@ -391,7 +394,7 @@ static double domain_value(const specialization_acc *a, const int *order, int la
     const int E = a->E, L = a->L;
     int domains = 0;
     for (int i = 0; i < a->num_domains; i++)
-        domains += a->dom_tokens[order[i]] > 0;
+        domains += a->dom_tokens[(size_t)order[i] * (size_t)L + (size_t)layer] > 0;
     if (domains < 2)
         return NAN;
     double sum_cv = 0.0;
@@ -401,10 +404,11 @@ static double domain_value(const specialization_acc *a, const int *order, int la
         double mean = 0.0;
         for (int i = 0; i < a->num_domains; i++) {
             int d = order[i];
-            if (a->dom_tokens[d] == 0)
+            const int64_t tokens = a->dom_tokens[(size_t)d * (size_t)L + (size_t)layer];
+            if (tokens == 0)
                 continue;
             freq[m] = (double)a->dom_counts[((size_t)d * (size_t)L + (size_t)layer) * (size_t)E + (size_t)e] /
-                      (double)a->dom_tokens[d];
+                      (double)tokens;
             mean += freq[m++];
         }
         mean /= m;

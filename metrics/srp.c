@@ -141,7 +141,7 @@ static void srp_update_layer(void *p, const rs_chunk *c, int layer, const rs_dec
     const int E = a->E;
     const int64_t m = a->m;
     for (int t = 0; t < c->n; t++) {
-        if (!c->valid || c->valid[t]) {
+        if (rs_row_observed(c, dec, t, layer)) { /* others are absent: the window closes over them */
             /* the token leaving the window */
             int64_t slot = ly->head;
             int32_t *row = ly->ring + slot * a->kmax;

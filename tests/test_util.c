@@ -161,13 +161,23 @@ void rs_test_chunk_init(rs_test_chunk *tc, int64_t t0, int n, int L, int E, cons
     size_t cells = (size_t)n * (size_t)L * (size_t)E;
     tc->logits = malloc(cells * sizeof *tc->logits);
     tc->probs = malloc(cells * sizeof *tc->probs);
-    tc->lse = malloc((size_t)n * (size_t)L * sizeof *tc->lse);
-    tc->mean_logit = malloc((size_t)n * (size_t)L * sizeof *tc->mean_logit);
+    const size_t rows = (size_t)n * (size_t)L;
+    tc->lse = malloc(rows * sizeof *tc->lse);
+    tc->mean_logit = malloc(rows * sizeof *tc->mean_logit);
+    tc->log_norm = malloc(rows * sizeof *tc->log_norm);
+    tc->entropy = malloc(rows * sizeof *tc->entropy);
     tc->seq_of_token = calloc((size_t)n, sizeof *tc->seq_of_token);
-    ck_assert(tc->logits && tc->probs && tc->lse && tc->mean_logit && tc->seq_of_token);
+    ck_assert(tc->logits && tc->probs && tc->lse && tc->mean_logit && tc->log_norm && tc->entropy &&
+              tc->seq_of_token);
     memcpy(tc->logits, logits, cells * sizeof *tc->logits);
-    for (size_t r = 0; r < (size_t)n * (size_t)L; r++)
-        rs_softmax_row(tc->logits + r * (size_t)E, tc->probs + r * (size_t)E, E, &tc->lse[r], &tc->mean_logit[r]);
+    for (size_t r = 0; r < rows; r++) {
+        rs_softmax_stat stat;
+        rs_softmax_row(tc->logits + r * (size_t)E, tc->probs + r * (size_t)E, E, &stat);
+        tc->lse[r] = stat.lse;
+        tc->mean_logit[r] = stat.mean_logit;
+        tc->log_norm[r] = stat.log_norm;
+        tc->entropy[r] = stat.entropy;
+    }
     tc->offsets[0] = t0;
     tc->offsets[1] = t0 + n;
     rs_chunk *c = &tc->chunk;
@@ -179,6 +189,8 @@ void rs_test_chunk_init(rs_test_chunk *tc, int64_t t0, int n, int L, int E, cons
     c->probs = tc->probs;
     c->lse = tc->lse;
     c->mean_logit = tc->mean_logit;
+    c->log_norm = tc->log_norm;
+    c->entropy = tc->entropy;
     c->stat_token_stride = (size_t)L; /* chunk-wide statistics: row t * L + l */
     c->stat_layer_stride = 1;
     c->num_seq = 1;
@@ -227,6 +239,8 @@ void rs_test_chunk_free(rs_test_chunk *tc)
     free(tc->probs);
     free(tc->lse);
     free(tc->mean_logit);
+    free(tc->log_norm);
+    free(tc->entropy);
     free(tc->seq_of_token);
 }
 

@@ -44,7 +44,7 @@ int rs_test_run_cli(const char *args, char **out, char **err);
 typedef struct rs_test_chunk {
     rs_chunk chunk;
     float *logits, *probs;
-    double *lse, *mean_logit;
+    double *lse, *mean_logit, *log_norm, *entropy;
     int32_t *seq_of_token;
     int64_t offsets[2];
     int64_t *seq_offsets; /* rs_test_chunk_sequences */

@@ -82,10 +82,15 @@ typedef struct rs_chunk {
      * log-sum-exp and expected logit sum_e p_e z_e (rs_chunk_stat). NULL
      * unless a router or metric asked for them (RS_NEEDS_PROBS), and NULL in
      * update_chunk. The engine computes them per layer for the tokens in
-     * view, into scratch space: hence the strides. */
+     * view, into scratch space: hence the strides. lse and mean_logit
+     * include the row's maximum; log_norm (lse - max_e z_e) and entropy
+     * (-sum_e p_e log p_e, nats) are computed without it, so they stay
+     * exact where the maximum dwarfs them (constant logits of 1e20). */
     const float *probs;
     const double *lse;
     const double *mean_logit;
+    const double *log_norm;
+    const double *entropy;
     size_t stat_token_stride, stat_layer_stride;
     /* 1 = the token's logits are finite; NULL = every token is valid. Invalid
      * tokens (skipped by request) get no experts. */
@@ -128,7 +133,7 @@ static inline const float *rs_chunk_logits(const rs_chunk *c, int t, int l)
     return c->logits + ((size_t)t * (size_t)c->L + (size_t)l) * (size_t)c->E;
 }
 
-/* Index of (t, l) into lse and mean_logit; times E into probs. */
+/* Index of (t, l) into lse, mean_logit, log_norm and entropy; times E into probs. */
 static inline size_t rs_chunk_stat(const rs_chunk *c, int t, int l)
 {
     return (size_t)t * c->stat_token_stride + (size_t)l * c->stat_layer_stride;
@@ -155,9 +160,27 @@ typedef struct rs_decisions {
  * outcome metrics leave it out. Other metrics see a row without experts. */
 #define RS_ID_TRAINING (-2)
 
+/* ids[0] of a row set to RS_ID_UNOBSERVED (the rest -1) marks a (token,
+ * layer) not observed: a token skipped for its non-finite logits (the
+ * engine marks its rows), or one the trace recorded nothing for (replay of
+ * a /router/topk_ids row of -1 only). It is missing data, not a token that
+ * chose no expert: every metric leaves it out (rs_row_observed). */
+#define RS_ID_UNOBSERVED (-3)
+
 static inline size_t rs_decision_row(const rs_chunk *c, const rs_decisions *d, int t, int l)
 {
     return ((size_t)t * (size_t)c->L + (size_t)l) * (size_t)d->kmax;
+}
+
+/* 1 when token t at layer l was observed: its logits were valid (not
+ * skipped) and its row is not marked RS_ID_UNOBSERVED. Metrics count only
+ * observed (token, layer)s, in numerators and denominators alike, and read
+ * the observed tokens of a sequence as consecutive (docs/metrics.md). */
+static inline int rs_row_observed(const rs_chunk *c, const rs_decisions *d, int t, int l)
+{
+    if (c->valid && !c->valid[t])
+        return 0;
+    return d->kmax <= 0 || d->ids[rs_decision_row(c, d, t, l)] != RS_ID_UNOBSERVED;
 }
 
 #endif

@@ -28,6 +28,10 @@ RS_FASTMATH_INLINE uint32_t rs_float_bits(float f)
     return u;
 }
 
+/* Where the exponentials stop: e^x for x below it is e^RS_EXP_FLOOR, about
+ * FLT_MIN. */
+#define RS_EXP_FLOOR (-87.33654f)
+
 /* e^x for x <= 0 (softmax's z - max): Cody-Waite reduction x = n ln2 + r,
  * |r| <= ln2/2, Cephes' degree-6 polynomial for e^r, 2^n through the
  * exponent bits. Below -87.3 the result is FLT_MIN-ish rather than 0. NaN
@@ -36,7 +40,7 @@ RS_FASTMATH_INLINE float rs_fast_expf_nonpos(float x)
 {
     const float log2e = 1.44269504088896341f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
     const float round_magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    x = x > -87.33654f ? x : -87.33654f;
+    x = x > RS_EXP_FLOOR ? x : RS_EXP_FLOOR;
     float n = fmaf(x, log2e, round_magic) - round_magic;
     float r = fmaf(n, -ln2_hi, x);
     r = fmaf(n, -ln2_lo, r);
@@ -54,7 +58,7 @@ RS_FASTMATH_INLINE float rs_fast_expf_nonpos(float x)
  * saturates. */
 RS_FASTMATH_INLINE float rs_fast_expf(float x)
 {
-    x = x > -87.33654f ? x : -87.33654f;
+    x = x > RS_EXP_FLOOR ? x : RS_EXP_FLOOR;
     return rs_fast_expf_nonpos(x < 88.0f ? x : 88.0f);
 }
 

@@ -90,9 +90,9 @@ static void route_group(const sinkhorn_state *s, rs_sinkhorn_scratch *x, const r
         if (k == 1) {
             w[0] = (float)(1.0 / (1.0 + exp(-(double)z[ids[0]])));
         } else {
-            double lse = rs_balance_lse(z, E);
+            double max, log_norm = rs_balance_log_norm(z, E, &max);
             for (int i = 0; i < k; i++)
-                w[i] = (float)exp((double)z[ids[i]] - lse);
+                w[i] = (float)exp(((double)z[ids[i]] - max) - log_norm);
         }
     }
 }

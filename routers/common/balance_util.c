@@ -115,15 +115,16 @@ int rs_balance_reserve(void *buf_ptr, size_t *capacity, size_t count, size_t ele
     return 0;
 }
 
-double rs_balance_lse(const float *z, int E)
+double rs_balance_log_norm(const float *z, int E, double *max)
 {
-    double max = z[0];
+    double m = z[0];
     for (int e = 1; e < E; e++)
-        max = z[e] > max ? z[e] : max;
+        m = z[e] > m ? z[e] : m;
     double sum = 0.0;
     for (int e = 0; e < E; e++)
-        sum += exp((double)z[e] - max);
-    return max + log(sum);
+        sum += exp((double)z[e] - m);
+    *max = m;
+    return log(sum);
 }
 
 void rs_balance_softmax(const float *z, int E, double *p)

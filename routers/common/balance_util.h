@@ -60,8 +60,10 @@ void rs_balance_slot_give(rs_balance_slots *s, int slot);
 /* Grows *buf to hold count elements of elem_size bytes; -1 when out of memory. */
 int rs_balance_reserve(void *buf_ptr, size_t *capacity, size_t count, size_t elem_size);
 
-/* log(sum_e exp(z_e)) in double. */
-double rs_balance_lse(const float *z, int E);
+/* log(sum_e exp(z_e - max)) in double, the row's maximum in *max: the
+ * log-sum-exp is *max plus it, but log p_e = (z_e - *max) - it keeps its
+ * digits where *max dwarfs it (logits of 1e20). */
+double rs_balance_log_norm(const float *z, int E, double *max);
 
 /* Scores of one row in double: softmax (exp(z - lse)) or sigmoid. */
 void rs_balance_softmax(const float *z, int E, double *p);

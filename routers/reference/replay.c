@@ -1,7 +1,11 @@
 /* replay: the decisions a model actually made (/router/topk_ids of the
  * trace) or that another tool made (a decisions file), so every metric can
  * score recorded routing. Without recorded weights each valid expert gets
- * 1/k_t. */
+ * 1/k_t. A /router/topk_ids row of -1 only recorded nothing (an importer's
+ * missing pair): it is replayed as RS_ID_UNOBSERVED, which every metric
+ * leaves out. Decisions files are replayed as written (a row of -1 is a
+ * token without experts, e.g. dropped by capacity; -3 a row not observed,
+ * e.g. a skipped token's). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,15 +97,29 @@ static int replay_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
     }
     RS_TRY(rs_decisions_reader_read(s->file, c->t0, c->n, s->ids, s->weights, err));
     s->chunk_t0 = c->t0;
-    /* query traces may mark training queries (RS_ID_TRAINING): replayed as they are */
+    /* query traces may mark training queries (RS_ID_TRAINING), any trace
+     * rows not observed (RS_ID_UNOBSERVED, alone in its row): replayed as
+     * they are */
     const int32_t lowest = s->query ? RS_ID_TRAINING : -1;
+    const size_t per_token = (size_t)c->L * (size_t)s->file_k;
     for (size_t i = 0; i < count; i++) {
-        if (s->ids[i] < lowest || s->ids[i] >= s->E) {
-            size_t per_token = (size_t)c->L * (size_t)s->file_k;
-            return rs_fail(err, "%s: /decisions/ids: expert id %d at token %lld, layer %d is outside [%d, %d)",
-                           s->path, s->ids[i], (long long)(c->t0 + (int64_t)(i / per_token)),
-                           (int)(i % per_token / (size_t)s->file_k), lowest, s->E);
+        const int32_t id = s->ids[i];
+        if (id >= lowest && id < s->E)
+            continue;
+        const size_t slot = i % (size_t)s->file_k;
+        const long long token = (long long)(c->t0 + (int64_t)(i / per_token));
+        const int layer = (int)(i % per_token / (size_t)s->file_k);
+        if (id == RS_ID_UNOBSERVED && slot == 0) {
+            for (size_t j = 1; j < (size_t)s->file_k; j++)
+                if (s->ids[i + j] != -1)
+                    return rs_fail(err,
+                                   "%s: /decisions/ids: token %lld, layer %d is marked not observed (-3) but lists "
+                                   "expert %d",
+                                   s->path, token, layer, s->ids[i + j]);
+            continue;
         }
+        return rs_fail(err, "%s: /decisions/ids: expert id %d at token %lld, layer %d is outside [%d, %d)", s->path,
+                       id, token, layer, lowest, s->E);
     }
     return 0;
 }
@@ -123,6 +141,8 @@ static void replay_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
             ids[j] = src_ids[row + j];
             valid += ids[j] >= 0;
         }
+        if (!valid && !s->file && !s->query)
+            ids[0] = RS_ID_UNOBSERVED; /* the trace recorded nothing here */
         for (int j = 0; j < K; j++) {
             if (ids[j] < 0)
                 w[j] = 0.0f;
@@ -135,7 +155,8 @@ static void replay_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
 static const rs_router_type replay_type = {
     .name = "replay",
     .summary = "the recorded decisions (/router/topk_ids or a decisions file)",
-    .formula = "S = the recorded ids (-1 padding kept); w = recorded weights, else 1/k_t for each valid id",
+    .formula = "S = the recorded ids (-1 padding kept; a /router/topk_ids row of -1 only is not observed); w = "
+               "recorded weights, else 1/k_t for each valid id",
     .source = "reference rule: what the model (or another tool) actually chose",
     .params = replay_params,
     .num_params = sizeof replay_params / sizeof replay_params[0],

@@ -50,6 +50,27 @@ static int check_needs(const rs_trace_info *info, unsigned needs, const char *wh
     return rs_fail(err, "%s needs %s, which %s lacks", who, need_name(missing), info->path);
 }
 
+static void softmax_free(softmax_scratch *s)
+{
+    free(s->probs);
+    free(s->lse);
+    free(s->mean_logit);
+    free(s->log_norm);
+    free(s->entropy);
+    *s = (softmax_scratch){0};
+}
+
+/* 1 when every array of n rows is there */
+static int softmax_alloc(softmax_scratch *s, int64_t n, int E)
+{
+    s->probs = malloc((size_t)n * (size_t)E * sizeof *s->probs);
+    s->lse = malloc((size_t)n * sizeof *s->lse);
+    s->mean_logit = malloc((size_t)n * sizeof *s->mean_logit);
+    s->log_norm = malloc((size_t)n * sizeof *s->log_norm);
+    s->entropy = malloc((size_t)n * sizeof *s->entropy);
+    return s->probs && s->lse && s->mean_logit && s->log_norm && s->entropy;
+}
+
 static void free_chunk_buffers(engine *e)
 {
     for (int r = 0; r < e->num_routers; r++) {
@@ -61,14 +82,8 @@ static void free_chunk_buffers(engine *e)
         e->routers[r].dec.dropped = NULL;
     }
     for (int t = 0; e->scratch && t < e->threads; t++) {
-        free(e->scratch[t].probs);
-        free(e->scratch[t].lse);
-        free(e->scratch[t].mean_logit);
-        free(e->scratch[t].ref_probs);
-        free(e->scratch[t].ref_lse);
-        free(e->scratch[t].ref_mean_logit);
-        e->scratch[t].probs = e->scratch[t].ref_probs = NULL;
-        e->scratch[t].lse = e->scratch[t].mean_logit = e->scratch[t].ref_lse = e->scratch[t].ref_mean_logit = NULL;
+        softmax_free(&e->scratch[t].softmax);
+        softmax_free(&e->scratch[t].ref_softmax);
     }
     e->capacity = 0;
 }
@@ -89,18 +104,10 @@ int rs_engine_ensure_capacity(engine *e, int64_t n, rs_error *err)
             ok &= (rs->dec.dropped = malloc(k)) != NULL;
     }
     /* each thread's softmax statistics cover the tokens of one work item */
-    for (int t = 0; t < e->threads && ok && (e->needs & RS_NEEDS_PROBS); t++) {
-        thread_scratch *s = &e->scratch[t];
-        ok &= (s->probs = malloc((size_t)n * (size_t)e->E * sizeof *s->probs)) != NULL;
-        ok &= (s->lse = malloc((size_t)n * sizeof *s->lse)) != NULL;
-        ok &= (s->mean_logit = malloc((size_t)n * sizeof *s->mean_logit)) != NULL;
-    }
-    for (int t = 0; t < e->threads && ok && e->ref_probs; t++) {
-        thread_scratch *s = &e->scratch[t];
-        ok &= (s->ref_probs = malloc((size_t)n * (size_t)e->E * sizeof *s->ref_probs)) != NULL;
-        ok &= (s->ref_lse = malloc((size_t)n * sizeof *s->ref_lse)) != NULL;
-        ok &= (s->ref_mean_logit = malloc((size_t)n * sizeof *s->ref_mean_logit)) != NULL;
-    }
+    for (int t = 0; t < e->threads && ok && (e->needs & RS_NEEDS_PROBS); t++)
+        ok &= softmax_alloc(&e->scratch[t].softmax, n, e->E);
+    for (int t = 0; t < e->threads && ok && e->ref_probs; t++)
+        ok &= softmax_alloc(&e->scratch[t].ref_softmax, n, e->E);
     if (!ok) {
         free_chunk_buffers(e);
         return rs_fail(err, "out of memory for a chunk of %lld tokens (lower the memory budget or chunk_tokens)",
@@ -127,9 +134,9 @@ static size_t bytes_per_token(const engine *e)
     for (int r = 0; r < e->num_routers; r++)
         b += L * (size_t)e->routers[r].shape.kmax * (8 + (e->routers[r].capacity.enabled ? 1 : 0));
     if (e->needs & RS_NEEDS_PROBS)
-        b += (size_t)e->threads * (E * 4 + 16);
+        b += (size_t)e->threads * (E * 4 + 32);
     if (e->ref_probs)
-        b += (size_t)e->threads * (E * 4 + 16);
+        b += (size_t)e->threads * (E * 4 + 32);
     return b;
 }
 

@@ -159,6 +159,27 @@ static rs_decisions sub_decisions(const rs_decisions *d, int off, int L)
 /* One layer of a token range: softmax of its rows into the thread's
  * scratch, every router (then its capacity stage), then every metric, while
  * the rows are in cache. */
+/* Softmax rows of layer l of the view's tokens into s, and the view's
+ * statistics pointing there (rows of this layer only: hence the strides). */
+static void softmax_layer(rs_chunk *view, int l, softmax_scratch *s)
+{
+    for (int t = 0; t < view->n; t++) {
+        rs_softmax_stat stat;
+        rs_softmax_row(rs_chunk_logits(view, t, l), s->probs + (size_t)t * (size_t)view->E, view->E, &stat);
+        s->lse[t] = stat.lse;
+        s->mean_logit[t] = stat.mean_logit;
+        s->log_norm[t] = stat.log_norm;
+        s->entropy[t] = stat.entropy;
+    }
+    view->probs = s->probs;
+    view->lse = s->lse;
+    view->mean_logit = s->mean_logit;
+    view->log_norm = s->log_norm;
+    view->entropy = s->entropy;
+    view->stat_token_stride = 1;
+    view->stat_layer_stride = 0;
+}
+
 /* The reference of agreement metrics for one work item: a router slot of
  * this engine on the same view, or the paired engine's router on the
  * paired trace's view (with its softmax when wanted). */
@@ -172,16 +193,8 @@ static void reference_view(engine *e, const rs_chunk *view, const rs_chunk *pair
         return;
     }
     *paired_view = sub_chunk(paired, it->offset, n);
-    if (e->ref_probs) {
-        for (int t = 0; t < n; t++)
-            rs_softmax_row(rs_chunk_logits(paired_view, t, l), scratch->ref_probs + (size_t)t * (size_t)e->E, e->E,
-                           &scratch->ref_lse[t], &scratch->ref_mean_logit[t]);
-        paired_view->probs = scratch->ref_probs;
-        paired_view->lse = scratch->ref_lse;
-        paired_view->mean_logit = scratch->ref_mean_logit;
-        paired_view->stat_token_stride = 1;
-        paired_view->stat_layer_stride = 0;
-    }
+    if (e->ref_probs)
+        softmax_layer(paired_view, l, &scratch->ref_softmax);
     *dec = sub_decisions(&e->paired->routers[0].dec, it->offset, e->L);
     *ref = (rs_metric_ref){paired_view, dec};
 }
@@ -191,16 +204,8 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
 {
     const int l = it->layer, n = it->count;
     rs_chunk view = sub_chunk(c, it->offset, n);
-    if (e->needs & RS_NEEDS_PROBS) {
-        for (int t = 0; t < n; t++)
-            rs_softmax_row(rs_chunk_logits(&view, t, l), scratch->probs + (size_t)t * (size_t)e->E, e->E,
-                           &scratch->lse[t], &scratch->mean_logit[t]);
-        view.probs = scratch->probs;
-        view.lse = scratch->lse;
-        view.mean_logit = scratch->mean_logit;
-        view.stat_token_stride = 1; /* rows of this layer only */
-        view.stat_layer_stride = 0;
-    }
+    if (e->needs & RS_NEEDS_PROBS)
+        softmax_layer(&view, l, &scratch->softmax);
     for (int r = 0; r < e->num_routers; r++) {
         router_slot *rs = &e->routers[r];
         rs_decisions dec = sub_decisions(&rs->dec, it->offset, e->L);
@@ -211,7 +216,7 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
                     continue;
                 size_t row = rs_decision_row(&view, &dec, t, l);
                 for (int j = 0; j < dec.kmax; j++) {
-                    dec.ids[row + j] = -1;
+                    dec.ids[row + j] = j == 0 ? RS_ID_UNOBSERVED : -1; /* skipped: not observed */
                     dec.weights[row + j] = 0.0f;
                 }
             }

@@ -34,13 +34,18 @@ typedef struct work_item {
     int layer, slice, offset, count;
 } work_item;
 
+/* Softmax rows of one layer of a work item's tokens and their statistics
+ * (the arrays of rs_chunk's probs, lse, mean_logit, log_norm, entropy). */
+typedef struct softmax_scratch {
+    float *probs;
+    double *lse, *mean_logit, *log_norm, *entropy;
+} softmax_scratch;
+
 /* What one thread needs for one work item: softmax statistics of its
  * tokens (one layer) and the capacity stage's working space. */
 typedef struct thread_scratch {
-    float *probs;
-    double *lse, *mean_logit;
-    float *ref_probs; /* the same for the paired reference trace's rows */
-    double *ref_lse, *ref_mean_logit;
+    softmax_scratch softmax;
+    softmax_scratch ref_softmax; /* the same for the paired reference trace's rows */
     rs_capacity_scratch capacity;
 } thread_scratch;
 

@@ -9,7 +9,7 @@
 float rs_expf(float x) { return rs_fast_expf(x); }
 
 RS_VECTOR_CLONES
-void rs_softmax_row(const float *z, float *p, int E, double *lse, double *mean_logit)
+void rs_softmax_row(const float *z, float *p, int E, rs_softmax_stat *stat)
 {
     /* Fixed-lane maximum and sums: registers, and the same order on every
      * vector width. */
@@ -27,11 +27,13 @@ void rs_softmax_row(const float *z, float *p, int E, double *lse, double *mean_l
     float max = max_lane[0];
     for (int j = 1; j < RS_LANES; j++)
         max = max_lane[j] > max ? max_lane[j] : max;
-    /* e^(z - max), its sum and sum e^(z - max) (z - max) in one pass */
+    /* e^(z - max), its sum and sum e^(z - max) (z - max) in one pass; the
+     * floor keeps x finite when z - max overflows */
     for (b = 0; b + RS_LANES <= E; b += RS_LANES) {
 #pragma omp simd
         for (int j = 0; j < RS_LANES; j++) {
             float x = z[b + j] - max;
+            x = x > RS_EXP_FLOOR ? x : RS_EXP_FLOOR;
             float ex = rs_fast_expf_nonpos(x);
             p[b + j] = ex;
             sum_lane[j] += ex;
@@ -40,6 +42,7 @@ void rs_softmax_row(const float *z, float *p, int E, double *lse, double *mean_l
     }
     for (int j = 0; b + j < E; j++) {
         float x = z[b + j] - max;
+        x = x > RS_EXP_FLOOR ? x : RS_EXP_FLOOR;
         float ex = rs_fast_expf_nonpos(x);
         p[b + j] = ex;
         sum_lane[j] += ex;
@@ -54,16 +57,19 @@ void rs_softmax_row(const float *z, float *p, int E, double *lse, double *mean_l
 #pragma omp simd
     for (int k = 0; k < E; k++)
         p[k] *= inv;
-    *lse = (double)max + log(sum);
-    *mean_logit = (double)max + dot / sum;
+    /* sum >= 1 (the maximum's term) and dot <= 0: both parts of the
+     * entropy are >= 0, and nothing cancels */
+    const double log_norm = log(sum), shifted_mean = dot / sum;
+    stat->lse = (double)max + log_norm;
+    stat->mean_logit = (double)max + shifted_mean;
+    stat->log_norm = log_norm;
+    stat->entropy = log_norm - shifted_mean;
 }
 
-void rs_softmax_rows(const float *z, float *p, double *lse, size_t rows, int E)
+void rs_softmax_rows(const float *z, float *p, rs_softmax_stat *stats, size_t rows, int E)
 {
-    for (size_t r = 0; r < rows; r++) {
-        double mean;
-        rs_softmax_row(z + r * (size_t)E, p + r * (size_t)E, E, &lse[r], &mean);
-    }
+    for (size_t r = 0; r < rows; r++)
+        rs_softmax_row(z + r * (size_t)E, p + r * (size_t)E, E, &stats[r]);
 }
 
 RS_VECTOR_CLONES

@@ -110,8 +110,15 @@ def distinct(row):
     return out
 
 
+def observed(ids, t, l):
+    """Replay passes a recorded row of -1 only on as not observed: absent."""
+    return bool((ids[t, l] >= 0).any())
+
+
 def domains(ids, offsets, scope, reset):
-    """[(segments, stride)]: each segment a list of (layer, token, seq_start, experts of the batch)."""
+    """[(segments, stride)]: each segment a list of (layer, token, seq_start, experts of the batch).
+    A (token, layer) not observed is absent; the pool takes a token observed
+    at some layer, with an empty batch for the others."""
     T, L, _ = ids.shape
     starts = set(int(s) for s in offsets[:-1])
     seg_starts = starts if reset == "sequence" else {0}
@@ -122,8 +129,10 @@ def domains(ids, offsets, scope, reset):
         for t in range(T):
             if t in seg_starts:
                 segments.append([])
+            if only is None and not any(observed(ids, t, l) for l in range(L)):
+                continue
             for l in range(L):
-                if only is None or l == only:
+                if only is None or (l == only and observed(ids, t, l)):
                     segments[-1].append((l, t, t in starts, distinct(ids[t, l])))
         out.append(segments)
     return out
@@ -136,14 +145,19 @@ def prefetch_sets(ids, offsets, kind):
     starts = set(int(s) for s in offsets[:-1])
     pf = {}
     table = {}
+    prev = {}  # layer -> the previous observed token's experts in the sequence
     for t in range(T):
         if t in starts:
             table = {}  # learned within the sequence (reset=sequence)
+            prev = {}
         for l in range(L):
-            if kind == "oracle_next":
+            if not observed(ids, t, l):
+                pf[t, l] = []  # absent: nothing is fetched for it
+            elif kind == "oracle_next":
                 pf[t, l] = distinct(ids[t, l]) if l > 0 else []
             elif kind == "prev_token":
-                pf[t, l] = [] if t in starts else distinct(ids[t - 1, l])
+                pf[t, l] = prev.get(l, [])
+                prev[l] = distinct(ids[t, l])
             elif kind == "affinity":
                 if l == 0:
                     pf[t, l] = []
@@ -372,7 +386,8 @@ def test_policies_scopes_resets(tmp):
     lens = [40, 90, 2, 60]
     T = sum(lens)
     ids = structured_ids(rng, T, L, E, kmax, pad=0.1)
-    ids[5] = -1  # a token with no experts at any layer
+    ids[5] = -1  # a token recorded at no layer: not observed, absent
+    ids[70, 1] = -1  # one layer of a token not recorded
     offsets = np.concatenate([[0], np.cumsum(lens)])
     trace = os.path.join(tmp, "t.h5")
     write_topk_trace(trace, ids, offsets, E)
@@ -441,11 +456,14 @@ def test_curves(tmp):
 
 def test_prefetchers(tmp):
     """prev_token, affinity and oracle_next prefetching: hit rates and
-    bytes moved (prefetched experts included)."""
+    bytes moved (prefetched experts included); a few (token, layer)s not
+    recorded (prev_token then comes from the previous observed token)."""
     rng = np.random.default_rng(19)
     L, E, kmax = 3, 8, 2
     lens = [50, 80]
     ids = structured_ids(rng, sum(lens), L, E, kmax)
+    ids[[7, 8, 51]] = -1
+    ids[[20, 90], 1] = -1
     offsets = np.concatenate([[0], np.cumsum(lens)])
     trace = os.path.join(tmp, "t.h5")
     write_topk_trace(trace, ids, offsets, E)

@@ -1,11 +1,13 @@
 """Local routing consistency (srp, sch) end to end: a trace written with
 h5py (sequences shorter and longer than the windows, NaN tokens skipped,
-recorded top-k with -1 padding), measured by the binary in chunks of 13
-tokens on two threads, against straightforward numpy/Python versions of the
-definitions in docs/metrics.md (section "Local routing consistency"). The
-Python code follows the definitions one window / one token at a time and
-shares nothing with the C code (which counts windows incrementally and
-keeps the cache in a heap)."""
+recorded top-k with -1 padding and rows of -1 only), measured by the binary
+in chunks of 13 tokens on two threads, against straightforward numpy/Python
+versions of the definitions in docs/metrics.md (section "Local routing
+consistency"). Skipped tokens and recorded rows of -1 only (replayed as -3,
+not observed) are absent: windows and look-aheads run over the observed
+tokens of each layer. The Python code follows the definitions one window /
+one token at a time and shares nothing with the C code (which counts
+windows incrementally and keeps the cache in a heap)."""
 
 import csv
 import math
@@ -37,14 +39,21 @@ def selections(ids, t, l):
     return out
 
 
-def srp_reference(ids, valid, m):
-    """H[l][f] = (window, expert) pairs with count f over windows of m valid
-    tokens of one sequence; SRP = max_alpha 2 M / (P + A) (first alpha on
-    ties), rho_hat = P(alpha*) / A; the model level sums H over layers."""
+def observed(ids, valid):
+    """[T, L]: the token was valid and its row is not marked -3 (not observed;
+    the engine marks skipped tokens' rows too)."""
+    return valid[:, None] & (ids[:, :, 0] != -3)
+
+
+def srp_reference(ids, seen, m):
+    """H[l][f] = (window, expert) pairs with count f over windows of m
+    observed tokens of one sequence; SRP = max_alpha 2 M / (P + A) (first
+    alpha on ties), rho_hat = P(alpha*) / A; the model level sums H over
+    layers."""
     H = np.zeros((L, m + 1), np.int64)
     for a, b in sequences():
-        toks = [t for t in range(a, b) if valid[t]]
         for l in range(L):
+            toks = [t for t in range(a, b) if seen[t, l]]
             for w in range(len(toks) - m + 1):
                 f = np.zeros(E, np.int64)
                 for t in toks[w:w + m]:
@@ -100,20 +109,22 @@ def sch_sequence(batches, slots, m):
     return hits, accesses
 
 
-def sch_reference(ids, valid, k, rho, m):
-    """Per layer: mean over sequences of hits / accesses with C = rho k;
-    "all": one cache of rho k L slots over ids l * E + e, a token's ids at
-    every layer in one batch."""
+def sch_reference(ids, seen, k, rho, m):
+    """Per layer: mean over sequences of hits / accesses with C = rho k over
+    the tokens observed at the layer; "all": one cache of rho k L slots over
+    ids l * E + e, a token's ids at every layer in one batch, over the tokens
+    observed at some layer."""
     C = round(rho * k)
     out = {}
     for layer in list(range(L)) + ["all"]:
         rates = []
         for a, b in sequences():
-            toks = [t for t in range(a, b) if valid[t]]
             if layer == "all":
+                toks = [t for t in range(a, b) if seen[t].any()]
                 batches = [[l * E + e for l in range(L) for e in selections(ids, t, l)] for t in toks]
                 hits, n = sch_sequence(batches, min(C * L, E * L), m)
             else:
+                toks = [t for t in range(a, b) if seen[t, layer]]
                 hits, n = sch_sequence([selections(ids, t, layer) for t in toks], min(C, E), m)
             if n:
                 rates.append(hits / n)
@@ -174,8 +185,13 @@ def test_srp_and_sch_match_python(tmp):
         if got is None:
             continue
         ids = got[0]
+        seen = observed(ids, valid)
+        # replay alone reads no logits, so its own route skips nothing
+        want = (recorded < 0).all(-1) if spec == "replay" else np.repeat(~valid[:, None], L, axis=1)
+        check(np.array_equal(ids[:, :, 0] == -3, want),
+              f"{spec}: rows marked not observed: " + ("rows of -1" if spec == "replay" else "skipped tokens"))
         for m in SRP_M:
-            want = srp_reference(ids, valid, m)
+            want = srp_reference(ids, seen, m)
             for layer, (srp, rho_hat) in want.items():
                 g = rows.get((spec, "srp.srp", f"m={m}", layer))
                 check(same(g, srp, 0.0), f"{spec} srp m={m} layer {layer}: routesim {g}, python {srp}")
@@ -185,7 +201,7 @@ def test_srp_and_sch_match_python(tmp):
                 check(want["all"][0] == 1.0, f"{spec}: SRP at m=1 should be 1, python says {want['all'][0]}")
         for m in SCH_M:
             for rho in SCH_RHO:
-                want = sch_reference(ids, valid, k, rho, m)
+                want = sch_reference(ids, seen, k, rho, m)
                 for layer, v in want.items():
                     g = rows.get((spec, "sch.sch", f"m={m};rho={rho}", layer))
                     check(same(g, v, 1e-15), f"{spec} sch m={m} rho={rho} layer {layer}: routesim {g}, python {v}")

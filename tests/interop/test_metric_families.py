@@ -137,19 +137,22 @@ def bin_key(d):
 
 
 def expect_locality(exp, ids):
+    """The skipped token is absent: its neighbours are consecutive, and
+    distances count the sequence's other tokens."""
     overlap, jaccard, reuse = [], [], []
     for l in range(L):
         ov, jc, counts = [], [], {}
         for a, b in sequences():
             last = {}
-            for t in range(a, b):
+            toks = [t for t in range(a, b) if VALID[t]]
+            for i, t in enumerate(toks):
                 cur = selection(ids, t, l)
                 for e in cur:
-                    key = bin_key(t - last[e]) if e in last else "d=first"
+                    key = bin_key(i - last[e]) if e in last else "d=first"
                     counts[key] = counts.get(key, 0) + 1
-                    last[e] = t
-                if t > a and VALID[t - 1] and VALID[t]:
-                    prev = selection(ids, t - 1, l)
+                    last[e] = i
+                if i > 0:
+                    prev = selection(ids, toks[i - 1], l)
                     if prev or cur:
                         inter = len(prev & cur)
                         ov.append(inter / max(len(prev), len(cur)))

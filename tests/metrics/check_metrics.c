@@ -183,6 +183,39 @@ START_TEST(entropy_hand_case)
 }
 END_TEST
 
+/* Uniform loads: usage_entropy is 1, never above it, for E where the sum
+ * of -f log f rounds up (5, 12). */
+START_TEST(load_uniform_usage_entropy_at_most_one)
+{
+    const int widths[] = {5, 12, 64};
+    const int E = widths[_i], n = 3 * E;
+    const rs_metric_type *t = rs_metric_find("load");
+    float *z = calloc((size_t)n * E, sizeof *z), *w = malloc((size_t)n * sizeof *w);
+    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    ck_assert(z && w && ids);
+    for (int i = 0; i < n; i++) {
+        ids[i] = i % E;
+        w[i] = 1.0f;
+    }
+    rs_test_chunk tc;
+    rs_test_chunk_init(&tc, 0, n, 1, E, z);
+    rs_trace_info info = {.path = "u.h5", .num_layers = 1, .num_experts = E, .has_logits = 1, .unit = "token"};
+    rs_decisions d = {.kmax = 1, .ids = ids, .weights = w};
+    void *acc = make_acc(t, &info, 64, 1);
+    update_all_layers(t, acc, &tc.chunk, &d);
+    rs_metric_sink sink = {0};
+    t->finalize(acc, &sink);
+    const double u = rs_metric_sink_value(&sink, output_index(t, "usage_entropy"), 0, "");
+    ck_assert_msg(u <= 1.0 && u > 1.0 - 1e-12, "E=%d: usage_entropy %.17g", E, u);
+    rs_metric_sink_free(&sink);
+    t->destroy(acc);
+    rs_test_chunk_free(&tc);
+    free(z);
+    free(w);
+    free(ids);
+}
+END_TEST
+
 /* Route random logits with top-2 (the reference run: top-3) and compare a
  * whole-trace accumulator with the merge of two parts split at `split`:
  * any token (mid-sequence, mid-batch) for families that are sums, sequence
@@ -352,6 +385,7 @@ Suite *metrics_suite(void)
     tcase_add_test(tc, load_ignores_padding_and_empty_layers);
     tcase_add_test(tc, load_drop_rates_by_position);
     tcase_add_test(tc, entropy_hand_case);
+    tcase_add_loop_test(tc, load_uniform_usage_entropy_at_most_one, 0, 3);
     tcase_add_loop_test(tc, merged_halves_equal_whole, 0, sizeof splits / sizeof splits[0]);
     tcase_add_test(tc, registry_outputs_are_complete);
     suite_add_tcase(s, tc);

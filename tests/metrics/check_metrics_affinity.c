@@ -183,6 +183,51 @@ START_TEST(affinity_extremes)
 }
 END_TEST
 
+/* Uniform counts are at the maximum: layer_affinity (every E x E
+ * transition once, k = 1) and coactivation_entropy (every pair of experts
+ * once, k = 2) are 1 up to rounding and never above it, for E where the
+ * sum rounds up. */
+START_TEST(affinity_uniform_at_most_one)
+{
+    const int widths[] = {5, 7, 10, 12};
+    const int E = widths[_i], n = E * E, pairs = E * (E - 1) / 2;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n * 2);
+    float *w = calloc((size_t)n * 2, sizeof *w);
+    ck_assert(ids && w);
+    for (int t = 0; t < n; t++) {
+        ids[2 * t] = t / E;
+        ids[2 * t + 1] = t % E;
+    }
+    void *acc = make_acc(2, E, 1, "");
+    rs_chunk c = {.t0 = 0, .n = n, .L = 2};
+    rs_decisions d = {.kmax = 1, .ids = ids, .weights = w};
+    update(acc, &c, &d);
+    rs_metric_sink sink = {0};
+    family()->finalize(acc, &sink);
+    const double h = value(&sink, "layer_affinity", 0, "");
+    ck_assert_msg(h <= 1.0 && h > 1.0 - 1e-12, "E=%d: layer_affinity %.17g", E, h);
+    rs_metric_sink_free(&sink);
+    family()->destroy(acc);
+    int p = 0;
+    for (int i = 0; i < E; i++)
+        for (int j = i + 1; j < E; j++, p++) {
+            ids[2 * p] = i;
+            ids[2 * p + 1] = j;
+        }
+    acc = make_acc(1, E, 2, "");
+    c = (rs_chunk){.t0 = 0, .n = pairs, .L = 1};
+    d.kmax = 2;
+    update(acc, &c, &d);
+    family()->finalize(acc, &sink);
+    const double co = value(&sink, "coactivation_entropy", 0, "");
+    ck_assert_msg(co <= 1.0 && co > 1.0 - 1e-12, "E=%d: coactivation_entropy %.17g", E, co);
+    rs_metric_sink_free(&sink);
+    family()->destroy(acc);
+    free(ids);
+    free(w);
+}
+END_TEST
+
 START_TEST(affinity_matrix_limit)
 {
     rs_error err = {{0}};
@@ -262,6 +307,7 @@ Suite *metrics_affinity_suite(void)
     tcase_add_test(tc, affinity_all_pairs);
     tcase_add_test(tc, affinity_coactivation);
     tcase_add_test(tc, affinity_extremes);
+    tcase_add_loop_test(tc, affinity_uniform_at_most_one, 0, 4);
     tcase_add_test(tc, affinity_matrix_limit);
     tcase_add_test(tc, affinity_merge_equals_whole);
     tcase_add_test(tc, affinity_cli_threads_and_chunks);

@@ -4,6 +4,7 @@
  * check_metrics.c. The engine's softmax is float (about 1e-7 relative), so
  * values derived from it are compared to 1e-6. */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,6 +312,180 @@ START_TEST(entropy_merge_equals_whole)
 }
 END_TEST
 
+/* Rows whose scale spans the float range: random normal logits, constant
+ * rows, one value far above or below zeros, mixed signs, a small spread on a
+ * large offset, and +-FLT_MAX. 10^-30 .. 3e38. */
+enum { SCALES = 12, KINDS = 7 };
+static const float row_scales[SCALES] = {1e-30f, 1e-10f, 1e-3f, 1.0f, 10.0f, 100.0f,
+                                         1e3f,   1e10f,  1e20f, 1e30f, 1e38f, 3.4e38f};
+
+static void extreme_row(float *z, int E, int kind, float scale, const float *normal)
+{
+    for (int e = 0; e < E; e++) {
+        switch (kind) {
+        case 0: z[e] = normal[e] * scale; break;
+        case 1: z[e] = scale; break; /* constant */
+        case 2: z[e] = e == E / 2 ? scale : 0.0f; break;
+        case 3: z[e] = e == E / 3 ? -scale : 0.0f; break;
+        case 4: z[e] = (e % 2 ? -scale : scale) * (0.5f + 0.5f * fabsf(normal[e])) / 2.0f; break;
+        case 5: z[e] = scale * (1.0f + 1e-3f * normal[e]); break;
+        default: z[e] = e % 3 == 0 ? FLT_MAX : e % 3 == 1 ? -FLT_MAX : normal[e] * scale; break;
+        }
+        if (!isfinite(z[e])) /* finite logits only: a product past FLT_MAX is FLT_MAX */
+            z[e] = z[e] > 0 ? FLT_MAX : -FLT_MAX;
+    }
+}
+
+/* The reference in long double from the same float logits: shifted by the
+ * maximum, nothing rounds away. */
+typedef struct row_reference {
+    long double entropy, log_norm; /* nats */
+    long double shannon;           /* entropy / log E */
+    long double tsallis[3];        /* normalised, q = tsallis_q[i] */
+    long double mass;              /* of the two largest */
+} row_reference;
+
+static const double tsallis_q[3] = {0.5, 1.1, 3.0};
+
+static row_reference reference_row(const float *z, int E, const int32_t *ids, int K)
+{
+    long double m = z[0];
+    for (int e = 1; e < E; e++)
+        m = z[e] > m ? z[e] : m;
+    long double sum = 0, dot = 0;
+    for (int e = 0; e < E; e++) {
+        long double x = (long double)z[e] - m;
+        sum += expl(x);
+        dot += expl(x) * x;
+    }
+    row_reference r;
+    r.log_norm = logl(sum);
+    r.entropy = r.log_norm - dot / sum;
+    r.shannon = r.entropy / logl((long double)E);
+    for (int i = 0; i < 3; i++) {
+        long double q = tsallis_q[i], power = 0;
+        for (int e = 0; e < E; e++)
+            power += expl(q * (((long double)z[e] - m) - r.log_norm));
+        r.tsallis[i] = (1 - power) / (1 - powl((long double)E, 1 - q));
+    }
+    r.mass = 0;
+    for (int j = 0; j < K; j++)
+        r.mass += expl(((long double)z[ids[j]] - m) - r.log_norm);
+    return r;
+}
+
+/* Every row above as its own layer of one token: router_entropy,
+ * tsallis_entropy (q = 0.5, 1.1, 3) and selected_mass stay in [0, 1] and
+ * agree with the long-double reference to 1e-6 (the engine's softmax is
+ * float32, about 1e-7 relative); the kernel's entropy and log_norm agree
+ * to 1e-6 of log E. Constant rows give exactly 1. */
+static void check_extreme_rows(int E)
+{
+    enum { K = 2 };
+    const int L = SCALES * KINDS;
+    float *z = malloc(sizeof(float) * (size_t)L * (size_t)E);
+    float *normal = rs_test_random_logits(1, L, E, 23);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)L * K);
+    float *w = malloc(sizeof(float) * (size_t)L * K), vals[K];
+    ck_assert(z && ids && w);
+    for (int s = 0; s < SCALES; s++)
+        for (int k = 0; k < KINDS; k++) {
+            int l = s * KINDS + k;
+            extreme_row(z + (size_t)l * E, E, k, row_scales[s], normal + (size_t)l * E);
+            rs_topk_indices(z + (size_t)l * E, E, K, ids + (size_t)l * K, vals);
+            w[l * K] = w[l * K + 1] = 0.5f;
+        }
+    rs_test_chunk tc;
+    rs_test_chunk_init(&tc, 0, 1, L, E, z);
+    rs_decisions d = {.kmax = K, .ids = ids, .weights = w};
+    rs_trace_info info = {.path = "x.h5", .num_layers = L, .num_experts = E, .has_logits = 1, .unit = "token"};
+    rs_metric_sink sinks[3] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        char q[32];
+        snprintf(q, sizeof q, "q=%g", tsallis_q[i]);
+        void *acc = make_acc(&info, K, q);
+        update(acc, &tc.chunk, &d);
+        family()->finalize(acc, &sinks[i]);
+        family()->destroy(acc);
+    }
+    const double tol = 1e-6, log_e = log((double)E);
+    for (int l = 0; l < L; l++) {
+        const float *row = z + (size_t)l * E;
+        row_reference r = reference_row(row, E, ids + (size_t)l * K, K);
+        const int kind = l % KINDS;
+        const double scale = row_scales[l / KINDS];
+        ck_assert_msg(tc.entropy[l] >= 0 && fabsl(tc.entropy[l] - r.entropy) <= tol * log_e &&
+                          fabsl(tc.log_norm[l] - r.log_norm) <= tol * log_e,
+                      "E=%d kind %d scale %g: kernel entropy %.17g log_norm %.17g, reference %.17Lg %.17Lg", E, kind,
+                      scale, tc.entropy[l], tc.log_norm[l], r.entropy, r.log_norm);
+        const double shannon = value(&sinks[1], "router_entropy", l), mass = value(&sinks[1], "selected_mass", l);
+        ck_assert_msg(shannon >= 0 && shannon <= 1 && fabsl(shannon - r.shannon) <= tol,
+                      "E=%d kind %d scale %g: router_entropy %.17g, reference %.17Lg", E, kind, scale, shannon,
+                      r.shannon);
+        if (kind == 1)
+            ck_assert_msg(shannon == 1.0, "E=%d constant row of %g: router_entropy %.17g, not 1", E, scale, shannon);
+        ck_assert_msg(mass >= 0 && mass <= 1 && fabsl(mass - r.mass) <= tol,
+                      "E=%d kind %d scale %g: selected_mass %.17g, reference %.17Lg", E, kind, scale, mass, r.mass);
+        for (int i = 0; i < 3; i++) {
+            const double v = value(&sinks[i], "tsallis_entropy", l);
+            ck_assert_msg(v >= 0 && v <= 1 && fabsl(v - r.tsallis[i]) <= tol,
+                          "E=%d kind %d scale %g q=%g: tsallis_entropy %.17g, reference %.17Lg", E, kind, scale,
+                          tsallis_q[i], v, r.tsallis[i]);
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        rs_metric_sink_free(&sinks[i]);
+    rs_test_chunk_free(&tc);
+    free(z);
+    free(normal);
+    free(ids);
+    free(w);
+}
+
+START_TEST(entropies_in_range_for_any_scale)
+{
+    const int widths[] = {2, 8, 37, 64, 256};
+    check_extreme_rows(widths[_i]);
+}
+END_TEST
+
+/* Tokens whose rows mix every scale above: results.csv is the same bytes
+ * for 1 and 2 threads and three chunk sizes, and every entropy in it lies
+ * in [0, 1]. */
+START_TEST(extreme_logits_thread_and_chunk_invariant)
+{
+    enum { T = 300, L = 2, E = 8, S = 3 };
+    const int64_t offsets[S + 1] = {0, 120, 121, 300};
+    float *normal = rs_test_random_logits(T, L, E, 31), *z = malloc(sizeof(float) * T * L * E);
+    ck_assert_ptr_nonnull(z);
+    for (int r = 0; r < T * L; r++)
+        extreme_row(z + (size_t)r * E, E, r % KINDS, row_scales[(r / KINDS) % SCALES], normal + (size_t)r * E);
+    rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = S, .offsets = offsets, .logits = z, .top_k = 2};
+    char *csv = rs_test_config_csv("extreme", &tt,
+                                   "\"routers\": [\"topk:k=2\", \"topp:p=0.9\"], "
+                                   "\"metrics\": [{\"name\": \"entropy\", \"params\": {\"q\": [0.5, 1.1, 3]}}]",
+                                   300, 7, 64);
+    int values = 0;
+    for (const char *line = strstr(csv, "entropy."); line; line = strstr(line + 1, "entropy.")) {
+        if (strncmp(line, "entropy.router_entropy,", 23) && strncmp(line, "entropy.tsallis_entropy,", 24) &&
+            strncmp(line, "entropy.selected_mass,", 22))
+            continue;
+        const char *v = strrchr(strchr(line, '\n') ? line : line, ','); /* the value ends the line */
+        const char *end = strchr(line, '\n');
+        for (const char *c = line; c < end; c++)
+            if (*c == ',')
+                v = c;
+        double x = strtod(v + 1, NULL);
+        ck_assert_msg(x >= 0 && x <= 1, "out of [0, 1]: %.*s", (int)(end - line), line);
+        values++;
+    }
+    ck_assert_int_eq(values, 2 * (L + 1) * (1 + 3 + 1));
+    free(csv);
+    free(z);
+    free(normal);
+}
+END_TEST
+
 static int count(const char *text, const char *needle)
 {
     int n = 0;
@@ -357,6 +532,8 @@ Suite *metrics_entropy_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, tsallis_and_z_loss_hand_case);
     tcase_add_test(tc, tsallis_extremes);
+    tcase_add_loop_test(tc, entropies_in_range_for_any_scale, 0, 5);
+    tcase_add_test(tc, extreme_logits_thread_and_chunk_invariant);
     tcase_add_test(tc, topk_margin_hand_case);
     tcase_add_test(tc, topk_margin_matches_sorting);
     tcase_add_test(tc, entropy_parameter_errors);

@@ -180,30 +180,34 @@ START_TEST(locality_sealed_block_merged_with_itself)
 }
 END_TEST
 
-/* One sequence of 4 tokens, t1 skipped: S0 {0,1}, S2 {0,1}, S3 {0,2}.
- * Pairs (0,1) and (1,2) need t1: only (2,3) counts: 1/2 and 1/3.
- * Reuse counts positions, skipped ones too: t2 uses 0 and 1 at d = 2, t3
- * uses 0 at d = 1; firsts 0, 1 (t0), 2 (t3): 6 uses, d=1 1, d=2-3 2, first 3. */
+/* One sequence of 4 tokens, t1 not observed (skipped, or a row marked
+ * RS_ID_UNOBSERVED): S0 {0,1}, S2 {0,1}, S3 {0,2}. t1 is absent, so t0 and
+ * t2 are neighbours: pairs (0,2) 2/2 = 1, Jaccard 1, and (2,3) 1/2, 1/3:
+ * overlap 3/4, Jaccard 2/3. Reuse counts observed tokens: t2 uses 0 and 1
+ * at d = 1, t3 uses 0 at d = 1; firsts 0, 1 (t0), 2 (t3): 6 uses, d=1 3,
+ * first 3. Both ways of missing give these values. */
 START_TEST(locality_skipped_tokens)
 {
     const int64_t starts[2] = {0, 4};
     const uint8_t valid[4] = {1, 0, 1, 1};
-    int32_t ids[8] = {0, 1, 3, 3, 0, 1, 0, 2};
+    int32_t ids[8] = {0, 1, 3, 3, 0, 1, 0, 2}, marked[8] = {0, 1, RS_ID_UNOBSERVED, -1, 0, 1, 0, 2};
     float w[8] = {0};
-    rs_decisions d = {.kmax = 2, .ids = ids, .weights = w};
-    view v;
-    make_view(&v, starts, 1, 0, 4, 1, valid);
-    void *acc = make_acc(1, 4, 2);
-    update(acc, &v.chunk, &d);
-    rs_metric_sink sink = {0};
-    family()->finalize(acc, &sink);
-    ck_assert_double_eq(value(&sink, "adjacent_overlap", 0, ""), 0.5);
-    ck_assert_double_eq_tol(value(&sink, "adjacent_jaccard", 0, ""), 1.0 / 3.0, 1e-15);
-    ck_assert_double_eq(value(&sink, "reuse_distance", 0, "d=1"), 1.0 / 6.0);
-    ck_assert_double_eq(value(&sink, "reuse_distance", 0, "d=2-3"), 2.0 / 6.0);
-    ck_assert_double_eq(value(&sink, "reuse_distance", 0, "d=first"), 3.0 / 6.0);
-    rs_metric_sink_free(&sink);
-    family()->destroy(acc);
+    for (int way = 0; way < 2; way++) {
+        rs_decisions d = {.kmax = 2, .ids = way ? marked : ids, .weights = w};
+        view v;
+        make_view(&v, starts, 1, 0, 4, 1, way ? NULL : valid);
+        void *acc = make_acc(1, 4, 2);
+        update(acc, &v.chunk, &d);
+        rs_metric_sink sink = {0};
+        family()->finalize(acc, &sink);
+        ck_assert_double_eq(value(&sink, "adjacent_overlap", 0, ""), 0.75);
+        ck_assert_double_eq_tol(value(&sink, "adjacent_jaccard", 0, ""), 2.0 / 3.0, 1e-15);
+        ck_assert_double_eq(value(&sink, "reuse_distance", 0, "d=1"), 3.0 / 6.0);
+        ck_assert_double_eq(value(&sink, "reuse_distance", 0, "d=first"), 3.0 / 6.0);
+        ck_assert(isnan(value(&sink, "reuse_distance", 0, "d=2-3"))); /* bins stop at the largest seen */
+        rs_metric_sink_free(&sink);
+        family()->destroy(acc);
+    }
 }
 END_TEST
 

@@ -132,6 +132,8 @@ static inline rs_chunk dyn_view(const rs_chunk *c, int off, int count)
     v.probs = c->probs + rows * (size_t)c->E;
     v.lse = c->lse + rows;
     v.mean_logit = c->mean_logit + rows;
+    v.log_norm = c->log_norm + rows;
+    v.entropy = c->entropy + rows;
     if (c->token_ids)
         v.token_ids = c->token_ids + off;
     v.seq_of_token = c->seq_of_token + off;
