@@ -50,15 +50,63 @@ static int check_needs(const rs_trace_info *info, unsigned needs, const char *wh
     return rs_fail(err, "%s needs %s, which %s lacks", who, need_name(missing), info->path);
 }
 
+void rs_band_storage_free(band_storage *s)
+{
+    free(s->data);
+    s->data = NULL;
+    s->rows = 0;
+}
+
+int rs_band_storage_reserve(band_storage *s, int64_t n, int band, int L, size_t width, size_t size)
+{
+    size_t rows = (size_t)n * (size_t)band + (size_t)(L - band);
+    if (rows <= s->rows)
+        return 0;
+    rs_band_storage_free(s);
+    if (width == 0)
+        return 0;
+    s->data = malloc(rows * width * size);
+    if (!s->data)
+        return -1;
+    s->rows = rows;
+    return 0;
+}
+
+void *rs_band_base(const band_storage *s, int first, int band, int L, size_t width, size_t size)
+{
+    if (!s->data)
+        return NULL;
+    return (char *)s->data + (size_t)(L - band - first) * width * size;
+}
+
+void rs_engine_set_band(engine *e, int first, int band)
+{
+    for (int r = 0; r < e->num_routers; r++) {
+        router_slot *rs = &e->routers[r];
+        const size_t k = (size_t)rs->shape.kmax;
+        rs->dec.ids = rs_band_base(&rs->ids, first, band, e->L, k, sizeof(int32_t));
+        rs->dec.weights = rs_band_base(&rs->weights, first, band, e->L, k, sizeof(float));
+        rs->dec.dropped = rs->capacity.enabled ? rs_band_base(&rs->dropped, first, band, e->L, k, 1) : NULL;
+    }
+}
+
 static void free_chunk_buffers(engine *e)
 {
     for (int r = 0; r < e->num_routers; r++) {
-        free(e->routers[r].dec.ids);
-        free(e->routers[r].dec.weights);
-        free(e->routers[r].dec.dropped);
-        e->routers[r].dec.ids = NULL;
-        e->routers[r].dec.weights = NULL;
-        e->routers[r].dec.dropped = NULL;
+        router_slot *rs = &e->routers[r];
+        rs_band_storage_free(&rs->ids);
+        rs_band_storage_free(&rs->weights);
+        rs_band_storage_free(&rs->dropped);
+        free(rs->full.ids);
+        free(rs->full.weights);
+        free(rs->full.dropped);
+        rs->full.ids = NULL;
+        rs->full.weights = NULL;
+        rs->full.dropped = NULL;
+        rs->full_rows = 0;
+        rs->dec.ids = NULL;
+        rs->dec.weights = NULL;
+        rs->dec.dropped = NULL;
     }
     for (int t = 0; e->scratch && t < e->threads; t++) {
         free(e->scratch[t].probs);
@@ -69,44 +117,100 @@ static void free_chunk_buffers(engine *e)
         free(e->scratch[t].ref_mean_logit);
         e->scratch[t].probs = e->scratch[t].ref_probs = NULL;
         e->scratch[t].lse = e->scratch[t].mean_logit = e->scratch[t].ref_lse = e->scratch[t].ref_mean_logit = NULL;
+        e->scratch[t].tokens = 0;
     }
-    e->capacity = 0;
+    rs_band_storage_free(&e->band_logits);
+    rs_band_storage_free(&e->band_ids);
+    rs_band_storage_free(&e->band_weights);
+    free(e->band_stored);
+    e->band_stored = NULL;
+    e->band_stored_cells = 0;
+    e->loaded_band = -1;
 }
 
-int rs_engine_ensure_capacity(engine *e, int64_t n, rs_error *err)
+/* Softmax scratch of one thread for work items of n tokens. */
+static int ensure_scratch(engine *e, thread_scratch *s, int64_t n)
 {
-    if (n <= e->capacity)
+    if (n <= s->tokens)
         return 0;
-    free_chunk_buffers(e);
-    size_t rows = (size_t)n * (size_t)e->L;
+    free(s->probs);
+    free(s->lse);
+    free(s->mean_logit);
+    free(s->ref_probs);
+    free(s->ref_lse);
+    free(s->ref_mean_logit);
+    s->probs = s->ref_probs = NULL;
+    s->lse = s->mean_logit = s->ref_lse = s->ref_mean_logit = NULL;
+    s->tokens = 0;
     int ok = 1;
-    for (int r = 0; r < e->num_routers && ok; r++) {
-        router_slot *rs = &e->routers[r];
-        size_t k = rows * (size_t)rs->shape.kmax;
-        ok &= (rs->dec.ids = malloc(k * sizeof(int32_t))) != NULL;
-        ok &= (rs->dec.weights = malloc(k * sizeof(float))) != NULL;
-        if (rs->capacity.enabled)
-            ok &= (rs->dec.dropped = malloc(k)) != NULL;
-    }
-    /* each thread's softmax statistics cover the tokens of one work item */
-    for (int t = 0; t < e->threads && ok && (e->needs & RS_NEEDS_PROBS); t++) {
-        thread_scratch *s = &e->scratch[t];
+    if (e->needs & RS_NEEDS_PROBS) {
         ok &= (s->probs = malloc((size_t)n * (size_t)e->E * sizeof *s->probs)) != NULL;
         ok &= (s->lse = malloc((size_t)n * sizeof *s->lse)) != NULL;
         ok &= (s->mean_logit = malloc((size_t)n * sizeof *s->mean_logit)) != NULL;
     }
-    for (int t = 0; t < e->threads && ok && e->ref_probs; t++) {
-        thread_scratch *s = &e->scratch[t];
+    if (e->ref_probs) {
         ok &= (s->ref_probs = malloc((size_t)n * (size_t)e->E * sizeof *s->ref_probs)) != NULL;
         ok &= (s->ref_lse = malloc((size_t)n * sizeof *s->ref_lse)) != NULL;
         ok &= (s->ref_mean_logit = malloc((size_t)n * sizeof *s->ref_mean_logit)) != NULL;
     }
+    if (ok)
+        s->tokens = n;
+    return ok ? 0 : -1;
+}
+
+int rs_engine_ensure_capacity(engine *e, int64_t n, int band, rs_error *err)
+{
+    const int L = e->L, banded = e->banded;
+    int ok = 1;
+    for (int r = 0; r < e->num_routers && ok; r++) {
+        router_slot *rs = &e->routers[r];
+        size_t k = (size_t)rs->shape.kmax;
+        ok &= rs_band_storage_reserve(&rs->ids, n, band, L, k, sizeof(int32_t)) == 0;
+        ok &= rs_band_storage_reserve(&rs->weights, n, band, L, k, sizeof(float)) == 0;
+        if (rs->capacity.enabled)
+            ok &= rs_band_storage_reserve(&rs->dropped, n, band, L, k, 1) == 0;
+        size_t full = (size_t)n * (size_t)L;
+        if (ok && banded && e->needs_full && full > rs->full_rows) {
+            free(rs->full.ids);
+            free(rs->full.weights);
+            free(rs->full.dropped);
+            rs->full = (rs_decisions){.kmax = rs->shape.kmax};
+            rs->full_rows = 0;
+            ok &= (rs->full.ids = malloc(full * k * sizeof(int32_t))) != NULL;
+            ok &= (rs->full.weights = malloc(full * k * sizeof(float))) != NULL;
+            if (rs->capacity.enabled)
+                ok &= (rs->full.dropped = malloc(full * k)) != NULL;
+            if (ok)
+                rs->full_rows = full;
+        }
+    }
+    if (ok && banded) {
+        const size_t E = (e->needs & RS_NEEDS_LOGITS) ? (size_t)e->E : 0;
+        const size_t K = (e->needs & RS_NEEDS_TOPK) ? (size_t)e->info->recorded_k : 0;
+        ok &= rs_band_storage_reserve(&e->band_logits, n, band, L, E, sizeof(float)) == 0;
+        ok &= rs_band_storage_reserve(&e->band_ids, n, band, L, K, sizeof(int32_t)) == 0;
+        if (e->info->has_topk_weights)
+            ok &= rs_band_storage_reserve(&e->band_weights, n, band, L, K, sizeof(float)) == 0;
+        size_t stored = rs_trace_logit_size(e->trace) == 2 ? (size_t)n * (size_t)band * E : 0;
+        if (ok && stored > e->band_stored_cells) {
+            free(e->band_stored);
+            e->band_stored_cells = 0;
+            ok &= (e->band_stored = malloc(stored * sizeof *e->band_stored)) != NULL;
+            if (ok)
+                e->band_stored_cells = stored;
+        }
+        e->loaded_band = -1;
+    }
+    /* each thread's softmax statistics cover the tokens of one work item */
+    const int threads = banded ? e->band_threads : e->threads;
+    for (int t = 0; t < threads && ok; t++)
+        ok &= ensure_scratch(e, &e->scratch[t], n) == 0;
     if (!ok) {
         free_chunk_buffers(e);
         return rs_fail(err, "out of memory for a chunk of %lld tokens (lower the memory budget or chunk_tokens)",
                        (long long)n);
     }
-    e->capacity = n;
+    rs_engine_set_band(e, 0, band);
     return 0;
 }
 
@@ -430,10 +534,16 @@ static int setup(engine *e, const rs_router_spec *routers, int nr, const rs_metr
             chunk -= chunk % file_chunk;
     }
     e->chunk_tokens = chunk < 1 ? 1 : (chunk > RS_MAX_CHUNK_TOKENS ? RS_MAX_CHUNK_TOKENS : chunk);
-    if (e->paired) { /* the same chunk boundaries on both traces */
+    /* Chunks that grow past what the budget holds whole (token groups) go in layer bands. */
+    e->budget = e->opt->memory_budget ? e->opt->memory_budget : RS_DEFAULT_MEMORY_BUDGET;
+    e->loaded_band = -1;
+    int64_t whole = (int64_t)(e->budget / bytes_per_token(e));
+    e->whole_tokens = e->opt->band_layers > 0 || whole < e->chunk_tokens ? e->chunk_tokens : whole;
+    if (e->paired) { /* the same chunk boundaries on both traces, and the same bands */
         engine *p = e->paired;
         e->group_modes = p->group_modes = e->group_modes | p->group_modes;
         e->chunk_tokens = p->chunk_tokens = e->chunk_tokens < p->chunk_tokens ? e->chunk_tokens : p->chunk_tokens;
+        e->whole_tokens = p->whole_tokens = e->whole_tokens < p->whole_tokens ? e->whole_tokens : p->whole_tokens;
     }
     return 0;
 }

@@ -26,6 +26,11 @@ typedef struct rs_engine_options {
     int threads;            /* 0 = OpenMP's default */
     int64_t chunk_tokens;   /* 0 = derive from memory_budget */
     size_t memory_budget;   /* bytes for chunk buffers; 0 = RS_DEFAULT_MEMORY_BUDGET */
+    /* A chunk that must hold more tokens than the budget allows whole (token
+     * groups) is read and routed in bands of layers, as many as the budget
+     * holds; band_layers > 0 sets that number instead, for chunks larger
+     * than chunk_tokens. */
+    int band_layers;
     int batch_tokens;       /* group size for maxvio_batch and batch-grouped routers */
     int skip_nonfinite;     /* skip tokens with NaN/inf logits instead of failing */
     int progress;           /* -1 automatic, 0 off, 1 on */
@@ -53,6 +58,8 @@ typedef struct rs_engine_stats {
     int64_t chunk_tokens;   /* what the memory budget allows */
     int64_t largest_chunk;  /* tokens of the largest chunk read: more when groups must stay whole */
     int64_t chunks;
+    int64_t banded_chunks;  /* chunks routed in layer bands */
+    int band_layers;        /* the fewest layers per band among them */
     int threads;
     double seconds;         /* the whole run */
     double read_seconds;    /* reading, widening and validating chunks */
