@@ -241,7 +241,9 @@ static int load(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t t0, rs_error *er
     /* a chunk that grew past the budget for whole groups is read in layer bands by the caller */
     b->banded = l->cfg.whole_tokens > 0 && n > l->cfg.whole_tokens;
     RS_TRY(ensure_capacity(l, b, n, err));
-    if (!b->banded)
+    if (b->banded)
+        free_rows(b); /* a whole chunk's rows: not needed while bands are routed */
+    else
         RS_TRY(ensure_rows(l, b, n, err));
     b->t0 = t0;
     b->n = n;
