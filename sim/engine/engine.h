@@ -5,9 +5,12 @@
  *   router x layer) --> decisions --> metrics (parallel over metric x router
  *   x layer, token slices merged in order) --> accumulators --> results
  *
- * Memory is bounded by the chunk budget, not the trace length. Results do not
- * depend on the thread count or chunk size: every sum is exact and every
- * stateful computation runs in token order within its layer. */
+ * Memory is bounded by the chunk budget, not the trace length: a chunk that
+ * must hold whole token groups beyond the budget is routed in bands of
+ * layers (engine_band.c), and what does not fit one layer at a time is
+ * refused before routing. Results do not depend on the thread count, chunk
+ * size or bands: every sum is exact and every stateful computation runs in
+ * token order within its layer. */
 #ifndef ROUTESIM_ENGINE_H
 #define ROUTESIM_ENGINE_H
 
