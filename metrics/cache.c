@@ -509,6 +509,31 @@ static void cache_update_chunk(void *p, const rs_chunk *c, const rs_decisions *d
     }
 }
 
+/* Between sequences only the counts are merged: the rest goes. */
+static void cache_compact(void *p)
+{
+    cache_acc *a = p;
+    if (a->reset_never)
+        return; /* its caches carry over: never merged */
+    for (int d = 0; d < a->ndomains; d++)
+        if (a->domains[d].open)
+            return;
+    for (int d = 0; d < a->ndomains; d++)
+        rs_cache_domain_compact(&a->domains[d]);
+    free(a->batch);
+    free(a->pf);
+    free(a->objs);
+    free(a->mark);
+    free(a->prev);
+    free(a->affinity);
+    free(a->row_epoch);
+    free(a->score);
+    a->batch = a->pf = a->objs = a->prev = NULL;
+    a->mark = a->row_epoch = NULL;
+    a->affinity = NULL;
+    a->score = NULL;
+}
+
 static int cache_merge(void *p, const void *q, rs_error *err)
 {
     cache_acc *a = p;
@@ -641,6 +666,7 @@ static const rs_metric_type cache_type = {
     .update_layer = cache_update_layer,
     .update_chunk = cache_update_chunk,
     .merge = cache_merge,
+    .compact = cache_compact,
     .finalize = cache_finalize,
     .destroy = cache_destroy,
 };

@@ -38,6 +38,40 @@ void rs_cache_domain_free(cache_domain *d)
     memset(d, 0, sizeof *d);
 }
 
+void rs_cache_domain_compact(cache_domain *d)
+{
+    if (d->open)
+        return;
+    rs_cache_sim_free(&d->main);
+    rs_cache_sim_free(&d->oracle);
+    rs_cache_stack_free(&d->stack);
+    if (d->sizes)
+        for (int c = 0; c < d->cfg.curve_sizes; c++)
+            rs_cache_sim_free(&d->sizes[c]);
+    free(d->sizes);
+    free(d->seen);
+    free(d->seg_objs);
+    free(d->seg_n);
+    free(d->seg_pf);
+    free(d->seg_pf_n);
+    free(d->link);
+    free(d->next_use);
+    free(d->window);
+    free(d->last_use);
+    free(d->objs);
+    free(d->pf);
+    free(d->dist);
+    free(d->hit);
+    d->sizes = NULL;
+    d->seen = NULL;
+    d->seg_objs = d->seg_n = d->seg_pf = d->seg_pf_n = NULL;
+    d->seg_objs_cap = d->seg_batches_cap = d->seg_pf_cap = d->link_cap = 0;
+    d->link = d->window = d->last_use = NULL;
+    d->next_use = NULL;
+    d->objs = d->pf = d->dist = NULL;
+    d->hit = NULL;
+}
+
 int rs_cache_domain_init(cache_domain *d, const cache_domain_config *cfg)
 {
     memset(d, 0, sizeof *d);

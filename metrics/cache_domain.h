@@ -95,6 +95,10 @@ void rs_cache_domain_push(cache_domain *d, const int32_t *objs, int n, const int
 /* The segment ends: replays it for the lookahead simulations. */
 void rs_cache_domain_end(cache_domain *d);
 
+/* Between segments: frees all but the counts (what a merge reads of
+ * other); d may then only be merged into another domain. */
+void rs_cache_domain_compact(cache_domain *d);
+
 /* Appends other's counts (other follows d; both end on a segment boundary). */
 void rs_cache_domain_merge(cache_domain *d, const cache_domain *other);
 

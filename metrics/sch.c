@@ -129,6 +129,14 @@ static void sch_update_chunk(void *p, const rs_chunk *c, const rs_decisions *dec
     rs_sch_feed(&a->model, c, dec, -1);
 }
 
+static void sch_compact(void *p)
+{
+    sch_acc *a = p;
+    for (int l = 0; l < a->L; l++)
+        rs_sch_cache_compact(&a->layers[l]);
+    rs_sch_cache_compact(&a->model);
+}
+
 static int sch_merge(void *p, const void *q, rs_error *err)
 {
     sch_acc *a = p;
@@ -169,6 +177,7 @@ static const rs_metric_type sch_type = {
     .update_layer = sch_update_layer,
     .update_chunk = sch_update_chunk,
     .merge = sch_merge,
+    .compact = sch_compact,
     .finalize = sch_finalize,
     .destroy = sch_destroy,
 };

@@ -58,6 +58,23 @@ void rs_sch_cache_free(rs_sch_cache *c)
     memset(c, 0, sizeof *c);
 }
 
+void rs_sch_cache_compact(rs_sch_cache *c)
+{
+    if (c->pushed != 0)
+        return;
+    free(c->ring);
+    free(c->ring_len);
+    free(c->key);
+    free(c->where);
+    free(c->first_use);
+    free(c->listed_by);
+    free(c->heap);
+    c->ring = c->ring_len = c->where = NULL;
+    c->key = NULL;
+    c->first_use = c->listed_by = NULL;
+    c->heap = NULL;
+}
+
 static inline void heap_place(rs_sch_cache *c, int i, uint64_t key, int32_t id)
 {
     c->heap[i] = (rs_sch_slot){key, id};

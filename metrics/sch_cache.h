@@ -72,6 +72,10 @@ void rs_sch_cache_free(rs_sch_cache *c);
  * without accesses has none and is left out). */
 void rs_sch_feed(rs_sch_cache *c, const rs_chunk *chunk, const rs_decisions *dec, int layer);
 
+/* Outside a sequence: frees all but the finished sequences' rates (what a
+ * merge reads of o); c may then only be merged into another cache. */
+void rs_sch_cache_compact(rs_sch_cache *c);
+
 /* c covers tokens [a, b) and ends on a sequence boundary, o covers [b, c):
  * afterwards c covers [a, c). Returns -1 when c has an open sequence. */
 int rs_sch_cache_merge(rs_sch_cache *c, const rs_sch_cache *o);

@@ -203,6 +203,26 @@ static int srp_merge(void *p, const void *q, rs_error *err)
     return 0;
 }
 
+/* A layer outside a sequence keeps only hist and windows (what merge reads
+ * of `other`): the window counts and ring are for sequences still open. */
+static void srp_compact(void *p)
+{
+    srp_acc *a = p;
+    for (int l = 0; l < a->L; l++) {
+        srp_layer *ly = &a->layers[l];
+        if (ly->pos > 0)
+            continue;
+        free(ly->count);
+        free(ly->since);
+        free(ly->seen_in);
+        free(ly->ring);
+        free(ly->ring_len);
+        ly->count = NULL;
+        ly->ring = ly->ring_len = NULL;
+        ly->since = ly->seen_in = NULL;
+    }
+}
+
 typedef struct srp_result {
     double srp, rho_hat;
 } srp_result;
@@ -289,6 +309,7 @@ static const rs_metric_type srp_type = {
     .create = srp_create,
     .update_layer = srp_update_layer,
     .merge = srp_merge,
+    .compact = srp_compact,
     .finalize = srp_finalize,
     .destroy = srp_destroy,
 };

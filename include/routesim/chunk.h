@@ -72,10 +72,17 @@ typedef struct rs_groups {
 typedef struct rs_chunk {
     int64_t t0; /* global index of the first token */
     int n;      /* tokens in this chunk */
+    /* L: layers each token's rows hold. The model's layer count, except in
+     * a layer band view: a chunk too large for the memory budget is routed
+     * a few layers at a time, and route_layer / update_layer then see rows
+     * of the band's L layers only (layer arguments stay the model's, and
+     * rs_chunk_logits, rs_decision_row index them correctly). Read only the
+     * layer you are given; the model's count is in rs_trace_info. */
     int L, E;
 
     /* float32 logits: token t (0-based in the chunk) at layer l is the row
-     * rs_chunk_logits(c, t, l) of E values. NULL when the trace has none. */
+     * rs_chunk_logits(c, t, l) of E values. NULL when the trace has none,
+     * and in prepare_chunk / update_chunk of a chunk routed in layer bands. */
     const float *logits;
     /* Softmax statistics of the logits, for the layer being routed or
      * measured (route_layer / update_layer): probabilities (rs_chunk_probs),
@@ -108,7 +115,9 @@ typedef struct rs_chunk {
     const int32_t *seq_of_token; /* [n] index into the window above (0..num_seq-1) */
     const int32_t *domain;       /* [num_seq] or NULL */
 
-    /* Recorded top-k [n, L, K] with -1 padding; weights may be NULL. */
+    /* Recorded top-k [n, L, K] with -1 padding (rows of the band's layers
+     * in a band view, NULL in prepare_chunk of a banded chunk); weights may
+     * be NULL. */
     int recorded_k;
     const int32_t *recorded_ids;
     const float *recorded_weights;

@@ -107,6 +107,13 @@ typedef struct rs_metric_type {
     void (*seal)(void *acc);
     void (*finalize)(const void *acc, rs_metric_sink *sink);
     void (*destroy)(void *acc);
+    /* Optional: acc has taken its last tokens (a finished bootstrap block,
+     * or a sealed copy of one): frees what only further updates need,
+     * keeping what merge reads of `other`, so that the many accumulators a
+     * bootstrap keeps stay small. acc is afterwards only merged into others
+     * (as `other`) and destroyed. Leaves acc whole when it ends inside a
+     * sequence. */
+    void (*compact)(void *acc);
 } rs_metric_type;
 
 /* Registry: built-ins, then plugins in load order. */

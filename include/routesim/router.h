@@ -61,8 +61,11 @@ typedef struct rs_router_type {
     int (*create)(void **state, rs_router_shape *shape, const rs_params *params, const rs_router_setup *setup,
                   rs_error *err);
     /* Optional, called serially before a chunk is routed: read inputs the
-     * router owns (e.g. a decisions file). route_layer then sees views of
-     * parts of this chunk (tiles; c->t0 tells where they start). */
+     * router owns (e.g. a decisions file), size per-group scratch. route_layer
+     * then sees views of parts of this chunk (tiles, c->t0 tells where they
+     * start; or layer bands, c->L tells how many layers their rows hold).
+     * For a chunk routed in layer bands, chunk->logits and the recorded
+     * top-k are NULL here. */
     int (*prepare_chunk)(void *state, const rs_chunk *chunk, rs_error *err);
     /* Routes every token of the view at one layer into out (rows at
      * out->ids + rs_decision_row(c, out, t, layer)). A grouped or stateful

@@ -295,7 +295,7 @@ static void callback_route_layer(void *state, const rs_chunk *c, int layer, rs_d
     const size_t off = (size_t)(c->t0 - s->chunk_t0);
     rs_block b = {
         .layer = layer,
-        .num_layers = c->L,
+        .num_layers = s->L, /* c->L counts only the layers a band view holds */
         .num_experts = c->E,
         .kmax = out->kmax,
         .t0 = c->t0,

@@ -13,7 +13,7 @@
 #include "workloads/trace/decisions_file.h"
 
 typedef struct replay_state {
-    int E;
+    int L, E;
     int query; /* unit = query: training markers allowed */
     rs_decisions_reader *file; /* NULL: replay the trace's own top-k */
     char *path;
@@ -47,6 +47,7 @@ static int replay_create(void **state, rs_router_shape *shape, const rs_params *
     const rs_trace_info *tr = setup->trace;
     replay_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router replay: out of memory");
+    s->L = tr->num_layers;
     s->E = tr->num_experts;
     s->query = strcmp(tr->unit, "query") == 0;
     const char *path = rs_param_str(params, "decisions");
@@ -128,17 +129,18 @@ static void replay_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
 {
     const replay_state *s = state;
     const int K = out->kmax;
-    /* route_layer sees tiles of the chunk prepare_chunk read */
-    size_t skip = s->file ? (size_t)(c->t0 - s->chunk_t0) * (size_t)c->L * (size_t)K : 0;
+    /* route_layer sees tiles (or layer bands) of the chunk prepare_chunk read, whose rows hold every layer */
+    size_t skip = s->file ? (size_t)(c->t0 - s->chunk_t0) * (size_t)s->L * (size_t)K : 0;
     const int32_t *src_ids = s->file ? s->ids + skip : c->recorded_ids;
     const float *src_w = s->file ? s->weights + skip : c->recorded_weights;
     for (int t = 0; t < c->n; t++) {
-        size_t row = rs_decision_row(c, out, t, layer); /* same layout as the recorded rows */
+        size_t row = rs_decision_row(c, out, t, layer); /* the trace's recorded rows have this layout too */
+        size_t src = s->file ? ((size_t)t * (size_t)s->L + (size_t)layer) * (size_t)K : row;
         int32_t *ids = out->ids + row;
         float *w = out->weights + row;
         int valid = 0;
         for (int j = 0; j < K; j++) {
-            ids[j] = src_ids[row + j];
+            ids[j] = src_ids[src + j];
             valid += ids[j] >= 0;
         }
         if (!valid && !s->file && !s->query)
@@ -147,7 +149,7 @@ static void replay_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
             if (ids[j] < 0)
                 w[j] = 0.0f;
             else
-                w[j] = src_w ? src_w[row + j] : 1.0f / (float)valid;
+                w[j] = src_w ? src_w[src + j] : 1.0f / (float)valid;
         }
     }
 }

@@ -24,15 +24,26 @@ struct rs_chunk_loader {
     rs_error err;
 };
 
-static void free_chunk(rs_loaded_chunk *b)
+/* The [n, L, ...] arrays: logits and recorded top-k. */
+static void free_rows(rs_loaded_chunk *b)
 {
     free(b->stored);
     free(b->logits);
+    free(b->recorded_ids);
+    free(b->recorded_weights);
+    b->stored = NULL;
+    b->logits = NULL;
+    b->recorded_ids = NULL;
+    b->recorded_weights = NULL;
+    b->row_capacity = 0;
+}
+
+static void free_chunk(rs_loaded_chunk *b)
+{
+    free_rows(b);
     free(b->valid);
     free(b->token_ids);
     free(b->phase);
-    free(b->recorded_ids);
-    free(b->recorded_weights);
     free(b->seq_of_token);
     free(b->extents);
     free(b->domain);
@@ -62,19 +73,12 @@ static int load_domains(rs_chunk_loader *l, rs_loaded_chunk *b, rs_error *err)
     return rs_trace_read_domain(l->cfg.trace, b->window.first_seq, count, b->domain, err);
 }
 
-static int ensure_capacity(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs_error *err)
+/* Room for the [n, L, ...] arrays of a chunk read whole. */
+static int ensure_rows(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs_error *err)
 {
-    if (n <= b->capacity)
+    if (n <= b->row_capacity)
         return 0;
-    rs_seq_window window = b->window;
-    int32_t *domain = b->domain;
-    int64_t domain_capacity = b->domain_capacity;
-    b->window = (rs_seq_window){0};
-    b->domain = NULL;
-    free_chunk(b);
-    b->window = window;
-    b->domain = domain;
-    b->domain_capacity = domain_capacity;
+    free_rows(b);
     size_t rows = (size_t)n * (size_t)l->info->num_layers;
     size_t cells = rows * (size_t)l->info->num_experts;
     int ok = 1;
@@ -82,6 +86,41 @@ static int ensure_capacity(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs
         if (rs_trace_logit_size(l->cfg.trace) == 2)
             ok &= (b->stored = malloc(cells * sizeof *b->stored)) != NULL;
         ok &= (b->logits = malloc(cells * sizeof *b->logits)) != NULL;
+    }
+    if (l->cfg.needs & RS_NEEDS_TOPK) {
+        size_t k = rows * (size_t)l->info->recorded_k;
+        ok &= (b->recorded_ids = malloc(k * sizeof *b->recorded_ids)) != NULL;
+        if (l->info->has_topk_weights)
+            ok &= (b->recorded_weights = malloc(k * sizeof *b->recorded_weights)) != NULL;
+    }
+    if (!ok) {
+        free_rows(b);
+        return rs_fail(err, "out of memory for a chunk of %lld tokens (lower the memory budget or chunk_tokens)",
+                       (long long)n);
+    }
+    b->row_capacity = n;
+    return 0;
+}
+
+/* Room for the per-token arrays of a chunk of n tokens. */
+static int ensure_capacity(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs_error *err)
+{
+    if (n <= b->capacity)
+        return 0;
+    free(b->valid);
+    free(b->token_ids);
+    free(b->phase);
+    free(b->seq_of_token);
+    free(b->extents);
+    free(b->quality);
+    free(b->cost);
+    b->valid = b->phase = NULL;
+    b->token_ids = b->seq_of_token = NULL;
+    b->extents = NULL;
+    b->quality = b->cost = NULL;
+    b->capacity = 0;
+    int ok = 1;
+    if (l->cfg.needs & RS_NEEDS_LOGITS) {
         int64_t per_extent = rs_trace_logits_chunk_tokens(l->cfg.trace);
         b->extent_capacity = (int)(n / (per_extent > 0 ? per_extent : n) + 3);
         ok &= (b->extents = malloc((size_t)b->extent_capacity * sizeof *b->extents)) != NULL;
@@ -92,12 +131,6 @@ static int ensure_capacity(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs
         ok &= (b->token_ids = malloc((size_t)n * sizeof *b->token_ids)) != NULL;
     if ((l->cfg.needs & RS_WANTS_PHASE) && l->info->has_phase)
         ok &= (b->phase = malloc((size_t)n)) != NULL;
-    if (l->cfg.needs & RS_NEEDS_TOPK) {
-        size_t k = rows * (size_t)l->info->recorded_k;
-        ok &= (b->recorded_ids = malloc(k * sizeof *b->recorded_ids)) != NULL;
-        if (l->info->has_topk_weights)
-            ok &= (b->recorded_weights = malloc(k * sizeof *b->recorded_weights)) != NULL;
-    }
     if (wants_outcome(l)) {
         size_t outcome = (size_t)n * (size_t)l->info->num_experts;
         if (l->info->has_quality)
@@ -105,11 +138,9 @@ static int ensure_capacity(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs
         if (l->info->has_cost)
             ok &= (b->cost = malloc(outcome * sizeof *b->cost)) != NULL;
     }
-    if (!ok) {
-        free_chunk(b);
+    if (!ok)
         return rs_fail(err, "out of memory for a chunk of %lld tokens (lower the memory budget or chunk_tokens)",
                        (long long)n);
-    }
     b->capacity = n;
     return 0;
 }
@@ -180,6 +211,26 @@ static int64_t chunk_end(rs_chunk_loader *l, int64_t t0, rs_error *err, int *fai
     return end < T ? end : T;
 }
 
+int rs_chunk_loader_largest(const rs_loader_config *cfg, int64_t *largest, rs_error *err)
+{
+    *largest = 0;
+    rs_chunk_loader l = {.cfg = *cfg, .info = rs_trace_get_info(cfg->trace)};
+    RS_TRY(rs_sequence_cursor_init(&l.cursor, cfg->trace, err));
+    int failed = 0;
+    for (int64_t t0 = 0; t0 < l.info->num_tokens && !failed;) {
+        /* move the cursor to t0's sequence, as reading the chunk's window would */
+        rs_sequence_cursor *c = &l.cursor;
+        while (c->current < c->num_sequences && rs_sequence_offset(c, c->current + 1, err, &failed) <= t0 && !failed)
+            c->current++;
+        int64_t end = failed ? t0 : chunk_end(&l, t0, err, &failed);
+        if (!failed && end - t0 > *largest)
+            *largest = end - t0;
+        t0 = end;
+    }
+    rs_sequence_cursor_free(&l.cursor);
+    return failed ? -1 : 0;
+}
+
 /* Reads tokens [t0, end) into b: HDF5 only, so it can run on the reader thread. */
 static int load(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t t0, rs_error *err)
 {
@@ -187,7 +238,13 @@ static int load(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t t0, rs_error *er
     int64_t end = chunk_end(l, t0, err, &failed);
     RS_TRY(failed ? -1 : 0);
     int n = (int)(end - t0);
+    /* a chunk that grew past the budget for whole groups is read in layer bands by the caller */
+    b->banded = l->cfg.whole_tokens > 0 && n > l->cfg.whole_tokens;
     RS_TRY(ensure_capacity(l, b, n, err));
+    if (b->banded)
+        free_rows(b); /* a whole chunk's rows: not needed while bands are routed */
+    else
+        RS_TRY(ensure_rows(l, b, n, err));
     b->t0 = t0;
     b->n = n;
     RS_TRY(rs_sequence_cursor_window(&l->cursor, t0, n, &b->window, b->seq_of_token, err));
@@ -197,14 +254,14 @@ static int load(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t t0, rs_error *er
         /* Uncompressed logits are only located here, and read in parallel by the caller. */
         b->num_extents = rs_trace_logit_extents(tr, t0, n, b->extents, b->extent_capacity, err);
         RS_TRY(b->num_extents < 0 ? -1 : 0);
-        if (b->num_extents == 0)
+        if (b->num_extents == 0 && !b->banded)
             RS_TRY(rs_trace_read_logits_stored(tr, t0, n, b->stored ? (void *)b->stored : (void *)b->logits, err));
     }
     if (l->cfg.needs & RS_NEEDS_TOKEN_IDS)
         RS_TRY(rs_trace_read_token_ids(tr, t0, n, b->token_ids, err));
     if (b->phase)
         RS_TRY(rs_trace_read_phase(tr, t0, n, b->phase, err));
-    if (l->cfg.needs & RS_NEEDS_TOPK)
+    if ((l->cfg.needs & RS_NEEDS_TOPK) && !b->banded)
         RS_TRY(rs_trace_read_topk(tr, t0, n, b->recorded_ids, b->recorded_weights, err));
     if (l->info->has_domain && b->window.num_seq > 0)
         RS_TRY(load_domains(l, b, err));

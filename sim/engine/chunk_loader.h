@@ -15,7 +15,12 @@
 typedef struct rs_loaded_chunk {
     int64_t t0;
     int n;
-    int64_t capacity;       /* tokens the buffers hold */
+    int64_t capacity;       /* tokens the per-token buffers hold */
+    int64_t row_capacity;   /* tokens the [n, L, ...] buffers hold */
+    /* 1: the chunk holds more than whole_tokens tokens; its logits and
+     * recorded top-k were not read (NULL or stale): the caller reads them
+     * in layer bands. */
+    int banded;
     uint16_t *stored;       /* 16-bit logits as stored, or NULL (float32 is read into logits) */
     float *logits;          /* [n, L, E], widened by the caller when stored != NULL */
     /* When num_extents > 0 the logits were not read: the caller preads
@@ -39,6 +44,7 @@ typedef struct rs_loader_config {
     rs_trace *trace;
     unsigned needs;        /* rs_needs: which datasets to read */
     int64_t chunk_tokens;  /* tokens per chunk before group alignment */
+    int64_t whole_tokens;  /* larger chunks are left to be read in layer bands (0 = never) */
     unsigned group_modes;  /* bit rs_group: chunks end on boundaries of each mode */
     int batch_tokens;
     int background;        /* read ahead on a thread */
@@ -55,5 +61,8 @@ int rs_chunk_loader_create(rs_chunk_loader **out, const rs_loader_config *cfg, r
  * the last one. Starts reading the chunk after it. */
 int rs_chunk_loader_next(rs_chunk_loader *l, rs_loaded_chunk **chunk, rs_error *err);
 void rs_chunk_loader_destroy(rs_chunk_loader *l);
+/* Tokens of the largest chunk cfg would give, from the chunk boundaries
+ * alone (sequence offsets; no token data is read). */
+int rs_chunk_loader_largest(const rs_loader_config *cfg, int64_t *largest, rs_error *err);
 
 #endif

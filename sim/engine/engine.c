@@ -71,49 +71,149 @@ static int softmax_alloc(softmax_scratch *s, int64_t n, int E)
     return s->probs && s->lse && s->mean_logit && s->log_norm && s->entropy;
 }
 
+void rs_band_storage_free(band_storage *s)
+{
+    free(s->data);
+    s->data = NULL;
+    s->rows = 0;
+}
+
+int rs_band_storage_reserve(band_storage *s, int64_t n, int band, int L, size_t width, size_t size)
+{
+    size_t rows = (size_t)n * (size_t)band + (size_t)(L - band);
+    if (rows <= s->rows)
+        return 0;
+    rs_band_storage_free(s);
+    if (width == 0)
+        return 0;
+    s->data = malloc(rows * width * size);
+    if (!s->data)
+        return -1;
+    s->rows = rows;
+    return 0;
+}
+
+void *rs_band_base(const band_storage *s, int first, int band, int L, size_t width, size_t size)
+{
+    if (!s->data)
+        return NULL;
+    return (char *)s->data + (size_t)(L - band - first) * width * size;
+}
+
+void rs_engine_set_band(engine *e, int first, int band)
+{
+    for (int r = 0; r < e->num_routers; r++) {
+        router_slot *rs = &e->routers[r];
+        const size_t k = (size_t)rs->shape.kmax;
+        rs->dec.ids = rs_band_base(&rs->ids, first, band, e->L, k, sizeof(int32_t));
+        rs->dec.weights = rs_band_base(&rs->weights, first, band, e->L, k, sizeof(float));
+        rs->dec.dropped = rs->capacity.enabled ? rs_band_base(&rs->dropped, first, band, e->L, k, 1) : NULL;
+    }
+}
+
 static void free_chunk_buffers(engine *e)
 {
     for (int r = 0; r < e->num_routers; r++) {
-        free(e->routers[r].dec.ids);
-        free(e->routers[r].dec.weights);
-        free(e->routers[r].dec.dropped);
-        e->routers[r].dec.ids = NULL;
-        e->routers[r].dec.weights = NULL;
-        e->routers[r].dec.dropped = NULL;
+        router_slot *rs = &e->routers[r];
+        rs_band_storage_free(&rs->ids);
+        rs_band_storage_free(&rs->weights);
+        rs_band_storage_free(&rs->dropped);
+        free(rs->full.ids);
+        free(rs->full.weights);
+        free(rs->full.dropped);
+        rs->full.ids = NULL;
+        rs->full.weights = NULL;
+        rs->full.dropped = NULL;
+        rs->full_rows = 0;
+        rs->dec.ids = NULL;
+        rs->dec.weights = NULL;
+        rs->dec.dropped = NULL;
     }
     for (int t = 0; e->scratch && t < e->threads; t++) {
         softmax_free(&e->scratch[t].softmax);
         softmax_free(&e->scratch[t].ref_softmax);
+        e->scratch[t].tokens = 0;
     }
-    e->capacity = 0;
+    rs_band_storage_free(&e->band_logits);
+    rs_band_storage_free(&e->band_ids);
+    rs_band_storage_free(&e->band_weights);
+    free(e->band_stored);
+    e->band_stored = NULL;
+    e->band_stored_cells = 0;
+    e->loaded_band = -1;
 }
 
-int rs_engine_ensure_capacity(engine *e, int64_t n, rs_error *err)
+/* Softmax scratch of one thread for work items of n tokens. */
+static int ensure_scratch(engine *e, thread_scratch *s, int64_t n)
 {
-    if (n <= e->capacity)
+    if (n <= s->tokens)
         return 0;
-    free_chunk_buffers(e);
-    size_t rows = (size_t)n * (size_t)e->L;
+    softmax_free(&s->softmax);
+    softmax_free(&s->ref_softmax);
+    s->tokens = 0;
+    int ok = 1;
+    if (e->needs & RS_NEEDS_PROBS)
+        ok &= softmax_alloc(&s->softmax, n, e->E);
+    if (e->ref_probs && ok)
+        ok &= softmax_alloc(&s->ref_softmax, n, e->E);
+    if (ok)
+        s->tokens = n;
+    return ok ? 0 : -1;
+}
+
+int rs_engine_ensure_capacity(engine *e, int64_t n, int band, rs_error *err)
+{
+    const int L = e->L, banded = e->banded;
     int ok = 1;
     for (int r = 0; r < e->num_routers && ok; r++) {
         router_slot *rs = &e->routers[r];
-        size_t k = rows * (size_t)rs->shape.kmax;
-        ok &= (rs->dec.ids = malloc(k * sizeof(int32_t))) != NULL;
-        ok &= (rs->dec.weights = malloc(k * sizeof(float))) != NULL;
+        size_t k = (size_t)rs->shape.kmax;
+        ok &= rs_band_storage_reserve(&rs->ids, n, band, L, k, sizeof(int32_t)) == 0;
+        ok &= rs_band_storage_reserve(&rs->weights, n, band, L, k, sizeof(float)) == 0;
         if (rs->capacity.enabled)
-            ok &= (rs->dec.dropped = malloc(k)) != NULL;
+            ok &= rs_band_storage_reserve(&rs->dropped, n, band, L, k, 1) == 0;
+        size_t full = (size_t)n * (size_t)L;
+        if (ok && banded && e->needs_full && full > rs->full_rows) {
+            free(rs->full.ids);
+            free(rs->full.weights);
+            free(rs->full.dropped);
+            rs->full = (rs_decisions){.kmax = rs->shape.kmax};
+            rs->full_rows = 0;
+            ok &= (rs->full.ids = malloc(full * k * sizeof(int32_t))) != NULL;
+            ok &= (rs->full.weights = malloc(full * k * sizeof(float))) != NULL;
+            if (rs->capacity.enabled)
+                ok &= (rs->full.dropped = malloc(full * k)) != NULL;
+            if (ok)
+                rs->full_rows = full;
+        }
+    }
+    if (ok && banded) {
+        const size_t E = (e->needs & RS_NEEDS_LOGITS) ? (size_t)e->E : 0;
+        const size_t K = (e->needs & RS_NEEDS_TOPK) ? (size_t)e->info->recorded_k : 0;
+        ok &= rs_band_storage_reserve(&e->band_logits, n, band, L, E, sizeof(float)) == 0;
+        ok &= rs_band_storage_reserve(&e->band_ids, n, band, L, K, sizeof(int32_t)) == 0;
+        if (e->info->has_topk_weights)
+            ok &= rs_band_storage_reserve(&e->band_weights, n, band, L, K, sizeof(float)) == 0;
+        size_t stored = rs_trace_logit_size(e->trace) == 2 ? (size_t)n * (size_t)band * E : 0;
+        if (ok && stored > e->band_stored_cells) {
+            free(e->band_stored);
+            e->band_stored_cells = 0;
+            ok &= (e->band_stored = malloc(stored * sizeof *e->band_stored)) != NULL;
+            if (ok)
+                e->band_stored_cells = stored;
+        }
+        e->loaded_band = -1;
     }
     /* each thread's softmax statistics cover the tokens of one work item */
-    for (int t = 0; t < e->threads && ok && (e->needs & RS_NEEDS_PROBS); t++)
-        ok &= softmax_alloc(&e->scratch[t].softmax, n, e->E);
-    for (int t = 0; t < e->threads && ok && e->ref_probs; t++)
-        ok &= softmax_alloc(&e->scratch[t].ref_softmax, n, e->E);
+    const int threads = banded ? e->band_threads : e->threads;
+    for (int t = 0; t < threads && ok; t++)
+        ok &= ensure_scratch(e, &e->scratch[t], n) == 0;
     if (!ok) {
         free_chunk_buffers(e);
         return rs_fail(err, "out of memory for a chunk of %lld tokens (lower the memory budget or chunk_tokens)",
                        (long long)n);
     }
-    e->capacity = n;
+    rs_engine_set_band(e, 0, band);
     return 0;
 }
 
@@ -437,10 +537,16 @@ static int setup(engine *e, const rs_router_spec *routers, int nr, const rs_metr
             chunk -= chunk % file_chunk;
     }
     e->chunk_tokens = chunk < 1 ? 1 : (chunk > RS_MAX_CHUNK_TOKENS ? RS_MAX_CHUNK_TOKENS : chunk);
-    if (e->paired) { /* the same chunk boundaries on both traces */
+    /* Chunks that grow past what the budget holds whole (token groups) go in layer bands. */
+    e->budget = e->opt->memory_budget ? e->opt->memory_budget : RS_DEFAULT_MEMORY_BUDGET;
+    e->loaded_band = -1;
+    int64_t whole = (int64_t)(e->budget / bytes_per_token(e));
+    e->whole_tokens = e->opt->band_layers > 0 || whole < e->chunk_tokens ? e->chunk_tokens : whole;
+    if (e->paired) { /* the same chunk boundaries on both traces, and the same bands */
         engine *p = e->paired;
         e->group_modes = p->group_modes = e->group_modes | p->group_modes;
         e->chunk_tokens = p->chunk_tokens = e->chunk_tokens < p->chunk_tokens ? e->chunk_tokens : p->chunk_tokens;
+        e->whole_tokens = p->whole_tokens = e->whole_tokens < p->whole_tokens ? e->whole_tokens : p->whole_tokens;
     }
     return 0;
 }

@@ -5,9 +5,12 @@
  *   router x layer) --> decisions --> metrics (parallel over metric x router
  *   x layer, token slices merged in order) --> accumulators --> results
  *
- * Memory is bounded by the chunk budget, not the trace length. Results do not
- * depend on the thread count or chunk size: every sum is exact and every
- * stateful computation runs in token order within its layer. */
+ * Memory is bounded by the chunk budget, not the trace length: a chunk that
+ * must hold whole token groups beyond the budget is routed in bands of
+ * layers (engine_band.c), and what does not fit one layer at a time is
+ * refused before routing. Results do not depend on the thread count, chunk
+ * size or bands: every sum is exact and every stateful computation runs in
+ * token order within its layer. */
 #ifndef ROUTESIM_ENGINE_H
 #define ROUTESIM_ENGINE_H
 
@@ -26,6 +29,11 @@ typedef struct rs_engine_options {
     int threads;            /* 0 = OpenMP's default */
     int64_t chunk_tokens;   /* 0 = derive from memory_budget */
     size_t memory_budget;   /* bytes for chunk buffers; 0 = RS_DEFAULT_MEMORY_BUDGET */
+    /* A chunk that must hold more tokens than the budget allows whole (token
+     * groups) is read and routed in bands of layers, as many as the budget
+     * holds; band_layers > 0 sets that number instead, for chunks larger
+     * than chunk_tokens. */
+    int band_layers;
     int batch_tokens;       /* group size for maxvio_batch and batch-grouped routers */
     int skip_nonfinite;     /* skip tokens with NaN/inf logits instead of failing */
     int progress;           /* -1 automatic, 0 off, 1 on */
@@ -53,6 +61,8 @@ typedef struct rs_engine_stats {
     int64_t chunk_tokens;   /* what the memory budget allows */
     int64_t largest_chunk;  /* tokens of the largest chunk read: more when groups must stay whole */
     int64_t chunks;
+    int64_t banded_chunks;  /* chunks routed in layer bands */
+    int band_layers;        /* the fewest layers per band among them */
     int threads;
     double seconds;         /* the whole run */
     double read_seconds;    /* reading, widening and validating chunks */

@@ -60,6 +60,8 @@ int rs_engine_bootstrap_enter(engine *e, int64_t t0, rs_error *err)
     for (int m = 0; m < e->num_metric_slots; m++) {
         metric_slot *ms = &e->metrics[m];
         ms->blocks[e->block] = ms->acc;
+        if (ms->spec->type->compact) /* a finished block is only merged from now on */
+            ms->spec->type->compact(ms->acc);
         ms->acc = NULL;
         RS_TRY(ms->spec->type->create(&ms->acc, &ms->spec->params, &ms->setup, err));
     }
@@ -139,10 +141,14 @@ int rs_engine_bootstrap_file(engine *e, metric_slot *ms, rs_error *err)
     if (rc == 0 && rows && !values)
         rc = rs_fail(err, "out of memory");
     for (int i = 0; i < nb && rc == 0 && rows; i++) {
-        if (!(sealed[i] = merged(ms, &present[i], 1, err)))
+        if (!(sealed[i] = merged(ms, &present[i], 1, err))) {
             rc = -1;
-        else if (t->seal)
-            t->seal(sealed[i]);
+        } else {
+            if (t->seal)
+                t->seal(sealed[i]);
+            if (t->compact)
+                t->compact(sealed[i]);
+        }
     }
 
     for (int r = 0; r < R && rc == 0 && rows; r++) {

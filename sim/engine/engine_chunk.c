@@ -68,14 +68,18 @@ static int widen_and_check(engine *e, rs_loaded_chunk *b, int64_t *skipped, int 
     if (!e->opt->skip_nonfinite) {
         int64_t t = first_bad / (int64_t)per_token;
         int l = (int)(first_bad % (int64_t)per_token / e->E), x = (int)(first_bad % e->E);
-        return rs_fail(err,
-                       "%s: /router/logits: %s value at token %lld, layer %d, expert %d (pass --skip-nonfinite "
-                       "to skip such tokens)",
-                       e->info->path, b->logits[first_bad] != b->logits[first_bad] ? "NaN" : "infinite",
-                       (long long)(b->t0 + t), l, x);
+        return rs_engine_nonfinite_error(e, b->t0 + t, l, x, b->logits[first_bad] != b->logits[first_bad], err);
     }
     *skipped += bad_tokens;
     return 0;
+}
+
+int rs_engine_nonfinite_error(const engine *e, int64_t token, int layer, int expert, int nan, rs_error *err)
+{
+    return rs_fail(err,
+                   "%s: /router/logits: %s value at token %lld, layer %d, expert %d (pass --skip-nonfinite "
+                   "to skip such tokens)",
+                   e->info->path, nan ? "NaN" : "infinite", (long long)token, layer, expert);
 }
 
 /* The rs_chunk routers and metrics see for a loaded chunk. */
@@ -100,7 +104,15 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
     c->domain = b->domain;
     c->quality = b->quality;
     c->cost = b->cost;
-    if (e->needs & RS_NEEDS_LOGITS) {
+    if (b->banded) { /* logits and recorded top-k come band by band */
+        c->recorded_ids = NULL;
+        c->recorded_weights = NULL;
+        if (e->needs & RS_NEEDS_LOGITS) {
+            int any_invalid = 0;
+            RS_TRY(rs_engine_check_bands(e, b, e->band, skipped, &any_invalid, err));
+            c->valid = any_invalid ? b->valid : NULL;
+        }
+    } else if (e->needs & RS_NEEDS_LOGITS) {
         int any_invalid = 0;
         RS_TRY(widen_and_check(e, b, skipped, &any_invalid, err));
         c->logits = b->logits;
@@ -188,14 +200,14 @@ static void reference_view(engine *e, const rs_chunk *view, const rs_chunk *pair
 {
     const int l = it->layer, n = it->count;
     if (e->ref_router >= 0) {
-        *dec = sub_decisions(&e->routers[e->ref_router].dec, it->offset, e->L);
+        *dec = sub_decisions(&e->routers[e->ref_router].dec, it->offset, view->L);
         *ref = (rs_metric_ref){view, dec};
         return;
     }
     *paired_view = sub_chunk(paired, it->offset, n);
     if (e->ref_probs)
         softmax_layer(paired_view, l, &scratch->ref_softmax);
-    *dec = sub_decisions(&e->paired->routers[0].dec, it->offset, e->L);
+    *dec = sub_decisions(&e->paired->routers[0].dec, it->offset, view->L);
     *ref = (rs_metric_ref){paired_view, dec};
 }
 
@@ -208,7 +220,7 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
         softmax_layer(&view, l, &scratch->softmax);
     for (int r = 0; r < e->num_routers; r++) {
         router_slot *rs = &e->routers[r];
-        rs_decisions dec = sub_decisions(&rs->dec, it->offset, e->L);
+        rs_decisions dec = sub_decisions(&rs->dec, it->offset, view.L);
         rs->spec->type->route_layer(rs->state, &view, l, &dec);
         if (view.valid) {
             for (int t = 0; t < n; t++) {
@@ -233,42 +245,58 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
         reference_view(e, &view, paired, it, scratch, &paired_view, &ref_dec, &ref);
     for (int s = 0; s < e->num_metric_slots; s++) {
         metric_slot *ms = &e->metrics[s];
-        rs_decisions dec = sub_decisions(&e->routers[ms->router].dec, it->offset, e->L);
+        rs_decisions dec = sub_decisions(&e->routers[ms->router].dec, it->offset, view.L);
         void *acc = it->slice == 0 ? ms->acc : ms->slice_acc[it->slice];
         ms->spec->type->update_layer(acc, &view, l, &dec, (ms->spec->type->flags & RS_METRIC_REFERENCE) ? &ref : NULL);
     }
     return 0;
 }
 
-int rs_engine_process_chunk(engine *e, const rs_chunk *c, const rs_chunk *paired, rs_error *err)
+int rs_engine_chunk_begin(engine *e, const rs_chunk *c, int *slices, rs_error *err)
 {
-    int slices = e->max_slices;
-    if (slices > c->n / MIN_SLICE_TOKENS)
-        slices = c->n / MIN_SLICE_TOKENS > 0 ? c->n / MIN_SLICE_TOKENS : 1;
+    int n = e->max_slices;
+    if (n > c->n / MIN_SLICE_TOKENS)
+        n = c->n / MIN_SLICE_TOKENS > 0 ? c->n / MIN_SLICE_TOKENS : 1;
+    *slices = 1;
     for (int m = 0; m < e->num_metric_slots; m++) {
         metric_slot *ms = &e->metrics[m];
-        for (int s = 1; s < slices; s++)
-            if (ms->spec->type->create(&ms->slice_acc[s], &ms->spec->params, &ms->setup, err) != 0)
+        for (int s = 1; s < n; s++)
+            if (ms->spec->type->create(&ms->slice_acc[s], &ms->spec->params, &ms->setup, err) != 0) {
+                ms->slice_acc[s] = NULL;
+                *slices = n; /* what end() cleans up */
                 return -1;
+            }
     }
+    *slices = n;
+    return 0;
+}
+
+int rs_engine_process_layers(engine *e, const rs_chunk *view, const rs_chunk *paired, int first, int slices,
+                             int threads, rs_error *err)
+{
     int count = 0;
-    for (int l = 0; l < e->L; l++) {
+    for (int l = first; l < first + view->L; l++) {
         for (int s = 0; s < slices; s++) {
-            int start = (int)((int64_t)c->n * s / slices), stop = (int)((int64_t)c->n * (s + 1) / slices);
+            int start = (int)((int64_t)view->n * s / slices), stop = (int)((int64_t)view->n * (s + 1) / slices);
             e->items[count++] = (work_item){l, s, start, stop - start};
         }
     }
     int failed = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(e->threads) reduction(| : failed)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(| : failed)
     for (int i = 0; i < count; i++)
-        failed |= process_item(e, c, paired, &e->items[i], &e->scratch[omp_get_thread_num()]) != 0;
-    int rc = failed ? rs_fail(err, "out of memory in the capacity stage") : 0;
+        failed |= process_item(e, view, paired, &e->items[i], &e->scratch[omp_get_thread_num()]) != 0;
+    return failed ? rs_fail(err, "out of memory in the capacity stage") : 0;
+}
+
+int rs_engine_chunk_end(engine *e, const rs_chunk *c, const rs_chunk *paired, int slices, int rc, rs_error *err)
+{
     for (int m = 0; m < e->num_metric_slots; m++) {
         metric_slot *ms = &e->metrics[m];
         for (int s = 1; s < slices; s++) { /* in token order: merged halves equal the whole */
             if (rc == 0)
                 rc = ms->spec->type->merge(ms->acc, ms->slice_acc[s], err);
-            ms->spec->type->destroy(ms->slice_acc[s]);
+            if (ms->slice_acc[s])
+                ms->spec->type->destroy(ms->slice_acc[s]);
             ms->slice_acc[s] = NULL;
         }
     }
@@ -293,4 +321,13 @@ int rs_engine_process_chunk(engine *e, const rs_chunk *c, const rs_chunk *paired
                                          (ms->spec->type->flags & RS_METRIC_REFERENCE) ? &ref : NULL);
     }
     return 0;
+}
+
+int rs_engine_process_chunk(engine *e, const rs_chunk *c, const rs_chunk *paired, rs_error *err)
+{
+    int slices = 1;
+    int rc = rs_engine_chunk_begin(e, c, &slices, err);
+    if (rc == 0)
+        rc = rs_engine_process_layers(e, c, paired, 0, slices, e->threads, err);
+    return rs_engine_chunk_end(e, c, paired, slices, rc, err);
 }

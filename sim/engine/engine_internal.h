@@ -8,14 +8,30 @@
 #include "sim/engine/engine.h"
 #include "sim/engine/groups.h"
 
+/* Rows of [n, L, width] arrays held for a band of layers: storage for
+ * n * band + (L - band) rows, the band's rows back to back after L - band
+ * rows of headroom, so that base = storage + (L - band - first) rows lies
+ * inside it and base + (t * band + l) rows is token t at layer l of the
+ * band (rs_chunk_logits, rs_decision_row with c->L = band). */
+typedef struct band_storage {
+    void *data;
+    size_t rows; /* rows allocated */
+} band_storage;
+
 /* One configured router. */
 typedef struct router_slot {
     const rs_router_spec *spec;
     void *state;
     rs_router_shape shape;
     rs_capacity capacity; /* the capacity stage after it, if enabled */
-    rs_decisions dec;     /* [capacity, L, kmax] */
-    int run;              /* its results run; -1: routed only as the reference */
+    /* The decisions of the layers being routed: the whole chunk [n, L,
+     * kmax], or a layer band's rows (see band_storage); after a banded
+     * chunk, its every layer (full) when someone reads them whole. */
+    rs_decisions dec;
+    band_storage ids, weights, dropped;
+    rs_decisions full; /* [n, L, kmax] of banded chunks, when needed; NULL ids otherwise */
+    size_t full_rows;
+    int run; /* its results run; -1: routed only as the reference */
 } router_slot;
 
 /* One (metric parameter combination, router) accumulator. */
@@ -46,6 +62,7 @@ typedef struct softmax_scratch {
 typedef struct thread_scratch {
     softmax_scratch softmax;
     softmax_scratch ref_softmax; /* the same for the paired reference trace's rows */
+    int64_t tokens; /* what the arrays above hold */
     rs_capacity_scratch capacity;
 } thread_scratch;
 
@@ -60,7 +77,19 @@ struct rs_engine {
     int sliceable;        /* every router is per token and stateless, and no capacity stage */
     int max_slices;
     int64_t chunk_tokens;
-    int64_t capacity; /* tokens the decision buffers and scratch hold */
+    /* Chunks of more tokens (grown to hold whole token groups) do not fit
+     * the budget whole: they are read and routed in bands of layers
+     * (engine_band.c). */
+    int64_t whole_tokens;
+    size_t budget;
+    int banded;           /* the chunk being routed is */
+    int band;             /* its layers per band */
+    int band_threads;     /* threads routing a banded chunk: their softmax scratch fits the budget */
+    int needs_full;       /* banded chunks keep every layer's decisions (update_chunk, decisions file) */
+    band_storage band_logits, band_ids, band_weights; /* the band's logits and recorded top-k */
+    uint16_t *band_stored; /* its 16-bit logits as stored */
+    size_t band_stored_cells;
+    int loaded_band;       /* first layer of the band the buffers hold; -1 none */
 
     float *bias;
     thread_scratch *scratch; /* [threads] */
@@ -89,17 +118,60 @@ struct rs_engine {
     unsigned extra_needs;  /* asked of a paired engine by its owner */
 };
 
-/* Buffers for chunks of n tokens (grown when groups outlast the budget). */
-int rs_engine_ensure_capacity(rs_engine *e, int64_t n, rs_error *err);
+/* Buffers for a chunk of n tokens, routed whole or (e->banded) in bands of
+ * `band` layers, grown as needed. */
+int rs_engine_ensure_capacity(rs_engine *e, int64_t n, int band, rs_error *err);
+/* Grows s to hold rows of `width` elements of `size` bytes for n tokens in
+ * bands of `band` of L layers. */
+int rs_band_storage_reserve(band_storage *s, int64_t n, int band, int L, size_t width, size_t size);
+void rs_band_storage_free(band_storage *s);
+/* The base pointer of layers [first, first + band) (see band_storage). */
+void *rs_band_base(const band_storage *s, int first, int band, int L, size_t width, size_t size);
+/* Points every router's dec at layers [first, first + band) of its storage. */
+void rs_engine_set_band(rs_engine *e, int first, int band);
 
 /* Turns a loaded chunk into the view routers and metrics see: widens and
- * checks logits, builds token groups. */
+ * checks logits, builds token groups. A banded chunk's view has no logits
+ * (NULL): its bands are read by rs_engine_route_bands. */
 int rs_engine_chunk_view(rs_engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *skipped, rs_error *err);
+
+/* The error for the first non-finite logit of a chunk (in token order). */
+int rs_engine_nonfinite_error(const rs_engine *e, int64_t token, int layer, int expert, int nan, rs_error *err);
 
 /* Routes and measures one chunk (parallel), then merges slice accumulators.
  * paired: the paired reference trace's view of the same tokens, already
  * routed by e->paired, or NULL. */
 int rs_engine_process_chunk(rs_engine *e, const rs_chunk *c, const rs_chunk *paired, rs_error *err);
+/* The three steps of rs_engine_process_chunk, for chunks routed in layer
+ * bands: creates the accumulators of token slices (*slices of them);
+ * routes and measures layers [first, first + view->L) of a view of the
+ * chunk (the whole chunk, or a band view); then merges the slices and runs
+ * the cross-layer metrics on c (with every layer's decisions). end also
+ * cleans up after a failure (rc != 0) and returns rc. */
+int rs_engine_chunk_begin(rs_engine *e, const rs_chunk *c, int *slices, rs_error *err);
+int rs_engine_process_layers(rs_engine *e, const rs_chunk *view, const rs_chunk *paired, int first, int slices,
+                             int threads, rs_error *err);
+int rs_engine_chunk_end(rs_engine *e, const rs_chunk *c, const rs_chunk *paired, int slices, int rc, rs_error *err);
+
+/* What the chunk loader of e reads (engine_run.c). */
+rs_loader_config rs_engine_loader_config(const rs_engine *e);
+
+/* Layer bands (engine_band.c). Sets whole_tokens, band_threads and checks,
+ * before anything is routed, that the largest chunk fits the budget in
+ * bands of one layer; fails saying how much memory it needs otherwise. */
+int rs_engine_plan_bands(rs_engine *e, int decisions_out, rs_error *err);
+/* Layers per band for a banded chunk of n tokens (e and its paired engine alike). */
+int rs_engine_band_layers(const rs_engine *e, int64_t n);
+/* Reads every band of a banded chunk once to check its logits (as
+ * widening whole chunks does): fills b->valid (*any_invalid: some token
+ * is not), counts skipped tokens or fails naming the first bad value. */
+int rs_engine_check_bands(rs_engine *e, rs_loaded_chunk *b, int band, int64_t *skipped, int *any_invalid,
+                          rs_error *err);
+/* Routes and measures a banded chunk c (and its paired view pc, routed
+ * first by e->paired), band by band; then every layer's decisions are in
+ * each router's dec when needs_full. */
+int rs_engine_route_bands(rs_engine *e, rs_loaded_chunk *b, const rs_chunk *c, rs_loaded_chunk *pb,
+                          const rs_chunk *pc, int band, rs_error *err);
 
 /* Bootstrap (engine_bootstrap.c): blocks of whole sequences as cuts. */
 int rs_engine_bootstrap_setup(rs_engine *e, rs_error *err);

@@ -8,34 +8,29 @@
 
 typedef struct rs_engine engine;
 
-static int open_loader(const engine *e, rs_chunk_loader **loader, rs_error *err)
+rs_loader_config rs_engine_loader_config(const engine *e)
 {
-    rs_loader_config lc = {.trace = e->trace,
-                           .needs = e->needs,
-                           .chunk_tokens = e->chunk_tokens,
-                           .group_modes = e->group_modes,
-                           .batch_tokens = e->opt->batch_tokens,
-                           .background = e->threads > 1,
-                           .cuts = e->cuts,
-                           .num_cuts = e->num_cuts};
-    return rs_chunk_loader_create(loader, &lc, err);
+    return (rs_loader_config){.trace = e->trace,
+                              .needs = e->needs,
+                              .chunk_tokens = e->chunk_tokens,
+                              .whole_tokens = e->whole_tokens,
+                              .group_modes = e->group_modes,
+                              .batch_tokens = e->opt->batch_tokens,
+                              .background = e->threads > 1,
+                              .cuts = e->cuts,
+                              .num_cuts = e->num_cuts};
 }
 
-/* The next chunk of e, widened, checked and prepared for its routers;
- * *got = 0 after the last one. */
-static int next_chunk(engine *e, rs_chunk_loader *loader, rs_chunk *c, int *got, int64_t *skipped, rs_error *err)
+/* A loaded chunk of e, widened, checked and prepared for its routers (in
+ * bands of e->band layers when b->banded). */
+static int ready_chunk(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *skipped, rs_error *err)
 {
-    rs_loaded_chunk *b = NULL;
-    *got = 0;
-    RS_TRY(rs_chunk_loader_next(loader, &b, err));
-    if (!b)
-        return 0;
-    RS_TRY(rs_engine_ensure_capacity(e, b->n, err));
+    e->banded = b->banded;
+    RS_TRY(rs_engine_ensure_capacity(e, b->n, b->banded ? e->band : e->L, err));
     RS_TRY(rs_engine_chunk_view(e, b, c, skipped, err));
     for (int r = 0; r < e->num_routers; r++)
         if (e->routers[r].spec->type->prepare_chunk)
             RS_TRY(e->routers[r].spec->type->prepare_chunk(e->routers[r].state, c, err));
-    *got = 1;
     return 0;
 }
 
@@ -73,39 +68,60 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
 {
     const rs_engine_options *options = e->opt;
     double start = rs_now();
-    int64_t skipped = 0, paired_skipped = 0, chunks = 0, largest = 0;
+    int64_t skipped = 0, paired_skipped = 0, chunks = 0, largest = 0, banded = 0;
+    int smallest_band = 0;
     double read_seconds = 0, compute_seconds = 0;
     const int64_t T = e->info->num_tokens;
     rs_chunk_loader *loader = NULL, *paired_loader = NULL;
-    int rc = open_loader(e, &loader, err);
-    if (rc == 0 && e->paired)
-        rc = open_loader(e->paired, &paired_loader, err);
+    int rc = rs_engine_plan_bands(e, decisions_out != NULL, err);
+    rs_loader_config lc = rs_engine_loader_config(e);
+    if (rc == 0)
+        rc = rs_chunk_loader_create(&loader, &lc, err);
+    if (rc == 0 && e->paired) {
+        rs_loader_config plc = rs_engine_loader_config(e->paired);
+        rc = rs_chunk_loader_create(&paired_loader, &plc, err);
+    }
     rs_progress progress;
     rs_progress_start(&progress, options->progress, T, options->progress_label ? options->progress_label : "routing",
                       "tok");
     while (rc == 0) {
         double t_read = rs_now();
         rs_chunk c, pc;
-        int got = 0, paired_got = 0;
-        if ((rc = next_chunk(e, loader, &c, &got, &skipped, err)) != 0 || !got)
+        rs_loaded_chunk *b = NULL, *pb = NULL;
+        if ((rc = rs_chunk_loader_next(loader, &b, err)) != 0 || !b)
             break;
         if (e->paired) {
-            if ((rc = next_chunk(e->paired, paired_loader, &pc, &paired_got, &paired_skipped, err)) != 0)
+            if ((rc = rs_chunk_loader_next(paired_loader, &pb, err)) != 0)
                 break;
-            if (!paired_got || pc.t0 != c.t0 || pc.n != c.n) {
+            if (!pb || pb->t0 != b->t0 || pb->n != b->n || pb->banded != b->banded) {
                 rc = rs_fail(err, "internal error: reference trace %s read out of step with %s", e->paired->info->path,
                              e->info->path);
                 break;
             }
         }
+        if (b->banded) {
+            e->band = rs_engine_band_layers(e, b->n);
+            if (e->paired)
+                e->paired->band = e->band;
+            banded++;
+            smallest_band = smallest_band == 0 || e->band < smallest_band ? e->band : smallest_band;
+        }
+        if ((rc = ready_chunk(e, b, &c, &skipped, err)) != 0 ||
+            (e->paired && (rc = ready_chunk(e->paired, pb, &pc, &paired_skipped, err)) != 0))
+            break;
         if (e->opt->bootstrap > 0 && (rc = rs_engine_bootstrap_enter(e, c.t0, err)) != 0)
             break;
         double t_compute = rs_now();
         read_seconds += t_compute - t_read;
-        if (e->paired && (rc = rs_engine_process_chunk(e->paired, &pc, NULL, err)) != 0)
-            break;
-        if ((rc = rs_engine_process_chunk(e, &c, e->paired ? &pc : NULL, err)) != 0)
-            break;
+        if (b->banded) {
+            if ((rc = rs_engine_route_bands(e, b, &c, pb, e->paired ? &pc : NULL, e->band, err)) != 0)
+                break;
+        } else {
+            if (e->paired && (rc = rs_engine_process_chunk(e->paired, &pc, NULL, err)) != 0)
+                break;
+            if ((rc = rs_engine_process_chunk(e, &c, e->paired ? &pc : NULL, err)) != 0)
+                break;
+        }
         if ((e->paired && (rc = check_routers(e->paired, err)) != 0) || (rc = check_routers(e, err)) != 0)
             break;
         compute_seconds += rs_now() - t_compute;
@@ -130,6 +146,8 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
         stats->chunk_tokens = e->chunk_tokens;
         stats->chunks = chunks;
         stats->largest_chunk = largest;
+        stats->banded_chunks = banded;
+        stats->band_layers = smallest_band;
         stats->threads = e->threads;
         stats->seconds = rs_now() - start;
         stats->read_seconds = read_seconds;

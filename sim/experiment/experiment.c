@@ -68,11 +68,13 @@ static int rows_by_run(const rs_results *src, size_t **order, size_t **start, rs
 
 static void report_stats(const rs_config *cfg, const char *path, const rs_engine_stats *stats)
 {
-    if (stats->largest_chunk > stats->chunk_tokens)
+    if (stats->banded_chunks)
         fprintf(stderr,
                 "routesim: %s: token groups (batch_tokens=%d or whole sequences) needed chunks of up to %lld "
-                "tokens, above the %lld the memory budget allows; memory grew with them\n",
-                path, cfg->batch_tokens, (long long)stats->largest_chunk, (long long)stats->chunk_tokens);
+                "tokens, too many to hold whole in the memory budget; %lld chunks were routed in bands of %d or "
+                "more layers\n",
+                path, cfg->batch_tokens, (long long)stats->largest_chunk, (long long)stats->banded_chunks,
+                stats->band_layers);
     if (stats->skipped_tokens)
         fprintf(stderr, "routesim: %s: skipped %lld tokens with non-finite logits\n", path,
                 (long long)stats->skipped_tokens);
@@ -170,6 +172,7 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
             total.reference_skipped_tokens = stats.reference_skipped_tokens;
             total.chunk_tokens = stats.chunk_tokens;
             total.largest_chunk = stats.largest_chunk > total.largest_chunk ? stats.largest_chunk : total.largest_chunk;
+            total.banded_chunks += stats.banded_chunks;
             total.chunks += stats.chunks;
             total.threads = stats.threads;
             total.seconds += stats.seconds;

@@ -1,7 +1,9 @@
 /* Every registered metric family gives bit-identical results whatever the
- * thread count and chunk size: on routers with and without a capacity
- * stage, against a reference run on the same trace and on a paired trace.
- * New families are covered automatically (with default parameters). */
+ * thread count, chunk size and layer bands (chunks grown to hold whole
+ * sequences for the capacity stage, routed a few layers at a time): on
+ * routers with and without a capacity stage, against a reference run on the
+ * same trace and on a paired trace, with and without bootstrap. New
+ * families are covered automatically (with default parameters). */
 #include <check.h>
 #include <hdf5.h>
 #include <math.h>
@@ -60,7 +62,8 @@ static void parse_router(rs_router_spec *spec, const char *text)
 }
 
 /* Runs every metric family on two routers; returns the results. */
-static void run(const rs_metric_type *family, int paired, int bootstrap, int threads, int chunk, rs_results *res)
+static void run(const rs_metric_type *family, int paired, int bootstrap, int threads, int chunk, int band,
+                rs_results *res)
 {
     rs_router_spec routers[2], reference;
     parse_router(&routers[0], "topk:k=2");
@@ -81,11 +84,15 @@ static void run(const rs_metric_type *family, int paired, int bootstrap, int thr
                              .reference = &reference,
                              .reference_trace = ref_tr,
                              .bootstrap = bootstrap,
-                             .bootstrap_seed = 3};
+                             .bootstrap_seed = 3,
+                             .band_layers = band};
     rs_engine *e = NULL;
     ck_assert_msg(rs_engine_create(&e, tr, routers, 2, &metric, 1, &opt, res, &err) == 0, "%s: %s", family->name,
                   err.msg);
-    ck_assert_msg(rs_engine_run(e, NULL, NULL, &err) == 0, "%s: %s", family->name, err.msg);
+    rs_engine_stats stats = {0};
+    ck_assert_msg(rs_engine_run(e, NULL, &stats, &err) == 0, "%s: %s", family->name, err.msg);
+    /* sequences of up to 80 tokens outgrow chunks of 1 and 7 */
+    ck_assert_int_eq(stats.banded_chunks > 0, band > 0 && chunk < 80);
     rs_engine_destroy(e);
     rs_trace_close(tr);
     rs_trace_close(ref_tr);
@@ -97,13 +104,13 @@ static void run(const rs_metric_type *family, int paired, int bootstrap, int thr
 
 static void check_invariant(const rs_metric_type *family, int paired, int bootstrap)
 {
-    static const int runs[][2] = {{2, 1}, {1, 7}, {2, 50}, {3, 0}};
+    static const int runs[][3] = {{2, 1, 0}, {1, 7, 0}, {2, 50, 0}, {3, 0, 0}, {2, 7, 1}, {3, 1, 2}};
     rs_results want;
-    run(family, paired, bootstrap, 1, 1000, &want);
+    run(family, paired, bootstrap, 1, 1000, 0, &want);
     ck_assert_msg(want.num_rows > 0, "%s: no results", family->name);
     for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
         rs_results got;
-        run(family, paired, bootstrap, runs[r][0], runs[r][1], &got);
+        run(family, paired, bootstrap, runs[r][0], runs[r][1], runs[r][2], &got);
         ck_assert_uint_eq(got.num_rows, want.num_rows);
         for (size_t i = 0; i < want.num_rows; i++) {
             const rs_result_row *a = &want.rows[i], *b = &got.rows[i];
@@ -111,8 +118,8 @@ static void check_invariant(const rs_metric_type *family, int paired, int bootst
             ck_assert_str_eq(a->key, b->key);
             ck_assert_int_eq(a->layer, b->layer);
             ck_assert_msg(memcmp(&a->value, &b->value, sizeof a->value) == 0 || (isnan(a->value) && isnan(b->value)),
-                          "%s %s layer %d: %.17g with 1 thread, %.17g with %d threads, chunk %d", a->metric, a->key,
-                          a->layer, a->value, b->value, runs[r][0], runs[r][1]);
+                          "%s %s layer %d: %.17g with 1 thread, %.17g with %d threads, chunk %d, bands of %d layers",
+                          a->metric, a->key, a->layer, a->value, b->value, runs[r][0], runs[r][1], runs[r][2]);
         }
         rs_results_free(&got);
     }
@@ -133,8 +140,8 @@ START_TEST(bootstrap_is_invariant_and_keeps_point_estimates)
     const rs_metric_type *family = rs_metric_at(_i);
     check_invariant(family, 0, 40);
     rs_results plain, boot;
-    run(family, 0, 0, 2, 7, &plain);
-    run(family, 0, 40, 2, 7, &boot);
+    run(family, 0, 0, 2, 7, 0, &plain);
+    run(family, 0, 40, 2, 7, 0, &boot);
     size_t j = 0, intervals = 0;
     for (size_t i = 0; i < boot.num_rows; i++) {
         const rs_result_row *b = &boot.rows[i];

@@ -1,5 +1,6 @@
-/* The engine: identical results for any thread count and chunk size,
- * non-finite logits, and trace/router mismatches. */
+/* The engine: identical results for any thread count, chunk size and
+ * memory budget (layer bands), non-finite logits, and trace/router
+ * mismatches. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -242,6 +243,166 @@ START_TEST(router_needing_logits_on_topk_only_trace)
 }
 END_TEST
 
+/* Token groups larger than the budget holds whole: 2 batches of 1024 tokens
+ * x 8 layers x 64 experts, 2 MiB of float32 logits each. */
+enum { BT = 2048, BL = 8, BE = 64, BATCH = 1024 };
+static const int64_t band_offsets[] = {0, 300, 700, 1024, 1500, 1600, 2048};
+
+static const char *write_band_trace(const char *name, float *z, rs_logits_dtype dtype)
+{
+    const char *path = rs_test_path(name);
+    rs_test_trace tt = {.T = BT, .L = BL, .E = BE, .num_seq = 6, .offsets = band_offsets, .logits = z, .dtype = dtype,
+                        .scoring = "softmax", .top_k = 2};
+    rs_test_write_trace(path, &tt);
+    return path;
+}
+
+/* Grouped routers, a capacity stage and (cross) a cross-layer metric, with
+ * bootstrap over the 6 sequences, under a memory budget of mib MiB. */
+static int run_grouped(const char *path, int cross, int threads, double mib, rs_results *res, rs_engine_stats *stats,
+                       rs_error *err)
+{
+    const char *router_specs[] = {"expert_choice", "sinkhorn:k=2", "topk:k=2,capacity_factor=1", "aux_free_bias:k=2"};
+    const char *metric_names[] = {"load", "entropy", "affinity"};
+    rs_router_spec routers[4];
+    rs_metric_spec metrics[3];
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(rs_router_spec_parse(&routers[i], router_specs[i], err) == 0, "%s", err->msg);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(rs_metric_spec_init(&metrics[i], metric_names[i], "", err), 0);
+    rs_trace *tr = NULL;
+    ck_assert_msg(rs_trace_open(&tr, path, err) == 0, "%s", err->msg);
+    rs_results_init(res);
+    rs_engine_options opt = {.threads = threads,
+                             .memory_budget = (size_t)(mib * (1 << 20)),
+                             .batch_tokens = BATCH,
+                             .progress = 0,
+                             .bootstrap = 30,
+                             .bootstrap_seed = 5};
+    rs_engine *e = NULL;
+    int rc = rs_engine_create(&e, tr, routers, 4, metrics, 2 + cross, &opt, res, err);
+    if (rc == 0)
+        rc = rs_engine_run(e, NULL, stats, err);
+    rs_engine_destroy(e);
+    rs_trace_close(tr);
+    for (int i = 0; i < 4; i++)
+        rs_router_spec_free(&routers[i]);
+    for (int i = 0; i < 3; i++)
+        rs_metric_spec_free(&metrics[i]);
+    return rc;
+}
+
+static void same_results(const rs_results *a, const rs_results *b, const char *what)
+{
+    ck_assert_uint_eq(a->num_rows, b->num_rows);
+    for (size_t i = 0; i < a->num_rows; i++) {
+        ck_assert_str_eq(a->rows[i].metric, b->rows[i].metric);
+        ck_assert_str_eq(a->rows[i].key, b->rows[i].key);
+        ck_assert_int_eq(a->rows[i].layer, b->rows[i].layer);
+        ck_assert_msg(memcmp(&a->rows[i].value, &b->rows[i].value, sizeof(double)) == 0 ||
+                          (isnan(a->rows[i].value) && isnan(b->rows[i].value)),
+                      "%s: %s %s layer %d: %.17g vs %.17g", what, a->rows[i].metric, a->rows[i].key, a->rows[i].layer,
+                      a->rows[i].value, b->rows[i].value);
+    }
+}
+
+START_TEST(memory_budgets_give_identical_results)
+{
+    for (int v = 0; v < 2; v++) {
+        float *z = rs_test_random_logits(BT, BL, BE, 31);
+        const char *path = write_band_trace(v ? "bands-bf16.h5" : "bands.h5", z, v ? RS_LOGITS_BF16 : RS_LOGITS_F32);
+        for (int cross = 0; cross < 2; cross++) {
+            rs_results whole, banded;
+            rs_engine_stats stats;
+            rs_error err = {{0}};
+            ck_assert_msg(run_grouped(path, cross, 2, 256, &whole, &stats, &err) == 0, "%s", err.msg);
+            ck_assert_int_eq(stats.banded_chunks, 0);
+            ck_assert_int_eq(stats.largest_chunk, BATCH);
+            /* the smallest budgets that hold a batch a layer at a time (the refusal says how much) */
+            const double budgets[] = {cross ? 6 : 1.5, cross ? 8 : 3};
+            for (int b = 0; b < 2; b++) {
+                for (int threads = 1; threads <= 2; threads++) {
+                    ck_assert_msg(run_grouped(path, cross, threads, budgets[b], &banded, &stats, &err) == 0, "%s",
+                                  err.msg);
+                    ck_assert_int_eq(stats.banded_chunks, 2);
+                    ck_assert_int_lt(stats.band_layers, BL);
+                    char what[128];
+                    snprintf(what, sizeof what, "%s, %.1f MiB, %d threads", v ? "bfloat16" : "float32", budgets[b],
+                             threads);
+                    same_results(&whole, &banded, what);
+                    rs_results_free(&banded);
+                }
+            }
+            rs_results_free(&whole);
+        }
+        free(z);
+    }
+}
+END_TEST
+
+START_TEST(groups_that_do_not_fit_are_refused_before_routing)
+{
+    float *z = rs_test_random_logits(BT, BL, BE, 32);
+    const char *path = write_band_trace("refused.h5", z, RS_LOGITS_F32);
+    rs_results res;
+    rs_engine_stats stats = {0};
+    rs_error err = {{0}};
+    ck_assert_int_eq(run_grouped(path, 1, 1, 2, &res, &stats, &err), -1);
+    ck_assert_msg(strstr(err.msg, "refused.h5: routing needs at least ") != NULL, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "for a chunk of 1024 tokens (whole batches of batch_tokens=1024) at 8 layers"),
+                  "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "above the memory budget of 2 MiB; raise --memory-mb") != NULL, "%s", err.msg);
+    ck_assert_uint_eq(res.num_rows, 0);
+    rs_results_free(&res);
+    free(z);
+}
+END_TEST
+
+START_TEST(nonfinite_logits_in_bands)
+{
+    /* the first bad value in token order, whichever band holds it */
+    float *z = rs_test_random_logits(BT, BL, BE, 33);
+    z[((size_t)1100 * BL + 6) * BE + 9] = NAN;
+    z[((size_t)1101 * BL + 0) * BE + 3] = INFINITY;
+    z[((size_t)200 * BL + 7) * BE + 0] = INFINITY;
+    const char *path = write_band_trace("bands-nan.h5", z, RS_LOGITS_F32);
+    rs_results whole, banded;
+    rs_engine_stats stats;
+    rs_error err = {{0}};
+    for (int b = 0; b < 2; b++) {
+        ck_assert_int_eq(run_grouped(path, 0, 2, b ? 1.5 : 256, &whole, &stats, &err), -1);
+        ck_assert_msg(strstr(err.msg, "bands-nan.h5: /router/logits: infinite value at token 200, layer 7, expert 0"),
+                      "%s", err.msg);
+        rs_results_free(&whole);
+    }
+    rs_router_spec spec;
+    rs_metric_spec load;
+    ck_assert_int_eq(rs_router_spec_parse(&spec, "expert_choice", &err), 0);
+    ck_assert_int_eq(rs_metric_spec_init(&load, "load", "", &err), 0);
+    rs_results *out[2] = {&whole, &banded};
+    for (int b = 0; b < 2; b++) {
+        rs_trace *tr = NULL;
+        ck_assert_int_eq(rs_trace_open(&tr, path, &err), 0);
+        rs_results_init(out[b]);
+        rs_engine_options opt = {.threads = 2, .memory_budget = b ? (2 << 20) : (256 << 20), .batch_tokens = BATCH,
+                                 .skip_nonfinite = 1, .progress = 0};
+        rs_engine *e = NULL;
+        ck_assert_msg(rs_engine_create(&e, tr, &spec, 1, &load, 1, &opt, out[b], &err) == 0, "%s", err.msg);
+        ck_assert_msg(rs_engine_run(e, NULL, &stats, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(stats.skipped_tokens, 3);
+        ck_assert_int_eq(stats.banded_chunks, b ? 2 : 0);
+        rs_engine_destroy(e);
+        rs_trace_close(tr);
+    }
+    same_results(&whole, &banded, "skipping non-finite tokens");
+    rs_results_free(&whole);
+    rs_results_free(&banded);
+    rs_router_spec_free(&spec);
+    rs_metric_spec_free(&load);
+    free(z);
+}
+END_TEST
+
 Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -252,6 +413,9 @@ Suite *engine_suite(void)
     tcase_add_test(tc, nonfinite_logits_fail_or_skip);
     tcase_add_test(tc, nonfinite_16_bit_logits_are_found);
     tcase_add_test(tc, router_needing_logits_on_topk_only_trace);
+    tcase_add_test(tc, memory_budgets_give_identical_results);
+    tcase_add_test(tc, groups_that_do_not_fit_are_refused_before_routing);
+    tcase_add_test(tc, nonfinite_logits_in_bands);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -303,6 +303,12 @@ int rs_h5_is_float(hid_t dset)
 int rs_h5_read_rows(hid_t dset, hid_t mem_type, int64_t row0, int64_t nrows, void *buf, const char *file_name,
                     const char *path, rs_error *err)
 {
+    return rs_h5_read_block(dset, mem_type, row0, nrows, 0, -1, buf, file_name, path, err);
+}
+
+int rs_h5_read_block(hid_t dset, hid_t mem_type, int64_t row0, int64_t nrows, int64_t col0, int64_t ncols, void *buf,
+                     const char *file_name, const char *path, rs_error *err)
+{
     if (nrows == 0)
         return 0;
     rs_h5_lock();
@@ -314,6 +320,10 @@ int rs_h5_read_rows(hid_t dset, hid_t mem_type, int64_t row0, int64_t nrows, voi
         count[i] = dims[i];
     start[0] = (hsize_t)row0;
     count[0] = (hsize_t)nrows;
+    if (ncols >= 0 && rank > 1) {
+        start[1] = (hsize_t)col0;
+        count[1] = (hsize_t)ncols;
+    }
     hid_t mspace = H5Screate_simple(rank, count, NULL);
     int rc = 0;
     if (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||

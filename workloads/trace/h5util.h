@@ -53,6 +53,10 @@ int rs_h5_is_float(hid_t dset);
  * buf converted to mem_type. */
 int rs_h5_read_rows(hid_t dset, hid_t mem_type, int64_t row0, int64_t nrows, void *buf, const char *file_name,
                     const char *path, rs_error *err);
+/* The same, keeping only columns [col0, col0 + ncols) of the second
+ * dimension (ncols < 0: all of them): a band of layers of [T, L, ...] rows. */
+int rs_h5_read_block(hid_t dset, hid_t mem_type, int64_t row0, int64_t nrows, int64_t col0, int64_t ncols, void *buf,
+                     const char *file_name, const char *path, rs_error *err);
 
 /* Appending writers for extendible datasets (first dimension unlimited). */
 typedef struct rs_h5_appender {

@@ -49,6 +49,9 @@ int rs_trace_read_logits(rs_trace *tr, int64_t t0, int n, float *out, void *scra
  * words; rs_trace_widen_logits then turns count 16-bit words into float32
  * (so the widening can run in parallel, away from the HDF5 read). */
 int rs_trace_read_logits_stored(rs_trace *tr, int64_t t0, int n, void *out, rs_error *err);
+/* Only layers [l0, l0 + nl) of them, as [n, nl, E]: a layer band of a chunk
+ * too large to hold whole. */
+int rs_trace_read_logits_band_stored(rs_trace *tr, int64_t t0, int n, int l0, int nl, void *out, rs_error *err);
 /* Returns 1 when any stored value is NaN or infinite. */
 int rs_trace_widen_logits(const rs_trace *tr, const uint16_t *stored, float *out, size_t count);
 /* Where stored logits lie in the file, for reading them without HDF5:
@@ -66,11 +69,17 @@ int rs_trace_logit_extents(rs_trace *tr, int64_t t0, int n, rs_extent *out, int 
  * extents cover, into dst with pread: safe to call from many threads. */
 int rs_trace_read_logit_rows(const rs_trace *tr, const rs_extent *ext, int num_ext, int64_t token, int count,
                              void *dst, rs_error *err);
+/* Only layers [l0, l0 + nl) of those rows, as [count, nl, E]. */
+int rs_trace_read_logit_band_rows(const rs_trace *tr, const rs_extent *ext, int num_ext, int64_t token, int count,
+                                  int l0, int nl, void *dst, rs_error *err);
 
 int rs_trace_read_token_ids(rs_trace *tr, int64_t t0, int n, int32_t *out, rs_error *err);
 int rs_trace_read_phase(rs_trace *tr, int64_t t0, int n, uint8_t *out, rs_error *err);
 /* Recorded top-k [n, L, K]; weights may be NULL (or the trace may lack them). */
 int rs_trace_read_topk(rs_trace *tr, int64_t t0, int n, int32_t *ids, float *weights, rs_error *err);
+/* Only layers [l0, l0 + nl): [n, nl, K]. */
+int rs_trace_read_topk_band(rs_trace *tr, int64_t t0, int n, int l0, int nl, int32_t *ids, float *weights,
+                            rs_error *err);
 int rs_trace_read_bias(rs_trace *tr, float *out, rs_error *err);
 /* offsets[s0 .. s0+count) */
 int rs_trace_read_offsets(rs_trace *tr, int64_t s0, int64_t count, int64_t *out, rs_error *err);

@@ -11,13 +11,18 @@ static const char *const logits_path = RS_LOGITS_PATH;
 
 int rs_trace_read_logits_stored(rs_trace *tr, int64_t t0, int n, void *out, rs_error *err)
 {
+    return rs_trace_read_logits_band_stored(tr, t0, n, 0, tr->info.num_layers, out, err);
+}
+
+int rs_trace_read_logits_band_stored(rs_trace *tr, int64_t t0, int n, int l0, int nl, void *out, rs_error *err)
+{
     switch (tr->logits_dtype) {
     case RS_LOGITS_F32:
-        return rs_h5_read_rows(tr->logits, H5T_NATIVE_FLOAT, t0, n, out, tr->path, logits_path, err);
+        return rs_h5_read_block(tr->logits, H5T_NATIVE_FLOAT, t0, n, l0, nl, out, tr->path, logits_path, err);
     case RS_LOGITS_F16:
     case RS_LOGITS_BF16:
         /* memory type = file type (checked little-endian at open): no HDF5 conversion */
-        return rs_h5_read_rows(tr->logits, tr->raw_type, t0, n, out, tr->path, logits_path, err);
+        return rs_h5_read_block(tr->logits, tr->raw_type, t0, n, l0, nl, out, tr->path, logits_path, err);
     case RS_LOGITS_NONE:
         break;
     }
@@ -72,22 +77,42 @@ int rs_trace_logit_extents(rs_trace *tr, int64_t t0, int n, rs_extent *out, int 
 int rs_trace_read_logit_rows(const rs_trace *tr, const rs_extent *ext, int num_ext, int64_t token, int count,
                              void *dst, rs_error *err)
 {
+    return rs_trace_read_logit_band_rows(tr, ext, num_ext, token, count, 0, tr->info.num_layers, dst, err);
+}
+
+static int pread_all(const rs_trace *tr, char *out, size_t bytes, off_t at, int64_t token, rs_error *err)
+{
+    for (size_t done = 0; done < bytes;) {
+        ssize_t got = pread(tr->fd, out + done, bytes - done, at + (off_t)done);
+        if (got <= 0)
+            return rs_fail(err, "%s: %s: read failed at token %lld: %s", tr->path, logits_path, (long long)token,
+                           got < 0 ? strerror(errno) : "file truncated");
+        done += (size_t)got;
+    }
+    return 0;
+}
+
+int rs_trace_read_logit_band_rows(const rs_trace *tr, const rs_extent *ext, int num_ext, int64_t token, int count,
+                                  int l0, int nl, void *dst, rs_error *err)
+{
     char *out = dst;
+    const int whole = l0 == 0 && nl == tr->info.num_layers;
+    const size_t layer_bytes = tr->row_bytes / (size_t)tr->info.num_layers, band_bytes = (size_t)nl * layer_bytes;
     for (int i = 0; i < num_ext && count > 0; i++) {
         if (token < ext[i].token || token >= ext[i].token + ext[i].count)
             continue;
         int64_t take = ext[i].token + ext[i].count - token;
         take = take < count ? take : count;
-        size_t bytes = (size_t)take * tr->row_bytes;
         off_t at = (off_t)(ext[i].offset + (token - ext[i].token) * (int64_t)tr->row_bytes);
-        for (size_t done = 0; done < bytes;) {
-            ssize_t got = pread(tr->fd, out + done, bytes - done, at + (off_t)done);
-            if (got <= 0)
-                return rs_fail(err, "%s: %s: read failed at token %lld: %s", tr->path, logits_path, (long long)token,
-                               got < 0 ? strerror(errno) : "file truncated");
-            done += (size_t)got;
+        if (whole) { /* rows back to back: one read */
+            RS_TRY(pread_all(tr, out, (size_t)take * tr->row_bytes, at, token, err));
+            out += (size_t)take * tr->row_bytes;
+        } else {
+            for (int64_t t = 0; t < take; t++, out += band_bytes) {
+                off_t row = at + (off_t)(t * (int64_t)tr->row_bytes + l0 * (int64_t)layer_bytes);
+                RS_TRY(pread_all(tr, out, band_bytes, row, token + t, err));
+            }
         }
-        out += bytes;
         token += take;
         count -= (int)take;
     }
@@ -109,21 +134,26 @@ int rs_trace_read_phase(rs_trace *tr, int64_t t0, int n, uint8_t *out, rs_error 
 
 int rs_trace_read_topk(rs_trace *tr, int64_t t0, int n, int32_t *ids, float *weights, rs_error *err)
 {
+    return rs_trace_read_topk_band(tr, t0, n, 0, tr->info.num_layers, ids, weights, err);
+}
+
+int rs_trace_read_topk_band(rs_trace *tr, int64_t t0, int n, int l0, int nl, int32_t *ids, float *weights,
+                            rs_error *err)
+{
     RS_CHECK(tr->topk_ids >= 0, err, "%s: /router/topk_ids: missing dataset", tr->path);
-    RS_TRY(rs_h5_read_rows(tr->topk_ids, H5T_NATIVE_INT32, t0, n, ids, tr->path, "/router/topk_ids", err));
-    size_t count = (size_t)n * (size_t)tr->info.num_layers * (size_t)tr->info.recorded_k;
+    RS_TRY(rs_h5_read_block(tr->topk_ids, H5T_NATIVE_INT32, t0, n, l0, nl, ids, tr->path, "/router/topk_ids", err));
+    const size_t K = (size_t)tr->info.recorded_k, per_token = (size_t)nl * K;
+    const size_t count = (size_t)n * per_token;
     int E = tr->info.num_experts;
     for (size_t i = 0; i < count; i++) {
-        if (ids[i] < -1 || ids[i] >= E) {
-            size_t per_token = (size_t)tr->info.num_layers * (size_t)tr->info.recorded_k;
+        if (ids[i] < -1 || ids[i] >= E)
             return rs_fail(err, "%s: /router/topk_ids: expert id %d at token %lld, layer %d is outside [-1, %d)",
                            tr->path, ids[i], (long long)(t0 + (int64_t)(i / per_token)),
-                           (int)(i % per_token / (size_t)tr->info.recorded_k), E);
-        }
+                           l0 + (int)(i % per_token / K), E);
     }
     if (weights && tr->topk_weights >= 0)
-        RS_TRY(rs_h5_read_rows(tr->topk_weights, H5T_NATIVE_FLOAT, t0, n, weights, tr->path,
-                               "/router/topk_weights", err));
+        RS_TRY(rs_h5_read_block(tr->topk_weights, H5T_NATIVE_FLOAT, t0, n, l0, nl, weights, tr->path,
+                                "/router/topk_weights", err));
     return 0;
 }
 
