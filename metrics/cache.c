@@ -610,6 +610,24 @@ static void cache_finalize(const void *p, rs_metric_sink *sink)
     free(accesses);
 }
 
+static void cache_checkpoint(void *p, rs_state_io *io)
+{
+    cache_acc *a = p;
+    const size_t L = (size_t)a->L, E = (size_t)a->E;
+    for (int d = 0; d < a->ndomains; d++)
+        rs_cache_domain_checkpoint(&a->domains[d], io);
+    RS_STATE_ARRAY(io, a->mark, L * E);
+    RS_STATE_ARRAY(io, a->mark_stamp, L);
+    RS_STATE_ARRAY(io, a->prev, L * E);
+    RS_STATE_ARRAY(io, a->prev_n, L);
+    RS_STATE_ARRAY(io, a->prev_token, L);
+    if (a->affinity) {
+        RS_STATE_ARRAY(io, a->affinity, (L - 1) * E * E);
+        RS_STATE_ARRAY(io, a->row_epoch, (L - 1) * E);
+    }
+    RS_STATE(io, a->epoch);
+}
+
 static const rs_metric_type cache_type = {
     .name = "cache",
     .summary = "expert offloading caches (lru, lfu, fifo, random, belady, static, sch; prefetchers): hit rates, "
@@ -630,6 +648,7 @@ static const rs_metric_type cache_type = {
     .merge = cache_merge,
     .finalize = cache_finalize,
     .destroy = cache_destroy,
+    .checkpoint = cache_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_cache = &cache_type;

@@ -95,6 +95,10 @@ void rs_cache_domain_push(cache_domain *d, const int32_t *objs, int n, const int
 /* The segment ends: replays it for the lookahead simulations. */
 void rs_cache_domain_end(cache_domain *d);
 
+/* Saves or restores everything but scratch: the caches, counts and the
+ * open segment's buffer (routesim/checkpoint.h). */
+void rs_cache_domain_checkpoint(cache_domain *d, rs_state_io *io);
+
 /* Appends other's counts (other follows d; both end on a segment boundary). */
 void rs_cache_domain_merge(cache_domain *d, const cache_domain *other);
 

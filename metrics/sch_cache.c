@@ -287,3 +287,27 @@ int rs_sch_cache_merge(rs_sch_cache *c, const rs_sch_cache *o)
 }
 
 double rs_sch_cache_value(const rs_sch_cache *c) { return rs_xsum_mean(&c->rates); }
+
+void rs_sch_cache_checkpoint(rs_sch_cache *c, rs_state_io *io)
+{
+    const size_t n = (size_t)c->num_ids;
+    RS_STATE_ARRAY(io, c->ring, (size_t)c->ring_rows * (size_t)c->width);
+    RS_STATE_ARRAY(io, c->ring_len, c->ring_rows);
+    RS_STATE(io, c->pushed);
+    RS_STATE(io, c->decided);
+    RS_STATE(io, c->push_slot);
+    RS_STATE(io, c->decide_slot);
+    RS_STATE_ARRAY(io, c->key, n);
+    RS_STATE_ARRAY(io, c->where, n);
+    RS_STATE_ARRAY(io, c->first_use, n);
+    RS_STATE_ARRAY(io, c->listed_by, n);
+    RS_STATE_ARRAY(io, c->heap, c->slots);
+    RS_STATE(io, c->size);
+    RS_STATE(io, c->distinct);
+    RS_STATE(io, c->clock);
+    RS_STATE(io, c->sequence);
+    RS_STATE(io, c->token);
+    RS_STATE(io, c->hits);
+    RS_STATE(io, c->accesses);
+    RS_STATE(io, c->rates);
+}

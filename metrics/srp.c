@@ -275,6 +275,25 @@ static void srp_finalize(const void *p, rs_metric_sink *sink)
     free(all);
 }
 
+static void srp_checkpoint(void *p, rs_state_io *io)
+{
+    srp_acc *a = p;
+    const size_t E = (size_t)a->E;
+    for (int l = 0; l < a->L; l++) {
+        srp_layer *ly = &a->layers[l];
+        RS_STATE_ARRAY(io, ly->count, E);
+        RS_STATE_ARRAY(io, ly->since, E);
+        RS_STATE_ARRAY(io, ly->seen_in, E);
+        RS_STATE_ARRAY(io, ly->ring, (size_t)a->ring_rows * (size_t)a->kmax);
+        RS_STATE_ARRAY(io, ly->ring_len, a->ring_rows);
+        RS_STATE_ARRAY(io, ly->hist, a->m + 1);
+        RS_STATE(io, ly->windows);
+        RS_STATE(io, ly->pos);
+        RS_STATE(io, ly->head);
+        RS_STATE(io, ly->stamp);
+    }
+}
+
 static const rs_metric_type srp_type = {
     .name = "srp",
     .summary = "local routing consistency: best micro-F1 of a router fixed per window of m tokens (SRP)",
@@ -291,6 +310,7 @@ static const rs_metric_type srp_type = {
     .merge = srp_merge,
     .finalize = srp_finalize,
     .destroy = srp_destroy,
+    .checkpoint = srp_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_srp = &srp_type;
