@@ -82,6 +82,9 @@ struct rs_engine {
     int num_cuts;
     int block; /* of the chunk being measured */
     unsigned extra_needs;  /* asked of a paired engine by its owner */
+    /* a pass resumed from a checkpoint: its first token and the counts so far */
+    int64_t start;
+    int64_t resumed_skipped, resumed_paired_skipped, resumed_chunks;
 };
 
 /* Buffers for chunks of n tokens (grown when groups outlast the budget). */
@@ -95,6 +98,11 @@ int rs_engine_chunk_view(rs_engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t 
  * paired: the paired reference trace's view of the same tokens, already
  * routed by e->paired, or NULL. */
 int rs_engine_process_chunk(rs_engine *e, const rs_chunk *c, const rs_chunk *paired, rs_error *err);
+
+/* Checkpoints (engine_checkpoint.c): saves the state after the chunk that
+ * ends at token `position`, with the run's counts so far. */
+int rs_engine_checkpoint_save(rs_engine *e, int64_t position, int64_t skipped, int64_t paired_skipped, int64_t chunks,
+                              rs_error *err);
 
 /* Bootstrap (engine_bootstrap.c): blocks of whole sequences as cuts. */
 int rs_engine_bootstrap_setup(rs_engine *e, rs_error *err);
