@@ -14,19 +14,44 @@ int rs_state_restoring(const rs_state_io *io) { return io->restoring; }
 
 void rs_state_fail(rs_state_io *io) { io->failed = 1; }
 
-/* Word at a time: checkpoints of large accumulators hash hundreds of MB. */
-static uint64_t mix(uint64_t h, const unsigned char *p, size_t n)
+static uint64_t mix(uint64_t h, uint64_t w)
 {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = ((h ^ w) * 0x9e3779b97f4a7c15ULL);
-        h ^= h >> 29;
+    h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+/* Eight bytes at a time (checkpoints of large accumulators sum hundreds of
+ * MB), carrying a partial word from one call to the next. */
+void rs_state_io_sum(rs_state_io *io, const void *data, size_t size)
+{
+    const unsigned char *p = data;
+    io->bytes += size;
+    while (size > 0 && io->num_pending > 0) { /* complete the partial word first */
+        io->pending[io->num_pending++] = *p++;
+        size--;
+        if (io->num_pending == 8) {
+            uint64_t w;
+            memcpy(&w, io->pending, 8);
+            io->hash = mix(io->hash, w);
+            io->num_pending = 0;
+        }
     }
-    for (; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h ^ (uint64_t)n;
+    for (; size >= 8; p += 8, size -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        io->hash = mix(io->hash, w);
+    }
+    if (size > 0) { /* only when no partial word was left above */
+        memcpy(io->pending, p, size);
+        io->num_pending = (int)size;
+    }
+}
+
+uint64_t rs_state_io_digest(const rs_state_io *io)
+{
+    uint64_t w = 0;
+    memcpy(&w, io->pending, (size_t)io->num_pending);
+    return mix(mix(io->hash, w), io->bytes);
 }
 
 void rs_state_bytes(rs_state_io *io, void *data, size_t size)
@@ -38,6 +63,5 @@ void rs_state_bytes(rs_state_io *io, void *data, size_t size)
         io->failed = 1;
         return;
     }
-    io->hash = mix(io->hash, data, size);
-    io->bytes += size;
+    rs_state_io_sum(io, data, size);
 }

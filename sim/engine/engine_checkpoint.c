@@ -13,7 +13,8 @@
  *   tokens, chunks (i64 each), bootstrap block (i32), then every object in
  *   a fixed order (this engine's routers, the paired engine's routers,
  *   each metric slot's bootstrap blocks and accumulator), each followed by
- *   the byte count so far, then the checksum of everything after MAGIC. */
+ *   the byte count so far, then the checksum of everything after MAGIC,
+ *   verified before anything is restored. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,8 +135,8 @@ int rs_engine_checkpoint_save(engine *e, int64_t position, int64_t skipped, int6
     RS_STATE(&io, key_len);
     header(&io, (char *)cp->key, key_len, &n);
     walk(e, &io);
-    uint64_t hash = io.hash;
-    bad |= io.failed || fwrite(&hash, sizeof hash, 1, f) != 1;
+    uint64_t digest = rs_state_io_digest(&io);
+    bad |= io.failed || fwrite(&digest, sizeof digest, 1, f) != 1;
     int saved_errno = ferror(f) ? errno : 0;
     bad |= fclose(f) != 0;
     if (bad) {
@@ -144,6 +145,34 @@ int rs_engine_checkpoint_save(engine *e, int64_t position, int64_t skipped, int6
                        saved_errno ? strerror(saved_errno) : "");
     }
     return rs_commit_path(tmp, cp->path, err);
+}
+
+/* Whether the bytes from `start` to the last 8 of f sum to those 8; *body
+ * gets their count. */
+static int intact(FILE *f, long start, uint64_t *body)
+{
+    if (fseek(f, 0, SEEK_END) != 0)
+        return 0;
+    long size = ftell(f);
+    if (size < start + (long)sizeof(uint64_t) || fseek(f, start, SEEK_SET) != 0)
+        return 0;
+    *body = (uint64_t)(size - start) - sizeof(uint64_t);
+    rs_state_io sum;
+    rs_state_io_start(&sum, NULL, 0);
+    unsigned char *block = malloc(FILE_BUFFER);
+    if (!block)
+        return 0;
+    uint64_t left = *body;
+    while (left > 0) {
+        size_t n = left < FILE_BUFFER ? (size_t)left : FILE_BUFFER;
+        if (fread(block, 1, n, f) != n)
+            break;
+        rs_state_io_sum(&sum, block, n);
+        left -= n;
+    }
+    free(block);
+    uint64_t digest = 0;
+    return left == 0 && fread(&digest, sizeof digest, 1, f) == 1 && digest == rs_state_io_digest(&sum);
 }
 
 int rs_engine_resume(engine *e, rs_error *note, rs_error *err)
@@ -162,17 +191,23 @@ int rs_engine_resume(engine *e, rs_error *note, rs_error *err)
         return 0;
     }
     setvbuf(f, NULL, _IOFBF, FILE_BUFFER);
+    /* the checksum first: nothing is restored from a damaged file */
     char magic[sizeof MAGIC] = {0};
+    const long start = (long)sizeof MAGIC - 1;
+    uint64_t body = 0;
+    if (fread(magic, 1, sizeof MAGIC - 1, f) != sizeof MAGIC - 1 || strcmp(magic, MAGIC) != 0 ||
+        !intact(f, start, &body) || fseek(f, start, SEEK_SET) != 0) {
+        fclose(f);
+        rs_fail(note, "%s: not used: not a whole routesim checkpoint (damaged or truncated)", cp->path);
+        return 0;
+    }
     rs_state_io io;
     rs_state_io_start(&io, f, 1);
     uint64_t key_len = 0;
     counts n = {0};
     char *key = NULL;
-    int usable = fread(magic, 1, sizeof MAGIC - 1, f) == sizeof MAGIC - 1 && strcmp(magic, MAGIC) == 0;
-    if (usable) {
-        RS_STATE(&io, key_len);
-        usable = !io.failed && key_len == strlen(cp->key) && (key = malloc((size_t)key_len + 1)) != NULL;
-    }
+    RS_STATE(&io, key_len);
+    int usable = !io.failed && key_len == strlen(cp->key) && (key = malloc((size_t)key_len + 1)) != NULL;
     if (usable) {
         header(&io, key, key_len, &n);
         usable = !io.failed && memcmp(key, cp->key, (size_t)key_len) == 0;
@@ -180,25 +215,24 @@ int rs_engine_resume(engine *e, rs_error *note, rs_error *err)
     free(key);
     if (!usable) {
         fclose(f);
-        rs_fail(note, "%s: not used: saved for another configuration, trace or routesim build, or damaged",
-                cp->path);
+        rs_fail(note, "%s: not used: saved for another configuration, trace or routesim build", cp->path);
         return 0;
     }
     const int64_t T = e->info->num_tokens;
     if (n.position <= 0 || n.position >= T || n.block < 0 || n.block > e->num_cuts || n.skipped < 0 ||
         n.chunks < 1) {
         fclose(f);
-        rs_fail(note, "%s: not used: damaged (position %lld of %lld tokens)", cp->path, (long long)n.position,
-                (long long)T);
+        rs_fail(note, "%s: not used: position %lld of %lld tokens does not fit the trace", cp->path,
+                (long long)n.position, (long long)T);
         return 0;
     }
     /* from here on the engine's state changes */
     e->block = n.block;
     walk(e, &io);
-    uint64_t hash = 0;
-    int ok = !io.failed && fread(&hash, sizeof hash, 1, f) == 1 && hash == io.hash && fgetc(f) == EOF;
     fclose(f);
-    RS_CHECK(ok, err, "%s: damaged (its objects do not read back as saved); starting the pass over", cp->path);
+    RS_CHECK(!io.failed && io.bytes == body, err,
+             "%s: its objects do not read back as they were saved (another build?); starting the pass over",
+             cp->path);
     for (engine *x = e; x; x = x->paired)
         x->start = n.position;
     e->resumed_skipped = n.skipped;
