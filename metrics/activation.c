@@ -106,6 +106,12 @@ static void activation_finalize(const void *p, rs_metric_sink *sink)
     }
 }
 
+static void activation_checkpoint(void *p, rs_state_io *io)
+{
+    activation_acc *a = p;
+    RS_STATE_ARRAY(io, a->hist, (size_t)a->L * (size_t)(a->kmax + 1));
+}
+
 static const rs_metric_type activation_type = {
     .name = "activation",
     .summary = "experts per token (mean and histogram) and compute relative to the model's own k",
@@ -120,6 +126,7 @@ static const rs_metric_type activation_type = {
     .merge = activation_merge,
     .finalize = activation_finalize,
     .destroy = activation_destroy,
+    .checkpoint = activation_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_activation = &activation_type;

@@ -248,6 +248,14 @@ static void affinity_finalize(const void *p, rs_metric_sink *sink)
     }
 }
 
+static void affinity_checkpoint(void *p, rs_state_io *io)
+{
+    affinity_acc *a = p;
+    RS_STATE_ARRAY(io, a->transitions, a->L > 1 ? (size_t)(a->L - 1) * (size_t)a->E * (size_t)a->E : 0);
+    RS_STATE_ARRAY(io, a->coactive, (size_t)a->L * a->pairs);
+    RS_STATE_ARRAY(io, a->tokens, a->L);
+}
+
 static const rs_metric_type affinity_type = {
     .name = "affinity",
     .summary = "layer-to-layer expert affinity (conditional entropy, predictability) and expert co-activation",
@@ -263,6 +271,7 @@ static const rs_metric_type affinity_type = {
     .merge = affinity_merge,
     .finalize = affinity_finalize,
     .destroy = affinity_destroy,
+    .checkpoint = affinity_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_affinity = &affinity_type;

@@ -169,6 +169,19 @@ static void agreement_finalize(const void *p, rs_metric_sink *sink)
     }
 }
 
+static void agreement_checkpoint(void *p, rs_state_io *io)
+{
+    agreement_acc *a = p;
+    for (int l = 0; l < a->L; l++) { /* in_ref is per-token scratch */
+        agreement_layer *ly = &a->layers[l];
+        RS_STATE(io, ly->tokens);
+        RS_STATE(io, ly->top1_changed);
+        RS_STATE(io, ly->change);
+        RS_STATE(io, ly->jaccard);
+        RS_STATE(io, ly->mass);
+    }
+}
+
 static const rs_metric_type agreement_type = {
     .name = "agreement",
     .summary = "token-by-token agreement with a reference run: top-1 fluctuation, top-k change, Jaccard, mass "
@@ -185,6 +198,7 @@ static const rs_metric_type agreement_type = {
     .merge = agreement_merge,
     .finalize = agreement_finalize,
     .destroy = agreement_destroy,
+    .checkpoint = agreement_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_agreement = &agreement_type;

@@ -648,6 +648,30 @@ static void cache_finalize(const void *p, rs_metric_sink *sink)
     free(accesses);
 }
 
+static void cache_checkpoint(void *p, rs_state_io *io)
+{
+    cache_acc *a = p;
+    const size_t L = (size_t)a->L, E = (size_t)a->E;
+    uint8_t whole = a->mark != NULL; /* a compacted bootstrap block keeps only what merge reads */
+    RS_STATE(io, whole);
+    if (!whole && rs_state_restoring(io) && a->mark)
+        cache_compact(a);
+    for (int d = 0; d < a->ndomains; d++)
+        rs_cache_domain_checkpoint(&a->domains[d], io);
+    if (whole) {
+        RS_STATE_ARRAY(io, a->mark, L * E);
+        RS_STATE_ARRAY(io, a->prev, L * E);
+    }
+    RS_STATE_ARRAY(io, a->mark_stamp, L);
+    RS_STATE_ARRAY(io, a->prev_n, L);
+    RS_STATE_ARRAY(io, a->prev_token, L);
+    if (whole && a->affinity) {
+        RS_STATE_ARRAY(io, a->affinity, (L - 1) * E * E);
+        RS_STATE_ARRAY(io, a->row_epoch, (L - 1) * E);
+    }
+    RS_STATE(io, a->epoch);
+}
+
 static const rs_metric_type cache_type = {
     .name = "cache",
     .summary = "expert offloading caches (lru, lfu, fifo, random, belady, static, sch; prefetchers): hit rates, "
@@ -669,6 +693,7 @@ static const rs_metric_type cache_type = {
     .compact = cache_compact,
     .finalize = cache_finalize,
     .destroy = cache_destroy,
+    .checkpoint = cache_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_cache = &cache_type;

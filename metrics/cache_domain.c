@@ -381,6 +381,77 @@ void rs_cache_domain_end(cache_domain *d)
     d->open = 0;
 }
 
+/* Restoring: a segment buffer of cap entries (as saved, so it grows as it did). */
+static void *buffer_of(void *buf, size_t cap, size_t size, rs_state_io *io)
+{
+    if (!rs_state_restoring(io) || cap == 0)
+        return buf;
+    void *grown = realloc(buf, cap * size);
+    if (!grown)
+        rs_state_fail(io);
+    return grown ? grown : buf;
+}
+
+void rs_cache_domain_checkpoint(cache_domain *d, rs_state_io *io)
+{
+    const size_t nobj = (size_t)d->cfg.nobj, layers = (size_t)d->cfg.nlayers;
+    RS_STATE(io, d->open);
+    RS_STATE(io, d->lost);
+    uint8_t whole = d->seen != NULL; /* a compacted bootstrap block keeps only what merge reads */
+    RS_STATE(io, whole);
+    if (!whole && rs_state_restoring(io) && d->seen)
+        rs_cache_domain_compact(d);
+    if (whole) {
+        if (d->cfg.policy != CACHE_STATIC)
+            rs_cache_sim_checkpoint(&d->main, io);
+        if (d->oracle.capacity)
+            rs_cache_sim_checkpoint(&d->oracle, io);
+        if (d->stack.items)
+            rs_cache_stack_checkpoint(&d->stack, io);
+        for (int c = 0; d->sizes && c < d->cfg.curve_sizes; c++)
+            rs_cache_sim_checkpoint(&d->sizes[c], io);
+        RS_STATE_ARRAY(io, d->seen, nobj);
+    }
+    RS_STATE(io, d->epoch);
+    RS_STATE(io, d->distinct);
+    RS_STATE_ARRAY(io, d->counts, layers);
+    if (d->dist_hist)
+        RS_STATE_ARRAY(io, d->dist_hist, layers * (nobj + 1));
+    if (d->size_hits)
+        RS_STATE_ARRAY(io, d->size_hits, layers * (size_t)d->cfg.curve_sizes);
+    if (d->obj_accesses) {
+        RS_STATE_ARRAY(io, d->obj_accesses, nobj);
+        RS_STATE_ARRAY(io, d->obj_warm, nobj);
+    }
+    if (!d->lookahead || !whole)
+        return;
+    /* the open segment, replayed when it ends */
+    size_t caps[3] = {d->seg_objs_cap, d->seg_pf_cap, d->seg_batches_cap};
+    RS_STATE(io, caps);
+    RS_STATE(io, d->seg_objs_len);
+    RS_STATE(io, d->seg_pf_len);
+    RS_STATE(io, d->seg_batches);
+    if (rs_state_restoring(io)) {
+        if (d->seg_objs_len > caps[0] || d->seg_pf_len > caps[1] || d->seg_batches > caps[2]) {
+            rs_state_fail(io);
+            return;
+        }
+        d->seg_objs = buffer_of(d->seg_objs, caps[0], sizeof *d->seg_objs, io);
+        d->seg_pf = buffer_of(d->seg_pf, caps[1], sizeof *d->seg_pf, io);
+        d->seg_n = buffer_of(d->seg_n, caps[2], sizeof *d->seg_n, io);
+        if (d->cfg.prefetch)
+            d->seg_pf_n = buffer_of(d->seg_pf_n, caps[2], sizeof *d->seg_pf_n, io);
+        d->seg_objs_cap = caps[0];
+        d->seg_pf_cap = caps[1];
+        d->seg_batches_cap = caps[2];
+    }
+    RS_STATE_ARRAY(io, d->seg_objs, d->seg_objs_len);
+    RS_STATE_ARRAY(io, d->seg_pf, d->seg_pf_len);
+    RS_STATE_ARRAY(io, d->seg_n, d->seg_batches);
+    if (d->cfg.prefetch)
+        RS_STATE_ARRAY(io, d->seg_pf_n, d->seg_batches);
+}
+
 void rs_cache_domain_merge(cache_domain *d, const cache_domain *other)
 {
     const size_t layers = (size_t)d->cfg.nlayers, nobj = (size_t)d->cfg.nobj;

@@ -98,6 +98,9 @@ void rs_cache_domain_end(cache_domain *d);
 /* Between segments: frees all but the counts (what a merge reads of
  * other); d may then only be merged into another domain. */
 void rs_cache_domain_compact(cache_domain *d);
+/* Saves or restores everything but scratch: the caches, counts and the
+ * open segment's buffer (routesim/checkpoint.h). */
+void rs_cache_domain_checkpoint(cache_domain *d, rs_state_io *io);
 
 /* Appends other's counts (other follows d; both end on a segment boundary). */
 void rs_cache_domain_merge(cache_domain *d, const cache_domain *other);

@@ -151,6 +151,26 @@ int rs_cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj)
     return 0;
 }
 
+void rs_cache_sim_checkpoint(cache_sim *s, rs_state_io *io)
+{
+    const size_t C = (size_t)s->capacity;
+    RS_STATE(io, s->used);
+    RS_STATE_ARRAY(io, s->slot_obj, C);
+    RS_STATE_ARRAY(io, s->obj_slot, s->nobj);
+    RS_STATE_ARRAY(io, s->key, C);
+    RS_STATE_ARRAY(io, s->pinned, C);
+    RS_STATE(io, s->clock);
+    if (s->prev) {
+        RS_STATE_ARRAY(io, s->prev, C + 1);
+        RS_STATE_ARRAY(io, s->next, C + 1);
+    }
+    if (s->bucket) {
+        RS_STATE_ARRAY(io, s->bucket, C);
+        RS_STATE_ARRAY(io, s->buckets, C + 2);
+    }
+    RS_STATE(io, s->free_bucket);
+}
+
 /* ---------------------------------------------------------------- victims */
 
 /* lru, fifo: the first unpinned slot of the list. */

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "routesim/checkpoint.h"
 #include "routesim/rng.h"
 
 typedef enum cache_policy {
@@ -64,6 +65,8 @@ typedef struct cache_sim {
 
 int rs_cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj);
 void rs_cache_sim_free(cache_sim *s);
+/* Saves or restores the cache's contents (routesim/checkpoint.h). */
+void rs_cache_sim_checkpoint(cache_sim *s, rs_state_io *io);
 /* Empties the cache (a new sequence). */
 void rs_cache_sim_reset(cache_sim *s);
 

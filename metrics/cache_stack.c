@@ -307,3 +307,21 @@ void rs_cache_stack_batch(cache_stack *s, const int32_t *objs, int n, int32_t *d
         s->last[objs[i]] = ++s->clock;
     }
 }
+
+void rs_cache_stack_checkpoint(cache_stack *s, rs_state_io *io)
+{
+    const size_t n = (size_t)s->nobj;
+    RS_STATE(io, s->len);
+    RS_STATE(io, s->max_batch);
+    RS_STATE_ARRAY(io, s->items, n);
+    RS_STATE_ARRAY(io, s->in_stack, n);
+    RS_STATE_ARRAY(io, s->mark, n);
+    RS_STATE_ARRAY(io, s->last, n);
+    RS_STATE(io, s->stamp);
+    RS_STATE(io, s->clock);
+    RS_STATE_ARRAY(io, s->recent, (n + 3) / 4);
+    RS_STATE(io, s->recent_clock);
+    RS_STATE_ARRAY(io, s->head, n);
+    RS_STATE_ARRAY(io, s->head_pos, n);
+    RS_STATE(io, s->head_len);
+}

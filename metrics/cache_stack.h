@@ -36,6 +36,8 @@
 
 #include <stdint.h>
 
+#include "routesim/checkpoint.h"
+
 typedef enum cache_stack_kind { CACHE_STACK_LRU, CACHE_STACK_BELADY } cache_stack_kind;
 
 typedef struct cache_stack {
@@ -64,6 +66,8 @@ typedef struct cache_stack {
 int rs_cache_stack_init(cache_stack *s, cache_stack_kind kind, int nobj);
 void rs_cache_stack_free(cache_stack *s);
 void rs_cache_stack_reset(cache_stack *s);
+/* Saves or restores the stack (routesim/checkpoint.h). */
+void rs_cache_stack_checkpoint(cache_stack *s, rs_state_io *io);
 
 /* One batch of n distinct objects. dist[i] = the stack distance of objs[i]
  * before the batch (1-based: a hit for every cache of at least dist[i]

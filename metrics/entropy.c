@@ -336,6 +336,12 @@ static void entropy_finalize(const void *p, rs_metric_sink *sink)
     }
 }
 
+static void entropy_checkpoint(void *p, rs_state_io *io)
+{
+    entropy_acc *a = p;
+    RS_STATE_ARRAY(io, a->layers, a->L); /* sums only; scratch is per token */
+}
+
 static const rs_metric_type entropy_type = {
     .name = "entropy",
     .summary = "router entropy (Shannon and Tsallis, normalised), z-loss, top-k logit margin, selected softmax mass",
@@ -352,6 +358,7 @@ static const rs_metric_type entropy_type = {
     .merge = entropy_merge,
     .finalize = entropy_finalize,
     .destroy = entropy_destroy,
+    .checkpoint = entropy_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_entropy = &entropy_type;

@@ -386,6 +386,26 @@ static void load_finalize(const void *p, rs_metric_sink *sink)
     emit_drops(a, sink);
 }
 
+static void load_checkpoint(void *p, rs_state_io *io)
+{
+    load_acc *a = p;
+    for (int l = 0; l < a->L; l++) {
+        load_layer *ly = &a->layers[l];
+        RS_STATE_ARRAY(io, ly->loads, a->E);
+        RS_STATE_ARRAY(io, ly->probs, a->E);
+        RS_STATE(io, ly->prob_tokens);
+        RS_STATE(io, ly->batch_maxvio);
+        for (int g = 0; g < 3; g++) {
+            RS_STATE(io, ly->open[g].index);
+            RS_STATE(io, ly->open[g].tokens);
+            RS_STATE_ARRAY(io, ly->open[g].loads, a->E);
+        }
+        RS_STATE(io, ly->requested);
+        RS_STATE(io, ly->dropped);
+        RS_STATE(io, ly->saw_capacity);
+    }
+}
+
 static const rs_metric_type load_type = {
     .name = "load",
     .summary = "load balance: maxvio, maxvio_batch, cv, gini, usage_entropy, aux_loss, dead_experts, drop rates, "
@@ -403,6 +423,7 @@ static const rs_metric_type load_type = {
     .seal = load_seal,
     .finalize = load_finalize,
     .destroy = load_destroy,
+    .checkpoint = load_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_load = &load_type;

@@ -334,6 +334,31 @@ static void locality_finalize(const void *p, rs_metric_sink *sink)
     rs_metric_emit(sink, OUT_REUSE_DISTANCE, -1, "d=first", share(all_first, all_uses));
 }
 
+static void locality_checkpoint(void *p, rs_state_io *io)
+{
+    locality_acc *a = p;
+    for (int l = 0; l < a->L; l++) {
+        locality_layer *ly = &a->layers[l];
+        RS_STATE_ARRAY(io, ly->last_use, a->E);
+        RS_STATE_ARRAY(io, ly->last_ord, a->E);
+        RS_STATE(io, ly->ord);
+        RS_STATE(io, ly->seq_id);
+        RS_STATE(io, ly->seq_start);
+        RS_STATE(io, ly->prev_t);
+        RS_STATE(io, ly->prev_k);
+        RS_STATE(io, ly->seen);
+        RS_STATE(io, ly->head_seq);
+        RS_STATE(io, ly->head_k);
+        RS_STATE_ARRAY(io, ly->head_ids, a->kmax);
+        RS_STATE_ARRAY(io, ly->first_use, a->E);
+        RS_STATE_ARRAY(io, ly->first_ord, a->E);
+        RS_STATE(io, ly->overlap);
+        RS_STATE(io, ly->jaccard);
+        RS_STATE(io, ly->reuse);
+        RS_STATE(io, ly->first_uses);
+    }
+}
+
 static const rs_metric_type locality_type = {
     .name = "locality",
     .summary = "temporal locality of routing: adjacent-token expert overlap and Jaccard, reuse distances",
@@ -351,6 +376,7 @@ static const rs_metric_type locality_type = {
     .seal = locality_seal,
     .finalize = locality_finalize,
     .destroy = locality_destroy,
+    .checkpoint = locality_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_locality = &locality_type;

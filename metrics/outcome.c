@@ -309,6 +309,19 @@ static void outcome_finalize(const void *acc, rs_metric_sink *sink)
     rs_metric_emit(sink, OUT_WEAK_QUALITY, -1, NULL, weak >= 0 ? model_quality(a, weak) : NAN);
 }
 
+static void outcome_checkpoint(void *p, rs_state_io *io)
+{
+    outcome_acc *a = p;
+    RS_STATE(io, a->queries);
+    RS_STATE(io, a->training);
+    RS_STATE(io, a->skipped);
+    RS_STATE(io, a->quality);
+    RS_STATE(io, a->cost);
+    RS_STATE(io, a->oracle_quality);
+    RS_STATE(io, a->oracle_cost);
+    RS_STATE_ARRAY(io, a->models, a->E);
+}
+
 static const rs_metric_type outcome_type = {
     .name = "outcome",
     .summary = "query routing (unit = query): quality and cost of the answers, oracle gap, share of the oracle "
@@ -325,6 +338,7 @@ static const rs_metric_type outcome_type = {
     .merge = outcome_merge,
     .finalize = outcome_finalize,
     .destroy = outcome_destroy,
+    .checkpoint = outcome_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_outcome = &outcome_type;

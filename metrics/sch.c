@@ -163,6 +163,14 @@ static void sch_finalize(const void *p, rs_metric_sink *sink)
     rs_metric_emit(sink, OUT_SLOTS, -1, NULL, (double)a->model.slots);
 }
 
+static void sch_checkpoint(void *p, rs_state_io *io)
+{
+    sch_acc *a = p;
+    for (int l = 0; l < a->L; l++)
+        rs_sch_cache_checkpoint(&a->layers[l], io);
+    rs_sch_cache_checkpoint(&a->model, io);
+}
+
 static const rs_metric_type sch_type = {
     .name = "sch",
     .summary = "local routing consistency: hit rate of a per-sequence expert cache that looks m-1 tokens ahead (SCH)",
@@ -180,6 +188,7 @@ static const rs_metric_type sch_type = {
     .compact = sch_compact,
     .finalize = sch_finalize,
     .destroy = sch_destroy,
+    .checkpoint = sch_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_sch = &sch_type;

@@ -58,10 +58,8 @@ void rs_sch_cache_free(rs_sch_cache *c)
     memset(c, 0, sizeof *c);
 }
 
-void rs_sch_cache_compact(rs_sch_cache *c)
+static void free_working_arrays(rs_sch_cache *c)
 {
-    if (c->pushed != 0)
-        return;
     free(c->ring);
     free(c->ring_len);
     free(c->key);
@@ -73,6 +71,12 @@ void rs_sch_cache_compact(rs_sch_cache *c)
     c->key = NULL;
     c->first_use = c->listed_by = NULL;
     c->heap = NULL;
+}
+
+void rs_sch_cache_compact(rs_sch_cache *c)
+{
+    if (c->pushed == 0)
+        free_working_arrays(c);
 }
 
 static inline void heap_place(rs_sch_cache *c, int i, uint64_t key, int32_t id)
@@ -317,3 +321,35 @@ int rs_sch_cache_merge(rs_sch_cache *c, const rs_sch_cache *o)
 }
 
 double rs_sch_cache_value(const rs_sch_cache *c) { return rs_xsum_mean(&c->rates); }
+
+void rs_sch_cache_checkpoint(rs_sch_cache *c, rs_state_io *io)
+{
+    const size_t n = (size_t)c->num_ids;
+    uint8_t whole = c->ring != NULL; /* a compacted bootstrap block keeps only what merge reads */
+    RS_STATE(io, whole);
+    if (!whole && rs_state_restoring(io))
+        free_working_arrays(c);
+    if (whole) {
+        RS_STATE_ARRAY(io, c->ring, (size_t)c->ring_rows * (size_t)c->width);
+        RS_STATE_ARRAY(io, c->ring_len, c->ring_rows);
+    }
+    RS_STATE(io, c->pushed);
+    RS_STATE(io, c->decided);
+    RS_STATE(io, c->push_slot);
+    RS_STATE(io, c->decide_slot);
+    if (whole) {
+        RS_STATE_ARRAY(io, c->key, n);
+        RS_STATE_ARRAY(io, c->where, n);
+        RS_STATE_ARRAY(io, c->first_use, n);
+        RS_STATE_ARRAY(io, c->listed_by, n);
+        RS_STATE_ARRAY(io, c->heap, c->slots);
+    }
+    RS_STATE(io, c->size);
+    RS_STATE(io, c->distinct);
+    RS_STATE(io, c->clock);
+    RS_STATE(io, c->sequence);
+    RS_STATE(io, c->token);
+    RS_STATE(io, c->hits);
+    RS_STATE(io, c->accesses);
+    RS_STATE(io, c->rates);
+}

@@ -23,6 +23,7 @@
 
 #include <stdint.h>
 
+#include "routesim/checkpoint.h"
 #include "routesim/chunk.h"
 #include "routesim/xsum.h"
 
@@ -79,6 +80,9 @@ void rs_sch_cache_compact(rs_sch_cache *c);
 /* c covers tokens [a, b) and ends on a sequence boundary, o covers [b, c):
  * afterwards c covers [a, c). Returns -1 when c has an open sequence. */
 int rs_sch_cache_merge(rs_sch_cache *c, const rs_sch_cache *o);
+
+/* Saves or restores c's state (routesim/checkpoint.h). */
+void rs_sch_cache_checkpoint(rs_sch_cache *c, rs_state_io *io);
 
 /* Mean over finished sequences of their hit rate, NaN when none. */
 double rs_sch_cache_value(const rs_sch_cache *c);

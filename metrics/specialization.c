@@ -445,6 +445,53 @@ static void specialization_finalize(const void *p, rs_metric_sink *sink)
     free(freq);
 }
 
+static void specialization_checkpoint(void *p, rs_state_io *io)
+{
+    specialization_acc *a = p;
+    const int restoring = rs_state_restoring(io);
+    for (int l = 0; l < a->L; l++) {
+        pair_table *t = &a->tables[l];
+        size_t cap = t->cap;
+        RS_STATE(io, cap);
+        if (restoring && cap != t->cap) { /* the same slots as saved: finalize walks them in slot order */
+            table_free(t);
+            if (cap == 0 || (cap & (cap - 1)) != 0 || table_init(t, cap) != 0) {
+                rs_state_fail(io);
+                return;
+            }
+        }
+        RS_STATE(io, t->used);
+        RS_STATE(io, t->failed);
+        RS_STATE_ARRAY(io, t->keys, t->cap);
+        RS_STATE_ARRAY(io, t->counts, t->cap);
+    }
+    RS_STATE(io, a->domains_failed);
+    int num = a->num_domains, cap = a->domain_cap;
+    RS_STATE(io, num);
+    RS_STATE(io, cap);
+    if (restoring && cap != a->domain_cap) {
+        const size_t per_domain = (size_t)a->L * (size_t)a->E, n = (size_t)(cap > 0 ? cap : 1);
+        int32_t *labels = realloc(a->labels, n * sizeof *labels);
+        if (labels)
+            a->labels = labels;
+        int64_t *tokens = realloc(a->dom_tokens, n * (size_t)a->L * sizeof *tokens);
+        if (tokens)
+            a->dom_tokens = tokens;
+        int64_t *counts = realloc(a->dom_counts, n * per_domain * sizeof *counts);
+        if (counts)
+            a->dom_counts = counts;
+        if (!labels || !tokens || !counts || cap < num || num < 0) {
+            rs_state_fail(io);
+            return;
+        }
+        a->domain_cap = cap;
+    }
+    a->num_domains = num;
+    RS_STATE_ARRAY(io, a->labels, num);
+    RS_STATE_ARRAY(io, a->dom_tokens, (size_t)num * (size_t)a->L);
+    RS_STATE_ARRAY(io, a->dom_counts, (size_t)num * (size_t)a->L * (size_t)a->E);
+}
+
 static const rs_metric_type specialization_type = {
     .name = "specialization",
     .summary = "expert specialisation in vocabulary (top-1 expert per token id) and in sequence domains",
@@ -461,6 +508,7 @@ static const rs_metric_type specialization_type = {
     .merge = specialization_merge,
     .finalize = specialization_finalize,
     .destroy = specialization_destroy,
+    .checkpoint = specialization_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_specialization = &specialization_type;

@@ -205,22 +205,25 @@ static int srp_merge(void *p, const void *q, rs_error *err)
 
 /* A layer outside a sequence keeps only hist and windows (what merge reads
  * of `other`): the window counts and ring are for sequences still open. */
+/* Frees what only further updates read (count NULL marks it). */
+static void compact_layer(srp_layer *ly)
+{
+    free(ly->count);
+    free(ly->since);
+    free(ly->seen_in);
+    free(ly->ring);
+    free(ly->ring_len);
+    ly->count = NULL;
+    ly->ring = ly->ring_len = NULL;
+    ly->since = ly->seen_in = NULL;
+}
+
 static void srp_compact(void *p)
 {
     srp_acc *a = p;
-    for (int l = 0; l < a->L; l++) {
-        srp_layer *ly = &a->layers[l];
-        if (ly->pos > 0)
-            continue;
-        free(ly->count);
-        free(ly->since);
-        free(ly->seen_in);
-        free(ly->ring);
-        free(ly->ring_len);
-        ly->count = NULL;
-        ly->ring = ly->ring_len = NULL;
-        ly->since = ly->seen_in = NULL;
-    }
+    for (int l = 0; l < a->L; l++)
+        if (a->layers[l].pos == 0)
+            compact_layer(&a->layers[l]);
 }
 
 typedef struct srp_result {
@@ -295,6 +298,31 @@ static void srp_finalize(const void *p, rs_metric_sink *sink)
     free(all);
 }
 
+static void srp_checkpoint(void *p, rs_state_io *io)
+{
+    srp_acc *a = p;
+    const size_t E = (size_t)a->E;
+    for (int l = 0; l < a->L; l++) {
+        srp_layer *ly = &a->layers[l];
+        uint8_t whole = ly->count != NULL; /* a compacted bootstrap block keeps only what merge reads */
+        RS_STATE(io, whole);
+        if (!whole && rs_state_restoring(io))
+            compact_layer(ly);
+        if (whole) {
+            RS_STATE_ARRAY(io, ly->count, E);
+            RS_STATE_ARRAY(io, ly->since, E);
+            RS_STATE_ARRAY(io, ly->seen_in, E);
+            RS_STATE_ARRAY(io, ly->ring, (size_t)a->ring_rows * (size_t)a->kmax);
+            RS_STATE_ARRAY(io, ly->ring_len, a->ring_rows);
+        }
+        RS_STATE_ARRAY(io, ly->hist, a->m + 1);
+        RS_STATE(io, ly->windows);
+        RS_STATE(io, ly->pos);
+        RS_STATE(io, ly->head);
+        RS_STATE(io, ly->stamp);
+    }
+}
+
 static const rs_metric_type srp_type = {
     .name = "srp",
     .summary = "local routing consistency: best micro-F1 of a router fixed per window of m tokens (SRP)",
@@ -312,6 +340,7 @@ static const rs_metric_type srp_type = {
     .compact = srp_compact,
     .finalize = srp_finalize,
     .destroy = srp_destroy,
+    .checkpoint = srp_checkpoint,
 };
 
 const rs_metric_type *const rs_metric_srp = &srp_type;

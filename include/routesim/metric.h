@@ -10,6 +10,7 @@
 #ifndef ROUTESIM_METRIC_H
 #define ROUTESIM_METRIC_H
 
+#include "routesim/checkpoint.h"
 #include "routesim/chunk.h"
 #include "routesim/error.h"
 #include "routesim/params.h"
@@ -114,6 +115,10 @@ typedef struct rs_metric_type {
      * (as `other`) and destroyed. Leaves acc whole when it ends inside a
      * sequence. */
     void (*compact)(void *acc);
+    /* Optional: saves or restores everything acc carries between chunks
+     * (routesim/checkpoint.h), so a pass can resume from a checkpoint. A
+     * pass that measures a family without it runs without checkpoints. */
+    void (*checkpoint)(void *acc, rs_state_io *io);
 } rs_metric_type;
 
 /* Registry: built-ins, then plugins in load order. */

@@ -10,6 +10,7 @@
 #ifndef ROUTESIM_ROUTER_H
 #define ROUTESIM_ROUTER_H
 
+#include "routesim/checkpoint.h"
 #include "routesim/chunk.h"
 #include "routesim/error.h"
 #include "routesim/params.h"
@@ -79,7 +80,23 @@ typedef struct rs_router_type {
      * a host language) reports here what route_layer recorded, and the run
      * stops with err. Built-in routers leave it NULL. */
     int (*check_chunk)(void *state, rs_error *err);
+    /* Saves or restores everything the router carries from one chunk to
+     * the next (routesim/checkpoint.h), so a pass can resume from a
+     * checkpoint; a router that carries nothing across chunks but is
+     * stateful, grouped or has prepare_chunk says so with
+     * rs_router_no_state. Per-token routers without prepare_chunk keep no
+     * state and may leave it NULL; any other router without it makes its
+     * pass run without checkpoints. */
+    void (*checkpoint)(void *state, rs_state_io *io);
 } rs_router_type;
+
+/* The checkpoint function of a router whose state lasts one chunk at most
+ * (per-group scratch, a chunk's inputs). */
+static inline void rs_router_no_state(void *state, rs_state_io *io)
+{
+    (void)state;
+    (void)io;
+}
 
 /* Registry: built-ins, then plugins in load order. */
 RS_API int rs_router_count(void);

@@ -150,6 +150,13 @@ static void bias_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
     }
 }
 
+static void bias_checkpoint(void *state, rs_state_io *io)
+{
+    bias_state *s = state;
+    for (int l = 0; l < s->L; l++) /* load is counted afresh per group */
+        RS_STATE_ARRAY(io, s->layers[l].steps, s->E);
+}
+
 static const rs_router_type aux_free_bias_type = {
     .name = "aux_free_bias",
     .summary = "Loss-Free Balancing: top-k on score + per-expert bias, the bias nudged toward the mean load per group",
@@ -164,6 +171,7 @@ static const rs_router_type aux_free_bias_type = {
     .create = bias_create,
     .route_layer = bias_route_layer,
     .destroy = bias_destroy,
+    .checkpoint = bias_checkpoint,
 };
 
 const rs_router_type *const rs_router_aux_free_bias = &aux_free_bias_type;

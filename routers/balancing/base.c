@@ -313,6 +313,7 @@ static const rs_router_type base_type = {
     .prepare_chunk = base_prepare_chunk,
     .route_layer = base_route_layer,
     .destroy = base_destroy,
+    .checkpoint = rs_router_no_state, /* scratch per group or chunk */
 };
 
 const rs_router_type *const rs_router_base = &base_type;

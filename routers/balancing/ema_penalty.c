@@ -177,6 +177,16 @@ static void ema_route_layer(void *state, const rs_chunk *c, int layer, rs_decisi
     }
 }
 
+static void ema_checkpoint(void *state, rs_state_io *io)
+{
+    ema_state *s = state;
+    for (int l = 0; l < s->L; l++) {
+        RS_STATE_ARRAY(io, s->layers[l].ema, s->ranks);
+        RS_STATE_ARRAY(io, s->layers[l].count, s->ranks);
+        RS_STATE_ARRAY(io, s->layers[l].penalty, s->E);
+    }
+}
+
 static const rs_router_type ema_penalty_type = {
     .name = "ema_penalty",
     .summary = "top-k on logits minus a penalty for expert-parallel ranks whose EMA load exceeds the mean (vLLM)",
@@ -190,6 +200,7 @@ static const rs_router_type ema_penalty_type = {
     .create = ema_create,
     .route_layer = ema_route_layer,
     .destroy = ema_destroy,
+    .checkpoint = ema_checkpoint,
 };
 
 const rs_router_type *const rs_router_ema_penalty = &ema_penalty_type;

@@ -190,6 +190,7 @@ static const rs_router_type expert_choice_type = {
     .prepare_chunk = choice_prepare_chunk,
     .route_layer = choice_route_layer,
     .destroy = choice_destroy,
+    .checkpoint = rs_router_no_state, /* scratch per group or chunk */
 };
 
 const rs_router_type *const rs_router_expert_choice = &expert_choice_type;

@@ -182,6 +182,13 @@ static void quantile_route_layer(void *state, const rs_chunk *c, int layer, rs_d
     }
 }
 
+static void quantile_checkpoint(void *state, rs_state_io *io)
+{
+    quantile_state *s = state;
+    for (int l = 0; l < s->L; l++) /* the rest is per-group scratch */
+        RS_STATE_ARRAY(io, s->layers[l].beta, s->E);
+}
+
 static const rs_router_type quantile_balance_type = {
     .name = "quantile_balance",
     .summary = "top-k on z - beta, beta set per group from column quantiles so each expert gets about T k / E",
@@ -197,6 +204,7 @@ static const rs_router_type quantile_balance_type = {
     .prepare_chunk = quantile_prepare_chunk,
     .route_layer = quantile_route_layer,
     .destroy = quantile_destroy,
+    .checkpoint = quantile_checkpoint,
 };
 
 const rs_router_type *const rs_router_quantile_balance = &quantile_balance_type;

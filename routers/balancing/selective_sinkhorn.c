@@ -141,6 +141,12 @@ static void selective_route_layer(void *state, const rs_chunk *c, int layer, rs_
     rs_balance_slot_give(&s->pool.slots, slot);
 }
 
+static void selective_checkpoint(void *state, rs_state_io *io)
+{
+    selective_state *s = state;
+    RS_STATE_ARRAY(io, s->groups_seen, s->L); /* the pool is per-group scratch */
+}
+
 static const rs_router_type selective_sinkhorn_type = {
     .name = "selective_sinkhorn",
     .summary = "Sinkhorn transport-plan gates on an evenly spaced fraction of token groups, plain top-k elsewhere "
@@ -157,6 +163,7 @@ static const rs_router_type selective_sinkhorn_type = {
     .prepare_chunk = selective_prepare_chunk,
     .route_layer = selective_route_layer,
     .destroy = selective_destroy,
+    .checkpoint = selective_checkpoint,
 };
 
 const rs_router_type *const rs_router_selective_sinkhorn = &selective_sinkhorn_type;

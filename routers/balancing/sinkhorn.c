@@ -130,6 +130,7 @@ static const rs_router_type sinkhorn_type = {
     .prepare_chunk = sinkhorn_prepare_chunk,
     .route_layer = sinkhorn_route_layer,
     .destroy = sinkhorn_destroy,
+    .checkpoint = rs_router_no_state, /* scratch per group or chunk */
 };
 
 const rs_router_type *const rs_router_sinkhorn = &sinkhorn_type;

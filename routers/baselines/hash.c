@@ -213,6 +213,32 @@ static void hash_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
     }
 }
 
+/* The last token of the previous chunk, and the balanced table (its slots
+ * as they are: the probe order depends on them). */
+static void hash_checkpoint(void *state, rs_state_io *io)
+{
+    hash_state *s = state;
+    RS_STATE(io, s->carry_id);
+    RS_STATE(io, s->carry_index);
+    if (s->mode != HASH_BALANCED)
+        return;
+    size_t size = s->table_size;
+    RS_STATE(io, size);
+    if (rs_state_restoring(io) && size != s->table_size) {
+        id_slot *table = size && !(size & (size - 1)) ? malloc(size * sizeof *table) : NULL;
+        if (!table) {
+            rs_state_fail(io);
+            return;
+        }
+        free(s->table);
+        s->table = table;
+        s->table_size = size;
+    }
+    RS_STATE(io, s->table_used);
+    RS_STATE_ARRAY(io, s->table, s->table_size);
+    RS_STATE_ARRAY(io, s->load, s->E);
+}
+
 static const rs_router_type hash_type = {
     .name = "hash",
     .summary = "Hash Layers: the expert is a fixed hash of the token id (random, balanced, bigram, pair)",
@@ -231,6 +257,7 @@ static const rs_router_type hash_type = {
     .prepare_chunk = hash_prepare_chunk,
     .route_layer = hash_route_layer,
     .destroy = hash_destroy,
+    .checkpoint = hash_checkpoint,
 };
 
 const rs_router_type *const rs_router_hash = &hash_type;

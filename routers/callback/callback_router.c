@@ -162,6 +162,8 @@ int rs_callback_router_register(const rs_callback_router *desc, rs_error *err)
         .route_layer = callback_route_layer,
         .destroy = callback_destroy,
         .check_chunk = callback_check_chunk,
+        /* the host keeps a stateful function's state: such passes have no checkpoints */
+        .checkpoint = desc->stateful ? NULL : rs_router_no_state,
     };
     /* A stateful host function may look back at earlier tokens: not causal
      * as far as the engine can tell. A per-token one sees only its block. */

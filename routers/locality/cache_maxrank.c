@@ -133,6 +133,13 @@ static void cache_maxrank_route_layer(void *state, const rs_chunk *c, int layer,
     }
 }
 
+static void cache_maxrank_checkpoint(void *state, rs_state_io *io)
+{
+    cache_maxrank_state *s = state;
+    for (int l = 0; l < s->L; l++) /* ranked and taken are per-token scratch */
+        rs_lru_checkpoint(&s->layers[l].cache, s->E, io);
+}
+
 static const rs_router_type cache_maxrank_type = {
     .name = "cache_maxrank",
     .summary = "keep the top-J, fill the rest with cached experts ranked within M (approximation of Max Rank)",
@@ -148,6 +155,7 @@ static const rs_router_type cache_maxrank_type = {
     .create = cache_maxrank_create,
     .route_layer = cache_maxrank_route_layer,
     .destroy = cache_maxrank_destroy,
+    .checkpoint = cache_maxrank_checkpoint,
 };
 
 const rs_router_type *const rs_router_cache_maxrank = &cache_maxrank_type;

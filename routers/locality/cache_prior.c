@@ -135,6 +135,17 @@ static void cache_prior_route_layer(void *state, const rs_chunk *c, int layer, r
     }
 }
 
+static void cache_prior_checkpoint(void *state, rs_state_io *io)
+{
+    cache_prior_state *s = state;
+    for (int l = 0; l < s->L; l++) {
+        prior_layer *pl = &s->layers[l];
+        rs_lru_checkpoint(&pl->cache, s->E, io);
+        RS_STATE(io, pl->range_sum);
+        RS_STATE(io, pl->range_count);
+    }
+}
+
 static const rs_router_type cache_prior_type = {
     .name = "cache_prior",
     .summary = "top-k with a prior towards the experts an LRU cache holds (approximation of Cache-Prior)",
@@ -150,6 +161,7 @@ static const rs_router_type cache_prior_type = {
     .create = cache_prior_create,
     .route_layer = cache_prior_route_layer,
     .destroy = cache_prior_destroy,
+    .checkpoint = cache_prior_checkpoint,
 };
 
 const rs_router_type *const rs_router_cache_prior = &cache_prior_type;

@@ -179,6 +179,20 @@ static void graph_smooth_route_layer(void *state, const rs_chunk *c, int layer, 
     }
 }
 
+static void graph_smooth_checkpoint(void *state, rs_state_io *io)
+{
+    graph_smooth_state *s = state;
+    const size_t W = (size_t)s->window, E = (size_t)s->E;
+    for (int l = 0; l < s->L; l++) { /* the ring of the sequence's previous tokens */
+        smooth_layer *sl = &s->layers[l];
+        RS_STATE_ARRAY(io, sl->past_z, W * E);
+        RS_STATE_ARRAY(io, sl->past_p, W * E);
+        RS_STATE_ARRAY(io, sl->past_norm, W);
+        RS_STATE(io, sl->count);
+        RS_STATE(io, sl->head);
+    }
+}
+
 static const rs_router_type graph_smooth_type = {
     .name = "graph_smooth",
     .summary = "top-k of probabilities smoothed over similar recent tokens (approximation of Graph of Tokens)",
@@ -194,6 +208,7 @@ static const rs_router_type graph_smooth_type = {
     .create = graph_smooth_create,
     .route_layer = graph_smooth_route_layer,
     .destroy = graph_smooth_destroy,
+    .checkpoint = graph_smooth_checkpoint,
 };
 
 const rs_router_type *const rs_router_graph_smooth = &graph_smooth_type;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "routesim/checkpoint.h"
 #include "routesim/chunk.h"
 
 /* 1 when chunk token t is the first token of its sequence: per-sequence
@@ -101,6 +102,14 @@ static inline void rs_lru_access(rs_expert_lru *c, int E, const int32_t *ids, in
     for (int j = 0; j < n; j++)
         if (ids[j] >= 0)
             c->in_batch[ids[j]] = 0;
+}
+
+/* Saves or restores the cache (routesim/checkpoint.h); in_batch is scratch. */
+static inline void rs_lru_checkpoint(rs_expert_lru *c, int E, rs_state_io *io)
+{
+    RS_STATE(io, c->count);
+    RS_STATE(io, c->clock);
+    RS_STATE_ARRAY(io, c->stamp, E);
 }
 
 #endif

@@ -173,6 +173,7 @@ static const rs_router_type segment_type = {
     .create = segment_create,
     .route_layer = segment_route_layer,
     .destroy = segment_destroy,
+    .checkpoint = rs_router_no_state, /* scratch per group or chunk */
 };
 
 const rs_router_type *const rs_router_segment = &segment_type;

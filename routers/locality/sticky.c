@@ -126,6 +126,15 @@ static void sticky_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
     }
 }
 
+static void sticky_checkpoint(void *state, rs_state_io *io)
+{
+    sticky_state *s = state;
+    for (int l = 0; l < s->L; l++) {
+        RS_STATE_ARRAY(io, s->layers[l].previous, s->k);
+        RS_STATE(io, s->layers[l].previous_count);
+    }
+}
+
 static const rs_router_type sticky_type = {
     .name = "sticky",
     .summary = "reuse the previous token's experts while they rank within the top M, fill the rest by rank",
@@ -141,6 +150,7 @@ static const rs_router_type sticky_type = {
     .create = sticky_create,
     .route_layer = sticky_route_layer,
     .destroy = sticky_destroy,
+    .checkpoint = sticky_checkpoint,
 };
 
 const rs_router_type *const rs_router_sticky = &sticky_type;

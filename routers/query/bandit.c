@@ -167,6 +167,14 @@ static void bandit_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
     }
 }
 
+static void bandit_checkpoint(void *state, rs_state_io *io)
+{
+    bandit_state *s = state;
+    size_t buckets = (size_t)s->domains.num_labels + 1;
+    RS_STATE_ARRAY(io, s->arms, buckets * (size_t)s->E);
+    RS_STATE_ARRAY(io, s->bucket_pulls, buckets);
+}
+
 static const rs_router_type bandit_type = {
     .name = "bandit",
     .summary = "online bandit over models (eps-greedy, UCB1, Thompson): choose, observe the recorded quality, update",
@@ -180,6 +188,7 @@ static const rs_router_type bandit_type = {
     .create = bandit_create,
     .route_layer = bandit_route_layer,
     .destroy = bandit_destroy,
+    .checkpoint = bandit_checkpoint,
 };
 
 const rs_router_type *const rs_router_bandit = &bandit_type;

@@ -125,6 +125,14 @@ static void native_route_layer(void *state, const rs_chunk *chunk, int layer, rs
     s->type->route_layer(s->state, chunk, layer, out);
 }
 
+/* The router it runs keeps the state, if any. */
+static void native_checkpoint(void *state, rs_state_io *io)
+{
+    native_state *s = state;
+    if (s->type->checkpoint)
+        s->type->checkpoint(s->state, io);
+}
+
 static const rs_router_type native_type = {
     .name = "native",
     .summary = "the model's own rule from the trace's root attributes top_k, scoring and norm_topk",
@@ -140,6 +148,7 @@ static const rs_router_type native_type = {
     .prepare_chunk = native_prepare_chunk,
     .route_layer = native_route_layer,
     .destroy = native_destroy,
+    .checkpoint = native_checkpoint,
 };
 
 const rs_router_type *const rs_router_native = &native_type;

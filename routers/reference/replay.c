@@ -168,6 +168,7 @@ static const rs_router_type replay_type = {
     .prepare_chunk = replay_prepare_chunk,
     .route_layer = replay_route_layer,
     .destroy = replay_destroy,
+    .checkpoint = rs_router_no_state, /* scratch per group or chunk */
 };
 
 const rs_router_type *const rs_router_replay = &replay_type;

@@ -31,13 +31,15 @@ static void usage(void)
            "  --tokens N          generate traces of N tokens instead of the config's (a quick,\n"
            "                      scaled-down run; the trace file gets a -Ntok suffix)\n"
            "  --runs-per-pass N   route at most N runs per pass over a trace (0 = all in one)\n"
+           "  --checkpoint-seconds S  save a pass's state every S seconds (default 30, 0 = not by time)\n"
+           "  --checkpoint-chunks N   ... or every N chunks (default 0 = not by count)\n"
            "  --plugin FILE.so    load routers and metrics from a plugin (repeatable; also \"plugins\" in the config)\n"
            "  --no-progress       no progress bar\n"
            "  -q, --quiet         no table on stdout\n\n"
            "writes OUTPUT/results.csv (run,trace,router,params,metric,key,layer,value) and\n"
            "OUTPUT/results.json (the same rows plus the config, version and timings). Each\n"
-           "finished run is also kept in OUTPUT/runs/: re-running the config skips them, so\n"
-           "an interrupted sweep resumes.\n",
+           "finished run is also kept in OUTPUT/runs/: re-running the config skips them, and\n"
+           "a pass killed midway resumes from its last checkpoint (OUTPUT/runs/*.ckpt).\n",
            default_config);
 }
 
@@ -55,6 +57,7 @@ int rs_cmd_run(int argc, char **argv)
         {"bootstrap", required_argument, NULL, 'B'},   {"force", no_argument, NULL, 'f'},
         {"runs-per-pass", required_argument, NULL, 'R'}, {"tokens", required_argument, NULL, 'T'},
         {"no-plots", no_argument, NULL, 'N'},          {"plot-format", required_argument, NULL, 'F'},
+        {"checkpoint-seconds", required_argument, NULL, 'S'}, {"checkpoint-chunks", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     rs_pipeline_options opt;
@@ -93,6 +96,16 @@ int rs_cmd_run(int argc, char **argv)
             if (rs_cli_parse_long("run", "--runs-per-pass", optarg, 0, 1000000, &number) != 0)
                 return RS_EXIT_USAGE;
             opt.runs_per_pass = (int)number;
+            break;
+        case 'S':
+            if (rs_cli_parse_long("run", "--checkpoint-seconds", optarg, 0, 1000000000, &number) != 0)
+                return RS_EXIT_USAGE;
+            opt.checkpoint_seconds = (double)number;
+            break;
+        case 'C':
+            if (rs_cli_parse_long("run", "--checkpoint-chunks", optarg, 0, 1000000000, &number) != 0)
+                return RS_EXIT_USAGE;
+            opt.checkpoint_chunks = number;
             break;
         case 'B':
             if (rs_cli_parse_long("run", "--bootstrap", optarg, 0, 1000000, &number) != 0)

@@ -617,6 +617,7 @@ int rs_config_parse(rs_config *cfg, const char *text, const char *source, rs_err
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->batch_tokens = 4096;
+    cfg->checkpoint_seconds = RS_DEFAULT_CHECKPOINT_SECONDS;
     cfg->source = strdup(source);
     RS_CHECK(cfg->source, err, "out of memory");
     const char *end = NULL;
@@ -640,7 +641,8 @@ int rs_config_parse(rs_config *cfg, const char *text, const char *source, rs_err
              "%s: %s: key given twice in one object (which value was meant?)", source, twice);
     static const char *const known[] = {"name",    "description", "traces",        "routers",   "metrics",
                                         "batch_tokens", "output", "threads", "chunk_tokens", "memory_mb",
-                                        "skip_nonfinite", "plugins", "reference", "bootstrap", "seeds", "group", "runs_per_pass", "plots", NULL};
+                                        "skip_nonfinite", "plugins", "reference", "bootstrap", "seeds", "group", "runs_per_pass", "plots",
+                                        "checkpoint_seconds", "checkpoint_chunks", NULL};
     RS_TRY(check_keys(root, known, source, "", err));
     /* Plugins first: their routers and metrics must exist before those are read. */
     const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(root, "plugins");
@@ -709,6 +711,16 @@ int rs_config_parse(rs_config *cfg, const char *text, const char *source, rs_err
                  "%s: memory_mb: expected a number in [1, 1e7]", source);
         cfg->memory_mb = mem->valuedouble;
     }
+    const cJSON *every = cJSON_GetObjectItemCaseSensitive(root, "checkpoint_seconds");
+    if (every) {
+        RS_CHECK(cJSON_IsNumber(every) && every->valuedouble >= 0 && every->valuedouble <= 1e9, err,
+                 "%s: checkpoint_seconds: expected a number of seconds in [0, 1e9] (0 = no checkpoints by time)",
+                 source);
+        cfg->checkpoint_seconds = every->valuedouble;
+    }
+    v = 0;
+    RS_TRY(get_int(root, "checkpoint_chunks", 0, 1000000000, &v, source, err));
+    cfg->checkpoint_chunks = v;
     const cJSON *skip = cJSON_GetObjectItemCaseSensitive(root, "skip_nonfinite");
     if (skip) {
         RS_CHECK(cJSON_IsBool(skip), err, "%s: skip_nonfinite: expected true or false", source);

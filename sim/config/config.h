@@ -13,6 +13,10 @@
 #include "sim/config/param_sweep.h"
 #include "sim/config/spec.h"
 
+/* Checkpoints of a pass: often enough that a kill loses little, rarely
+ * enough that saving costs a small share of the time. */
+#define RS_DEFAULT_CHECKPOINT_SECONDS 30.0
+
 typedef struct rs_trace_entry {
     char *path;
     int generate;       /* 1: make the trace at path if it does not exist */
@@ -35,6 +39,8 @@ typedef struct rs_config {
     char *output;
     int threads;
     int runs_per_pass; /* 0 = every run in one pass over a trace */
+    double checkpoint_seconds; /* checkpoint a pass this often (0 = not by time) */
+    int64_t checkpoint_chunks; /* or every this many chunks (0 = not by count) */
     int64_t chunk_tokens;
     double memory_mb;
     int skip_nonfinite;

@@ -11,6 +11,7 @@ struct rs_chunk_loader {
     rs_loaded_chunk buf[2];
     int current;      /* buf[current] is what the caller holds */
     int64_t next_t0;  /* first token not yet handed out or being read */
+    int started;      /* the first chunk was asked for */
 
     /* The background reader and its one outstanding request. */
     pthread_t thread;
@@ -325,6 +326,7 @@ int rs_chunk_loader_create(rs_chunk_loader **out, const rs_loader_config *cfg, r
     l->cfg = *cfg;
     l->info = rs_trace_get_info(cfg->trace);
     l->current = 1; /* the first next() reads into buf[0] */
+    l->next_t0 = cfg->start;
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cv, NULL);
     if (rs_sequence_cursor_init(&l->cursor, cfg->trace, err) != 0) {
@@ -349,12 +351,13 @@ int rs_chunk_loader_next(rs_chunk_loader *l, rs_loaded_chunk **chunk, rs_error *
     int next = 1 - l->current;
     if (l->thread_started) {
         /* The read of buf[next] started with the previous call (or starts now). */
-        if (l->next_t0 == 0 && l->buf[next].n == 0 && T > 0)
-            request(l, &l->buf[next], 0);
+        if (!l->started && l->next_t0 < T)
+            request(l, &l->buf[next], l->next_t0);
         RS_TRY(wait_for_read(l, err));
     } else if (l->next_t0 < T) {
         RS_TRY(load(l, &l->buf[next], l->next_t0, err));
     }
+    l->started = 1;
     if (l->next_t0 >= T)
         return 0;
     l->current = next;

@@ -52,6 +52,9 @@ typedef struct rs_loader_config {
      * next boundary of every grouping mode: bootstrap blocks. */
     const int64_t *cuts;
     int num_cuts;
+    /* The first chunk's first token (a pass resumed from a checkpoint):
+     * a boundary of every grouping mode and cut, as chunk ends are. */
+    int64_t start;
 } rs_loader_config;
 
 typedef struct rs_chunk_loader rs_chunk_loader;

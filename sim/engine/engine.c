@@ -573,3 +573,5 @@ int rs_engine_create(rs_engine **out, rs_trace *trace, const rs_router_spec *rou
 int rs_engine_router_kmax(const rs_engine *e, int router) { return e->routers[router].shape.kmax; }
 
 int rs_engine_router_run(const rs_engine *e, int router) { return e->routers[router].run; }
+
+int64_t rs_engine_start_token(const rs_engine *e) { return e->start; }

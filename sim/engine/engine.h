@@ -25,6 +25,23 @@
 #define RS_DEFAULT_MEMORY_BUDGET ((size_t)64 << 20)
 #define RS_MAX_CHUNK_TOKENS (1 << 20)
 
+/* Checkpoints of a pass (engine_checkpoint.c): after a chunk, when
+ * `seconds` have passed since the last one or `chunks` chunks were routed,
+ * the state of every router and accumulator and the position are saved to
+ * `path` (a temporary file, then renamed), so that rs_engine_resume can
+ * continue a pass that was killed. Saves are skipped when some router or
+ * metric family cannot save its state (rs_engine_checkpointable). */
+typedef struct rs_engine_checkpoint {
+    const char *path; /* NULL: no checkpoints */
+    const char *key;  /* what the pass's numbers depend on; a checkpoint saved under another key is not used */
+    double seconds;   /* 0: not by time */
+    int64_t chunks;   /* 0: not by count */
+    /* Called after each save; nonzero stops the run there with an error, as
+     * a kill would (tests). */
+    int (*saved)(void *ctx, int64_t position);
+    void *saved_ctx;
+} rs_engine_checkpoint;
+
 typedef struct rs_engine_options {
     int threads;            /* 0 = OpenMP's default */
     int64_t chunk_tokens;   /* 0 = derive from memory_budget */
@@ -52,6 +69,7 @@ typedef struct rs_engine_options {
     int bootstrap_blocks;
     double bootstrap_level;
     uint64_t bootstrap_seed;
+    rs_engine_checkpoint checkpoint;
 } rs_engine_options;
 
 typedef struct rs_engine_stats {
@@ -67,6 +85,9 @@ typedef struct rs_engine_stats {
     double seconds;         /* the whole run */
     double read_seconds;    /* reading, widening and validating chunks */
     double compute_seconds; /* routing and measuring */
+    int64_t resumed_at;     /* the token a checkpoint let the pass start at, 0 = the start */
+    int64_t checkpoints;    /* checkpoints saved */
+    double checkpoint_seconds; /* spent saving them */
 } rs_engine_stats;
 
 typedef struct rs_engine rs_engine;
@@ -81,6 +102,18 @@ int rs_engine_create(rs_engine **out, rs_trace *trace, const rs_router_spec *rou
 int rs_engine_router_kmax(const rs_engine *e, int router);
 /* The results run of router r (the index of its spec). */
 int rs_engine_router_run(const rs_engine *e, int router);
+/* Whether every router and metric family can save its state (a pass of
+ * them can be checkpointed); if not, *why names the first that cannot. */
+int rs_engine_checkpointable(const rs_engine *e, char *why, size_t size);
+/* Restores the checkpoint options->checkpoint names, if one was saved
+ * under its key: returns 1 (rs_engine_run then starts where it was
+ * saved), or 0 when there is none, with note->msg saying why a file that
+ * exists was not used (empty when there is no file). Returns -1 when the
+ * file turned out damaged after the engine's state was partly overwritten:
+ * err says why, and the engine must be destroyed and created anew. */
+int rs_engine_resume(rs_engine *e, rs_error *note, rs_error *err);
+/* The first token rs_engine_run routes: 0, or where a resumed pass was saved. */
+int64_t rs_engine_start_token(const rs_engine *e);
 /* Streams the whole trace once, then files every metric's rows in results.
  * decisions_out, if not NULL, receives router 0's decisions. */
 int rs_engine_run(rs_engine *e, rs_decisions_writer *decisions_out, rs_engine_stats *stats, rs_error *err);

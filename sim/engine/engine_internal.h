@@ -116,6 +116,9 @@ struct rs_engine {
     int num_cuts;
     int block; /* of the chunk being measured */
     unsigned extra_needs;  /* asked of a paired engine by its owner */
+    /* a pass resumed from a checkpoint: its first token and the counts so far */
+    int64_t start;
+    int64_t resumed_skipped, resumed_paired_skipped, resumed_chunks;
 };
 
 /* Buffers for a chunk of n tokens, routed whole or (e->banded) in bands of
@@ -172,6 +175,11 @@ int rs_engine_check_bands(rs_engine *e, rs_loaded_chunk *b, int band, int64_t *s
  * each router's dec when needs_full. */
 int rs_engine_route_bands(rs_engine *e, rs_loaded_chunk *b, const rs_chunk *c, rs_loaded_chunk *pb,
                           const rs_chunk *pc, int band, rs_error *err);
+
+/* Checkpoints (engine_checkpoint.c): saves the state after the chunk that
+ * ends at token `position`, with the run's counts so far. */
+int rs_engine_checkpoint_save(rs_engine *e, int64_t position, int64_t skipped, int64_t paired_skipped, int64_t chunks,
+                              rs_error *err);
 
 /* Bootstrap (engine_bootstrap.c): blocks of whole sequences as cuts. */
 int rs_engine_bootstrap_setup(rs_engine *e, rs_error *err);

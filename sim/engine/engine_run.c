@@ -1,5 +1,6 @@
 /* The run loop: read chunks (and the paired reference trace's same chunks),
  * route and measure them, then file every metric's rows. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "sim/engine/engine_internal.h"
@@ -18,7 +19,8 @@ rs_loader_config rs_engine_loader_config(const engine *e)
                               .batch_tokens = e->opt->batch_tokens,
                               .background = e->threads > 1,
                               .cuts = e->cuts,
-                              .num_cuts = e->num_cuts};
+                              .num_cuts = e->num_cuts,
+                              .start = e->start};
 }
 
 /* A loaded chunk of e, widened, checked and prepared for its routers (in
@@ -64,14 +66,27 @@ static int file_results(engine *e, rs_error *err)
     return 0;
 }
 
+/* Whether a checkpoint is due after `since` chunks and the last save at
+ * `last` (rs_now). */
+static int checkpoint_due(const rs_engine_checkpoint *cp, int64_t since, double last)
+{
+    return (cp->chunks > 0 && since >= cp->chunks) || (cp->seconds > 0 && rs_now() - last >= cp->seconds);
+}
+
 int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats *stats, rs_error *err)
 {
     const rs_engine_options *options = e->opt;
+    const rs_engine_checkpoint *cp = &options->checkpoint;
     double start = rs_now();
-    int64_t skipped = 0, paired_skipped = 0, chunks = 0, largest = 0, banded = 0;
+    int64_t skipped = e->resumed_skipped, paired_skipped = e->resumed_paired_skipped, chunks = e->resumed_chunks,
+            largest = 0, banded = 0;
     int smallest_band = 0;
-    double read_seconds = 0, compute_seconds = 0;
+    double read_seconds = 0, compute_seconds = 0, checkpoint_seconds = 0, last_save = start;
+    int64_t checkpoints = 0, since_save = 0;
     const int64_t T = e->info->num_tokens;
+    const int wanted = cp->path && cp->key && (cp->seconds > 0 || cp->chunks > 0);
+    char why[300] = "";
+    int saving = wanted && rs_engine_checkpointable(e, why, sizeof why);
     rs_chunk_loader *loader = NULL, *paired_loader = NULL;
     int rc = rs_engine_plan_bands(e, decisions_out != NULL, err);
     rs_loader_config lc = rs_engine_loader_config(e);
@@ -132,6 +147,28 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
         chunks++;
         largest = c.n > largest ? c.n : largest;
         rs_progress_update(&progress, c.t0 + c.n);
+        if (wanted && c.t0 + c.n < T && checkpoint_due(cp, ++since_save, last_save)) {
+            double t_save = rs_now();
+            rs_error save_err = {{0}};
+            if (!saving) {
+                if (why[0]) /* said once, when a checkpoint would have been saved */
+                    fprintf(stderr, "routesim: note: no checkpoints of this pass (%s): a rerun after an interruption "
+                                    "starts it over\n", why);
+                why[0] = '\0';
+            } else if (rs_engine_checkpoint_save(e, c.t0 + c.n, skipped, paired_skipped, chunks, &save_err) != 0) {
+                /* the pass goes on without: a checkpoint only saves time */
+                fprintf(stderr, "routesim: warning: %s; continuing without checkpoints\n", save_err.msg);
+                saving = 0;
+            }
+            last_save = rs_now();
+            checkpoint_seconds += last_save - t_save;
+            since_save = 0;
+            checkpoints += saving;
+            if (saving && cp->saved && cp->saved(cp->saved_ctx, c.t0 + c.n) != 0) {
+                rc = rs_fail(err, "stopped after the checkpoint at token %lld", (long long)(c.t0 + c.n));
+                break;
+            }
+        }
     }
     rs_chunk_loader_destroy(loader);
     rs_chunk_loader_destroy(paired_loader);
@@ -152,6 +189,9 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
         stats->seconds = rs_now() - start;
         stats->read_seconds = read_seconds;
         stats->compute_seconds = compute_seconds;
+        stats->resumed_at = e->start;
+        stats->checkpoints = checkpoints;
+        stats->checkpoint_seconds = checkpoint_seconds;
     }
     return rc;
 }

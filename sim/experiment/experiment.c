@@ -83,19 +83,73 @@ static void report_stats(const rs_config *cfg, const char *path, const rs_engine
                 (long long)stats->reference_skipped_tokens);
 }
 
-/* Routes the runs pending[0..n) of cfg on trace in one pass; each finished
- * run goes to held (*held_run[r] = its index there) and to the run store. */
-static int route_pass(const rs_config *cfg, const rs_engine_options *opt, rs_trace *trace, const int *pending, int n,
-                      char *const *keys, rs_results *held, int *held_run, rs_engine_stats *stats, rs_error *err)
+/* The key of a pass: its runs' keys, in order (caller frees). */
+static char *pass_key_of(char *const *keys, const int *pending, int n)
+{
+    size_t len = 64;
+    for (int i = 0; i < n; i++)
+        len += strlen(keys[pending[i]]) + 16;
+    char *key = malloc(len);
+    if (!key)
+        return NULL;
+    size_t at = (size_t)snprintf(key, len, "pass of %d runs\n", n);
+    for (int i = 0; i < n; i++)
+        at += (size_t)snprintf(key + at, len - at, "run %d\n%s", i, keys[pending[i]]);
+    return key;
+}
+
+/* The pass's engine, resumed from its checkpoint when one was saved (and
+ * not --force): a damaged checkpoint is reported and the pass starts over. */
+static int create_engine(rs_engine **engine, const rs_config *cfg, const rs_engine_options *opt, rs_trace *trace,
+                         const rs_router_spec *subset, int n, int resume, rs_results *fresh, rs_error *err)
+{
+    RS_TRY(rs_engine_create(engine, trace, subset, n, cfg->metrics, cfg->num_metrics, opt, fresh, err));
+    if (!resume)
+        return 0;
+    rs_error note = {{0}};
+    int resumed = rs_engine_resume(*engine, &note, err);
+    if (resumed < 0) {
+        fprintf(stderr, "routesim: %s\n", err->msg);
+        rs_engine_destroy(*engine);
+        *engine = NULL;
+        rs_results_free(fresh);
+        rs_results_init(fresh);
+        return rs_engine_create(engine, trace, subset, n, cfg->metrics, cfg->num_metrics, opt, fresh, err);
+    }
+    if (note.msg[0])
+        fprintf(stderr, "routesim: %s\n", note.msg);
+    const rs_trace_info *info = rs_trace_get_info(trace);
+    if (resumed > 0)
+        fprintf(stderr, "routesim: %s: resuming the pass at token %lld of %lld from %s\n", info->path,
+                (long long)rs_engine_start_token(*engine), (long long)info->num_tokens, opt->checkpoint.path);
+    return 0;
+}
+
+/* Routes the runs pending[0..n) of cfg on trace in one pass, checkpointed
+ * under OUTPUT/runs; each finished run goes to held (*held_run[r] = its
+ * index there) and to the run store, then the checkpoint is removed. */
+static int route_pass(const rs_config *cfg, const rs_experiment_options *xo, const rs_engine_options *engine_opt,
+                      rs_trace *trace, const int *pending, int n, char *const *keys, rs_results *held, int *held_run,
+                      rs_engine_stats *stats, rs_error *err)
 {
     rs_router_spec *subset = malloc((size_t)n * sizeof *subset);
-    RS_CHECK(subset, err, "out of memory");
+    char *pass_key = pass_key_of(keys, pending, n);
+    if (!subset || !pass_key) {
+        free(subset);
+        free(pass_key);
+        return rs_fail(err, "out of memory");
+    }
     for (int i = 0; i < n; i++)
         subset[i] = cfg->routers[pending[i]]; /* shallow: the engine only reads specs */
+    char checkpoint[4200];
+    rs_run_cache_checkpoint_path(cfg->output, pass_key, checkpoint, sizeof checkpoint);
+    rs_engine_options opt = *engine_opt;
+    opt.checkpoint.path = checkpoint;
+    opt.checkpoint.key = pass_key;
     rs_results fresh;
     rs_results_init(&fresh);
     rs_engine *engine = NULL;
-    int rc = rs_engine_create(&engine, trace, subset, n, cfg->metrics, cfg->num_metrics, opt, &fresh, err);
+    int rc = create_engine(&engine, cfg, &opt, trace, subset, n, !xo->force, &fresh, err);
     if (rc == 0)
         rc = rs_engine_run(engine, NULL, stats, err);
     size_t *order = NULL, *start = NULL;
@@ -107,11 +161,14 @@ static int route_pass(const rs_config *cfg, const rs_engine_options *opt, rs_tra
         if (rc == 0)
             rc = rs_run_cache_store(cfg->output, keys[pending[i]], &fresh, run, err);
     }
+    if (rc == 0) /* every run is stored: the checkpoint is of no more use */
+        remove(checkpoint);
     free(order);
     free(start);
     rs_engine_destroy(engine);
     rs_results_free(&fresh);
     free(subset);
+    free(pass_key);
     return rc;
 }
 
@@ -163,7 +220,7 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
             snprintf(label, sizeof label, "%s", te->path);
         opt->progress_label = label;
         rs_engine_stats stats = {0};
-        rc = route_pass(cfg, opt, trace, pending + p, count, keys, &held, held_run, &stats, err);
+        rc = route_pass(cfg, xo, opt, trace, pending + p, count, keys, &held, held_run, &stats, err);
         if (rc == 0) {
             report_stats(cfg, te->path, &stats);
             *threads_used = stats.threads;
@@ -178,6 +235,9 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
             total.seconds += stats.seconds;
             total.read_seconds += stats.read_seconds;
             total.compute_seconds += stats.compute_seconds;
+            total.checkpoints += stats.checkpoints;
+            total.checkpoint_seconds += stats.checkpoint_seconds;
+            total.resumed_at = stats.resumed_at > total.resumed_at ? stats.resumed_at : total.resumed_at;
         }
     }
 

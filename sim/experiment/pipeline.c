@@ -19,6 +19,8 @@ void rs_pipeline_options_init(rs_pipeline_options *opt, const char *config)
     opt->config = config;
     opt->bootstrap = -1;
     opt->runs_per_pass = -1;
+    opt->checkpoint_seconds = -1;
+    opt->checkpoint_chunks = -1;
     opt->plots = 1;
     opt->progress = -1;
 }
@@ -107,6 +109,11 @@ static rs_experiment_options experiment_options(const rs_config *cfg, const rs_p
                 .bootstrap_blocks = cfg->bootstrap_blocks,
                 .bootstrap_level = cfg->bootstrap_level,
                 .bootstrap_seed = cfg->bootstrap_seed,
+                .checkpoint =
+                    {
+                        .seconds = opt->checkpoint_seconds >= 0 ? opt->checkpoint_seconds : cfg->checkpoint_seconds,
+                        .chunks = opt->checkpoint_chunks >= 0 ? opt->checkpoint_chunks : cfg->checkpoint_chunks,
+                    },
             },
         .force = opt->force,
         .runs_per_pass = opt->runs_per_pass >= 0 ? opt->runs_per_pass : cfg->runs_per_pass,

@@ -22,6 +22,8 @@ typedef struct rs_pipeline_options {
     int skip_nonfinite;      /* 1: skip tokens with NaN/inf logits (or when the config says so) */
     int bootstrap;           /* resamples; -1: the config's */
     int runs_per_pass;       /* -1: the config's; 0: every run in one pass */
+    double checkpoint_seconds; /* < 0: the config's; 0: no checkpoints by time */
+    long long checkpoint_chunks; /* < 0: the config's; 0: none by count */
     long long tokens;        /* > 0: generated traces get this many tokens and a path of their own */
     int force;               /* recompute runs stored in OUTPUT/runs; results files may replace others */
     int plots;               /* make the figures the config's "plots" asks for */

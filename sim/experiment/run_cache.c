@@ -96,12 +96,22 @@ char *rs_run_cache_key(const rs_config *cfg, const rs_engine_options *opt, const
 }
 
 /* 64-bit FNV-1a of the key: the file name (the key itself is checked). */
-static void entry_path(const char *dir, const char *key, char *buf, size_t size)
+static void key_path(const char *dir, const char *key, const char *suffix, char *buf, size_t size)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++)
         h = (h ^ *p) * 0x100000001b3ULL;
-    snprintf(buf, size, "%s/runs/%016llx.json", dir, (unsigned long long)h);
+    snprintf(buf, size, "%s/runs/%016llx%s", dir, (unsigned long long)h, suffix);
+}
+
+static void entry_path(const char *dir, const char *key, char *buf, size_t size)
+{
+    key_path(dir, key, ".json", buf, size);
+}
+
+void rs_run_cache_checkpoint_path(const char *dir, const char *pass_key, char *buf, size_t size)
+{
+    key_path(dir, pass_key, ".ckpt", buf, size);
 }
 
 /* Exact: %.17g reads back as the same double (cJSON's printing may round). */

@@ -20,6 +20,10 @@ char *rs_run_cache_key(const rs_config *cfg, const rs_engine_options *opt, const
  * which is then recomputed); -1 on error. */
 int rs_run_cache_load(const char *dir, const char *key, rs_results *results, int *run, rs_error *err);
 
+/* Where a pass keyed by pass_key (its runs' keys) keeps its checkpoint:
+ * dir/runs/HASH.ckpt. */
+void rs_run_cache_checkpoint_path(const char *dir, const char *pass_key, char *buf, size_t size);
+
 /* Stores run `run` of results (its description and rows) under key,
  * written to a temporary file and renamed. */
 int rs_run_cache_store(const char *dir, const char *key, const rs_results *results, int run, rs_error *err);

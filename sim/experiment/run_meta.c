@@ -58,6 +58,10 @@ void rs_run_meta_add_trace(cJSON *meta, const rs_trace_info *info, const char *l
     cJSON_AddNumberToObject(o, "seconds", stats->seconds);
     cJSON_AddNumberToObject(o, "read_seconds", stats->read_seconds);
     cJSON_AddNumberToObject(o, "compute_seconds", stats->compute_seconds);
+    cJSON_AddNumberToObject(o, "checkpoints", (double)stats->checkpoints);
+    cJSON_AddNumberToObject(o, "checkpoint_seconds", stats->checkpoint_seconds);
+    if (stats->resumed_at > 0)
+        cJSON_AddNumberToObject(o, "resumed_at_token", (double)stats->resumed_at);
 }
 
 /* Peak resident memory of this process image in MiB: VmHWM, which (unlike

@@ -336,6 +336,14 @@ int rs_h5_read_block(hid_t dset, hid_t mem_type, int64_t row0, int64_t nrows, in
     return rc;
 }
 
+hid_t rs_h5_untimed(hid_t cls)
+{
+    hid_t plist = H5Pcreate(cls);
+    if (plist >= 0)
+        H5Pset_obj_track_times(plist, 0);
+    return plist;
+}
+
 int rs_h5_make_parents(hid_t file, const char *path, rs_error *err)
 {
     char buf[512];
@@ -346,7 +354,9 @@ int rs_h5_make_parents(hid_t file, const char *path, rs_error *err)
     for (char *slash = strchr(buf + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
         *slash = '\0';
         if (H5Lexists(file, buf, H5P_DEFAULT) <= 0) {
-            hid_t g = H5Gcreate2(file, buf, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            hid_t gcpl = rs_h5_untimed(H5P_GROUP_CREATE);
+            hid_t g = H5Gcreate2(file, buf, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+            H5Pclose(gcpl);
             if (g < 0)
                 return rs_fail(err, "cannot create group %s", buf);
             H5Gclose(g);
@@ -371,7 +381,7 @@ int rs_h5_appender_create(rs_h5_appender *a, hid_t file, const char *path, hid_t
         a->dims[i] = row_dims[i - 1];
     }
     hid_t space = H5Screate_simple(rank, dims, maxdims);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t dcpl = rs_h5_untimed(H5P_DATASET_CREATE);
     H5Pset_chunk(dcpl, rank, chunk);
     if (gzip_level > 0) {
         H5Pset_shuffle(dcpl);

@@ -74,6 +74,10 @@ void rs_h5_appender_close(rs_h5_appender *a);
 
 /* Creates groups along a path such as "/router/logits" (the parents only). */
 int rs_h5_make_parents(hid_t file, const char *path, rs_error *err);
+/* A creation property list of class cls (H5P_DATASET_CREATE,
+ * H5P_GROUP_CREATE) that records no times: writing the same data twice
+ * gives the same bytes. */
+hid_t rs_h5_untimed(hid_t cls);
 
 /* A file type describing IEEE binary16 as h5py writes numpy float16. */
 hid_t rs_h5_float16_type(void);

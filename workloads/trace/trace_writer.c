@@ -291,7 +291,9 @@ int rs_trace_writer_set_model_cost(rs_trace_writer *w, const float *cost, rs_err
     hsize_t dims[1] = {(hsize_t)E};
     RS_TRY(rs_h5_make_parents(w->file, "/outcome/cost", err));
     hid_t space = H5Screate_simple(1, dims, NULL);
-    hid_t dset = H5Dcreate2(w->file, "/outcome/cost", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = rs_h5_untimed(H5P_DATASET_CREATE);
+    hid_t dset = H5Dcreate2(w->file, "/outcome/cost", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     int rc = dset < 0 || H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, cost) < 0;
     if (dset >= 0)
         H5Dclose(dset);
@@ -333,7 +335,9 @@ int rs_trace_writer_set_bias(rs_trace_writer *w, const float *bias, rs_error *er
     hsize_t dims[2] = {(hsize_t)w->layout.num_layers, (hsize_t)w->layout.num_experts};
     RS_TRY(rs_h5_make_parents(w->file, "/router/bias", err));
     hid_t space = H5Screate_simple(2, dims, NULL);
-    hid_t dset = H5Dcreate2(w->file, "/router/bias", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = rs_h5_untimed(H5P_DATASET_CREATE);
+    hid_t dset = H5Dcreate2(w->file, "/router/bias", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     int rc = dset < 0 || H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, bias) < 0;
     if (dset >= 0)
         H5Dclose(dset);
