@@ -230,7 +230,7 @@ FUZZ_LIB := $(BUILD)/fuzz/libroutesim.a
 FUZZERS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 REPLAYS := $(patsubst %,$(BUILD)/san/fuzz/replay_%,$(FUZZ_NAMES))
 fuzz_obj = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
-FUZZ_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+FUZZ_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:max_allocation_size_mb=1024 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=1
 FUZZ_SECONDS ?= 60
 # Limits that make a runaway allocation or a hang a finding.
