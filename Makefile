@@ -71,7 +71,7 @@ PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath 
              ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
 .PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests bench docs \
-        fuzz fuzz-smoke fuzz-replay install uninstall \
+        fuzz fuzzers fuzz-smoke fuzz-replay install uninstall \
         clean FORCE
 
 all: $(BIN) $(LIB) $(SHLIB)
@@ -264,7 +264,10 @@ $(BUILD)/san/fuzz/replay_%: $(BUILD)/san/obj/tests/fuzz/fuzz_%.o $(call san_obj,
 fuzz:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz needs clang with libFuzzer:" \
 	    "scripts/install-deps.sh fuzz (or: sudo apt-get install -y clang libclang-rt-dev libomp-dev)" >&2; exit 1; }
-	@$(MAKE) --no-print-directory $(FUZZERS)
+	@$(MAKE) --no-print-directory fuzzers
+
+fuzzers: $(FUZZERS)
+	@:
 
 # Each target FUZZ_SECONDS from its corpus; what it adds goes to
 # build/fuzz/corpus/NAME, what it finds to build/fuzz/artifacts/NAME/.
