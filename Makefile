@@ -3,6 +3,7 @@
 #   make            build/routesim, build/libroutesim.a and build/libroutesim.so
 #   make demo       install missing packages, build, run experiments/quickstart.json
 #   make check      install missing packages, run the test suite (also under ASan/UBSan)
+#   make fuzz       the libFuzzer targets of tests/fuzz/ (clang); make fuzz-smoke runs each 60 s
 #   make bench      throughput against a numpy implementation of the same computation
 #   make install PREFIX=/usr/local
 
@@ -70,7 +71,7 @@ PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath 
              ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
 .PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests bench docs \
-        install uninstall \
+        fuzz fuzzers fuzz-smoke fuzz-replay install uninstall \
         clean FORCE
 
 all: $(BIN) $(LIB) $(SHLIB)
@@ -177,7 +178,7 @@ demo: deps
 	$(BIN) run experiments/quickstart.json
 
 check: deps
-	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests san-tests
+	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests san-tests fuzz-replay
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
 layer-tests:
@@ -214,6 +215,79 @@ san-tests: $(SAN_BIN) $(SAN_TESTS) $(PLUGIN) $(TEST_PLUGINS)
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=2 \
 	ROUTESIM_BIN=$(abspath $(SAN_BIN)) ROUTESIM_SRC=$(CURDIR) $(PLUGIN_ENV) $(SAN_TESTS)
+
+# Fuzzing (DEVELOPERS.md "Fuzzing"): tests/fuzz/fuzz_NAME.c is one target,
+# tests/fuzz/NAME/ its corpus (seeds and reproducers), NAME.dict its
+# dictionary when it has one. `make fuzz` builds the libFuzzer binaries with
+# clang; `make fuzz-replay` (part of check) runs each target over its corpus
+# with gcc's sanitizers and a plain main, so it needs no clang.
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_HELPERS := tests/fuzz/harness.c tests/fuzz/harness_import.c
+FUZZ_CC ?= clang
+# At -O1 with sanitizers clang cannot always honour `omp simd`; that is no error here.
+FUZZ_FLAGS := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -Wno-pass-failed
+FUZZ_LIB := $(BUILD)/fuzz/libroutesim.a
+FUZZERS := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+REPLAYS := $(patsubst %,$(BUILD)/san/fuzz/replay_%,$(FUZZ_NAMES))
+fuzz_obj = $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(1))
+FUZZ_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:max_allocation_size_mb=1024 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=1
+FUZZ_SECONDS ?= 60
+# Limits that make a runaway allocation or a hang a finding.
+FUZZ_LIMITS := -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=20
+
+$(BUILD)/fuzz/obj/%.o: %.c $(BUILD)/gen/flags | $(BUILD)/gen/version.h
+	@mkdir -p $(@D)
+	$(call say,CC-FUZZ,$<)
+	$(Q)$(FUZZ_CC) $(STD_FLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
+	    -MMD -MP -c $< -o $@
+
+$(FUZZ_LIB): $(call fuzz_obj,$(LIB_SRC))
+	@rm -f $@
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(call fuzz_obj,$(FUZZ_HELPERS)) $(FUZZ_LIB)
+	$(call say,LINK,$@)
+	$(Q)$(FUZZ_CC) -fopenmp -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+$(BUILD)/san/fuzz/replay_%: $(BUILD)/san/obj/tests/fuzz/fuzz_%.o $(call san_obj,tests/fuzz/replay_main.c $(FUZZ_HELPERS)) \
+                            $(SAN_LIB)
+	@mkdir -p $(@D)
+	$(call say,LINK,$@)
+	$(Q)$(CC) -fopenmp $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+
+# Keep the objects the pattern rules above make on the way.
+.SECONDARY: $(call san_obj,$(patsubst %,tests/fuzz/fuzz_%.c,$(FUZZ_NAMES)) tests/fuzz/replay_main.c $(FUZZ_HELPERS)) \
+            $(call fuzz_obj,$(patsubst %,tests/fuzz/fuzz_%.c,$(FUZZ_NAMES)) $(FUZZ_HELPERS))
+
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz needs clang with libFuzzer:" \
+	    "scripts/install-deps.sh fuzz (or: sudo apt-get install -y clang libclang-rt-dev libomp-dev)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory fuzzers
+
+fuzzers: $(FUZZERS)
+	@:
+
+# Each target FUZZ_SECONDS from its corpus; what it adds goes to
+# build/fuzz/corpus/NAME, what it finds to build/fuzz/artifacts/NAME/.
+fuzz-smoke: fuzz
+	$(Q)for t in $(FUZZ_NAMES); do \
+	    echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+	    mkdir -p $(BUILD)/fuzz/corpus/$$t $(BUILD)/fuzz/artifacts/$$t; \
+	    dict=; [ -f tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+	    log=$(BUILD)/fuzz/artifacts/$$t/log; \
+	    $(FUZZ_ENV) $(BUILD)/fuzz/fuzz_$$t $(BUILD)/fuzz/corpus/$$t tests/fuzz/$$t $$dict $(FUZZ_LIMITS) \
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/artifacts/$$t/ \
+	        > $$log 2>&1; rc=$$?; \
+	    grep -E '^(stat::number_of_executed_units|stat::new_units_added|SUMMARY|fuzz:)' $$log; \
+	    [ $$rc -eq 0 ] || { tail -40 $$log; echo "fuzz $$t: found a failure, see $(BUILD)/fuzz/artifacts/$$t/"; exit 1; }; \
+	done
+
+# Every target over its corpus and reproducers: a regression run of seconds.
+fuzz-replay: $(REPLAYS)
+	@echo "== fuzz targets over their corpora (tests/fuzz/)"
+	$(Q)for t in $(FUZZ_NAMES); do $(FUZZ_ENV) $(BUILD)/san/fuzz/replay_$$t tests/fuzz/$$t || exit 1; done
 
 # The naive scalar C loop the main benchmark is compared with: -O2, no -march.
 NAIVE := $(BUILD)/bench/naive_scalar

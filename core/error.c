@@ -4,6 +4,34 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote what the user gave (JSON keys, CSV cells, spec strings),
+ * which may hold line breaks: control characters are written as \n, \t,
+ * \xNN so that a message stays one line. */
+static void escape_controls(char *msg, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)msg;
+    while (*p >= 0x20 && *p != 0x7f)
+        p++;
+    if (!*p)
+        return;
+    char out[RS_ERROR_MSG_MAX];
+    size_t used = 0;
+    for (p = (const unsigned char *)msg; *p; p++) {
+        char esc[8] = {(char)*p, '\0'};
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            snprintf(esc, sizeof esc, "\\%c", *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
+        else if (*p < 0x20 || *p == 0x7f)
+            snprintf(esc, sizeof esc, "\\x%02x", *p);
+        size_t n = strlen(esc);
+        if (used + n >= sizeof out || used + n >= size)
+            break;
+        memcpy(out + used, esc, n);
+        used += n;
+    }
+    out[used] = '\0';
+    memcpy(msg, out, used + 1);
+}
+
 int rs_fail(rs_error *err, const char *fmt, ...)
 {
     if (!err)
@@ -12,6 +40,7 @@ int rs_fail(rs_error *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);
     va_end(ap);
+    escape_controls(err->msg, sizeof err->msg);
     return -1;
 }
 
@@ -35,6 +64,7 @@ int rs_fail_context(rs_error *err, const char *fmt, ...)
     memcpy(err->msg, prefix, plen);
     err->msg[plen] = ':';
     err->msg[plen + 1] = ' ';
+    escape_controls(err->msg, sizeof err->msg);
     return -1;
 }
 

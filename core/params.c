@@ -1,6 +1,7 @@
 #include "routesim/params.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,7 +95,8 @@ static int set_value(rs_params *p, int i, const char *text, rs_error *err)
             return rs_fail(err, "%s: parameter %s=%g out of range [%g, %g]", p->owner, d->name, x, d->min,
                            d->max);
         v->f = x;
-        v->i = (long long)x;
+        /* the integer mirror saturates: a float range may pass long long's */
+        v->i = x >= 9.2e18 ? LLONG_MAX : x <= -9.2e18 ? LLONG_MIN : (long long)x;
         break;
     }
     case RS_PARAM_BOOL:

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages routesim needs to build, test and plot.
 # As root it runs apt-get; otherwise it prints the exact command to run.
+#
+#   scripts/install-deps.sh         what make, make check and make bench need
+#   scripts/install-deps.sh fuzz    also clang and libFuzzer, for make fuzz
 set -euo pipefail
 
 packages=(
@@ -9,6 +12,12 @@ packages=(
   gnuplot-nox
   python3-numpy python3-h5py python3-pandas python3-torch python3-pip python3-setuptools
 )
+if [ "${1:-}" = "fuzz" ]; then
+  packages+=(clang libclang-rt-dev libomp-dev)
+elif [ $# -gt 0 ]; then
+  echo "usage: scripts/install-deps.sh [fuzz]" >&2
+  exit 2
+fi
 
 missing=()
 for p in "${packages[@]}"; do

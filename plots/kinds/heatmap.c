@@ -17,16 +17,25 @@ static int expert_of(const char *key)
     return (int)e;
 }
 
-/* A metric suits a heatmap when its keys name experts and it has per-layer rows. */
+/* More cells than any model's experts x layers (1024 x 128 is 2^17): results
+ * naming expert 999999 of layer 999999 get no heatmap of 10^12 cells. */
+enum { MAX_CELLS = 1 << 20 };
+
+/* A metric suits a heatmap when its keys name experts and it has per-layer
+ * rows, not too many of them. */
 static int per_expert(const rs_plot_table *t, int m)
 {
     if (t->results.metrics[m].num_layers < 1)
         return 0;
     const rs_plot_metric *pm = &t->results.metrics[m];
-    for (size_t i = pm->first; i < pm->first + pm->count; i++)
-        if (expert_of(t->results.keys[t->results.values[i].key]) < 0)
+    int E = 0;
+    for (size_t i = pm->first; i < pm->first + pm->count; i++) {
+        int e = expert_of(t->results.keys[t->results.values[i].key]);
+        if (e < 0)
             return 0;
-    return pm->count > 0;
+        E = e + 1 > E ? e + 1 : E;
+    }
+    return pm->count > 0 && (int64_t)E * pm->num_layers <= MAX_CELLS;
 }
 
 static int run_has_layers(const rs_plot_table *t, int m, int run)

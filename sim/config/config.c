@@ -198,19 +198,61 @@ static int parse_traces(rs_config *cfg, const cJSON *traces, rs_error *err)
     return 0;
 }
 
-static int unique_labels(rs_router_spec *specs, int n)
+/* Runs after sweeps and seeds, and metric results after sweeps, in one
+ * config: each is a spec of about 2 KiB held until the end. */
+enum { MAX_EXPANDED = 100000 };
+
+static uint64_t label_hash(const char *s)
 {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot of slots[] (open addressing over run indices, -1 = empty) that
+ * holds label, or the empty one where it would go. */
+static size_t label_slot(const rs_router_spec *specs, const int *slots, size_t mask, const char *label)
+{
+    size_t at = label_hash(label) & mask;
+    while (slots[at] >= 0 && strncmp(specs[slots[at]].label, label, sizeof specs[0].label) != 0)
+        at = (at + 1) & mask;
+    return at;
+}
+
+/* A label an earlier run has already taken becomes "LABEL#2", "LABEL#3"...,
+ * the first of those no run has taken, so every run keeps its own label.
+ * Labels are hashed so that this stays linear in the number of runs. */
+static int unique_labels(rs_router_spec *specs, int n, rs_error *err)
+{
+    size_t num_slots = 64;
+    while (num_slots < (size_t)n * 2)
+        num_slots *= 2;
+    int *slots = malloc(num_slots * sizeof *slots);
+    int *next = malloc((size_t)(n ? n : 1) * sizeof *next); /* next suffix to try for run i's label */
+    if (!slots || !next) {
+        free(slots);
+        free(next);
+        return rs_fail(err, "out of memory");
+    }
+    memset(slots, 0xff, num_slots * sizeof *slots);
+    const size_t mask = num_slots - 1;
     for (int i = 0; i < n; i++) {
-        int copies = 1;
-        for (int j = 0; j < i; j++)
-            if (strncmp(specs[j].label, specs[i].label, sizeof specs[i].label) == 0)
-                copies++;
-        if (copies > 1) {
+        size_t at = label_slot(specs, slots, mask, specs[i].label);
+        if (slots[at] >= 0) {
+            int first = slots[at];
             char base[sizeof specs[i].label];
             memcpy(base, specs[i].label, sizeof base);
-            snprintf(specs[i].label, sizeof specs[i].label, "%.240s#%d", base, copies);
+            do {
+                snprintf(specs[i].label, sizeof specs[i].label, "%.240s#%d", base, next[first]++);
+                at = label_slot(specs, slots, mask, specs[i].label);
+            } while (slots[at] >= 0);
         }
+        slots[at] = i;
+        next[i] = 2;
     }
+    free(slots);
+    free(next);
     return 0;
 }
 
@@ -258,6 +300,11 @@ static int parse_routers(rs_config *cfg, const cJSON *routers, rs_error *err)
         const rs_router_type *type = base.type, *preset = base.preset;
         rs_router_spec_free(&base);
         RS_TRY(rc);
+        if (cfg->num_routers + count > MAX_EXPANDED) {
+            rs_param_sets_free(sets, count);
+            return rs_fail(err, "%s: %s: more than %d runs in the config (routers after expanding lists)", src, path,
+                           MAX_EXPANDED);
+        }
         rs_router_spec *grown = realloc(cfg->routers, (size_t)(cfg->num_routers + count) * sizeof *grown);
         if (!grown) {
             rs_param_sets_free(sets, count);
@@ -291,7 +338,7 @@ static int parse_routers(rs_config *cfg, const cJSON *routers, rs_error *err)
         }
         free(sets); /* the parameter sets now belong to the specs */
     }
-    return unique_labels(cfg->routers, cfg->num_routers);
+    return unique_labels(cfg->routers, cfg->num_routers, err);
 }
 
 /* "reference": a run's label, a router spec string, or {"router": spec or
@@ -471,6 +518,8 @@ static int expand_seeds(rs_config *cfg, const cJSON *seeds, rs_error *err)
         const rs_router_spec *s = &cfg->routers[r];
         int repeats = (s->type->flags & RS_ROUTER_STOCHASTIC) && user_gave(&s->params, "seed") == 0;
         total += repeats ? n : 1;
+        RS_CHECK(total <= MAX_EXPANDED, err, "%s: seeds: more than %d runs in the config (%d seeds of each stochastic "
+                 "router)", src, MAX_EXPANDED, n);
     }
     rs_router_spec *out = calloc((size_t)total, sizeof *out);
     RS_CHECK(out, err, "out of memory");
@@ -589,6 +638,11 @@ static int parse_metrics(rs_config *cfg, const cJSON *metrics, rs_error *err)
                                                &outputs, err) != 0) {
             rs_param_sets_free(sets, count);
             return -1;
+        }
+        if (cfg->num_metrics + count > MAX_EXPANDED) {
+            rs_param_sets_free(sets, count);
+            return rs_fail(err, "%s: %s: more than %d metric entries in the config (after expanding lists)", src, path,
+                           MAX_EXPANDED);
         }
         rs_metric_spec *grown = realloc(cfg->metrics, (size_t)(cfg->num_metrics + count) * sizeof *grown);
         if (!grown) {

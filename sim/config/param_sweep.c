@@ -153,6 +153,14 @@ int rs_params_expand(const rs_params *base, const cJSON *params, rs_sweep sweep,
                                    v->string);
                 }
             }
+            /* A router's parameters print as "name:k=v,k=v" (results, the run
+             * store, decisions files) and a metric's as "k=v;k=v" (results keys):
+             * a text value holding ',' or ';' would not read back. */
+            if (cJSON_IsString(value) && strpbrk(value->valuestring, ",;")) {
+                rs_param_sets_free(sets, c + 1);
+                return rs_fail(err, "%s: %s.%s: '%s': a text value cannot hold ',' or ';' (they separate parameters)",
+                               source, path, v->string, value->valuestring);
+            }
             if (rs_params_set_json(&sets[c], v->string, value, source, where, err) != 0) {
                 rs_param_sets_free(sets, c + 1);
                 return -1;

@@ -52,6 +52,14 @@ int rs_router_spec_parse(rs_router_spec *spec, const char *text, rs_error *err)
         rs_router_spec_free(spec);
         return -1;
     }
+    /* results.csv writes the parameters as "k=v;k=v" */
+    for (int i = 0; i < spec->params.n; i++)
+        if (spec->params.v[i].s && strchr(spec->params.v[i].s, ';')) {
+            rs_fail(err, "router spec '%s': %s: a text value cannot hold ';' (it separates parameters in results)",
+                    text, spec->params.defs[i].name);
+            rs_router_spec_free(spec);
+            return -1;
+        }
     rs_router_spec_default_label(spec);
     return 0;
 }

@@ -337,7 +337,10 @@ static int read_json(rs_results_table *t, const char *dir, const intern_table *r
     RS_CHECK(text, err, "%s: cannot read: %s", path, strerror(errno));
     cJSON *root = cJSON_Parse(text);
     free(text);
-    RS_CHECK(root && cJSON_IsObject(root), err, "%s: malformed JSON (expected the object routesim run writes)", path);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return rs_fail(err, "%s: malformed JSON (expected the object routesim run writes)", path);
+    }
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
     if (cJSON_IsString(name) && name->valuestring[0])
         t->name = strdup(name->valuestring);

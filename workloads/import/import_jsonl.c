@@ -337,7 +337,8 @@ static int parse_experts(import_state *st, const cJSON *obj, int64_t line, log_r
     if (grow(&st->experts, &st->experts_cap, st->pool_len + n, sizeof *st->experts) != 0 ||
         (weights && grow(&st->weights, &st->weights_cap, st->pool_len + n, sizeof *st->weights) != 0))
         return rs_fail(err, "%s: out of memory at line %lld", st->label, (long long)line);
-    int32_t *ids = st->experts + st->pool_len;
+    /* An empty first list leaves the pool unallocated: no pointer into it then. */
+    int32_t *ids = n > 0 ? st->experts + st->pool_len : NULL;
     const cJSON *item = list->child, *w = weights ? weights->child : NULL;
     for (int j = 0; j < n; j++, item = item->next) {
         char key[RS_JSONL_KEY_MAX + 16];
@@ -803,6 +804,8 @@ static int options_from_params(const rs_params *p, rs_import_jsonl_options *opt,
     opt->model = rs_param_str(p, "model");
     opt->top_k = (int)rs_param_int(p, "top_k");
     opt->gzip_level = (int)rs_param_int(p, "gzip");
+    RS_CHECK(opt->top_k <= opt->num_experts, err, "--top-k %d is more than --experts %d (the trace would not open)",
+             opt->top_k, opt->num_experts);
     return 0;
 }
 

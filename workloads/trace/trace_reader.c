@@ -332,7 +332,12 @@ static const char *float_dtype_name(hid_t dset)
     return cls == H5T_INTEGER ? "an integer type" : "a non-numeric type";
 }
 
-enum { OUTCOME_BLOCK_ROWS = 16384 };
+/* Outcomes are checked in blocks of about 4 MiB, whatever E the file declares. */
+static int64_t outcome_block_rows(int E)
+{
+    int64_t rows = ((int64_t)1 << 20) / E;
+    return rows < 1 ? 1 : rows > 16384 ? 16384 : rows;
+}
 
 /* Streams /outcome/quality once: values must be finite or NaN (not
  * evaluated); queries where every model is NaN are counted. */
@@ -340,11 +345,12 @@ static int check_quality(rs_trace *tr, int64_t T, rs_error *err)
 {
     const char *f = tr->path, *p = "/outcome/quality";
     const int E = tr->info.num_experts;
-    float *buf = malloc((size_t)OUTCOME_BLOCK_ROWS * (size_t)E * sizeof *buf);
+    const int64_t block = outcome_block_rows(E);
+    float *buf = malloc((size_t)block * (size_t)E * sizeof *buf);
     RS_CHECK(buf, err, "%s: out of memory", f);
     int64_t unscored = 0;
-    for (int64_t t0 = 0; t0 < T; t0 += OUTCOME_BLOCK_ROWS) {
-        int64_t n = T - t0 < OUTCOME_BLOCK_ROWS ? T - t0 : OUTCOME_BLOCK_ROWS;
+    for (int64_t t0 = 0; t0 < T; t0 += block) {
+        int64_t n = T - t0 < block ? T - t0 : block;
         if (rs_h5_read_rows(tr->quality, H5T_NATIVE_FLOAT, t0, n, buf, f, p, err) != 0) {
             free(buf);
             return -1;
@@ -445,11 +451,12 @@ static int open_outcome(rs_trace *tr, int64_t T, rs_error *err)
             RS_TRY(rs_h5_read_rows(tr->cost, H5T_NATIVE_FLOAT, 0, E, tr->model_cost, f, p, err));
             RS_TRY(check_costs(tr, tr->model_cost, 0, 1, err));
         } else {
-            float *buf = malloc((size_t)OUTCOME_BLOCK_ROWS * (size_t)E * sizeof *buf);
+            const int64_t block = outcome_block_rows(E);
+            float *buf = malloc((size_t)block * (size_t)E * sizeof *buf);
             RS_CHECK(buf, err, "%s: out of memory", f);
             int rc = 0;
-            for (int64_t t0 = 0; t0 < T && rc == 0; t0 += OUTCOME_BLOCK_ROWS) {
-                int64_t n = T - t0 < OUTCOME_BLOCK_ROWS ? T - t0 : OUTCOME_BLOCK_ROWS;
+            for (int64_t t0 = 0; t0 < T && rc == 0; t0 += block) {
+                int64_t n = T - t0 < block ? T - t0 : block;
                 rc = rs_h5_read_rows(tr->cost, H5T_NATIVE_FLOAT, t0, n, buf, f, p, err);
                 if (rc == 0)
                     rc = check_costs(tr, buf, t0, n, err);
