@@ -414,7 +414,7 @@ static void write_attr(hid_t file, const trace_desc *d, const attr *a)
         attr_id = H5Acreate2(obj, a->name, type, space, H5P_DEFAULT, H5P_DEFAULT);
         int64_t *v = malloc((n ? n : 1) * sizeof *v);
         for (hsize_t i = 0; i < (array ? n : 1); i++)
-            v[i] = a->i + (int64_t)i;
+            v[i] = (int64_t)((uint64_t)a->i + i); /* wraps, as the bytes chose */
         if (attr_id >= 0)
             H5Awrite(attr_id, H5T_NATIVE_INT64, v);
         free(v);
