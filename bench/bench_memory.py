@@ -8,7 +8,8 @@ layers. Each case below runs with --memory-mb 64 (the default budget) and
 reports its peak resident set size, as /usr/bin/time -v reports it (the
 kernel's ru_maxrss of the process, read with wait4): the six balancing and
 capacity routers one at a time with batch_tokens 4096, six grouped routers
-in one pass, and a bootstrap over sequences with the local-routing-
+in one pass, six routers with the affinity metric (whose accumulators, 45
+MiB a run, cut the sweep into passes), and a bootstrap over sequences with the local-routing-
 consistency metrics (srp, sch, cache) on a Qwen3-shaped trace, the shipped
 experiment's settings. The bench fails when a peak exceeds --limit-mb."""
 
@@ -78,6 +79,12 @@ def main():
                     "quantile_balance:k=8"],
         "batch_tokens": 4096, "output": os.path.join(workdir, "memory-six")})
     cases.append(("run: 6 grouped routers, one pass", [args.routesim, "run", six, "--force", "-q"] + common))
+    affinity = write_config(os.path.join(workdir, "memory-affinity.json"), {
+        "name": "memory-affinity", "traces": [dsv3],
+        "routers": ["topk:k=8", "topk:k=6", "topk:k=4", "topk:k=2", "native", "random:k=8"],
+        "metrics": ["affinity", "load"], "output": os.path.join(workdir, "memory-affinity")})
+    cases.append(("run: 6 routers x affinity (45 MiB each)", [args.routesim, "run", affinity, "--force", "-q",
+                                                               "--no-plots"] + common))
     boot = write_config(os.path.join(workdir, "memory-bootstrap.json"), {
         "name": "memory-bootstrap", "traces": [qwen3], "routers": ["native"],
         "metrics": [{"name": "srp", "params": {"m": [4, 16, 64, 256]}},

@@ -22,8 +22,9 @@ struct rs_state_io {
     int num_pending;
 };
 
-/* Starts saving to (restoring = 0) or restoring from f; f = NULL only
- * sums what rs_state_io_sum is given. */
+/* Starts saving to (restoring = 0) or restoring from f. With f = NULL it
+ * only counts: rs_state_bytes adds sizes to `bytes` and touches nothing,
+ * rs_state_io_sum sums what it is given. */
 void rs_state_io_start(rs_state_io *io, FILE *f, int restoring);
 /* Adds bytes to the checksum without reading or writing them. */
 void rs_state_io_sum(rs_state_io *io, const void *data, size_t size);

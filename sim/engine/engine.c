@@ -506,6 +506,8 @@ static int setup(engine *e, const rs_router_spec *routers, int nr, const rs_metr
     if (e->sliceable && e->L < 2 * e->threads)
         e->max_slices = (2 * e->threads + e->L - 1) / e->L;
     RS_TRY(create_metrics(e, metrics, nm, err));
+    if (e->opt->bootstrap > 0)
+        RS_TRY(rs_engine_bootstrap_check(e, err));
     if ((e->needs & RS_WANTS_TOKEN_IDS) && info->has_token_ids)
         e->needs |= RS_NEEDS_TOKEN_IDS;
     if ((e->needs & RS_WANTS_PROBS) && info->has_logits)
@@ -548,7 +550,7 @@ static int setup(engine *e, const rs_router_spec *routers, int nr, const rs_metr
         e->chunk_tokens = p->chunk_tokens = e->chunk_tokens < p->chunk_tokens ? e->chunk_tokens : p->chunk_tokens;
         e->whole_tokens = p->whole_tokens = e->whole_tokens < p->whole_tokens ? e->whole_tokens : p->whole_tokens;
     }
-    return 0;
+    return rs_engine_measure_metrics(e, err);
 }
 
 int rs_engine_create(rs_engine **out, rs_trace *trace, const rs_router_spec *routers, int num_routers,

@@ -45,7 +45,7 @@ typedef struct rs_engine_checkpoint {
 typedef struct rs_engine_options {
     int threads;            /* 0 = OpenMP's default */
     int64_t chunk_tokens;   /* 0 = derive from memory_budget */
-    size_t memory_budget;   /* bytes for chunk buffers; 0 = RS_DEFAULT_MEMORY_BUDGET */
+    size_t memory_budget;   /* bytes for chunk buffers, and again for a pass's metric accumulators; 0 = RS_DEFAULT_MEMORY_BUDGET */
     /* A chunk that must hold more tokens than the budget allows whole (token
      * groups) is read and routed in bands of layers, as many as the budget
      * holds; band_layers > 0 sets that number instead, for chunks larger
@@ -99,6 +99,10 @@ int rs_engine_create(rs_engine **out, rs_trace *trace, const rs_router_spec *rou
                      const rs_metric_spec *metrics, int num_metrics, const rs_engine_options *options,
                      rs_results *results, rs_error *err);
 /* Most experts router r gives one token (the decisions row width). */
+/* Bytes the metric accumulators of the engine's runs keep during its pass
+ * (bootstrap blocks included); rs_engine_run refuses, before routing, a
+ * pass whose accumulators exceed the memory budget. */
+double rs_engine_metric_bytes(const rs_engine *e);
 int rs_engine_router_kmax(const rs_engine *e, int router);
 /* The results run of router r (the index of its spec). */
 int rs_engine_router_run(const rs_engine *e, int router);

@@ -44,6 +44,45 @@ int rs_engine_bootstrap_setup(engine *e, rs_error *err)
     return 0;
 }
 
+/* What would only fail when the intervals are computed, after the whole
+ * trace was routed, is refused before routing: a metric that follows
+ * sequences with batches that cross them (a block would start inside a
+ * sequence, where such a metric cannot be merged), and a metric whose
+ * accumulators cannot merge at all (the cache with reset=never, whose
+ * caches carry over the whole trace), found by merging two fresh ones. */
+int rs_engine_bootstrap_check(engine *e, rs_error *err)
+{
+    const router_slot *batched = NULL;
+    for (int r = 0; r < e->num_routers && !batched; r++) {
+        const router_slot *rs = &e->routers[r];
+        if (rs->shape.group == RS_GROUP_BATCH || (rs->capacity.enabled && rs->capacity.group == RS_GROUP_BATCH))
+            batched = rs;
+    }
+    for (int m = 0; m < e->num_metric_slots; m++) {
+        metric_slot *ms = &e->metrics[m];
+        const rs_metric_type *t = ms->spec->type;
+        RS_CHECK(!batched || !(t->flags & RS_METRIC_SEQUENTIAL), err,
+                 "bootstrap over sequences: metric %s follows sequences, so its blocks must start where a sequence "
+                 "starts, but router %s routes batches of batch_tokens=%d consecutive tokens across sequences; "
+                 "bootstrap it with group=sequence or group=step, or without %s",
+                 t->name, batched->spec->label, e->opt->batch_tokens, t->name);
+        void *a = NULL, *b = NULL;
+        RS_TRY(t->create(&a, &ms->spec->params, &ms->setup, err));
+        int rc = t->create(&b, &ms->spec->params, &ms->setup, err);
+        if (rc == 0) {
+            if (t->compact)
+                t->compact(b);
+            rc = t->merge(a, b, err);
+            if (rc != 0)
+                rs_fail_context(err, "bootstrap over sequences merges one accumulator per block of sequences");
+            t->destroy(b);
+        }
+        t->destroy(a);
+        RS_TRY(rc);
+    }
+    return 0;
+}
+
 static int block_of(const engine *e, int64_t t0)
 {
     int b = 0;

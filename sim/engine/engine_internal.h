@@ -82,6 +82,9 @@ struct rs_engine {
      * (engine_band.c). */
     int64_t whole_tokens;
     size_t budget;
+    double metric_bytes; /* what the metric accumulators keep (engine_metric_bytes.c) */
+    const char *largest_metric; /* and the family that keeps most of it, with its bytes */
+    double largest_metric_bytes;
     int banded;           /* the chunk being routed is */
     int band;             /* its layers per band */
     int band_threads;     /* threads routing a banded chunk: their softmax scratch fits the budget */
@@ -159,6 +162,12 @@ int rs_engine_chunk_end(rs_engine *e, const rs_chunk *c, const rs_chunk *paired,
 /* What the chunk loader of e reads (engine_run.c). */
 rs_loader_config rs_engine_loader_config(const rs_engine *e);
 
+/* Measures what the metric accumulators of the pass keep (metric_bytes);
+ * the check fails, naming the need, when that exceeds the budget
+ * (engine_metric_bytes.c). */
+int rs_engine_measure_metrics(rs_engine *e, rs_error *err);
+int rs_engine_check_metric_bytes(const rs_engine *e, rs_error *err);
+
 /* Layer bands (engine_band.c). Sets whole_tokens, band_threads and checks,
  * before anything is routed, that the largest chunk fits the budget in
  * bands of one layer; fails saying how much memory it needs otherwise. */
@@ -183,6 +192,10 @@ int rs_engine_checkpoint_save(rs_engine *e, int64_t position, int64_t skipped, i
 
 /* Bootstrap (engine_bootstrap.c): blocks of whole sequences as cuts. */
 int rs_engine_bootstrap_setup(rs_engine *e, rs_error *err);
+/* Refuses, before routing, metrics that could not be bootstrapped: one
+ * that follows sequences under batches crossing them, or one that cannot
+ * merge. */
+int rs_engine_bootstrap_check(rs_engine *e, rs_error *err);
 /* Starts the block of the chunk at t0: files away each metric's finished
  * block accumulator and creates a fresh one. */
 int rs_engine_bootstrap_enter(rs_engine *e, int64_t t0, rs_error *err);

@@ -89,6 +89,8 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
     int saving = wanted && rs_engine_checkpointable(e, why, sizeof why);
     rs_chunk_loader *loader = NULL, *paired_loader = NULL;
     int rc = rs_engine_plan_bands(e, decisions_out != NULL, err);
+    if (rc == 0)
+        rc = rs_engine_check_metric_bytes(e, err);
     rs_loader_config lc = rs_engine_loader_config(e);
     if (rc == 0)
         rc = rs_chunk_loader_create(&loader, &lc, err);

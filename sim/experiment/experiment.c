@@ -172,6 +172,47 @@ static int route_pass(const rs_config *cfg, const rs_experiment_options *xo, con
     return rc;
 }
 
+/* Cuts the pending runs into passes of consecutive runs (sizes[i], *num
+ * of them): at most runs_per_pass runs each (0: no limit), and no more
+ * metric accumulators than the memory budget holds, measured on an engine
+ * of each run alone. A run whose accumulators alone exceed the budget is
+ * refused there, before anything is routed. */
+static int plan_passes(const rs_config *cfg, const rs_experiment_options *xo, const rs_engine_options *opt,
+                       rs_trace *trace, const int *pending, int num_pending, int *sizes, int *num, rs_error *err)
+{
+    const int most = xo->runs_per_pass > 0 ? xo->runs_per_pass : num_pending;
+    const double budget = (double)(opt->memory_budget ? opt->memory_budget : RS_DEFAULT_MEMORY_BUDGET);
+    double held = 0, total = 0;
+    *num = 0;
+    if (num_pending == 0)
+        return 0;
+    for (int i = 0; i < num_pending; i++) {
+        double bytes = 0;
+        if (cfg->num_metrics > 0 && num_pending > 1) {
+            rs_engine *probe = NULL;
+            RS_TRY(rs_engine_create(&probe, trace, &cfg->routers[pending[i]], 1, cfg->metrics, cfg->num_metrics, opt,
+                                    NULL, err));
+            bytes = rs_engine_metric_bytes(probe);
+            rs_engine_destroy(probe);
+        }
+        total += bytes;
+        if (*num > 0 && sizes[*num - 1] < most && held + bytes <= budget) {
+            sizes[*num - 1]++;
+            held += bytes;
+        } else {
+            sizes[(*num)++] = 1;
+            held = bytes;
+        }
+    }
+    const int by_count = (num_pending + most - 1) / most;
+    if (*num > by_count)
+        fprintf(stderr,
+                "routesim: %s: %d runs in %d passes over the trace, so that each pass's metric accumulators fit "
+                "the memory budget of %.0f MiB (%.0f MiB for all runs)\n",
+                rs_trace_get_info(trace)->path, num_pending, *num, budget / (1 << 20), total / (1 << 20));
+    return 0;
+}
+
 static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt,
                      const rs_trace_entry *te, rs_results *results, cJSON *meta, int *threads_used, rs_error *err)
 {
@@ -210,12 +251,16 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
                 n, cfg->output);
 
     rs_engine_stats total = {0};
-    const int per = xo->runs_per_pass > 0 ? xo->runs_per_pass : (num_pending > 0 ? num_pending : 1);
+    int *pass_sizes = malloc(((size_t)num_pending + 1) * sizeof *pass_sizes), num_passes = 0;
+    if (rc == 0 && !pass_sizes)
+        rc = rs_fail(err, "out of memory");
+    if (rc == 0)
+        rc = plan_passes(cfg, xo, opt, trace, pending, num_pending, pass_sizes, &num_passes, err);
     char label[1200];
-    for (int p = 0; p < num_pending && rc == 0; p += per) {
-        int count = num_pending - p < per ? num_pending - p : per;
-        if (num_pending > per)
-            snprintf(label, sizeof label, "%s (pass %d/%d)", te->path, p / per + 1, (num_pending + per - 1) / per);
+    for (int pass = 0, p = 0; pass < num_passes && rc == 0; p += pass_sizes[pass++]) {
+        int count = pass_sizes[pass];
+        if (num_passes > 1)
+            snprintf(label, sizeof label, "%s (pass %d/%d)", te->path, pass + 1, num_passes);
         else
             snprintf(label, sizeof label, "%s", te->path);
         opt->progress_label = label;
@@ -258,6 +303,7 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
     }
     free(order);
     free(start);
+    free(pass_sizes);
     for (int r = 0; keys && r < n; r++)
         free(keys[r]);
     free(keys);

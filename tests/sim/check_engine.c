@@ -258,7 +258,9 @@ static const char *write_band_trace(const char *name, float *z, rs_logits_dtype 
 }
 
 /* Grouped routers, a capacity stage and (cross) a cross-layer metric, with
- * bootstrap over the 6 sequences, under a memory budget of mib MiB. */
+ * bootstrap over 2 blocks of the 6 sequences (so that the accumulators,
+ * affinity's above all, fit the small budgets too), under a memory budget
+ * of mib MiB. */
 static int run_grouped(const char *path, int cross, int threads, double mib, rs_results *res, rs_engine_stats *stats,
                        rs_error *err)
 {
@@ -278,6 +280,7 @@ static int run_grouped(const char *path, int cross, int threads, double mib, rs_
                              .batch_tokens = BATCH,
                              .progress = 0,
                              .bootstrap = 30,
+                             .bootstrap_blocks = 2,
                              .bootstrap_seed = 5};
     rs_engine *e = NULL;
     int rc = rs_engine_create(&e, tr, routers, 4, metrics, 2 + cross, &opt, res, err);

@@ -2,7 +2,8 @@
  * whole are routed in layer bands, with the same results and decisions as
  * whole chunks (16-bit gzip-compressed logits read through HDF5, recorded
  * top-k, a capacity stage, expert choice, cross-layer metrics, bootstrap);
- * what cannot fit is refused up front with the memory it needs. */
+ * passes are sized by what their metric accumulators keep; what cannot
+ * fit is refused up front with the memory it needs. */
 #include <check.h>
 #include <hdf5.h>
 #include <stdarg.h>
@@ -175,6 +176,110 @@ START_TEST(what_cannot_fit_is_refused_up_front)
 }
 END_TEST
 
+/* Writes a config of routers x affinity on the bands trace; returns its path. */
+static const char *affinity_config(const char *name, const char *routers, const char *extra, int mib)
+{
+    static char config[1100];
+    snprintf(config, sizeof config, "%s/%s.json", rs_test_dir(), name);
+    FILE *f = fopen(config, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f,
+            "{\"traces\": [\"%s\"], \"routers\": [%s], \"metrics\": [\"affinity\", \"load\"]%s, "
+            "\"memory_mb\": %d, \"output\": \"%s/%s\"}",
+            trace(), routers, extra, mib, rs_test_dir(), name);
+    fclose(f);
+    return config;
+}
+
+/* Affinity keeps (L-1) E^2 + L E(E-1)/2 counters per run, 261 KiB on this trace: five runs need 1.3 MiB, so a
+ * budget of 1 MiB routes them in two passes, with the results of one pass. */
+START_TEST(passes_are_sized_by_metric_accumulators)
+{
+    const char *routers = "\"topk:k=2\", \"topk:k=4\", \"native\", \"topk:k=8\", \"random:k=4\"";
+    char *csv[2];
+    const int mib[2] = {512, 1};
+    for (int b = 0; b < 2; b++) {
+        char name[64];
+        snprintf(name, sizeof name, "passes-%d", mib[b]);
+        char *err = NULL;
+        int rc = rs_test_run_cli(cmd("run %s -q --no-progress", affinity_config(name, routers, "", mib[b])), NULL,
+                                 &err);
+        ck_assert_msg(rc == 0, "run with %d MiB: %s", mib[b], err);
+        ck_assert_msg((strstr(err, "5 runs in 2 passes over the trace, so that each pass's metric accumulators fit "
+                                   "the memory budget of 1 MiB") != NULL) == (b == 1),
+                      "%d MiB: %s", mib[b], err);
+        free(err);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s/results.csv", rs_test_dir(), name);
+        csv[b] = rs_test_read_file(path);
+        ck_assert_ptr_nonnull(csv[b]);
+    }
+    ck_assert_msg(strcmp(csv[0], csv[1]) == 0, "results differ between one pass and two");
+    free(csv[0]);
+    free(csv[1]);
+}
+END_TEST
+
+/* With bootstrap every block keeps its own accumulator: 6 blocks of sequences and the live one need 1.8 MiB for
+ * one run, refused before anything is routed. */
+START_TEST(bootstrap_blocks_that_cannot_fit_are_refused)
+{
+    char *err = NULL;
+    const char *config = affinity_config("boot-refused", "\"topk:k=2\"", ", \"bootstrap\": 20", 1);
+    int rc = rs_test_run_cli(cmd("run %s -q --no-progress", config), NULL, &err);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "bands.h5: the metric accumulators of 1 run need ") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, " MiB (with one accumulator per bootstrap block, 6 blocks), affinity ") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, " MiB of it, above the memory budget of 1 MiB") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "config bootstrap.blocks") != NULL, "%s", err);
+    ck_assert_int_eq(strchr(err, '\n') - err + 1, (long)strlen(err)); /* one line */
+    char results[1200];
+    snprintf(results, sizeof results, "%s/boot-refused/results.csv", rs_test_dir());
+    ck_assert(!rs_test_file_exists(results));
+    free(err);
+}
+END_TEST
+
+/* Two bootstraps whose blocks could not be merged fail before routing (not after the whole trace): a metric
+ * that follows sequences under batches that cross them, and the cache with reset=never. */
+START_TEST(bootstrap_blocks_that_cannot_merge_are_refused)
+{
+    static const struct {
+        const char *routers, *metrics, *want;
+    } cases[] = {
+        {"\"expert_choice\"", "{\"name\": \"srp\", \"params\": {\"m\": 4}}",
+         "bootstrap over sequences: metric srp follows sequences, so its blocks must start where a sequence starts, "
+         "but router expert_choice routes batches of batch_tokens=512 consecutive tokens across sequences; "
+         "bootstrap it with group=sequence or group=step, or without srp"},
+        {"\"topk:k=2,capacity_factor=1,group=batch\"", "\"sch\"", "metric sch follows sequences"},
+        {"\"topk:k=2\"", "{\"name\": \"cache\", \"params\": {\"slots\": 4, \"reset\": \"never\"}}",
+         "bootstrap over sequences merges one accumulator per block of sequences: metric cache: with reset=never the "
+         "caches carry over from one part of the trace to the next, so parts cannot be merged"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char config[1100], output[1100];
+        snprintf(config, sizeof config, "%s/unmergeable-%zu.json", rs_test_dir(), i);
+        snprintf(output, sizeof output, "%s/unmergeable-%zu", rs_test_dir(), i);
+        FILE *f = fopen(config, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f,
+                "{\"traces\": [\"%s\"], \"routers\": [%s], \"metrics\": [%s], \"batch_tokens\": 512, "
+                "\"bootstrap\": 20, \"output\": \"%s\"}",
+                trace(), cases[i].routers, cases[i].metrics, output);
+        fclose(f);
+        char *err = NULL;
+        int rc = rs_test_run_cli(cmd("run %s -q --no-progress", config), NULL, &err);
+        ck_assert_int_eq(rc, 1);
+        ck_assert_msg(strstr(err, cases[i].want) != NULL, "case %zu: %s", i, err);
+        ck_assert_int_eq(strchr(err, '\n') - err + 1, (long)strlen(err)); /* one line */
+        char results[1200];
+        snprintf(results, sizeof results, "%s/results.csv", output);
+        ck_assert(!rs_test_file_exists(results));
+        free(err);
+    }
+}
+END_TEST
+
 Suite *memory_suite(void)
 {
     Suite *s = suite_create("memory");
@@ -184,6 +289,9 @@ Suite *memory_suite(void)
                         sizeof band_routers / sizeof band_routers[0]);
     tcase_add_test(tc, run_with_bootstrap_does_not_depend_on_the_budget);
     tcase_add_test(tc, what_cannot_fit_is_refused_up_front);
+    tcase_add_test(tc, passes_are_sized_by_metric_accumulators);
+    tcase_add_test(tc, bootstrap_blocks_that_cannot_fit_are_refused);
+    tcase_add_test(tc, bootstrap_blocks_that_cannot_merge_are_refused);
     suite_add_tcase(s, tc);
     return s;
 }
