@@ -60,10 +60,12 @@ RS_API int rs_route(const rs_route_options *opt, rs_error *err);
 
 /* Runs config_path (a JSON config file) as `routesim run CONFIG --output
  * output --tokens tokens --threads threads --no-progress -q` (NULL / 0
- * take the config's); plots: 0 skips the config's figures. *results_csv
- * gets the path of the results.csv written (rs_free it), when not NULL. */
+ * take the config's); plots: 0 skips the config's figures; force: 1
+ * recomputes runs stored in OUTPUT/runs and lets results files replace
+ * files of another kind (`--force`). *results_csv gets the path of the
+ * results.csv written (rs_free it), when not NULL. */
 RS_API int rs_run_config(const char *config_path, const char *output, long long tokens, int threads, int plots,
-                         char **results_csv, rs_error *err);
+                         int force, char **results_csv, rs_error *err);
 
 /* Figures from a results directory, as `routesim plot DIR --format formats
  * --kind kinds --metric metrics` (comma lists; NULL = every one). */

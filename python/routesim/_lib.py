@@ -102,7 +102,7 @@ _PROTOTYPES = {
     "rs_route_options_init": (None, [ctypes.POINTER(RsRouteOptions)]),
     "rs_route": (ctypes.c_int, [ctypes.POINTER(RsRouteOptions), _ERR]),
     "rs_run_config": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_longlong, ctypes.c_int, ctypes.c_int,
-                                     ctypes.POINTER(ctypes.c_void_p), _ERR]),
+                                     ctypes.c_int, ctypes.POINTER(ctypes.c_void_p), _ERR]),
     "rs_plot": (ctypes.c_int, [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
                                ctypes.c_char_p, ctypes.c_int, _ERR]),
     "rs_trace_info_json": (ctypes.c_void_p, [ctypes.c_char_p, _ERR]),

@@ -111,20 +111,23 @@ def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, thr
         return read_csv(csv)
 
 
-def run(config, output=None, tokens=None, threads=None, plots=False):
+def run(config, output=None, tokens=None, threads=None, plots=False, force=False):
     """Runs an experiment config (a path or a dict, docs/config.md) as
     `routesim run` does and returns its results.csv as a DataFrame.
 
     A dict is written to a temporary JSON file; relative paths in it (and in
     a config file) are relative to the current directory. output overrides
     the config's output directory, tokens its generated traces' length,
-    threads its thread count; plots=True makes the config's figures."""
+    threads its thread count; plots=True makes the config's figures;
+    force=True recomputes runs stored by an earlier call and lets the
+    results replace files of another kind (`routesim run --force`)."""
     lib = _lib.lib()
     out = _lib.encode_path(output, "output")
     n_tokens = _count(tokens, "tokens")
     n_threads = _count(threads, "threads")
-    if not isinstance(plots, bool):
-        raise TypeError(f"plots: expected a bool, got {type(plots).__name__}")
+    for name, value in (("plots", plots), ("force", force)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{name}: expected a bool, got {type(value).__name__}")
     results = ctypes.c_void_p()
     if isinstance(config, dict):
         text = json.dumps(config)  # TypeError for values JSON cannot hold
@@ -132,11 +135,11 @@ def run(config, output=None, tokens=None, threads=None, plots=False):
             path = os.path.join(tmp, "config.json")
             with open(path, "w") as f:
                 f.write(text)
-            _call(lib.rs_run_config, os.fsencode(path), out, n_tokens, n_threads, int(plots), ctypes.byref(results),
-                  rename=(path, "config (dict)"))
+            _call(lib.rs_run_config, os.fsencode(path), out, n_tokens, n_threads, int(plots), int(force),
+                  ctypes.byref(results), rename=(path, "config (dict)"))
     else:
         path = _lib.encode_path(config, "config")
-        _call(lib.rs_run_config, path, out, n_tokens, n_threads, int(plots), ctypes.byref(results))
+        _call(lib.rs_run_config, path, out, n_tokens, n_threads, int(plots), int(force), ctypes.byref(results))
     if not results.value:
         raise RoutesimError("rs_run_config succeeded without naming its results.csv")
     return read_csv(_lib.take_string(results.value, _lib.RsError()))

@@ -66,7 +66,7 @@ int rs_route(const rs_route_options *opt, rs_error *err)
     return rc;
 }
 
-int rs_run_config(const char *config_path, const char *output, long long tokens, int threads, int plots,
+int rs_run_config(const char *config_path, const char *output, long long tokens, int threads, int plots, int force,
                   char **results_csv, rs_error *err)
 {
     RS_CHECK(config_path, err, "rs_run_config: no config");
@@ -79,6 +79,7 @@ int rs_run_config(const char *config_path, const char *output, long long tokens,
     opt.tokens = tokens;
     opt.threads = threads;
     opt.plots = plots;
+    opt.force = force != 0;
     opt.progress = 0;
     opt.quiet = 1;
     opt.silent = 1;

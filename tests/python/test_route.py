@@ -2,6 +2,7 @@
 value for value; read_results parses results.csv exactly."""
 
 import os
+import time
 import unittest
 
 import h5py
@@ -94,6 +95,28 @@ class RunMatchesCommandLine(TempDirTest):
         df_file = routesim.run(path, output=self.path("api2"), threads=2)
         assert_same_results(self, df_file, self.path("cli/results.csv"))
         assert_same_results(self, routesim.read_results(self.path("api2")), self.path("cli/results.csv"))
+
+    def test_stored_runs_are_reused_unless_forced(self):
+        trace = gen_trace(self.path("f.h5"), tokens=300, seed=6)
+        config = {"traces": [trace], "routers": ["topk:k=2", "topk:k=1"], "metrics": ["load"],
+                  "output": self.path("forced")}
+        first = routesim.run(config)
+        runs = os.path.join(self.path("forced"), "runs")
+
+        def stored():
+            return {name: os.stat(os.path.join(runs, name)).st_mtime_ns for name in os.listdir(runs)}
+        before = stored()
+        self.assertEqual(len(before), 2)
+        time.sleep(0.02)
+        assert_same_results(self, routesim.run(config), os.path.join(self.path("forced"), "results.csv"))
+        self.assertEqual(stored(), before)  # reused
+        forced = routesim.run(config, force=True)
+        after = stored()
+        self.assertEqual(set(after), set(before))
+        self.assertTrue(all(after[name] > before[name] for name in before))  # recomputed
+        self.assertTrue(first.equals(forced))
+        with self.assertRaises(TypeError):
+            routesim.run(config, force=1)
 
     def test_relative_paths_are_from_the_current_directory(self):
         old = os.getcwd()
