@@ -75,7 +75,7 @@ RS_API int rs_plot(const char *results_dir, const char *formats, const char *kin
 /* ---- descriptions as JSON text ----------------------------------------- */
 
 /* `routesim info TRACE` after full validation, as a JSON object: path, unit,
- * model, num_tokens, num_layers, num_experts, num_sequences, top_k,
+ * model, source, import_notes (a list of lines), num_tokens, num_layers, num_experts, num_sequences, top_k,
  * scoring, norm_topk, logits_dtype, recorded_k and the has_* flags. */
 RS_API char *rs_trace_info_json(const char *trace, rs_error *err);
 

@@ -1,6 +1,7 @@
 /* routesim info TRACE: what a trace holds, after full validation. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sim/cli/cli.h"
 #include "workloads/trace/trace.h"
@@ -62,6 +63,12 @@ int rs_cmd_info(int argc, char **argv)
         printf("model      %s\n", i->model);
     if (rs_trace_source(tr)[0])
         printf("source     %s\n", rs_trace_source(tr));
+    for (const char *note = rs_trace_import_notes(tr); *note;) { /* one line each */
+        const char *end = strchr(note, '\n');
+        int len = end ? (int)(end - note) : (int)strlen(note);
+        printf("imported   %.*s\n", len, note);
+        note += len + (end != NULL);
+    }
     printf("shape      T = %lld tokens, L = %d layers, E = %d experts\n", (long long)i->num_tokens, i->num_layers,
            i->num_experts);
     printf("sequences  S = %lld (length min %lld, mean %.1f, max %lld)\n", (long long)i->num_sequences,

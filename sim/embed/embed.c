@@ -166,6 +166,16 @@ char *rs_trace_info_json(const char *path, rs_error *err)
     cJSON_AddStringToObject(o, "unit", i->unit);
     cJSON_AddStringToObject(o, "model", i->model);
     cJSON_AddStringToObject(o, "source", rs_trace_source(tr));
+    cJSON *notes = cJSON_AddArrayToObject(o, "import_notes");
+    for (const char *note = rs_trace_import_notes(tr); notes && *note;) { /* one string per line */
+        const char *end = strchr(note, '\n');
+        size_t len = end ? (size_t)(end - note) : strlen(note);
+        char *line = strndup(note, len);
+        if (line)
+            cJSON_AddItemToArray(notes, cJSON_CreateString(line));
+        free(line);
+        note += len + (end != NULL);
+    }
     cJSON_AddNumberToObject(o, "num_tokens", (double)i->num_tokens);
     cJSON_AddNumberToObject(o, "num_layers", i->num_layers);
     cJSON_AddNumberToObject(o, "num_experts", i->num_experts);

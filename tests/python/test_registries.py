@@ -30,6 +30,16 @@ class TraceInfo(TempDirTest):
         self.assertEqual((info["num_sequences"], info["model"]), (2, "tiny"))
         self.assertTrue(info["has_phase"])
         self.assertFalse(info["has_token_ids"])
+        self.assertEqual(info["import_notes"], [])
+
+    def test_import_notes(self):
+        notes = "no sequence ids: sequences of 4 tokens assumed (--micro-batch 4)\nlayer 0 is dense: written as unobserved"
+        trace = write_trace(self.path("n.h5"), np.zeros((8, 2, 4), np.float32), offsets=[0, 4, 8],
+                            source="an importer", import_notes=notes)
+        self.assertEqual(routesim.info(trace)["import_notes"], notes.split("\n"))
+        lines = run_cli("info", trace).stdout.splitlines()
+        self.assertEqual([x for x in lines if x.startswith("imported ")],
+                         ["imported   " + x for x in notes.split("\n")])
 
 
 class Registries(unittest.TestCase):

@@ -41,6 +41,9 @@ const char *rs_trace_domain_name(const rs_trace *tr, int index);
 /* Root attribute `expert_names`, or NULL per index when absent. */
 const char *rs_trace_expert_name(const rs_trace *tr, int index);
 const char *rs_trace_source(const rs_trace *tr);
+/* What the importer that wrote the trace assumed or could not know, one
+ * note per line ("" when none: root attribute import_notes). */
+const char *rs_trace_import_notes(const rs_trace *tr);
 
 /* Logits of tokens [t0, t0+n) as float32 [n, L, E]. scratch must hold
  * n*L*E*rs_trace_logit_size() bytes when the stored dtype is 16-bit. */

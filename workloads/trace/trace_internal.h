@@ -13,7 +13,7 @@ struct rs_trace {
     char *path;
     hid_t file;
     rs_trace_info info;
-    char *unit, *model, *scoring, *source;
+    char *unit, *model, *scoring, *source, *import_notes;
     char **expert_names;
     int num_expert_names;
     char **domain_names;

@@ -60,6 +60,7 @@ void rs_trace_close(rs_trace *tr)
     free(tr->model);
     free(tr->scoring);
     free(tr->source);
+    free(tr->import_notes);
     free(tr->path);
     free(tr);
 }
@@ -111,7 +112,8 @@ static int read_root_attributes(rs_trace *tr, rs_error *err)
 
     if (rs_h5_attr_string(root, "model", &tr->model, f, "root", err) < 0 ||
         rs_h5_attr_string(root, "scoring", &tr->scoring, f, "root", err) < 0 ||
-        rs_h5_attr_string(root, "source", &tr->source, f, "root", err) < 0)
+        rs_h5_attr_string(root, "source", &tr->source, f, "root", err) < 0 ||
+        rs_h5_attr_string(root, "import_notes", &tr->import_notes, f, "root", err) < 0)
         return -1;
     if (tr->scoring && strcmp(tr->scoring, "softmax") != 0 && strcmp(tr->scoring, "sigmoid") != 0 &&
         strcmp(tr->scoring, "sqrt_softplus") != 0)
@@ -610,6 +612,8 @@ const char *rs_trace_expert_name(const rs_trace *tr, int i)
     return i >= 0 && i < tr->num_expert_names ? tr->expert_names[i] : NULL;
 }
 const char *rs_trace_source(const rs_trace *tr) { return tr->source ? tr->source : ""; }
+
+const char *rs_trace_import_notes(const rs_trace *tr) { return tr->import_notes ? tr->import_notes : ""; }
 
 size_t rs_trace_logit_size(const rs_trace *tr)
 {

@@ -81,6 +81,8 @@ static int write_attributes(rs_trace_writer *w, rs_error *err)
         RS_TRY(rs_h5_write_attr_string(root, "scoring", l->scoring, err));
     if (l->source)
         RS_TRY(rs_h5_write_attr_string(root, "source", l->source, err));
+    if (l->import_notes && l->import_notes[0])
+        RS_TRY(rs_h5_write_attr_string(root, "import_notes", l->import_notes, err));
     if (l->top_k > 0)
         RS_TRY(rs_h5_write_attr_int(root, "top_k", l->top_k, err));
     if (l->norm_topk >= 0)

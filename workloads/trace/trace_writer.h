@@ -27,6 +27,9 @@ typedef struct rs_trace_layout {
     int phase;              /* /tokens/phase */
     const char *unit;       /* NULL = "token" */
     const char *model, *scoring, *source; /* NULL = omitted */
+    /* An importer's notes: what it assumed and what the format could not
+     * tell, one note per line (root attribute import_notes); NULL = none. */
+    const char *import_notes;
     int top_k;              /* 0 = omitted */
     int norm_topk;          /* -1 = omitted */
     int num_domains;        /* > 0 writes /sequences/domain and its names */
