@@ -523,6 +523,8 @@ static int check_columns(const import_state *st, const csv_file *f, const batch 
                          int64_t row_in_block, rs_error *err)
 {
     const int64_t token = b->offset + row_in_block / st->k, rank = row_in_block % st->k;
+    if (b->num_blocks == 1 && row_in_block == 0 && row->token != b->offset && b->offset == 0)
+        return fail_at(f, "token", err, "%lld starts the file, expected 0", (long long)row->token);
     if (b->num_blocks == 1 && row_in_block == 0 && row->token != b->offset)
         return fail_at(f, "token", err, "%lld starts a batch, expected %lld (the tokens before it end at %lld)",
                        (long long)row->token, (long long)b->offset, (long long)b->offset - 1);

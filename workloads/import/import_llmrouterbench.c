@@ -303,6 +303,30 @@ static char *read_whole(const char *path, size_t *size)
     return buf;
 }
 
+/* 1 when the text stops inside a string, object or array: a file cut off
+ * (a copy or a write that did not finish) rather than one written wrong. */
+static int ends_early(const char *text, size_t size)
+{
+    int64_t depth = 0;
+    int in_string = 0;
+    for (size_t i = 0; i < size; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return in_string || depth > 0;
+}
+
 /* Parses one file. *demo is set (and nothing else read) for a demo run. */
 static int read_results_file(const char *path, double max_quality, int *demo, results_file *r, rs_error *err)
 {
@@ -324,7 +348,7 @@ static int read_results_file(const char *path, double max_quality, int *demo, re
         int not_finite = strncmp(text + at, "NaN", 3) == 0 || strncmp(text + at, "Infinity", 8) == 0 ||
                          strncmp(text + at, "-Infinity", 9) == 0;
         rc = rs_fail(err, "%s: malformed JSON at line %lld, column %lld%s", path, line, column,
-                     at >= size ? " (the file ends early: truncated?)"
+                     ends_early(text, size) ? " (the file ends early: truncated?)"
                      : not_finite ? " (NaN / Infinity: Python writes them for a float that is not finite)"
                                   : "");
     }
@@ -612,15 +636,20 @@ static void write_notes(const selection *s, const rs_query_table *q, const tally
     add(out, "queries: one per (dataset_name, split, index), in that order; domain = dataset_name (%d datasets); "
              "models in name order\n",
         q->num_domains);
-    for (int64_t g = 1, shown = 0; g < s->count && shown < 5; g++) {
-        const results_file *a = &s->groups[g - 1].data, *b = &s->groups[g].data;
-        if (strcmp(a->dataset, b->dataset) == 0 && strcmp(a->split, b->split) != 0) {
-            add(out, "dataset %s has several splits (%s, %s, ...): their queries are separate, under one domain\n",
-                b->dataset, a->split, b->split);
+    /* datasets run on several splits (groups are in dataset, split, model order) */
+    for (int64_t g0 = 0, shown = 0; g0 < s->count && shown < 5;) {
+        int64_t g1 = g0, splits = 0;
+        for (; g1 < s->count && strcmp(s->groups[g1].data.dataset, s->groups[g0].data.dataset) == 0; g1++)
+            splits += g1 == g0 || strcmp(s->groups[g1].data.split, s->groups[g1 - 1].data.split) != 0;
+        if (splits > 1) {
+            add(out, "dataset %s has %lld splits (", s->groups[g0].data.dataset, (long long)splits);
+            for (int64_t g = g0, listed = 0; g < g1; g++)
+                if (g == g0 || strcmp(s->groups[g].data.split, s->groups[g - 1].data.split) != 0)
+                    add(out, "%s%s", listed++ ? ", " : "", s->groups[g].data.split);
+            add(out, "): their queries are separate, under one domain\n");
             shown++;
-            while (g + 1 < s->count && strcmp(s->groups[g + 1].data.dataset, b->dataset) == 0)
-                g++;
         }
+        g0 = g1;
     }
     add(out, "quality = score; a null or missing score is read as 0, as the loader does (%lld of %lld records)\n",
         (long long)t->null_scores, (long long)t->records);
