@@ -745,14 +745,19 @@ static int write_trace(import_state *st, rs_error *err)
         .gzip_level = (int)rs_param_int(job->options, "gzip"),
     };
     const size_t per_token = (size_t)st->num_layers * (size_t)st->k;
+    RS_CHECK(per_token <= MAX_BATCH_IDS, err, "%d layers x k = %d: %zu ids per token, more than %d", st->num_layers,
+             st->k, per_token, MAX_BATCH_IDS);
     int piece = (int)(APPEND_IDS / per_token);
     piece = piece < 1 ? 1 : piece;
-    batch b = {.out_ids = malloc((size_t)piece * per_token * sizeof *b.out_ids),
-               .out_phase = layout.phase ? malloc((size_t)piece) : NULL};
+    batch b = {0};
     rs_trace_writer *w = NULL;
     int rc = rs_trace_size_check(job->output, &layout, tokens, st->num_files, &job->limit, err);
-    if (rc == 0 && (!b.out_ids || (layout.phase && !b.out_phase)))
-        rc = rs_fail(err, "out of memory");
+    if (rc == 0) {
+        b.out_ids = malloc((size_t)piece * per_token * sizeof *b.out_ids);
+        b.out_phase = layout.phase ? malloc((size_t)piece) : NULL;
+        if (!b.out_ids || (layout.phase && !b.out_phase))
+            rc = rs_fail(err, "out of memory");
+    }
     if (rc == 0)
         rc = rs_trace_writer_create(&w, job->output, &layout, err);
     for (int i = 0; i < st->num_files && rc == 0; i++)
