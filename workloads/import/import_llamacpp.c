@@ -663,11 +663,11 @@ static void write_notes(const import_state *st, text *t)
     if (!columns)
         add(t, "no phase: prompt batches and decode steps are not told apart (a decode step is a one-token batch)\n");
     if (st->cut_batches)
-        add(t, "layer %d%s ran on fewer tokens in %lld batches (llama.cpp runs the model's last layer only on the "
+        add(t, "layer %d%s ran on fewer tokens in %lld batch%s (llama.cpp runs the model's last layer only on the "
                "tokens that produce logits, the batch's last): stored at the batch's last tokens%s; %lld (token, "
                "layer) pairs before them not observed\n",
             st->cut_layer_min, st->cut_layer_min == st->cut_layer_max ? "" : " and others", (long long)st->cut_batches,
-            columns ? " (the writer numbers them from the batch's first token)" : "", (long long)st->cut_pairs);
+            st->cut_batches == 1 ? "" : "es", columns ? " (the writer numbers them from the batch's first token)" : "", (long long)st->cut_pairs);
     int contiguous = 0, telling = 0;
     for (int i = 0; i < st->num_files; i++) {
         contiguous += st->scans[i].keep_first_only;
@@ -701,8 +701,9 @@ static void print_report(const import_state *st, const char *notes)
     text layers = {0};
     add_layers(&layers, st);
     fprintf(stderr,
-            "routesim: imported %lld rows from %d file%s into %s: %d sequences, %lld tokens", (long long)st->rows,
-            st->num_files, st->num_files == 1 ? "" : "s", st->job->output, st->num_files, (long long)st->tokens);
+            "routesim: imported %lld rows from %d file%s into %s: %d sequence%s, %lld tokens", (long long)st->rows,
+            st->num_files, st->num_files == 1 ? "" : "s", st->job->output, st->num_files,
+            st->num_files == 1 ? "" : "s", (long long)st->tokens);
     if (st->scans[0].variant == VARIANT_COLUMNS)
         fprintf(stderr, " (%lld prompt, %lld decode)", (long long)st->prompt_tokens, (long long)st->decode_tokens);
     fprintf(stderr, ", %d layers (logged as %s), K = %d; not observed (token, layer) pairs: %lld\n", st->num_layers,
