@@ -268,6 +268,30 @@ START_TEST(results_tree_query_by_query)
 }
 END_TEST
 
+/* A config's import recipe names the directory as its input. */
+START_TEST(config_recipe_imports_the_tree)
+{
+    char root[1024], config[1024], trace[1024], results[1024], json[4096], args[4096], *out = NULL;
+    snprintf(root, sizeof root, "%s", write_tree("recipe"));
+    snprintf(config, sizeof config, "%s", rs_test_path("lrb-recipe.json"));
+    snprintf(trace, sizeof trace, "%s", rs_test_path("recipe/lrb.h5"));
+    snprintf(results, sizeof results, "%s", rs_test_path("recipe-results"));
+    snprintf(json, sizeof json,
+             "{\"traces\": [{\"path\": \"%s\", \"import\": {\"format\": \"llmrouterbench\", \"input\": \"%s\"}}], "
+             "\"routers\": [\"fixed:model=qwen3-8b\"], \"metrics\": [\"outcome\"]}",
+             trace, root);
+    FILE *f = fopen(config, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(json, f);
+    fclose(f);
+    snprintf(args, sizeof args, "run '%s' --output '%s'", config, results);
+    ck_assert_int_eq(rs_test_run_cli(args, &out, NULL), 0);
+    ck_assert_msg(rs_test_file_exists(trace), "no %s", trace);
+    ck_assert_msg(strstr(out, "0.3750"), "%s", out); /* qwen3-8b: (0 + 1 + 0 + 0.25 + 1 + 0) / 6 */
+    free(out);
+}
+END_TEST
+
 static void write_file(const char *path, const char *text)
 {
     make_dirs(path);
@@ -308,7 +332,7 @@ START_TEST(malformed_trees_are_refused)
         {HEAD("false") RECORD("1", "1.0", "0.1") ",\n" RECORD("1", "0.0", "0.1") "\n  ]\n}",
          "records[1]: index 1 is given twice (records[0])"},
         {HEAD("false") RECORD("1", "1.0", "-0.1") "\n  ]\n}",
-         "records[0]: cost: expected a number >= 0 (USD), got a negative number"},
+         "records[0]: cost: -0.1 is not a cost (a finite number >= 0, USD)"},
         {"{\n  \"model_name\": \"m\",\n  \"split\": \"test\",\n  \"records\": []\n}", "dataset_name: missing"},
         {"{\n  \"dataset_name\": \"d\",\n  \"model_name\": \"m\",\n  \"split\": \"test\"\n}", "records: missing"},
         {"[1, 2]", "expected a JSON object (a save_result file), got an array"},
@@ -358,6 +382,7 @@ Suite *import_llmrouterbench_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, results_tree_query_by_query);
     tcase_add_test(tc, malformed_trees_are_refused);
+    tcase_add_test(tc, config_recipe_imports_the_tree);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -243,7 +243,7 @@ static int read_record(const char *path, const cJSON *item, int64_t i, double ma
     } else if (cJSON_IsNumber(score)) {
         double v = score->valuedouble;
         if (!(v >= 0 && v <= max_quality))
-            return fail_record(path, i, err, "score: %.17g is outside [0, %g] (--max-quality sets the top of a "
+            return fail_record(path, i, err, "score: %.15g is outside [0, %g] (--max-quality sets the top of a "
                                "graded score)", v, max_quality);
         out->score = (float)v;
     } else {
@@ -255,10 +255,10 @@ static int read_record(const char *path, const cJSON *item, int64_t i, double ma
     if (!cost) {
         out->cost = 0.0f; /* the loader: record_data.get('cost', 0.0) */
         r->missing_costs++;
-    } else if (!cJSON_IsNumber(cost) || !isfinite(cost->valuedouble) || cost->valuedouble < 0 ||
-               !isfinite((float)cost->valuedouble)) {
-        return fail_record(path, i, err, "cost: expected a number >= 0 (USD), got %s",
-                           cJSON_IsNumber(cost) ? "a negative number" : json_type(cost));
+    } else if (!cJSON_IsNumber(cost)) {
+        return fail_record(path, i, err, "cost: expected a number >= 0 (USD), got %s", json_type(cost));
+    } else if (!(cost->valuedouble >= 0) || !isfinite((float)cost->valuedouble)) {
+        return fail_record(path, i, err, "cost: %.15g is not a cost (a finite number >= 0, USD)", cost->valuedouble);
     } else {
         out->cost = (float)cost->valuedouble;
     }
