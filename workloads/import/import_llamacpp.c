@@ -185,7 +185,8 @@ static int open_file(csv_file *f, const char *path, int num_experts, rs_error *e
     f->is_open = 1;
     size_t len = 0;
     int got = next_line(f, &len, err);
-    RS_CHECK(got >= 0, err, "%s", err->msg);
+    if (got < 0)
+        return -1; /* a read error, already said */
     RS_CHECK(got == 1, err, "%s: no rows (an empty trace: did the model have ffn_moe_topk tensors?)", path);
     if (len == sizeof columns_header - 1 && memcmp(f->lines.buf, columns_header, len) == 0) {
         f->variant = VARIANT_COLUMNS;
