@@ -647,12 +647,14 @@ static void write_notes(const import_state *st, text *t)
 {
     const int columns = st->scans[0].variant == VARIANT_COLUMNS;
     if (columns)
-        add(t, "rows phase,token,layer,rank,expert (moe-trace forks of llama.cpp PR #28544): one sequence per file "
-               "(%d), in the order given; tokens by the token column, /tokens/phase from the phase column\n",
+        add(t, "rows phase,token,layer,rank,expert (moe-trace forks of llama.cpp PR #28544): no sequence ids, one "
+               "sequence per file (%d), in the order given; tokens by the token column, /tokens/phase from the phase "
+               "column\n",
             st->num_files);
     else
-        add(t, "rows layer,expert (llama.cpp PR #28544 examples/moe-trace): no header, no token, sequence or batch "
-               "column; one sequence per file (%d), in the order given; tokens numbered in file order\n",
+        add(t, "rows layer,expert (llama.cpp PR #28544 examples/moe-trace): no header, no token, batch or sequence "
+               "column (no sequence ids): one sequence per file (%d), in the order given; tokens numbered in file "
+               "order\n",
             st->num_files);
     if (!columns)
         add(t, "a batch ends where the layer number stops increasing, and each layer's rows of a batch are k per "
