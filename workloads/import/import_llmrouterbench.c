@@ -629,6 +629,10 @@ static void write_notes(const selection *s, const rs_query_table *q, const tally
              "(dataset_name, split, model_name) as baselines/data_loader.py does (the YYYYMMDD_HHMMSS stamp of the "
              "file name, else its modification time): %lld kept, %lld demo runs and %lld older runs left out\n",
         (long long)files, (long long)s->count, (long long)s->demo_files, (long long)s->older_files);
+    if (s->stamps_from_mtime)
+        add(out, "%lld files without a YYYYMMDD_HHMMSS name (legacy result.json) dated by their modification time, "
+                 "older than any named run\n",
+            (long long)s->stamps_from_mtime);
     if (s->tied_groups)
         add(out, "%lld groups had files with equal timestamps: kept the first by path (the loader keeps whichever "
                  "its directory walk lists first)\n",
