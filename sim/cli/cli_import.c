@@ -66,9 +66,15 @@ static void print_options(const rs_importer_type *t)
     printf("  %-22s %s\n", "--no-size-limit", "write whatever size the trace takes; checks neither limit nor free space");
 }
 
+/* What the usage line calls the input: "DIR", "INPUT..." or "INPUT". */
+static const char *input_word(const rs_importer_type *t)
+{
+    return t->flags & RS_IMPORTER_DIRECTORY ? "DIR" : t->flags & RS_IMPORTER_MANY_INPUTS ? "INPUT..." : "INPUT";
+}
+
 static void format_usage(const rs_importer_type *t)
 {
-    printf("usage: routesim import %s INPUT -o TRACE.h5", t->name);
+    printf("usage: routesim import %s %s -o TRACE.h5", t->name, input_word(t));
     for (int i = 0; i < t->num_options; i++) {
         char text[128];
         option_text(t, i, text, sizeof text);
@@ -132,13 +138,20 @@ static int set_option(const char *command, const rs_importer_type *t, rs_params 
     return 0;
 }
 
-/* The checks before anything is read: one input, -o, required options,
- * the importer's own check. */
+/* The checks before anything is read: one input (or several where the
+ * format takes them), -o, required options, the importer's own check. */
 static int check_arguments(const char *command, const rs_importer_type *t, const rs_params *p, int inputs,
                            const char *output)
 {
-    if (inputs != 1)
+    if (t->flags & RS_IMPORTER_DIRECTORY) {
+        if (inputs != 1)
+            return rs_cli_usage_error(command, "expected one directory");
+    } else if (t->flags & RS_IMPORTER_MANY_INPUTS) {
+        if (inputs < 1)
+            return rs_cli_usage_error(command, "expected one or more input files");
+    } else if (inputs != 1) {
         return rs_cli_usage_error(command, "expected one input file ('-' for standard input)");
+    }
     if (!output)
         return rs_cli_usage_error(command, "-o TRACE.h5 is required");
     for (int i = 0; i < t->num_options; i++) {
@@ -198,7 +211,13 @@ static int import_format(const rs_importer_type *t, int argc, char **argv)
     if (rc == 0)
         rc = check_arguments(command, t, &p, argc - optind, output);
     if (rc == 0) {
-        rs_import_job job = {.input = argv[optind], .output = output, .options = &p, .limit = limit, .force = force};
+        rs_import_job job = {.input = argv[optind],
+                             .inputs = (const char *const *)(argv + optind),
+                             .num_inputs = argc - optind,
+                             .output = output,
+                             .options = &p,
+                             .limit = limit,
+                             .force = force};
         rc = rs_import_run(t, &job, &err) == 0 ? RS_EXIT_OK : rs_cli_fail(&err);
     }
     rs_params_free(&p);

@@ -1,9 +1,13 @@
+#define _GNU_SOURCE /* nftw's FTW_DEPTH and FTW_PHYS */
 #include "tests/fuzz/harness_import.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/fuzz/harness.h"
@@ -44,6 +48,96 @@ static int stray_files(const char *keep)
     if (d)
         closedir(d);
     return count;
+}
+
+/* ---- inputs of several files ------------------------------------------ */
+
+enum { MAX_PARTS = 64, MAX_NAME = 200 };
+
+/* A relative path of plain names: letters, digits, '.', '_', '-', at most 6 levels, no "..". */
+static int plain_relative_path(const char *name, size_t len)
+{
+    if (len == 0 || len > MAX_NAME || name[0] == '/' || name[len - 1] == '/')
+        return 0;
+    int levels = 1;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (c == '/') {
+            if (name[i + 1] == '/' || ++levels > 6)
+                return 0;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                     c == '_' || c == '-')) {
+            return 0;
+        }
+        if (c == '.' && (i == 0 || name[i - 1] == '/') && i + 1 < len && name[i + 1] == '.' &&
+            (i + 2 == len || name[i + 2] == '/'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Writes data to root/name, making its directories; 0 when it cannot (a
+ * name used as both a file and a directory, say): the input is skipped. */
+static int write_part(const char *root, const char *name, size_t name_len, const uint8_t *data, size_t size,
+                      char *path, size_t path_size)
+{
+    int n = snprintf(path, path_size, "%s/%.*s", root, (int)name_len, name);
+    if (n < 0 || (size_t)n >= path_size)
+        return 0;
+    for (char *c = path + strlen(root) + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        int ok = mkdir(path, 0755) == 0 || errno == EEXIST;
+        *c = '/';
+        if (!ok)
+            return 0;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return 0; /* given twice, or a directory */
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return 0;
+    int ok = (size == 0 || fwrite(data, 1, size, f) == size);
+    return fclose(f) == 0 && ok;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Splits data into files at lines "@@ NAME" (what comes before the first is
+ * the file "input") under root; paths[] gets them in order. Returns their
+ * number, -1 when the input is not files the harness writes. */
+static int write_parts(const char *root, const uint8_t *data, size_t size, char paths[][640])
+{
+    if (mkdir(root, 0755) != 0)
+        rs_fuzz_fail("cannot create %s", root);
+    int count = 0;
+    const uint8_t *name = (const uint8_t *)"input";
+    size_t name_len = 5, at = 0;
+    for (;;) {
+        /* the part runs to the next line that starts with "@@ " */
+        size_t end = at;
+        while (end < size &&
+               !(end + 3 <= size && memcmp(data + end, "@@ ", 3) == 0 && (end == 0 || data[end - 1] == '\n')))
+            end++;
+        if (!(name_len == 5 && memcmp(name, "input", 5) == 0 && end == at && at == 0)) {
+            if (count == MAX_PARTS || !plain_relative_path((const char *)name, name_len) ||
+                !write_part(root, (const char *)name, name_len, data + at, end - at, paths[count], sizeof paths[0]))
+                return -1;
+            count++;
+        }
+        if (end >= size)
+            return count;
+        const uint8_t *nl = memchr(data + end, '\n', size - end);
+        name = data + end + 3;
+        name_len = (nl ? (size_t)(nl - data) : size) - (end + 3);
+        at = nl ? (size_t)(nl - data) + 1 : size;
+    }
 }
 
 /* What a user of the trace does first: open it, read its first tokens. */
@@ -92,8 +186,9 @@ void rs_fuzz_import(const char *format, const uint8_t *data, size_t size)
     rs_error err = {{0}};
     if (rs_importer_options_init(type, &options, format, &err) != 0)
         rs_fuzz_fail("%s", err.msg);
-    if (strcmp(format, "jsonl") == 0)
-        rs_params_set(&options, "experts", "8", &err); /* required: a default the options line may change */
+    for (int i = 0; i < type->num_options; i++)
+        if (strcmp(type->options[i].name, "experts") == 0)
+            rs_params_set(&options, "experts", "8", &err); /* required: a default the options line may change */
 
     size_t skip = 0;
     if (size >= 2 && data[0] == '-' && data[1] == '-') {
@@ -110,9 +205,33 @@ void rs_fuzz_import(const char *format, const uint8_t *data, size_t size)
         skip = nl ? len + 1 : len;
     }
     const char *input = rs_fuzz_path("input"), *output = rs_fuzz_path("out.h5");
-    rs_fuzz_write_file(input, data + skip, size - skip);
+    /* a format that reads a directory or several files gets the input split
+     * into files at "@@ NAME" lines: under tree/, the directory, or in/, each file an input */
+    static char parts[MAX_PARTS][640];
+    const char *inputs[MAX_PARTS];
+    char root[640] = "";
+    int num_inputs = 0;
+    if (type->flags & (RS_IMPORTER_DIRECTORY | RS_IMPORTER_MANY_INPUTS)) {
+        snprintf(root, sizeof root, "%s", rs_fuzz_path(type->flags & RS_IMPORTER_DIRECTORY ? "tree" : "in"));
+        num_inputs = write_parts(root, data + skip, size - skip, parts);
+        if (num_inputs <= 0) {
+            nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+            rs_fuzz_note("skipped", "not files the harness writes");
+            rs_params_free(&options);
+            return;
+        }
+        for (int i = 0; i < num_inputs; i++)
+            inputs[i] = parts[i];
+        input = type->flags & RS_IMPORTER_DIRECTORY ? root : parts[0];
+    } else {
+        rs_fuzz_write_file(input, data + skip, size - skip);
+    }
 
     rs_import_job job = {.input = input, .output = output, .options = &options, .quiet = 1};
+    if (type->flags & RS_IMPORTER_MANY_INPUTS) {
+        job.inputs = inputs;
+        job.num_inputs = num_inputs;
+    }
     int rc = type->check ? type->check(&options, &err) : 0;
     if (rc == 0)
         rc = type->run(&job, &err);
@@ -128,6 +247,8 @@ void rs_fuzz_import(const char *format, const uint8_t *data, size_t size)
         read_back(output);
         unlink(output);
     }
+    if (root[0])
+        nftw(root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (stray_files("input") > 0)
         rs_fuzz_fail("import %s left files behind (%s)", format, rc ? err.msg : "it succeeded");
     unlink(input);

@@ -368,6 +368,7 @@ int rs_query_table_write(const rs_query_table *q, const char *path, const char *
         .logits = RS_LOGITS_NONE,
         .unit = "query",
         .source = source,
+        .import_notes = q->import_notes,
         .top_k = 0,
         .norm_topk = -1,
         .num_domains = q->num_domains > 0 ? q->num_domains : 0,

@@ -59,6 +59,7 @@ typedef struct rs_query_table {
     int32_t *domain;       /* [T] labels, or NULL */
     char **domain_names;
     int num_domains, domains_cap;
+    const char *import_notes; /* what the importer assumed, one note per line (not owned), or NULL */
 } rs_query_table;
 
 int rs_query_table_init(rs_query_table *q, int E, int cost_per_query, int with_domains, rs_error *err);

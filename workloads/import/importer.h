@@ -23,12 +23,16 @@ typedef struct rs_import_option_form {
     unsigned flags;
 } rs_import_option_form;
 
-/* RS_IMPORTER_CONFIG: config "import" recipes may name the format. */
-enum { RS_IMPORTER_CONFIG = 1 << 0 };
+/* RS_IMPORTER_CONFIG: config "import" recipes may name the format.
+ * RS_IMPORTER_DIRECTORY: INPUT is a directory the importer walks, not a file.
+ * RS_IMPORTER_MANY_INPUTS: several INPUT files may be given (job->inputs). */
+enum { RS_IMPORTER_CONFIG = 1 << 0, RS_IMPORTER_DIRECTORY = 1 << 1, RS_IMPORTER_MANY_INPUTS = 1 << 2 };
 
 /* One import: what to read, what to write, the importer's options. */
 typedef struct rs_import_job {
     const char *input;         /* a path, "-" = standard input; gzip is recognised */
+    const char *const *inputs; /* RS_IMPORTER_MANY_INPUTS: every input, in order; NULL = input alone */
+    int num_inputs;
     const char *output;        /* the trace, written under a temporary name and renamed */
     const rs_params *options;  /* the importer's options, checked */
     int quiet;                 /* 1: no report on stderr */
@@ -63,9 +67,14 @@ const rs_importer_type *rs_importer_find(const char *name);
  * with all of the flags given. */
 void rs_importer_names(unsigned flags, const char *quote, const char *last, char *buf, size_t size);
 
-/* Runs an import as every caller should: the input must be a file (or "-"),
- * the output must not be the input nor a directory, and replaces only a
- * trace unless job->force; then type->run. */
+/* The job's inputs: job->inputs[0 .. num_inputs) when given, else job->input alone. */
+int rs_import_input_count(const rs_import_job *job);
+const char *rs_import_input(const rs_import_job *job, int index);
+
+/* Runs an import as every caller should: each input must be a file (or
+ * "-"; a directory for RS_IMPORTER_DIRECTORY), the output must not be an
+ * input nor a directory, and replaces only a trace unless job->force; then
+ * type->run. */
 int rs_import_run(const rs_importer_type *type, const rs_import_job *job, rs_error *err);
 
 /* The options of type filled with their defaults; owner names them in messages. */
