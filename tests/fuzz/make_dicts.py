@@ -57,5 +57,6 @@ config_keys = ("name", "description", "traces", "routers", "metrics", "batch_tok
 config = [entry('"' + k + '":') for k in config_keys] + [entry('"' + n + '"') for n in names]
 config += [entry('"' + p + '":') for p in params]
 config += [entry(t) for t in ('"grid"', '"zip"', "true", "false", "null", "[]", "{}", "1e308", "-1", '"batch"',
-                              '"sequence"', '"step"', '"jsonl"', '"routellm"', '"routerbench"')]
+                              '"sequence"', '"step"', '"jsonl"', '"routellm"', '"routerbench"',
+                              '"routerarena"')]
 write("config.dict", config)
