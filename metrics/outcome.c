@@ -13,12 +13,16 @@
  * query the router fitted itself on (`training`), also left out. Every
  * value below is over the same evaluated queries. Sums are exact (64.64
  * fixed point), so results do not depend on chunks, threads or merge order.
+ * arena_score is RouterArena's score of the same mean quality and of the
+ * cost per 1,000 queries counted as RouterArena counts it: over every query
+ * scored, skipped ones included at cost 0 (metrics/arena_score.h).
  * Memory: O(E). Without outcomes (token traces) every value is NaN. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/arena_score.h"
 #include "workloads/trace/query_models.h"
 #include "routesim/metric.h"
 #include "routesim/router.h"
@@ -41,8 +45,9 @@ enum {
     OUT_STRONG_CALLS,
     OUT_STRONG_QUALITY,
     OUT_WEAK_QUALITY,
+    OUT_ARENA_SCORE,
 };
-enum { PARAM_NONE_CORRECT, PARAM_STRONG, PARAM_WEAK, PARAM_P };
+enum { PARAM_NONE_CORRECT, PARAM_STRONG, PARAM_WEAK, PARAM_P, PARAM_ARENA_BETA };
 
 static const rs_param_def outcome_params[] = {
     [PARAM_NONE_CORRECT] = {"none_correct", RS_PARAM_ENUM, "skip", 0, 0, "skip|cheapest",
@@ -54,6 +59,9 @@ static const rs_param_def outcome_params[] = {
                     "weak model of weak_quality and the curves; default: the worst single model"},
     [PARAM_P] = {"p", RS_PARAM_FLOAT, "0.5", 1e-9, 1, NULL,
                  "curve.cpt: share of the weak-to-strong quality gap to reach (RouteLLM CPT(p))"},
+    [PARAM_ARENA_BETA] = {"arena_beta", RS_PARAM_FLOAT, "0.1", 0, 1e6, NULL,
+                          "arena_score: RouterArena's beta, the weight of accuracy against cost (0.1 on its "
+                          "leaderboard)"},
 };
 
 #define USES(p) (1ull << (p))
@@ -100,6 +108,11 @@ static const rs_metric_output outcome_outputs[] = {
                             .label = NULL},
     [OUT_WEAK_QUALITY] = {"weak_quality", "model_quality of the weak model", USES(PARAM_WEAK), RS_AGG_SELF,
                           .label = NULL},
+    [OUT_ARENA_SCORE] = {"arena_score",
+                         "RouterArena's (1 + beta) A C / (beta A + C), A = quality, C = (log2 200 - log2 c) / "
+                         "(log2 200 - log2 0.0044), c = 1000 cost_total / (queries + skipped) clamped to [0.0044, "
+                         "200] (costs in USD)",
+                         USES(PARAM_ARENA_BETA), RS_AGG_SELF, .label = "arena score"},
 };
 
 typedef struct model_stats {
@@ -111,6 +124,7 @@ typedef struct outcome_acc {
     int E, has_quality, has_cost;
     int skip_none_correct;
     int strong, weak; /* -1: the best / worst single model */
+    double arena_beta;
     const char *const *names;
     int64_t queries, training, skipped;
     rs_xsum quality, cost, oracle_quality, oracle_cost;
@@ -136,6 +150,7 @@ static int outcome_create(void **out, const rs_params *params, const rs_metric_s
     a->names = info->expert_names;
     a->skip_none_correct = strcmp(rs_param_str(params, "none_correct"), "skip") == 0;
     a->strong = a->weak = -1;
+    a->arena_beta = rs_param_float(params, "arena_beta");
     int rc = 0;
     if (rs_param_is_set(params, "strong"))
         rc = rs_query_model(info, "metric outcome", "strong", rs_param_str(params, "strong"), &a->strong, err);
@@ -307,6 +322,12 @@ static void outcome_finalize(const void *acc, rs_metric_sink *sink)
                    strong >= 0 && a->queries > 0 ? (double)a->models[strong].called / n : NAN);
     rs_metric_emit(sink, OUT_STRONG_QUALITY, -1, NULL, strong >= 0 ? model_quality(a, strong) : NAN);
     rs_metric_emit(sink, OUT_WEAK_QUALITY, -1, NULL, weak >= 0 ? model_quality(a, weak) : NAN);
+    /* llm_evaluation/run.py compute_router_metrics: accuracy averaged over the
+     * evaluated queries, cost summed over them and divided by every query
+     * (len(predictions)): a skipped query counts at cost 0 */
+    const int64_t scored = a->queries + a->skipped;
+    double cost_per_1k = scored > 0 ? cost_total / (double)scored * 1000.0 : NAN;
+    rs_metric_emit(sink, OUT_ARENA_SCORE, -1, NULL, rs_arena_score(quality, cost_per_1k, a->arena_beta));
 }
 
 static void outcome_checkpoint(void *p, rs_state_io *io)
@@ -327,7 +348,8 @@ static const rs_metric_type outcome_type = {
     .summary = "query routing (unit = query): quality and cost of the answers, oracle gap, share of the oracle "
                "recovered, single-model points",
     .source = "RouterBench arXiv:2403.12031 (withmartian/routerbench convertors/common.py oracle); RouteLLM "
-              "arXiv:2406.18665 (lm-sys/RouteLLM routellm/evals/evaluate.py); metrics.md \"Oracle gaps\"",
+              "arXiv:2406.18665 (lm-sys/RouteLLM routellm/evals/evaluate.py); RouterArena arXiv:2510.00202 "
+              "(RouteWorks/RouterArena llm_evaluation/run.py compute_arena_score); metrics.md \"Oracle gaps\"",
     .params = outcome_params,
     .num_params = sizeof outcome_params / sizeof outcome_params[0],
     .outputs = outcome_outputs,

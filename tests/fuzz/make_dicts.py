@@ -58,5 +58,5 @@ config = [entry('"' + k + '":') for k in config_keys] + [entry('"' + n + '"') fo
 config += [entry('"' + p + '":') for p in params]
 config += [entry(t) for t in ('"grid"', '"zip"', "true", "false", "null", "[]", "{}", "1e308", "-1", '"batch"',
                               '"sequence"', '"step"', '"jsonl"', '"routellm"', '"routerbench"',
-                              '"llmrouterbench"')]
+                              '"llmrouterbench"', '"routerarena"')]
 write("config.dict", config)

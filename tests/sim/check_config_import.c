@@ -41,7 +41,8 @@ START_TEST(import_entry_errors)
 {
     parse_fails("{\"traces\": [{\"path\": \"q.h5\", \"import\": {\"format\": \"csv\", \"input\": \"a.csv\"}}], "
                 "\"routers\": [\"oracle\"]}",
-                "exp.json: traces[0].import.format: expected \"routellm\", \"routerbench\" or \"llmrouterbench\"");
+                "exp.json: traces[0].import.format: expected \"routellm\", \"routerbench\", \"llmrouterbench\" or "
+                "\"routerarena\"");
     parse_fails("{\"traces\": [{\"path\": \"q.h5\", \"import\": {\"format\": \"routellm\"}}], \"routers\": [\"oracle\"]}",
                 "exp.json: traces[0].import.input: missing");
     parse_fails("{\"traces\": [{\"path\": \"q.h5\", \"import\": {\"format\": \"routerbench\", \"input\": \"a.csv\", "

@@ -45,6 +45,9 @@ typedef struct rs_trace_layout {
 
 typedef struct rs_trace_writer rs_trace_writer;
 
+/* The layout is copied, not the strings and arrays it points to: the root
+ * attributes (source, import_notes, expert_names, ...) are written by
+ * rs_trace_writer_finish, so keep them until it returns. */
 int rs_trace_writer_create(rs_trace_writer **out, const char *path, const rs_trace_layout *layout, rs_error *err);
 /* Appends n tokens. Arrays the layout does not declare must be NULL; declared
  * ones must be given. logits is float32 [n, L, E], converted to the layout's
