@@ -68,7 +68,7 @@ static void print_options(const rs_importer_type *t)
 
 static void format_usage(const rs_importer_type *t)
 {
-    printf("usage: routesim import %s INPUT -o TRACE.h5", t->name);
+    printf("usage: routesim import %s %s -o TRACE.h5", t->name, t->flags & RS_IMPORTER_DIRECTORY ? "DIR" : "INPUT");
     for (int i = 0; i < t->num_options; i++) {
         char text[128];
         option_text(t, i, text, sizeof text);
@@ -138,7 +138,9 @@ static int check_arguments(const char *command, const rs_importer_type *t, const
                            const char *output)
 {
     if (inputs != 1)
-        return rs_cli_usage_error(command, "expected one input file ('-' for standard input)");
+        return rs_cli_usage_error(command, t->flags & RS_IMPORTER_DIRECTORY
+                                               ? "expected one input directory"
+                                               : "expected one input file ('-' for standard input)");
     if (!output)
         return rs_cli_usage_error(command, "-o TRACE.h5 is required");
     for (int i = 0; i < t->num_options; i++) {

@@ -12,4 +12,10 @@
  * leaves no file behind; a success leaves a trace that opens and reads. */
 void rs_fuzz_import(const char *format, const uint8_t *data, size_t size);
 
+/* The same for formats that read a directory: after the options line, the
+ * input is files, each introduced by a line "==> NAME <==" (as `head` prints
+ * several files) and running to the newline before the next such line; they
+ * are written into a fresh directory, which is imported. */
+void rs_fuzz_import_dir(const char *format, const uint8_t *data, size_t size);
+
 #endif

@@ -23,8 +23,9 @@ typedef struct rs_import_option_form {
     unsigned flags;
 } rs_import_option_form;
 
-/* RS_IMPORTER_CONFIG: config "import" recipes may name the format. */
-enum { RS_IMPORTER_CONFIG = 1 << 0 };
+/* RS_IMPORTER_CONFIG: config "import" recipes may name the format.
+ * RS_IMPORTER_DIRECTORY: INPUT is a directory (of files one run wrote), not a file. */
+enum { RS_IMPORTER_CONFIG = 1 << 0, RS_IMPORTER_DIRECTORY = 1 << 1 };
 
 /* One import: what to read, what to write, the importer's options. */
 typedef struct rs_import_job {
@@ -45,7 +46,7 @@ typedef struct rs_importer_type {
     const rs_param_def *options;    /* typed options; the command line spells `top_k` as --top-k */
     const rs_import_option_form *forms; /* [num_options], parallel to options */
     int num_options;
-    unsigned flags;                 /* RS_IMPORTER_CONFIG */
+    unsigned flags;                 /* RS_IMPORTER_CONFIG, RS_IMPORTER_DIRECTORY */
     /* NULL, or checks option values beyond type and range (a usage error
      * naming the option); runs before any input is read. */
     int (*check)(const rs_params *options, rs_error *err);
@@ -63,7 +64,8 @@ const rs_importer_type *rs_importer_find(const char *name);
  * with all of the flags given. */
 void rs_importer_names(unsigned flags, const char *quote, const char *last, char *buf, size_t size);
 
-/* Runs an import as every caller should: the input must be a file (or "-"),
+/* Runs an import as every caller should: the input must be a file (or "-";
+ * a directory for RS_IMPORTER_DIRECTORY formats),
  * the output must not be the input nor a directory, and replaces only a
  * trace unless job->force; then type->run. */
 int rs_import_run(const rs_importer_type *type, const rs_import_job *job, rs_error *err);

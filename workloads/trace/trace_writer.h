@@ -71,6 +71,10 @@ int rs_trace_writer_end_sequences(rs_trace_writer *w, int n, const int64_t *ends
                                   rs_error *err);
 /* Writes /router/bias [L, E]. */
 int rs_trace_writer_set_bias(rs_trace_writer *w, const float *bias, rs_error *err);
+/* Replaces the layout's import notes, for notes that depend on what was
+ * appended (they are written by rs_trace_writer_finish; notes must stay
+ * valid until then). */
+void rs_trace_writer_set_import_notes(rs_trace_writer *w, const char *notes);
 /* Tokens appended so far. */
 int64_t rs_trace_writer_tokens(const rs_trace_writer *w);
 /* Checks every token belongs to a sequence, closes and renames into place. */
