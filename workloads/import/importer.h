@@ -49,7 +49,7 @@ typedef struct rs_importer_type {
     const rs_param_def *options;    /* typed options; the command line spells `top_k` as --top-k */
     const rs_import_option_form *forms; /* [num_options], parallel to options */
     int num_options;
-    unsigned flags;                 /* RS_IMPORTER_CONFIG */
+    unsigned flags;                 /* RS_IMPORTER_CONFIG, RS_IMPORTER_DIRECTORY */
     /* NULL, or checks option values beyond type and range (a usage error
      * naming the option); runs before any input is read. */
     int (*check)(const rs_params *options, rs_error *err);

@@ -348,9 +348,9 @@ int rs_trace_writer_set_bias(rs_trace_writer *w, const float *bias, rs_error *er
     return 0;
 }
 
-int64_t rs_trace_writer_tokens(const rs_trace_writer *w) { return w->tokens; }
-
 void rs_trace_writer_set_import_notes(rs_trace_writer *w, const char *notes) { w->layout.import_notes = notes; }
+
+int64_t rs_trace_writer_tokens(const rs_trace_writer *w) { return w->tokens; }
 
 int rs_trace_writer_finish(rs_trace_writer *w, rs_error *err)
 {
