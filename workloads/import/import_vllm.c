@@ -702,8 +702,12 @@ static const rs_importer_type vllm_type = {
         "the MoE layers, or the layers all 0 in every request are dropped (layer_index keeps\n"
         "the model's numbers). What had to be assumed is stored in the trace (routesim info\n"
         "shows it) and printed.\n",
-    .example = "python3 save_routed.py   # np.savez(f'out/{o.request_id}.npz', routed_experts=..., ...)\n"
-               "routesim import vllm out/ -o moe.h5 --experts 128",
+    .example = "# Python: llm = LLM(model=..., enable_return_routed_experts=True)\n"
+               "#   for o in llm.generate(prompts):\n"
+               "#     np.savez_compressed(f'routed/{o.request_id}.npz', request_id=o.request_id,\n"
+               "#       prompt_token_ids=o.prompt_token_ids, output_token_ids=list(o.outputs[0].token_ids),\n"
+               "#       routed_experts=o.outputs[0].routed_experts)\n"
+               "routesim import vllm routed/ -o moe.h5 --experts 128",
     .options = vllm_options,
     .forms = vllm_forms,
     .num_options = sizeof vllm_options / sizeof vllm_options[0],

@@ -22,7 +22,9 @@ int npz_open(npz_archive **out, const char *path, rs_error *err)
 {
     *out = NULL;
     int code = 0;
-    zip_t *zip = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &code);
+    /* no ZIP_CHECKCONS: like Python's zipfile (np.load), bytes after the
+     * archive are tolerated; a member's CRC is checked when read to its end */
+    zip_t *zip = zip_open(path, ZIP_RDONLY, &code);
     if (!zip) {
         zip_error_t ze;
         zip_error_init_with_code(&ze, code);
