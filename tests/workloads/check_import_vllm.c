@@ -208,7 +208,7 @@ START_TEST(directory_token_by_token)
     ck_assert_int_eq(rs_test_run_cli(args, &info, NULL), 0);
     ck_assert_msg(strstr(info, "imported   dense layers detected"), "%s", info);
     free(info);
-    /* the replay router reads the unrouted last tokens as not observed */
+    /* the trace replays, its -1 rows included */
     snprintf(args, sizeof args, "route '%s' --router replay --metrics load", out);
     ck_assert_int_eq(rs_test_run_cli(args, NULL, NULL), 0);
 }
