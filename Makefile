@@ -12,7 +12,7 @@ PREFIX ?= /usr/local
 BUILD ?= build
 PYTHON ?= /usr/bin/python3
 
-PKGS := hdf5 gsl libcjson
+PKGS := hdf5 gsl libcjson libzip
 # Deferred (=) so that pkg-config runs after `make deps` has installed them.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))

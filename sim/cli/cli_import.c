@@ -66,10 +66,14 @@ static void print_options(const rs_importer_type *t)
     printf("  %-22s %s\n", "--no-size-limit", "write whatever size the trace takes; checks neither limit nor free space");
 }
 
-/* What the usage line calls the input: "DIR", "INPUT..." or "INPUT". */
+/* What the usage line calls the input: "DIR|INPUT...", "DIR", "INPUT..." or "INPUT". */
 static const char *input_word(const rs_importer_type *t)
 {
-    return t->flags & RS_IMPORTER_DIRECTORY ? "DIR" : t->flags & RS_IMPORTER_MANY_INPUTS ? "INPUT..." : "INPUT";
+    const unsigned dir_or_files = RS_IMPORTER_DIRECTORY | RS_IMPORTER_MANY_INPUTS;
+    return (t->flags & dir_or_files) == dir_or_files ? "DIR|INPUT..."
+           : t->flags & RS_IMPORTER_DIRECTORY         ? "DIR"
+           : t->flags & RS_IMPORTER_MANY_INPUTS       ? "INPUT..."
+                                                      : "INPUT";
 }
 
 static void format_usage(const rs_importer_type *t)
@@ -143,7 +147,10 @@ static int set_option(const char *command, const rs_importer_type *t, rs_params 
 static int check_arguments(const char *command, const rs_importer_type *t, const rs_params *p, int inputs,
                            const char *output)
 {
-    if (t->flags & RS_IMPORTER_DIRECTORY) {
+    if ((t->flags & RS_IMPORTER_DIRECTORY) && (t->flags & RS_IMPORTER_MANY_INPUTS)) {
+        if (inputs < 1)
+            return rs_cli_usage_error(command, "expected a directory or one or more input files");
+    } else if (t->flags & RS_IMPORTER_DIRECTORY) {
         if (inputs != 1)
             return rs_cli_usage_error(command, "expected one directory");
     } else if (t->flags & RS_IMPORTER_MANY_INPUTS) {

@@ -24,7 +24,13 @@ int rs_import_run(const rs_importer_type *type, const rs_import_job *job, rs_err
         const char *input = rs_import_input(job, i);
         struct stat st;
         int is_dir = strcmp(input, "-") != 0 && stat(input, &st) == 0 && S_ISDIR(st.st_mode);
-        if (type->flags & RS_IMPORTER_DIRECTORY) {
+        const unsigned dir_or_files = RS_IMPORTER_DIRECTORY | RS_IMPORTER_MANY_INPUTS;
+        if ((type->flags & dir_or_files) == dir_or_files) {
+            RS_CHECK(stat(input, &st) == 0 || strcmp(input, "-") == 0, err, "%s: no such file or directory (%s)",
+                     input, type->input);
+            RS_CHECK(!is_dir || count == 1, err, "%s: a directory among %d inputs: give one directory, or files",
+                     input, count);
+        } else if (type->flags & RS_IMPORTER_DIRECTORY) {
             RS_CHECK(strcmp(input, "-") != 0, err, "import %s: reads a directory, not standard input", type->name);
             RS_CHECK(stat(input, &st) == 0, err, "%s: no such directory (%s)", input, type->input);
             RS_CHECK(is_dir, err, "%s: not a directory, expected %s", input, type->input);

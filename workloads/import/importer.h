@@ -25,7 +25,8 @@ typedef struct rs_import_option_form {
 
 /* RS_IMPORTER_CONFIG: config "import" recipes may name the format.
  * RS_IMPORTER_DIRECTORY: INPUT is a directory the importer walks, not a file.
- * RS_IMPORTER_MANY_INPUTS: several INPUT files may be given (job->inputs). */
+ * RS_IMPORTER_MANY_INPUTS: several INPUT files may be given (job->inputs).
+ * Both: one directory, or one or more files (DIR|INPUT...). */
 enum { RS_IMPORTER_CONFIG = 1 << 0, RS_IMPORTER_DIRECTORY = 1 << 1, RS_IMPORTER_MANY_INPUTS = 1 << 2 };
 
 /* One import: what to read, what to write, the importer's options. */
@@ -49,7 +50,7 @@ typedef struct rs_importer_type {
     const rs_param_def *options;    /* typed options; the command line spells `top_k` as --top-k */
     const rs_import_option_form *forms; /* [num_options], parallel to options */
     int num_options;
-    unsigned flags;                 /* RS_IMPORTER_CONFIG, RS_IMPORTER_DIRECTORY */
+    unsigned flags;                 /* RS_IMPORTER_CONFIG, RS_IMPORTER_DIRECTORY, RS_IMPORTER_MANY_INPUTS */
     /* NULL, or checks option values beyond type and range (a usage error
      * naming the option); runs before any input is read. */
     int (*check)(const rs_params *options, rs_error *err);
@@ -72,7 +73,8 @@ int rs_import_input_count(const rs_import_job *job);
 const char *rs_import_input(const rs_import_job *job, int index);
 
 /* Runs an import as every caller should: each input must be a file (or
- * "-"; a directory for RS_IMPORTER_DIRECTORY), the output must not be an
+ * "-"; a directory for RS_IMPORTER_DIRECTORY; with RS_IMPORTER_MANY_INPUTS
+ * too, one directory or files), the output must not be an
  * input nor a directory, and replaces only a trace unless job->force; then
  * type->run. */
 int rs_import_run(const rs_importer_type *type, const rs_import_job *job, rs_error *err);
