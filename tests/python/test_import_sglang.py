@@ -221,16 +221,19 @@ class ImportSglangTest(TempDirTest):
     def test_wrong_shape(self):
         def widen(data):
             data["records"][3]["topk_ids_of_layer"] = torch.full((NUM_LAYERS, 7, SLOTS), -1, dtype=torch.int32)
-        self.expect_error([self.malformed(widen)], "records[3]: topk_ids_of_layer: shape [4, 7, 8], expected [4, 6, 8]")
+        self.expect_error([self.malformed(widen)],
+                          "records[3]: topk_ids_of_layer: shape [4, 7, 8], expected [4, 6, 8]")
 
         def lengths(data):
             data["records"][0]["extend_seq_lens"] = [3, 4]
-        self.expect_error([self.malformed(lengths)], "records[0]: extend_seq_lens: [3, 4] sums to 7, but input_ids has 8")
+        self.expect_error([self.malformed(lengths)],
+                          "records[0]: extend_seq_lens: [3, 4] sums to 7, but input_ids has 8")
 
     def test_ids_out_of_range(self):
         def bad(data):
             data["records"][1]["topk_ids_of_layer"][2, 1, 0] = PHYSICAL
-        self.expect_error([self.malformed(bad)], "records[1]: topk_ids_of_layer[2][1][0]: physical expert 8 is outside [0, 8)")
+        self.expect_error([self.malformed(bad)],
+                          "records[1]: topk_ids_of_layer[2][1][0]: physical expert 8 is outside [0, 8)")
 
         def replicas(data):  # two replicas of one logical expert in one row: the map is not the one used
             row = data["records"][0]["topk_ids_of_layer"][1, 0]
