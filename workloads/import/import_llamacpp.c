@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text_buffer.h"
 #include "workloads/import/importer.h"
 #include "workloads/import/line_reader.h"
 #include "workloads/trace/trace_size.h"
@@ -601,72 +602,45 @@ static int convert_file(import_state *st, int index, rs_trace_writer *w, batch *
 
 /* ---- notes, report -------------------------------------------------------- */
 
-typedef struct text {
-    char *buf;
-    size_t len, cap;
-} text;
-
-static __attribute__((format(printf, 2, 3))) void add(text *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = (t->len + (size_t)n + 1) * 2;
-        char *grown = realloc(t->buf, cap);
-        if (!grown)
-            return;
-        t->buf = grown;
-        t->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
-
 /* "0-26, 28, 30-47": runs of consecutive layer numbers. */
-static void add_layers(text *t, const import_state *st)
+static void add_layers(rs_text *t, const import_state *st)
 {
     for (int i = 0; i < st->num_layers;) {
         int j = i;
         while (j + 1 < st->num_layers && st->layers[j + 1] == st->layers[j] + 1)
             j++;
         if (j == i)
-            add(t, "%s%d", i ? ", " : "", st->layers[i]);
+            rs_text_addf(t, "%s%d", i ? ", " : "", st->layers[i]);
         else
-            add(t, "%s%d-%d", i ? ", " : "", st->layers[i], st->layers[j]);
+            rs_text_addf(t, "%s%d-%d", i ? ", " : "", st->layers[i], st->layers[j]);
         i = j + 1;
     }
 }
 
-static void write_notes(const import_state *st, text *t)
+static void write_notes(const import_state *st, rs_text *t)
 {
     const int columns = st->scans[0].variant == VARIANT_COLUMNS;
     if (columns)
-        add(t, "rows phase,token,layer,rank,expert (moe-trace forks of llama.cpp PR #28544): no sequence ids, one "
+        rs_text_addf(t, "rows phase,token,layer,rank,expert (moe-trace forks of llama.cpp PR #28544): no sequence ids, one "
                "sequence per file (%d), in the order given; tokens by the token column, /tokens/phase from the phase "
                "column\n",
             st->num_files);
     else
-        add(t, "rows layer,expert (llama.cpp PR #28544 examples/moe-trace): no header, no token, batch or sequence "
+        rs_text_addf(t, "rows layer,expert (llama.cpp PR #28544 examples/moe-trace): no header, no token, batch or sequence "
                "column (no sequence ids): one sequence per file (%d), in the order given; tokens numbered in file "
                "order\n",
             st->num_files);
     if (!columns)
-        add(t, "a batch ends where the layer number stops increasing, and each layer's rows of a batch are k per "
+        rs_text_addf(t, "a batch ends where the layer number stops increasing, and each layer's rows of a batch are k per "
                "token, tokens in order; k = %d %s\n",
             st->k, rs_param_is_set(st->job->options, "top_k") ? "from --top-k" : "from the shortest run of one layer "
                                                                                "(a one-token batch writes k rows)");
     else
-        add(t, "k = %d from the rank column; ids in top-k rank order\n", st->k);
+        rs_text_addf(t, "k = %d from the rank column; ids in top-k rank order\n", st->k);
     if (!columns)
-        add(t, "no phase: prompt batches and decode steps are not told apart (a decode step is a one-token batch)\n");
+        rs_text_addf(t, "no phase: prompt batches and decode steps are not told apart (a decode step is a one-token batch)\n");
     if (st->cut_batches)
-        add(t, "layer %d%s ran on fewer tokens in %lld batch%s (llama.cpp runs the model's last layer only on the "
+        rs_text_addf(t, "layer %d%s ran on fewer tokens in %lld batch%s (llama.cpp runs the model's last layer only on the "
                "tokens that produce logits, the batch's last): stored at the batch's last tokens%s; %lld (token, "
                "layer) pairs before them not observed\n",
             st->cut_layer_min, st->cut_layer_min == st->cut_layer_max ? "" : " and others", (long long)st->cut_batches,
@@ -677,7 +651,7 @@ static void write_notes(const import_state *st, text *t)
         telling += st->scans[i].max_block_rows > st->k && st->num_experts > st->k;
     }
     if (contiguous)
-        add(t, "top-k view read as contiguous in %d of %d files (%s): only each batch's first token's ids are its "
+        rs_text_addf(t, "top-k view read as contiguous in %d of %d files (%s): only each batch's first token's ids are its "
                "own, %lld (token, layer) pairs of later tokens stored as not observed (--reader strided keeps them)\n",
             contiguous, st->num_files,
             st->reader == READER_CONTIGUOUS ? "--reader contiguous"
@@ -685,23 +659,23 @@ static void write_notes(const import_state *st, text *t)
                                               "argsort row read straight through",
             (long long)st->unread_pairs);
     else if (telling)
-        add(t, "every row kept as its token's ids (%s)\n",
+        rs_text_addf(t, "every row kept as its token's ids (%s)\n",
             st->reader == READER_STRIDED ? "--reader strided"
                                          : "auto: experts repeat across tokens of a batch, so the writer read the "
                                            "top-k view with its stride");
     else
-        add(t, "every batch holds one token: how the writer read the top-k view does not matter\n");
+        rs_text_addf(t, "every batch holds one token: how the writer read the top-k view does not matter\n");
     if (st->absent_pairs)
-        add(t, "%lld (token, layer) pairs of batches that lack a layer stored as not observed\n",
+        rs_text_addf(t, "%lld (token, layer) pairs of batches that lack a layer stored as not observed\n",
             (long long)st->absent_pairs);
-    add(t, "no weights and no logits (the writer logs ids only): replay the ids, re-routing needs logits\n");
+    rs_text_addf(t, "no weights and no logits (the writer logs ids only): replay the ids, re-routing needs logits\n");
     if (t->len && t->buf[t->len - 1] == '\n')
         t->buf[--t->len] = '\0';
 }
 
 static void print_report(const import_state *st, const char *notes)
 {
-    text layers = {0};
+    rs_text layers = {0};
     add_layers(&layers, st);
     fprintf(stderr,
             "routesim: imported %lld rows from %d file%s into %s: %d sequence%s, %lld tokens", (long long)st->rows,
@@ -766,10 +740,10 @@ static int write_trace(import_state *st, rs_error *err)
         rc = rs_trace_writer_create(&w, job->output, &layout, err);
     for (int i = 0; i < st->num_files && rc == 0; i++)
         rc = convert_file(st, i, w, &b, piece, err);
-    text notes = {0};
+    rs_text notes = {0};
     if (rc == 0) {
         write_notes(st, &notes); /* they count what the conversion found */
-        if (!notes.buf)
+        if (!notes.buf || notes.failed)
             rc = rs_fail(err, "out of memory");
     }
     if (rc == 0) {

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/text_buffer.h"
 #include "core/json_keys.h"
 #include "workloads/import/import_csv.h"
 #include "workloads/import/importer.h"
@@ -596,48 +597,21 @@ static int build_table(selection *s, rs_query_table *q, tally *t, rs_error *err)
 
 /* ---- notes ------------------------------------------------------------------ */
 
-typedef struct text {
-    char *buf;
-    size_t len, cap;
-} text;
-
-static __attribute__((format(printf, 2, 3))) void add(text *t, const char *fmt, ...)
+static void write_notes(const selection *s, const rs_query_table *q, const tally *t, int64_t files, rs_text *out)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = (t->len + (size_t)n + 1) * 2;
-        char *grown = realloc(t->buf, cap);
-        if (!grown)
-            return;
-        t->buf = grown;
-        t->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
-
-static void write_notes(const selection *s, const rs_query_table *q, const tally *t, int64_t files, text *out)
-{
-    add(out, "%lld *.json files (data_collector/storage.py save_result): kept the newest non-demo file per "
+    rs_text_addf(out, "%lld *.json files (data_collector/storage.py save_result): kept the newest non-demo file per "
              "(dataset_name, split, model_name) as baselines/data_loader.py does (the YYYYMMDD_HHMMSS stamp of the "
              "file name, else its modification time): %lld kept, %lld demo runs and %lld older runs left out\n",
         (long long)files, (long long)s->count, (long long)s->demo_files, (long long)s->older_files);
     if (s->stamps_from_mtime)
-        add(out, "%lld files without a YYYYMMDD_HHMMSS name (legacy result.json) dated by their modification time, "
+        rs_text_addf(out, "%lld files without a YYYYMMDD_HHMMSS name (legacy result.json) dated by their modification time, "
                  "older than any named run\n",
             (long long)s->stamps_from_mtime);
     if (s->tied_groups)
-        add(out, "%lld groups had files with equal timestamps: kept the first by path (the loader keeps whichever "
+        rs_text_addf(out, "%lld groups had files with equal timestamps: kept the first by path (the loader keeps whichever "
                  "its directory walk lists first)\n",
             (long long)s->tied_groups);
-    add(out, "queries: one per (dataset_name, split, index), in that order; domain = dataset_name (%d datasets); "
+    rs_text_addf(out, "queries: one per (dataset_name, split, index), in that order; domain = dataset_name (%d datasets); "
              "models in name order\n",
         q->num_domains);
     /* datasets run on several splits (groups are in dataset, split, model order) */
@@ -646,25 +620,25 @@ static void write_notes(const selection *s, const rs_query_table *q, const tally
         for (; g1 < s->count && strcmp(s->groups[g1].data.dataset, s->groups[g0].data.dataset) == 0; g1++)
             splits += g1 == g0 || strcmp(s->groups[g1].data.split, s->groups[g1 - 1].data.split) != 0;
         if (splits > 1) {
-            add(out, "dataset %s has %lld splits (", s->groups[g0].data.dataset, (long long)splits);
+            rs_text_addf(out, "dataset %s has %lld splits (", s->groups[g0].data.dataset, (long long)splits);
             for (int64_t g = g0, listed = 0; g < g1; g++)
                 if (g == g0 || strcmp(s->groups[g].data.split, s->groups[g - 1].data.split) != 0)
-                    add(out, "%s%s", listed++ ? ", " : "", s->groups[g].data.split);
-            add(out, "): their queries are separate, under one domain\n");
+                    rs_text_addf(out, "%s%s", listed++ ? ", " : "", s->groups[g].data.split);
+            rs_text_addf(out, "): their queries are separate, under one domain\n");
             shown++;
         }
         g0 = g1;
     }
-    add(out, "quality = score; a null or missing score is read as 0, as the loader does (%lld of %lld records)\n",
+    rs_text_addf(out, "quality = score; a null or missing score is read as 0, as the loader does (%lld of %lld records)\n",
         (long long)t->null_scores, (long long)t->records);
-    add(out, "cost = the record's cost in USD%s\n",
+    rs_text_addf(out, "cost = the record's cost in USD%s\n",
         t->missing_costs ? "" : ", per query and model");
     if (t->missing_costs)
-        add(out, "a missing cost is read as 0, as the loader does (%lld records)\n", (long long)t->missing_costs);
+        rs_text_addf(out, "a missing cost is read as 0, as the loader does (%lld records)\n", (long long)t->missing_costs);
     if (t->unevaluated)
-        add(out, "%lld (query, model) pairs have no record: quality NaN (not evaluated), cost 0\n",
+        rs_text_addf(out, "%lld (query, model) pairs have no record: quality NaN (not evaluated), cost 0\n",
             (long long)t->unevaluated);
-    add(out, "prompt_tokens and completion_tokens are not stored (the trace has no field for them)");
+    rs_text_addf(out, "prompt_tokens and completion_tokens are not stored (the trace has no field for them)");
 }
 
 /* ---- the importer ---------------------------------------------------------- */
@@ -677,7 +651,7 @@ static int llmrouterbench_run(const rs_import_job *job, rs_error *err)
     selection s = {0};
     rs_query_table q = {0};
     tally t = {0};
-    text notes = {0};
+    rs_text notes = {0};
     int rc = find_json_files(dir, 0, &files, err);
     if (rc == 0 && files.count == 0)
         rc = rs_fail(err, "%s: no *.json files (the results directory of LLMRouterBench, results/bench)", dir);
@@ -705,7 +679,7 @@ static int llmrouterbench_run(const rs_import_job *job, rs_error *err)
         rc = rs_fail(err, "%s: the kept files hold no records", dir);
     if (rc == 0) {
         write_notes(&s, &q, &t, files.count, &notes);
-        if (!notes.buf)
+        if (!notes.buf || notes.failed)
             rc = rs_fail(err, "out of memory");
     }
     if (rc == 0) {

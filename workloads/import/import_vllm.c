@@ -14,13 +14,13 @@
  * pieces: a scan (shapes, ids, which layers are dense, the request ids to
  * sort by), then the conversion. */
 #include <dirent.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/text_buffer.h"
 #include "workloads/import/importer.h"
 #include "workloads/import/npz_reader.h"
 #include "workloads/trace/trace_size.h"
@@ -430,35 +430,8 @@ static int convert_file(import_state *st, request_file *f, rs_trace_writer *w, o
 
 /* ---- notes, report ----------------------------------------------------------- */
 
-typedef struct text {
-    char *buf;
-    size_t len, cap;
-} text;
-
-static __attribute__((format(printf, 2, 3))) void add(text *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = (t->len + (size_t)n + 1) * 2;
-        char *grown = realloc(t->buf, cap);
-        if (!grown)
-            return;
-        t->buf = grown;
-        t->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
-
 /* "0-26, 28, 30-47" of the layers whose flag is want. */
-static int add_layers(text *t, const uint8_t *flags, int num_layers, int want)
+static int add_layers(rs_text *t, const uint8_t *flags, int num_layers, int want)
 {
     int listed = 0;
     for (int i = 0; i < num_layers;) {
@@ -469,26 +442,26 @@ static int add_layers(text *t, const uint8_t *flags, int num_layers, int want)
         int j = i;
         while (j + 1 < num_layers && flags[j + 1] == want)
             j++;
-        add(t, j == i ? "%s%d" : "%s%d-%d", listed ? ", " : "", i, j);
+        rs_text_addf(t, j == i ? "%s%d" : "%s%d-%d", listed ? ", " : "", i, j);
         listed += j - i + 1;
         i = j + 1;
     }
     return listed;
 }
 
-static void write_notes(const import_state *st, text *t)
+static void write_notes(const import_state *st, rs_text *t)
 {
     if (st->directory)
-        add(t, "one .npz per request (%d), one sequence each, sorted by request_id (%s)\n", st->num_files,
+        rs_text_addf(t, "one .npz per request (%d), one sequence each, sorted by request_id (%s)\n", st->num_files,
             st->by_number ? "numerically: every id is an integer" : "bytewise, UTF-8: not every id is an integer");
     else
-        add(t, "one .npz per request (%d), one sequence each, in the order given\n", st->num_files);
+        rs_text_addf(t, "one .npz per request (%d), one sequence each, in the order given\n", st->num_files);
     if (st->skipped)
-        add(t, "skipped %d entr%s of %s that %s not .npz files (%s%s)\n", st->skipped, st->skipped == 1 ? "y" : "ies",
+        rs_text_addf(t, "skipped %d entr%s of %s that %s not .npz files (%s%s)\n", st->skipped, st->skipped == 1 ? "y" : "ies",
             st->directory, st->skipped == 1 ? "is" : "are", st->skipped_names, st->skipped > 3 ? ", ..." : "");
-    add(t, "tokens: prompt_token_ids then output_token_ids (/tokens/ids); /tokens/phase 0 for the prompt, 1 for the "
+    rs_text_addf(t, "tokens: prompt_token_ids then output_token_ids (/tokens/ids); /tokens/phase 0 for the prompt, 1 for the "
            "output\n");
-    add(t, "routed_experts holds prompt + output - 1 rows (vLLM Scheduler._get_routed_experts: the last token was "
+    rs_text_addf(t, "routed_experts holds prompt + output - 1 rows (vLLM Scheduler._get_routed_experts: the last token was "
            "sampled, never run through the model): each sequence's last token is not observed at any layer "
            "(%d tokens, stored as -1 rows)\n",
         st->num_files);
@@ -498,9 +471,9 @@ static void write_notes(const import_state *st, text *t)
     for (int j = 0; j < st->num_kept; j++)
         kept[st->kept[j]] = 1;
     if (rs_param_str(st->job->options, "moe_layers")) {
-        add(t, "MoE layers from --moe-layers: ");
+        rs_text_addf(t, "MoE layers from --moe-layers: ");
         add_layers(t, kept, st->num_layers, 1);
-        add(t, " of the model's %d (layer_index); the %d others dropped as dense\n", st->num_layers,
+        rs_text_addf(t, " of the model's %d (layer_index); the %d others dropped as dense\n", st->num_layers,
             st->num_layers - st->num_kept);
         uint8_t *flags = calloc((size_t)st->num_layers, 1);
         int odd_zero = 0, odd_dropped = 0;
@@ -509,36 +482,36 @@ static void write_notes(const import_state *st, text *t)
             odd_zero += flags[l];
         }
         if (odd_zero) {
-            add(t, "layers given by --moe-layers that hold only 0 in every request: ");
+            rs_text_addf(t, "layers given by --moe-layers that hold only 0 in every request: ");
             add_layers(t, flags, st->num_layers, 1);
-            add(t, "\n");
+            rs_text_addf(t, "\n");
         }
         for (int l = 0; flags && l < st->num_layers; l++) {
             flags[l] = !kept[l] && st->layer_nonzero[l];
             odd_dropped += flags[l];
         }
         if (odd_dropped) {
-            add(t, "layers not in --moe-layers that hold experts other than 0, dropped: ");
+            rs_text_addf(t, "layers not in --moe-layers that hold experts other than 0, dropped: ");
             add_layers(t, flags, st->num_layers, 1);
-            add(t, "\n");
+            rs_text_addf(t, "\n");
         }
         free(flags);
     } else if (st->num_kept < st->num_layers) {
-        add(t, "dense layers detected: ");
+        rs_text_addf(t, "dense layers detected: ");
         add_layers(t, kept, st->num_layers, 0);
-        add(t, " hold only 0 in every request (vLLM's buffer is zero-filled, only MoE layers write to it): dropped; "
+        rs_text_addf(t, " hold only 0 in every request (vLLM's buffer is zero-filled, only MoE layers write to it): dropped; "
                "MoE layers kept: ");
         add_layers(t, kept, st->num_layers, 1);
-        add(t, " of %d (layer_index)%s\n", st->num_layers,
+        rs_text_addf(t, " of %d (layer_index)%s\n", st->num_layers,
             st->k == 1 ? "; with top_k 1 a MoE layer whose every token chose expert 0 would read as dense: "
                          "--moe-layers names the layers" : "");
     } else {
-        add(t, "no dense layer detected: every one of the %d layers holds an expert other than 0 somewhere "
+        rs_text_addf(t, "no dense layer detected: every one of the %d layers holds an expert other than 0 somewhere "
                "(--moe-layers names MoE layers)\n",
             st->num_layers);
     }
     free(kept);
-    add(t, "routed_experts dtype %s; no weights and no logits (vLLM returns ids only): replay the ids, re-routing "
+    rs_text_addf(t, "routed_experts dtype %s; no weights and no logits (vLLM returns ids only): replay the ids, re-routing "
            "needs logits\n",
         st->dtypes);
     if (t->len && t->buf[t->len - 1] == '\n')
@@ -601,10 +574,10 @@ static int write_trace(import_state *st, rs_error *err)
         rc = rs_trace_writer_create(&w, job->output, &layout, err);
     for (int i = 0; i < st->num_files && rc == 0; i++)
         rc = convert_file(st, &st->files[i], w, &o, err);
-    text notes = {0};
+    rs_text notes = {0};
     if (rc == 0) {
         write_notes(st, &notes);
-        if (!notes.buf)
+        if (!notes.buf || notes.failed)
             rc = rs_fail(err, "out of memory");
     }
     if (rc == 0) {
