@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void rs_text_addf(rs_text *t, const char *fmt, ...)
 {
@@ -34,4 +35,14 @@ void rs_text_free(rs_text *t)
 {
     free(t->buf);
     *t = (rs_text){0};
+}
+
+void rs_text_print_lines(FILE *f, const char *prefix, const char *text)
+{
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr(line, '\n');
+        int len = end ? (int)(end - line) : (int)strlen(line);
+        fprintf(f, "%s%.*s\n", prefix, len, line);
+        line += len + (end != NULL);
+    }
 }

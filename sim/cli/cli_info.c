@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text_buffer.h"
 #include "sim/cli/cli.h"
 #include "workloads/trace/trace.h"
 
@@ -63,12 +64,7 @@ int rs_cmd_info(int argc, char **argv)
         printf("model      %s\n", i->model);
     if (rs_trace_source(tr)[0])
         printf("source     %s\n", rs_trace_source(tr));
-    for (const char *note = rs_trace_import_notes(tr); *note;) { /* one line each */
-        const char *end = strchr(note, '\n');
-        int len = end ? (int)(end - note) : (int)strlen(note);
-        printf("imported   %.*s\n", len, note);
-        note += len + (end != NULL);
-    }
+    rs_text_print_lines(stdout, "imported   ", rs_trace_import_notes(tr));
     printf("shape      T = %lld tokens, L = %d layers, E = %d experts\n", (long long)i->num_tokens, i->num_layers,
            i->num_experts);
     printf("sequences  S = %lld (length min %lld, mean %.1f, max %lld)\n", (long long)i->num_sequences,

@@ -686,12 +686,7 @@ static void print_report(const import_state *st, const char *notes)
     fprintf(stderr, ", %d layers (logged as %s), K = %d; not observed (token, layer) pairs: %lld\n", st->num_layers,
             layers.buf ? layers.buf : "", st->k, (long long)(st->cut_pairs + st->unread_pairs + st->absent_pairs));
     free(layers.buf);
-    for (const char *note = notes; note && *note;) {
-        const char *end = strchr(note, '\n');
-        int len = end ? (int)(end - note) : (int)strlen(note);
-        fprintf(stderr, "routesim: note: %.*s\n", len, note);
-        note += len + (end != NULL);
-    }
+    rs_text_print_lines(stderr, "routesim: note: ", notes);
 }
 
 /* ---- the importer --------------------------------------------------------- */

@@ -695,12 +695,7 @@ static int llmrouterbench_run(const rs_import_job *job, rs_error *err)
         rs_import_query_summarise(&q, &report);
         report.rows = t.records;
         rs_import_query_print("llmrouterbench", dir, job->output, &report);
-        for (const char *note = notes.buf; *note;) {
-            const char *end = strchr(note, '\n');
-            int len = end ? (int)(end - note) : (int)strlen(note);
-            fprintf(stderr, "routesim: note: %.*s\n", len, note);
-            note += len + (end != NULL);
-        }
+        rs_text_print_lines(stderr, "routesim: note: ", notes.buf);
     }
     free(notes.buf);
     rs_query_table_free(&q);

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/text_buffer.h"
 #include "workloads/import/importer.h"
 #include "workloads/import/megatron_record.h"
 #include "workloads/trace/output_check.h"
@@ -982,12 +983,7 @@ static void print_report(const import_state *st)
             st->dir, st->job->output,
             (long long)st->sequences, (long long)st->tokens, st->L, st->E, st->K,
             st->use_logits ? "with bfloat16 logits" : "top-k only");
-    for (const char *note = st->notes; note && *note;) {
-        const char *end = strchr(note, '\n');
-        int len = end ? (int)(end - note) : (int)strlen(note);
-        fprintf(stderr, "routesim: note: %.*s\n", len, note);
-        note += len + (end != NULL);
-    }
+    rs_text_print_lines(stderr, "routesim: note: ", st->notes);
 }
 
 static void free_state(import_state *st)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/text_buffer.h"
 #include "core/json_keys.h"
 #include "core/read_file.h"
 #include "workloads/import/importer.h"
@@ -642,12 +643,7 @@ static int routerarena_run(const rs_import_job *job, rs_error *err)
         print_report(&a);
         char *notes = NULL;
         if (make_notes(&a, &notes, err) == 0 && notes)
-            for (const char *note = notes; *note;) {
-                const char *end = strchr(note, '\n');
-                int len = end ? (int)(end - note) : (int)strlen(note);
-                fprintf(stderr, "routesim: note: %.*s\n", len, note);
-                note += len + (end != NULL);
-            }
+            rs_text_print_lines(stderr, "routesim: note: ", notes);
         free(notes);
     }
     arena_free(&a);

@@ -524,12 +524,7 @@ static void print_report(const import_state *st, const char *notes)
             "routesim: imported %d request%s into %s: %lld tokens (%lld routed), %d MoE layers of %d, K = %d\n",
             st->num_files, st->num_files == 1 ? "" : "s", st->job->output, (long long)st->tokens,
             (long long)st->rows, st->num_kept, st->num_layers, st->k);
-    for (const char *note = notes; note && *note;) {
-        const char *end = strchr(note, '\n');
-        int len = end ? (int)(end - note) : (int)strlen(note);
-        fprintf(stderr, "routesim: note: %.*s\n", len, note);
-        note += len + (end != NULL);
-    }
+    rs_text_print_lines(stderr, "routesim: note: ", notes);
 }
 
 /* ---- the importer ------------------------------------------------------------- */
