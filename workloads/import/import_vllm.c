@@ -111,10 +111,10 @@ static const char *const id_dtypes[] = {"<i4", "<u2", "|u1"};
 
 static void close_request(request *r)
 {
-    npy_close(&r->prompt);
-    npy_close(&r->output);
-    npy_close(&r->routed);
-    npz_close(r->npz);
+    rs_npy_close(&r->prompt);
+    rs_npy_close(&r->output);
+    rs_npy_close(&r->routed);
+    rs_npz_close(r->npz);
     r->npz = NULL;
 }
 
@@ -134,18 +134,18 @@ static int open_request(import_state *st, request_file *f, request *r, rs_error 
 {
     memset(r, 0, sizeof *r);
     r->path = f->path;
-    RS_TRY(npz_open(&r->npz, f->path, err));
+    RS_TRY(rs_npz_open(&r->npz, f->path, err));
     npy_array id;
-    int rc = npy_open(r->npz, "request_id", &id, err);
+    int rc = rs_npy_open(r->npz, "request_id", &id, err);
     if (rc == 0)
-        rc = npy_read_scalar_text(&id, f->request_id, sizeof f->request_id, err);
-    npy_close(&id);
+        rc = rs_npy_read_scalar_text(&id, f->request_id, sizeof f->request_id, err);
+    rs_npy_close(&id);
     RS_TRY(rc);
-    RS_TRY(npy_open(r->npz, "prompt_token_ids", &r->prompt, err));
+    RS_TRY(rs_npy_open(r->npz, "prompt_token_ids", &r->prompt, err));
     RS_TRY(check_token_array(r, &r->prompt, err));
-    RS_TRY(npy_open(r->npz, "output_token_ids", &r->output, err));
+    RS_TRY(rs_npy_open(r->npz, "output_token_ids", &r->output, err));
     RS_TRY(check_token_array(r, &r->output, err));
-    RS_TRY(npy_open(r->npz, "routed_experts", &r->routed, err));
+    RS_TRY(rs_npy_open(r->npz, "routed_experts", &r->routed, err));
     const npy_array *re = &r->routed;
     int known = 0;
     for (size_t i = 0; i < sizeof id_dtypes / sizeof id_dtypes[0]; i++)
@@ -189,7 +189,7 @@ static int read_token_ids(import_state *st, request *r, int64_t first, int64_t n
         int64_t m = (a == &r->prompt ? r->prompt.count - t : n - done);
         m = m < n - done ? m : n - done;
         m = m < APPEND_IDS ? m : APPEND_IDS;
-        RS_TRY(npy_read_ints(a, st->buf, m, err));
+        RS_TRY(rs_npy_read_ints(a, st->buf, m, err));
         for (int64_t i = 0; i < m; i++) {
             RS_CHECK(st->buf[i] >= 0 && st->buf[i] <= INT32_MAX, err, "%s: %s: element %lld: token id %lld is outside "
                      "[0, 2^31)", r->path, a->name, (long long)(t - base + i), (long long)st->buf[i]);
@@ -205,7 +205,7 @@ static int read_token_ids(import_state *st, request *r, int64_t first, int64_t n
 static int read_rows(import_state *st, request *r, int64_t first_row, int64_t n, rs_error *err)
 {
     const int64_t per_row = (int64_t)st->num_layers * st->k;
-    RS_TRY(npy_read_ints(&r->routed, st->buf, n * per_row, err));
+    RS_TRY(rs_npy_read_ints(&r->routed, st->buf, n * per_row, err));
     for (int64_t i = 0; i < n * per_row; i++)
         if (st->buf[i] < 0 || st->buf[i] >= st->num_experts)
             return rs_fail(err, "%s: routed_experts: row %lld, layer %lld, slot %lld: expert %lld is outside [0, %d) "

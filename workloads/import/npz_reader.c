@@ -18,7 +18,7 @@ struct npz_archive {
     const char *path;
 };
 
-int npz_open(npz_archive **out, const char *path, rs_error *err)
+int rs_npz_open(npz_archive **out, const char *path, rs_error *err)
 {
     *out = NULL;
     int code = 0;
@@ -43,7 +43,7 @@ int npz_open(npz_archive **out, const char *path, rs_error *err)
     return 0;
 }
 
-void npz_close(npz_archive *a)
+void rs_npz_close(npz_archive *a)
 {
     if (!a)
         return;
@@ -60,9 +60,9 @@ static zip_int64_t locate(npz_archive *a, const char *name)
     return zip_name_locate(a->zip, member, 0);
 }
 
-int npz_has(npz_archive *a, const char *name) { return locate(a, name) >= 0; }
+int rs_npz_has(npz_archive *a, const char *name) { return locate(a, name) >= 0; }
 
-void npz_names(npz_archive *a, char *buf, size_t size)
+void rs_npz_names(npz_archive *a, char *buf, size_t size)
 {
     size_t used = 0;
     buf[0] = '\0';
@@ -290,7 +290,7 @@ static int parse_header(npy_array *arr, const char *text, size_t len, rs_error *
     return 0;
 }
 
-int npy_open(npz_archive *a, const char *name, npy_array *arr, rs_error *err)
+int rs_npy_open(npz_archive *a, const char *name, npy_array *arr, rs_error *err)
 {
     memset(arr, 0, sizeof *arr);
     arr->archive = a;
@@ -298,7 +298,7 @@ int npy_open(npz_archive *a, const char *name, npy_array *arr, rs_error *err)
     zip_int64_t index = locate(a, name);
     if (index < 0) {
         char names[512];
-        npz_names(a, names, sizeof names);
+        rs_npz_names(a, names, sizeof names);
         return rs_fail(err, "%s: no array %s (the .npz holds: %s)", a->path, name, names);
     }
     zip_stat_t st;
@@ -369,7 +369,7 @@ static int64_t decode_int(const unsigned char *p, int size, int is_signed)
     return (int64_t)v;
 }
 
-int npy_read_ints(npy_array *arr, int64_t *out, int64_t n, rs_error *err)
+int rs_npy_read_ints(npy_array *arr, int64_t *out, int64_t n, rs_error *err)
 {
     if (arr->kind != NPY_INT)
         return fail_header(arr, err, "descr: '%s' is not an integer type", arr->descr);
@@ -416,13 +416,13 @@ static size_t put_utf8(uint32_t cp, char *out)
     return 4;
 }
 
-int npy_read_scalar_text(npy_array *arr, char *out, size_t size, rs_error *err)
+int rs_npy_read_scalar_text(npy_array *arr, char *out, size_t size, rs_error *err)
 {
     if (arr->count != 1 || arr->ndim > 1)
         return fail_header(arr, err, "shape: %s, expected one value", arr->count == 0 ? "empty" : "several values");
     if (arr->kind == NPY_INT) {
         int64_t v = 0;
-        RS_TRY(npy_read_ints(arr, &v, 1, err));
+        RS_TRY(rs_npy_read_ints(arr, &v, 1, err));
         if (arr->is_signed)
             snprintf(out, size, "%lld", (long long)v);
         else
@@ -467,7 +467,7 @@ int npy_read_scalar_text(npy_array *arr, char *out, size_t size, rs_error *err)
     return check_end(arr, err);
 }
 
-void npy_close(npy_array *arr)
+void rs_npy_close(npy_array *arr)
 {
     if (arr->member)
         zip_fclose(arr->member);

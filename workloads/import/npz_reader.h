@@ -39,22 +39,22 @@ typedef struct npy_array {
 } npy_array;
 
 /* Opens path as a zip archive (every problem one line naming path). */
-int npz_open(npz_archive **out, const char *path, rs_error *err);
-void npz_close(npz_archive *a);
+int rs_npz_open(npz_archive **out, const char *path, rs_error *err);
+void rs_npz_close(npz_archive *a);
 /* 1 when the archive holds NAME.npy. */
-int npz_has(npz_archive *a, const char *name);
+int rs_npz_has(npz_archive *a, const char *name);
 /* The names of the arrays, "a, b, c" (for a message saying what is there). */
-void npz_names(npz_archive *a, char *buf, size_t size);
+void rs_npz_names(npz_archive *a, char *buf, size_t size);
 
 /* Opens array NAME (its header read and checked: version, dict, descr of a
  * kind above, C order, a data size that matches the shape). A missing
  * array is an error naming the file and the arrays it holds. */
-int npy_open(npz_archive *a, const char *name, npy_array *arr, rs_error *err);
+int rs_npy_open(npz_archive *a, const char *name, npy_array *arr, rs_error *err);
 /* Reads the next n integers of an NPY_INT array into out, widened to int64. */
-int npy_read_ints(npy_array *arr, int64_t *out, int64_t n, rs_error *err);
+int rs_npy_read_ints(npy_array *arr, int64_t *out, int64_t n, rs_error *err);
 /* The one value of a 0-d (or 1-element) array as text: a string array's
  * characters (UTF-8), an integer's decimal digits. */
-int npy_read_scalar_text(npy_array *arr, char *out, size_t size, rs_error *err);
-void npy_close(npy_array *arr);
+int rs_npy_read_scalar_text(npy_array *arr, char *out, size_t size, rs_error *err);
+void rs_npy_close(npy_array *arr);
 
 #endif
