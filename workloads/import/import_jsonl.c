@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "core/grow_array.h"
 #include "core/json_keys.h"
 #include "workloads/import/importer.h"
 #include "workloads/import/line_reader.h"
@@ -124,25 +125,6 @@ typedef struct import_state {
     int k;
     int32_t *seq_by_rank;
 } import_state;
-
-/* Grows the array that array_ptr points to (any T **) to hold need elements.
- * The pointer is copied by bytes so it may have any object pointer type. */
-static int grow(void *array_ptr, int64_t *cap, int64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    int64_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *array;
-    memcpy(&array, array_ptr, sizeof array);
-    void *grown = realloc(array, (size_t)n * elem);
-    if (!grown)
-        return -1;
-    memcpy(array_ptr, &grown, sizeof grown);
-    *cap = n;
-    return 0;
-}
 
 /* Records "FILE: line N: KEY: problem". */
 static __attribute__((format(printf, 5, 6))) int fail_line(const import_state *st, int64_t line, const char *key,
@@ -258,7 +240,7 @@ static int32_t find_or_add_seq(import_state *st, const char *name, int64_t numbe
         if (name ? e->name >= 0 && strcmp(st->names + e->name, name) == 0 : e->name < 0 && e->number == number)
             return st->slots[at];
     }
-    if (st->num_seqs >= INT32_MAX || grow(&st->seqs, &st->seqs_cap, st->num_seqs + 1, sizeof *st->seqs) != 0)
+    if (st->num_seqs >= INT32_MAX || rs_grow_array(&st->seqs, &st->seqs_cap, st->num_seqs + 1, sizeof *st->seqs, 64) != 0)
         return -1;
     seq_entry *e = &st->seqs[st->num_seqs];
     e->number = number;
@@ -266,7 +248,7 @@ static int32_t find_or_add_seq(import_state *st, const char *name, int64_t numbe
     e->max_position = -1;
     if (name) {
         int64_t len = (int64_t)strlen(name) + 1;
-        if (grow(&st->names, &st->names_cap, st->names_len + len, 1) != 0)
+        if (rs_grow_array(&st->names, &st->names_cap, st->names_len + len, 1, 64) != 0)
             return -1;
         memcpy(st->names + st->names_len, name, (size_t)len);
         e->name = st->names_len;
@@ -299,7 +281,7 @@ static int note_layer(import_state *st, int32_t value, int64_t line, rs_error *e
     if (st->num_layers == RS_IMPORT_MAX_LAYERS)
         return fail_line(st, line, st->opt->map.layer, err, "more than %d distinct layers (is --map layer=%s right?)",
                          RS_IMPORT_MAX_LAYERS, st->opt->map.layer);
-    if (grow(&st->layers, &st->layers_cap, st->num_layers + 1, sizeof *st->layers) != 0)
+    if (rs_grow_array(&st->layers, &st->layers_cap, st->num_layers + 1, sizeof *st->layers, 64) != 0)
         return rs_fail(err, "%s: out of memory at line %lld", st->label, (long long)line);
     memmove(st->layers + at + 1, st->layers + at, (size_t)(st->num_layers - at) * sizeof *st->layers);
     st->layers[at] = value;
@@ -334,8 +316,8 @@ static int parse_experts(import_state *st, const cJSON *obj, int64_t line, log_r
             return fail_line(st, line, map->weights, err, "%d weights for %d experts (%s)",
                              cJSON_GetArraySize(weights), n, map->experts);
     }
-    if (grow(&st->experts, &st->experts_cap, st->pool_len + n, sizeof *st->experts) != 0 ||
-        (weights && grow(&st->weights, &st->weights_cap, st->pool_len + n, sizeof *st->weights) != 0))
+    if (rs_grow_array(&st->experts, &st->experts_cap, st->pool_len + n, sizeof *st->experts, 64) != 0 ||
+        (weights && rs_grow_array(&st->weights, &st->weights_cap, st->pool_len + n, sizeof *st->weights, 64) != 0))
         return rs_fail(err, "%s: out of memory at line %lld", st->label, (long long)line);
     /* An empty first list leaves the pool unallocated: no pointer into it then. */
     int32_t *ids = n > 0 ? st->experts + st->pool_len : NULL;
@@ -403,7 +385,7 @@ static int parse_row(import_state *st, const cJSON *obj, int64_t line, rs_error 
     row.layer = (int32_t)layer;
     row.token_id = (int32_t)token_id;
     RS_TRY(note_layer(st, row.layer, line, err));
-    if (grow(&st->rows, &st->rows_cap, st->num_rows + 1, sizeof *st->rows) != 0)
+    if (rs_grow_array(&st->rows, &st->rows_cap, st->num_rows + 1, sizeof *st->rows, 64) != 0)
         return rs_fail(err, "%s: out of memory at line %lld", st->label, (long long)line);
     st->rows[st->num_rows++] = row;
     if (row.position > st->seqs[seq].max_position)

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/grow_array.h"
 #include "core/text_buffer.h"
 #include "workloads/import/importer.h"
 #include "workloads/import/line_reader.h"
@@ -407,23 +408,6 @@ typedef struct batch {
     int out_tokens;
 } batch;
 
-static int grow(void *array_ptr, int64_t *cap, int64_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    int64_t n = *cap ? *cap : 256;
-    while (n < need)
-        n *= 2;
-    void *array;
-    memcpy(&array, array_ptr, sizeof array);
-    void *grown = realloc(array, (size_t)n * elem);
-    if (!grown)
-        return -1;
-    memcpy(array_ptr, &grown, sizeof grown);
-    *cap = n;
-    return 0;
-}
-
 /* Ends the current block: a whole number of tokens, no more than the
  * batch's first block; a shorter one (the model's last layer, run only on
  * the tokens that produce logits) ends the batch. */
@@ -559,7 +543,7 @@ static int convert_file(import_state *st, int index, rs_trace_writer *w, batch *
             rc = close_block(st, &f, b, err);
             if (rc == 0 && x && row.layer < x->logged)
                 rc = write_batch(st, s, b, w, piece, err);
-            if (rc == 0 && grow(&b->blocks, &b->blocks_cap, b->num_blocks + 1, sizeof *b->blocks) != 0)
+            if (rc == 0 && rs_grow_array(&b->blocks, &b->blocks_cap, b->num_blocks + 1, sizeof *b->blocks, 256) != 0)
                 rc = rs_fail(err, "out of memory");
             if (rc != 0)
                 break;
@@ -579,7 +563,7 @@ static int convert_file(import_state *st, int index, rs_trace_writer *w, batch *
                 if (b->ids[j] == row.expert)
                     rc = fail_at(&f, "expert", err, "%d is listed twice for one token (layer %d)", row.expert,
                                  row.layer);
-        if (rc == 0 && grow(&b->ids, &b->ids_cap, b->num_ids + 1, sizeof *b->ids) != 0)
+        if (rc == 0 && rs_grow_array(&b->ids, &b->ids_cap, b->num_ids + 1, sizeof *b->ids, 256) != 0)
             rc = rs_fail(err, "out of memory for a batch of %lld ids", (long long)b->num_ids + 1);
         if (rc != 0)
             break;

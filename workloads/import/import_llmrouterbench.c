@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/read_file.h"
 #include "core/text_buffer.h"
 #include "core/json_keys.h"
 #include "workloads/import/import_csv.h"
@@ -267,43 +268,6 @@ static int read_record(const char *path, const cJSON *item, int64_t i, double ma
 }
 
 /* The whole file; *size its length. NULL with errno set when unreadable. */
-static char *read_whole(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = NULL;
-    size_t used = 0, cap = 0;
-    for (;;) {
-        if (cap - used < 65536) {
-            size_t grown_cap = cap ? cap * 2 : 1 << 20;
-            char *grown = realloc(buf, grown_cap + 1);
-            if (!grown) {
-                free(buf);
-                fclose(f);
-                errno = ENOMEM;
-                return NULL;
-            }
-            buf = grown;
-            cap = grown_cap;
-        }
-        size_t got = fread(buf + used, 1, cap - used, f);
-        used += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        errno = EIO;
-        return NULL;
-    }
-    buf[used] = '\0';
-    *size = used;
-    return buf;
-}
-
 /* 1 when the text stops inside a string, object or array: a file cut off
  * (a copy or a write that did not finish) rather than one written wrong. */
 static int ends_early(const char *text, size_t size)
@@ -333,10 +297,10 @@ static int read_results_file(const char *path, double max_quality, int *demo, re
 {
     memset(r, 0, sizeof *r);
     *demo = 0;
-    size_t size = 0;
     errno = 0;
-    char *text = read_whole(path, &size);
+    char *text = rs_read_file(path);
     RS_CHECK(text, err, "%s: cannot read (%s)", path, strerror(errno ? errno : EIO));
+    const size_t size = strlen(text); /* cJSON stops at a NUL byte anyway */
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(text, size, &end, 0);
     int rc = 0;
