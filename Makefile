@@ -195,7 +195,7 @@ api-tests: $(BIN) $(SHLIB) $(LIB)
 
 unit-tests: $(BIN) $(TESTS) $(PLUGIN) $(TEST_PLUGINS)
 	@echo "== unit and end-to-end tests (Check)"
-	$(Q)ROUTESIM_BIN=$(abspath $(BIN)) ROUTESIM_SRC=$(CURDIR) $(PLUGIN_ENV) $(TESTS)
+	$(Q)ROUTESIM_BIN=$(abspath $(BIN)) ROUTESIM_SRC=$(CURDIR) $(PLUGIN_ENV) tests/run_shards.sh $(TESTS)
 
 interop-tests: $(BIN)
 	@echo "== interop tests (h5py/numpy)"
@@ -214,7 +214,7 @@ san-tests: $(SAN_BIN) $(SAN_TESTS) $(PLUGIN) $(TEST_PLUGINS)
 	@echo "== the same tests under AddressSanitizer and UndefinedBehaviorSanitizer"
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=2 \
-	ROUTESIM_BIN=$(abspath $(SAN_BIN)) ROUTESIM_SRC=$(CURDIR) $(PLUGIN_ENV) $(SAN_TESTS)
+	ROUTESIM_BIN=$(abspath $(SAN_BIN)) ROUTESIM_SRC=$(CURDIR) $(PLUGIN_ENV) tests/run_shards.sh $(SAN_TESTS)
 
 # Fuzzing (DEVELOPERS.md "Fuzzing"): tests/fuzz/fuzz_NAME.c is one target,
 # tests/fuzz/NAME/ its corpus (seeds and reproducers), NAME.dict its
