@@ -34,6 +34,21 @@ typedef struct rs_metric_output {
     double unit_scale; /* results' numbers times this are in `unit`, e.g. 100 for "%" of a share; 0 = 1 */
 } rs_metric_output;
 
+/* The whole run of one router, counted in a first pass over the trace
+ * before the accumulators that ask for it are created (needs_counts):
+ * statistics with the future known, e.g. a placement planned on the run's
+ * own loads (oracle). */
+typedef struct rs_run_counts {
+    int L, E;
+    const int64_t *loads;       /* [L][E] kept assignments per expert */
+    const int64_t *transitions; /* [L-1][E][E] tokens with expert i at layer l and j at l+1; NULL unless asked */
+} rs_run_counts;
+
+enum {
+    RS_COUNTS_LOADS = 1u << 0,
+    RS_COUNTS_TRANSITIONS = 1u << 1,
+};
+
 typedef struct rs_metric_setup {
     const rs_trace_info *trace;
     int batch_tokens; /* the run's batch size */
@@ -45,6 +60,9 @@ typedef struct rs_metric_setup {
     /* bit i = outputs[i] goes into the results (config "outputs"); 0 = every
      * output. A family may skip the work of the others (rs_metric_wants). */
     unsigned long long outputs;
+    /* What needs_counts asked for, counted over the whole run; NULL when
+     * the family asked for nothing. */
+    const rs_run_counts *counts;
 } rs_metric_setup;
 
 static inline int rs_metric_wants(const rs_metric_setup *setup, int output)
@@ -119,6 +137,11 @@ typedef struct rs_metric_type {
      * (routesim/checkpoint.h), so a pass can resume from a checkpoint. A
      * pass that measures a family without it runs without checkpoints. */
     void (*checkpoint)(void *acc, rs_state_io *io);
+    /* Optional: what of the whole run (RS_COUNTS_* bits) create needs in
+     * setup->counts with these parameters; 0 = nothing. The engine then
+     * routes the trace once more before the pass, with the same router, to
+     * count it (a resumed pass counts again). */
+    unsigned (*needs_counts)(const rs_params *params);
 } rs_metric_type;
 
 /* Registry: built-ins, then plugins in load order. */

@@ -264,6 +264,9 @@ void rs_engine_destroy(engine *e)
         rs_group_buffer_free(&e->groups[m]);
     free(e->scratch);
     free(e->metrics);
+    for (int r = 0; e->counted && r < e->num_runs; r++)
+        rs_counted_run_free(&e->counted[r]);
+    free(e->counted);
     free(e->routers);
     rs_engine_destroy(e->paired);
     free(e->cuts_owned);
@@ -326,6 +329,23 @@ static int create_routers(engine *e, const rs_router_spec *runs, int nr, const r
     return 0;
 }
 
+/* The counts families ask of each run (needs_counts), from a first pass
+ * of the run's router alone; runs nobody asks about are not counted. */
+static int count_runs(engine *e, const rs_metric_spec *metrics, int nm, rs_error *err)
+{
+    e->counted = calloc((size_t)e->num_runs + 1, sizeof *e->counted);
+    RS_CHECK(e->counted, err, "out of memory");
+    unsigned what = 0;
+    for (int m = 0; m < nm; m++)
+        if (metrics[m].type->needs_counts)
+            what |= metrics[m].type->needs_counts(&metrics[m].params);
+    if (!what)
+        return 0;
+    for (int r = 0; r < e->num_runs; r++)
+        RS_TRY(rs_engine_count_run(e->trace, e->routers[r].spec, e->opt, what, &e->counted[r], err));
+    return 0;
+}
+
 static int create_metrics(engine *e, const rs_metric_spec *metrics, int nm, rs_error *err)
 {
     int nr = e->num_runs;
@@ -342,6 +362,7 @@ static int create_metrics(engine *e, const rs_metric_spec *metrics, int nm, rs_e
                  metrics[m].type->name);
     }
     const router_slot *ref = e->paired ? &e->paired->routers[0] : e->ref_router >= 0 ? &e->routers[e->ref_router] : NULL;
+    RS_TRY(count_runs(e, metrics, nm, err));
     for (int m = 0; m < nm; m++) {
         unsigned long long keep = rs_metric_outputs_to_keep(metrics, m);
         for (int r = 0; r < nr; r++) {
@@ -354,7 +375,8 @@ static int create_metrics(engine *e, const rs_metric_spec *metrics, int nm, rs_e
                                           .kmax = e->routers[r].shape.kmax,
                                           .reference_trace = ref ? (e->paired ? e->paired->info : e->info) : NULL,
                                           .reference_kmax = ref ? ref->shape.kmax : 0,
-                                          .outputs = metrics[m].outputs};
+                                          .outputs = metrics[m].outputs,
+                                          .counts = e->counted[r].loads ? &e->counted[r].counts : NULL};
             ms->slice_acc = calloc((size_t)e->max_slices, sizeof *ms->slice_acc);
             RS_CHECK(ms->slice_acc, err, "out of memory");
             if (e->opt->bootstrap > 0) {

@@ -70,6 +70,10 @@ typedef struct rs_engine_options {
     double bootstrap_level;
     uint64_t bootstrap_seed;
     rs_engine_checkpoint checkpoint;
+    /* Created only to measure rs_engine_metric_bytes: families that need
+     * counts of the whole run (needs_counts) get zeros instead of a
+     * counting pass. */
+    int measure_only;
 } rs_engine_options;
 
 typedef struct rs_engine_stats {
@@ -122,5 +126,19 @@ int64_t rs_engine_start_token(const rs_engine *e);
  * decisions_out, if not NULL, receives router 0's decisions. */
 int rs_engine_run(rs_engine *e, rs_decisions_writer *decisions_out, rs_engine_stats *stats, rs_error *err);
 void rs_engine_destroy(rs_engine *e);
+
+/* A run's counts (rs_run_counts) with the arrays they point into. */
+typedef struct rs_counted_run {
+    rs_run_counts counts;
+    int64_t *loads, *transitions;
+} rs_counted_run;
+
+/* Routes the whole trace with one router and counts its kept assignments
+ * per layer and expert and, with RS_COUNTS_TRANSITIONS in what, its
+ * layer-to-layer transitions (the first pass of families that ask with
+ * needs_counts; `routesim place` plans from it). */
+int rs_engine_count_run(rs_trace *trace, const rs_router_spec *router, const rs_engine_options *options,
+                        unsigned what, rs_counted_run *out, rs_error *err);
+void rs_counted_run_free(rs_counted_run *c);
 
 #endif

@@ -103,6 +103,7 @@ struct rs_engine {
     int num_runs;
     metric_slot *metrics;
     int num_metric_slots;
+    rs_counted_run *counted; /* [num_runs]: what needs_counts asked of each run, counted first */
     work_item *items;
 
     /* agreement metrics' reference: a router slot of this engine, or the

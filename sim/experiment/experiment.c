@@ -190,8 +190,10 @@ static int plan_passes(const rs_config *cfg, const rs_experiment_options *xo, co
         double bytes = 0;
         if (cfg->num_metrics > 0 && num_pending > 1) {
             rs_engine *probe = NULL;
-            RS_TRY(rs_engine_create(&probe, trace, &cfg->routers[pending[i]], 1, cfg->metrics, cfg->num_metrics, opt,
-                                    NULL, err));
+            rs_engine_options sizes_only = *opt;
+            sizes_only.measure_only = 1;
+            RS_TRY(rs_engine_create(&probe, trace, &cfg->routers[pending[i]], 1, cfg->metrics, cfg->num_metrics,
+                                    &sizes_only, NULL, err));
             bytes = rs_engine_metric_bytes(probe);
             rs_engine_destroy(probe);
         }
