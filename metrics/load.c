@@ -424,7 +424,7 @@ static void load_checkpoint(void *p, rs_state_io *io)
 static const rs_metric_type load_type = {
     .name = "load",
     .summary = "load balance: maxvio, maxvio_batch, cv, gini, usage_entropy, aux_loss, dead_experts, drop rates, "
-               "per-expert shares",
+               "per-expert shares and counts",
     .source = "MaxVio: Loss-Free Balancing arXiv:2408.15664; aux_loss: Switch Transformer arXiv:2101.03961; "
               "drops by position: OpenMoE arXiv:2402.01739",
     .params = load_params,

@@ -42,10 +42,10 @@ static int read_phy2log(const cJSON *map, rs_placement *out, const char *path, r
     const int L = out->L, S = out->layout.S, E = out->layout.E;
     RS_CHECK(cJSON_IsArray(map), err, "%s: physical_to_logical_map must be an array of layers, each an array of slots",
              path);
-    RS_CHECK(cJSON_GetArraySize(map) == L, err,
-             "%s: physical_to_logical_map has %d layers, the layout %d (SGLang writes a row for every hidden layer, "
-             "dense ones included: keep the MoE layers' rows)",
-             path, cJSON_GetArraySize(map), L);
+    const int rows = cJSON_GetArraySize(map);
+    RS_CHECK(rows == L, err, "%s: physical_to_logical_map has %d layers, the layout %d%s", path, rows, L,
+             rows > L ? " (SGLang writes a row for every hidden layer, dense ones included: keep the MoE layers' rows)"
+                      : "");
     int l = 0;
     for (const cJSON *row = map->child; row; row = row->next, l++) {
         char field[64];

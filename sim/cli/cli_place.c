@@ -293,9 +293,9 @@ int rs_cmd_place(int argc, char **argv)
     rc = p ? rs_placement_json_write(p, &json, a.out, &err) : -1;
     if (rc == 0)
         printf("routesim: place: %s: %d layers x %d slots (%d experts + %lld replicas) on %lld devices in %lld "
-               "nodes: max/mean device load %.4f (mean over layers), planned in %.3f ms; wrote %s\n",
-               a.policy, L, options.layout.S, E, a.replicas, a.devices, a.nodes, device_imbalance(p, loads),
-               plan_s * 1e3, a.out);
+               "node%s: max/mean device load %.4f (mean over layers), planned in %.3f ms; wrote %s\n",
+               a.policy, L, options.layout.S, E, a.replicas, a.devices, a.nodes, a.nodes == 1 ? "" : "s",
+               device_imbalance(p, loads), plan_s * 1e3, a.out);
     rs_placement_free(p);
     free(loads);
     return rc == 0 ? RS_EXIT_OK : rs_cli_fail(&err);

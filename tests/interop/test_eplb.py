@@ -1,17 +1,12 @@
 """The eplb placement policy (docs/metrics.md "Placement policies") against
-an independent torch implementation of deepseek-ai/EPLB's rebalance_experts
-(eplb.py, commit d52c72d), written here from its description: float32
-weights, group sums, w / count and pack weights (accumulated in packing
-order); groups packed onto nodes when the nodes divide the groups, else one
-group and one node; replicas to the largest w / count; copies packed
-heaviest first into the lightest device with room. Every tie goes to the
-lower index (a stable sort, the first maximum, the first lightest pack), as
-routesim documents.
+eplb_torch.py, our independent torch implementation of deepseek-ai/EPLB's
+rebalance_experts (eplb.py, commit d52c72d), with every tie to the lower
+index as routesim documents.
 
 Randomised cases of both branches (several shapes, integer loads, some
-skewed, some with many ties, some past 2^24 where float32 rounds them) go through `routesim place --loads`, whose
-physical_to_logical_map, logical_to_physical_map and logical_count must
-equal ours exactly.
+skewed, some with many ties, some past 2^24 where float32 rounds them) go
+through `routesim place --loads`, whose physical_to_logical_map,
+logical_to_physical_map and logical_count must equal ours exactly.
 
 With ROUTESIM_EPLB_REFERENCE=path/to/eplb.py the reference module itself
 runs on the same cases: with its sort made stable (torch's sort(stable=True),
@@ -21,7 +16,6 @@ weights (torch 1.13 orders ties of longer rows its own way), and on the
 others with the same logical_count and device loads (equal-weight copies
 trade places). The README's example must match as it is."""
 
-import importlib.util
 import json
 import os
 
@@ -31,6 +25,8 @@ from interop_util import check, run
 
 try:
     import torch
+
+    from eplb_torch import derived, device_loads, load_reference, plan, reference_outputs
 except ImportError:  # the interop tests need numpy and h5py only; this one torch too
     torch = None
 
@@ -38,95 +34,6 @@ README_LOADS = [[90, 132, 40, 61, 104, 165, 39, 4, 73, 56, 183, 86],
                 [20, 107, 104, 64, 19, 197, 187, 157, 172, 86, 16, 27]]
 README_PHY2LOG = [[5, 6, 5, 7, 8, 4, 3, 4, 10, 9, 10, 2, 0, 1, 11, 1],
                   [7, 10, 6, 8, 6, 11, 8, 9, 2, 4, 5, 1, 5, 0, 3, 1]]
-
-
-def pack(weights, packs):
-    """Items (a float32 vector) into packs of n / packs; returns pack and
-    position of each item, and whether a sort of more than 16 items met
-    equal weights."""
-    n = weights.numel()
-    per_pack = n // packs
-    if per_pack == 1:
-        return list(range(n)), [0] * n, False
-    order = torch.sort(weights, descending=True, stable=True).indices.tolist()
-    tied = n > 16 and torch.unique(weights).numel() < n
-    totals = torch.zeros(packs, dtype=torch.float32)
-    filled = [0] * packs
-    where, position = [0] * n, [0] * n
-    for item in order:
-        candidates = [p for p in range(packs) if filled[p] < per_pack]
-        p = min(candidates, key=lambda q: (totals[q].item(), q))
-        where[item], position[item] = p, filled[p]
-        filled[p] += 1
-        totals[p] += weights[item]  # a float32 add, in packing order
-    return where, position, tied
-
-
-def replicate(w, copies):
-    """Copies of each expert: the first E are the experts, each further one
-    goes to the first expert of largest w / count (float32)."""
-    count = torch.ones(w.numel(), dtype=torch.float32)
-    experts, ranks = list(range(w.numel())), [0] * w.numel()
-    for _ in range(copies - w.numel()):
-        ratio = w / count
-        e = int(torch.nonzero(ratio == ratio.max())[0, 0])
-        experts.append(e)
-        ranks.append(int(count[e]))
-        count[e] += 1
-    return experts, ranks, count
-
-
-def plan(loads, slots, groups, nodes, devices):
-    """phy2log [L][S], rank [L][S] and whether any sort met ties beyond 16 items."""
-    if groups % nodes:
-        groups = nodes = 1
-    w_all = torch.tensor(np.asarray(loads, np.float64)).to(torch.float32)
-    L, E = w_all.shape
-    group_size = E // groups
-    phy2log = [[-1] * slots for _ in range(L)]
-    rank = [[-1] * slots for _ in range(L)]
-    any_tie = False
-    for l in range(L):
-        w = w_all[l]
-        sums = torch.stack([w[g * group_size:(g + 1) * group_size].sum() for g in range(groups)])
-        node_of, place_in_node, tied = pack(sums, nodes)
-        any_tie |= tied
-        for n in range(nodes):
-            mine = sorted((place_in_node[g], g) for g in range(groups) if node_of[g] == n)
-            experts = [g * group_size + j for _, g in mine for j in range(group_size)]
-            node_w = w[experts]
-            copies, ranks, count = replicate(node_w, slots // nodes)
-            copy_w = node_w[copies] / count[copies]
-            device, position, tied = pack(copy_w, devices // nodes)
-            any_tie |= tied
-            for c in range(len(copies)):
-                slot = n * (slots // nodes) + device[c] * (slots // devices) + position[c]
-                phy2log[l][slot] = experts[copies[c]]
-                rank[l][slot] = ranks[c]
-    return phy2log, rank, any_tie
-
-
-def derived(phy2log, rank, E):
-    """logical_count and logical_to_physical_map (slots by rank, -1 padded to the largest count)."""
-    count = [[row.count(e) for e in range(E)] for row in phy2log]
-    width = max(max(c) for c in count)
-    log2phy = [[[-1] * width for _ in range(E)] for _ in phy2log]
-    for l, row in enumerate(phy2log):
-        for s, e in enumerate(row):
-            log2phy[l][e][rank[l][s]] = s
-    return count, log2phy
-
-
-def device_loads(loads, phy2log, count, devices):
-    """Per layer, each device's load, each copy weighing load / count as
-    the algorithm sees it (float32), summed in slot order."""
-    w = np.asarray(loads, np.float64).astype(np.float32)
-    out = []
-    for l, row in enumerate(phy2log):
-        per = len(row) // devices
-        copy = [float(w[l][e] / np.float32(count[l][e])) for e in row]
-        out.append([sum(copy[d * per:(d + 1) * per]) for d in range(devices)])
-    return out
 
 
 def cases():
@@ -176,39 +83,13 @@ def routesim_place(tmp, name, loads, R, groups, nodes, G):
         return json.load(f)
 
 
-def load_reference():
-    path = os.environ.get("ROUTESIM_EPLB_REFERENCE")
-    if not path or torch is None:
-        return None
-    spec = importlib.util.spec_from_file_location("eplb_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def reference_outputs(module, loads, R, groups, nodes, G, stable):
-    """The reference's (phy2log, log2phy, logcnt) as lists; stable: its sort made stable."""
-    original = torch.Tensor.sort
-
-    def stable_sort(self, dim=-1, descending=False):
-        return original(self, dim=dim, descending=descending, stable=True)
-
-    if stable:
-        torch.Tensor.sort = stable_sort
-    try:
-        E = len(loads[0])
-        p, l, c = module.rebalance_experts(torch.tensor(loads, dtype=torch.int64), E + R, groups, nodes, G)
-    finally:
-        torch.Tensor.sort = original
-    return p.tolist(), l.tolist(), c.tolist()
-
-
 def test_eplb_against_torch(tmp):
     if torch is None:
         print("skip test_eplb: torch is not installed")
         return
-    reference = load_reference()
-    exact_as_is = tie_cases = tie_differences = 0
+    path = os.environ.get("ROUTESIM_EPLB_REFERENCE")
+    reference = load_reference(path) if path else None
+    cases_run = exact_stable = exact_as_is = tie_cases = tie_differences = 0
     for name, loads, R, groups, nodes, G in cases():
         E = len(loads[0])
         got = routesim_place(tmp, name, loads, R, groups, nodes, G)
@@ -225,8 +106,9 @@ def test_eplb_against_torch(tmp):
         if reference is None:
             continue
         mine = (got["physical_to_logical_map"], got["logical_to_physical_map"], got["logical_count"])
-        check(reference_outputs(reference, loads, R, groups, nodes, G, stable=True) == mine,
-              f"eplb {name}: differs from the reference with a stable sort")
+        cases_run += 1
+        exact_stable += check(reference_outputs(reference, loads, R, groups, nodes, G, stable=True) == mine,
+                              f"eplb {name}: differs from the reference with a stable sort")
         as_is = reference_outputs(reference, loads, R, groups, nodes, G, stable=False)
         if tied:
             # equal-weight copies may trade places; counts and device loads stay
@@ -238,6 +120,6 @@ def test_eplb_against_torch(tmp):
         else:
             exact_as_is += check(as_is == mine, f"eplb {name}: differs from the reference (no ties in long sorts)")
     if reference is not None:
-        print(f"eplb reference {os.environ['ROUTESIM_EPLB_REFERENCE']}: equal with a stable sort on every case; "
+        print(f"eplb reference {path}: equal with a stable sort on {exact_stable} of {cases_run} cases; "
               f"as it is on {exact_as_is} cases without ties in long sorts; {tie_differences} of {tie_cases} "
               f"cases with such ties differ (torch's unstable sort), with the same counts and device loads")

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/placement/placement.h"
 #include "tests/test_util.h"
 
 static char *cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -207,6 +208,24 @@ START_TEST(place_errors)
 }
 END_TEST
 
+/* Every policy of the registry has its row in docs/metrics.md. */
+START_TEST(every_policy_documented)
+{
+    const char *src = getenv("ROUTESIM_SRC");
+    ck_assert_msg(src != NULL, "ROUTESIM_SRC is not set (run the tests through make check)");
+    char *doc = rs_test_read_file(cmd("%s/docs/metrics.md", src));
+    ck_assert_ptr_nonnull(doc);
+    const char *section = strstr(doc, "## Expert placement policies");
+    ck_assert_msg(section != NULL, "docs/metrics.md has no section Expert placement policies");
+    for (int i = 0; i < rs_placement_policy_count(); i++) {
+        const char *name = rs_placement_policy_at(i)->name;
+        ck_assert_msg(strstr(section, cmd("| `%s` |", name)) || strstr(section, cmd("| `%s:", name)),
+                      "docs/metrics.md: policy %s has no row in Expert placement policies", name);
+    }
+    free(doc);
+}
+END_TEST
+
 Suite *cli_place_suite(void)
 {
     Suite *s = suite_create("cli_place");
@@ -215,6 +234,7 @@ Suite *cli_place_suite(void)
     tcase_add_test(tc, place_from_loads);
     tcase_add_test(tc, place_from_trace);
     tcase_add_test(tc, place_errors);
+    tcase_add_test(tc, every_policy_documented);
     suite_add_tcase(s, tc);
     return s;
 }
