@@ -5,8 +5,8 @@
  *  1. (hierarchical, when the expert groups divide among the N nodes) the
  *     groups' float32 load sums are packed onto the nodes, groups/N each,
  *     by balanced packing; node n then holds the experts of its groups,
- *     in the order log2mlog gives them (group rank in node, then position
- *     in group);
+ *     in the order the reference's log2mlog gives them (the group's place
+ *     in the node, then the expert's in the group);
  *  2. within each node, its E/N experts are replicated to S/N slots: each
  *     extra slot goes to the expert with the largest w_e / count_e
  *     (float32 division);
@@ -35,7 +35,9 @@
  * devices than here; both plans have the same device loads.
  *
  * Group sums add float32 values in expert order; they are exact, and equal
- * to torch's, while a group's sum stays below 2^24 with integer loads. */
+ * to torch's, while a group's sum stays below 2^24 with integer loads.
+ * Past that torch's vectorised sum rounds in its own order, so a near tie
+ * between groups may go the other way. */
 #include <stdlib.h>
 #include <string.h>
 
