@@ -21,14 +21,16 @@ enum {
     OUT_DEAD_EXPERTS,
     OUT_DROP_RATE,
     OUT_DROP_BY_POSITION,
-    OUT_EXPERT_SHARE
+    OUT_EXPERT_SHARE,
+    OUT_EXPERT_LOAD
 };
 
 enum { PARAM_PER_EXPERT };
 
 static const rs_param_def load_params[] = {
     [PARAM_PER_EXPERT] = {"per_expert", RS_PARAM_BOOL, "0", 0, 1, NULL,
-                          "also report expert_share, each expert's share of its layer's assignments (heatmaps)"},
+                          "also report expert_share and expert_load, each expert's share and count of its layer's "
+                          "assignments (heatmaps, placement loads)"},
 };
 
 enum { POSITION_BINS = 10 };
@@ -52,8 +54,13 @@ static const rs_metric_output load_outputs[] = {
                               "drop_rate of tokens in each tenth of their sequence (key decile=0..9; capacity runs)", 0,
                               RS_AGG_SELF, .label = "dropped assignments", .unit = "%", .unit_scale = 100},
     [OUT_EXPERT_SHARE] = {"expert_share",
-                          "load_e / sum_e load_e per layer (key expert=e; only with per_expert=1; layer=all: mean)", 0,
-                          RS_AGG_MEAN, .label = "share of the layer's assignments", .unit = "%", .unit_scale = 100},
+                          "load_e / sum_e load_e per layer (key expert=e; with per_expert=1 or when named; "
+                          "layer=all: mean)",
+                          0, RS_AGG_MEAN, .label = "share of the layer's assignments", .unit = "%", .unit_scale = 100},
+    [OUT_EXPERT_LOAD] = {"expert_load",
+                         "load_e, assignments kept per expert (key expert=e; with per_expert=1 or when named; "
+                         "layer=all: summed over layers)",
+                         0, RS_AGG_SUM, .label = "assignments"},
 };
 
 /* A batch whose tokens this accumulator has only partly seen. */
@@ -77,7 +84,8 @@ typedef struct load_acc {
     int L, E;
     int batch;
     int with_probs;
-    int per_expert; /* emit expert_share */
+    int per_expert;  /* emit expert_share */
+    int expert_load; /* emit expert_load */
     load_layer *layers;
 } load_acc;
 
@@ -102,7 +110,9 @@ static int load_create(void **out, const rs_params *params, const rs_metric_setu
 {
     load_acc *a = calloc(1, sizeof *a);
     RS_CHECK(a, err, "metric load: out of memory");
-    a->per_expert = rs_param_bool(params, "per_expert");
+    /* Per-expert rows come with per_expert=1 or when the run names the output. */
+    a->per_expert = rs_param_bool(params, "per_expert") || (setup->outputs >> OUT_EXPERT_SHARE & 1);
+    a->expert_load = rs_param_bool(params, "per_expert") || (setup->outputs >> OUT_EXPERT_LOAD & 1);
     a->L = setup->trace->num_layers;
     a->E = setup->trace->num_experts;
     a->batch = setup->batch_tokens;
@@ -382,6 +392,11 @@ static void load_finalize(const void *p, rs_metric_sink *sink)
             snprintf(key, sizeof key, "expert=%d", e);
             rs_metric_emit(sink, OUT_EXPERT_SHARE, l, key, ratio(ly->loads[e], total));
         }
+        for (int e = 0; a->expert_load && e < E; e++) {
+            char key[24];
+            snprintf(key, sizeof key, "expert=%d", e);
+            rs_metric_emit(sink, OUT_EXPERT_LOAD, l, key, (double)ly->loads[e]);
+        }
     }
     emit_drops(a, sink);
 }
@@ -409,7 +424,7 @@ static void load_checkpoint(void *p, rs_state_io *io)
 static const rs_metric_type load_type = {
     .name = "load",
     .summary = "load balance: maxvio, maxvio_batch, cv, gini, usage_entropy, aux_loss, dead_experts, drop rates, "
-               "per-expert shares",
+               "per-expert shares and counts",
     .source = "MaxVio: Loss-Free Balancing arXiv:2408.15664; aux_loss: Switch Transformer arXiv:2101.03961; "
               "drops by position: OpenMoE arXiv:2402.01739",
     .params = load_params,

@@ -40,5 +40,6 @@ int rs_cmd_metrics(int argc, char **argv);
 int rs_cmd_gen(int argc, char **argv);
 int rs_cmd_import(int argc, char **argv);
 int rs_cmd_plot(int argc, char **argv);
+int rs_cmd_place(int argc, char **argv);
 
 #endif

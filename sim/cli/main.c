@@ -15,6 +15,7 @@ static const rs_command commands[] = {
     {"gen", "generate a synthetic trace shaped like a real model", rs_cmd_gen},
     {"import", "convert routing logs into a trace", rs_cmd_import},
     {"plot", "figures from a results directory (gnuplot)", rs_cmd_plot},
+    {"place", "plan an expert placement (EPLB, ...) from expert loads; write it as JSON", rs_cmd_place},
 };
 
 static void usage(FILE *out)

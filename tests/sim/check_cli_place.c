@@ -1,0 +1,240 @@
+/* routesim place through the binary: a plan from a loads file, the same
+ * plan from a trace routed by a router (load.expert_load), a placement file
+ * read back as file:PATH, and every bad input: one line, a non-zero exit and
+ * no output file. */
+#include <check.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics/placement/placement.h"
+#include "tests/test_util.h"
+
+static char *cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *cmd(const char *fmt, ...)
+{
+    static char buf[4][4096];
+    static int next;
+    char *b = buf[next++ % 4];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof buf[0], fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+static const char *write_text(const char *name, const char *text)
+{
+    const char *path = rs_test_path(name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+/* The README example of deepseek-ai/EPLB as a CSV of layers x experts. */
+static const char *readme_csv(void)
+{
+    return write_text("readme.csv", "90,132,40,61,104,165,39,4,73,56,183,86\n"
+                                    "20,107,104,64,19,197,187,157,172,86,16,27\n");
+}
+
+#define README_LAYOUT "--replicas 4 --groups 4 --nodes 2 --devices 8"
+
+/* No file of the output's name, nor a temporary one, in the test directory. */
+static void expect_no_output(const char *name)
+{
+    ck_assert_msg(!rs_test_file_exists(rs_test_path(name)), "%s was written", name);
+    DIR *d = opendir(rs_test_dir());
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d));)
+        ck_assert_msg(strstr(e->d_name, ".tmp.") == NULL, "temporary file %s left", e->d_name);
+    closedir(d);
+}
+
+static void expect_failure(const char *args, int code, const char *needle)
+{
+    char *out = NULL, *err = NULL;
+    int rc = rs_test_run_cli(args, &out, &err);
+    ck_assert_msg(rc == code, "exit %d (wanted %d) for %s; stderr: %s", rc, code, args, err);
+    ck_assert_msg(err && strchr(err, '\n') == err + strlen(err) - 1, "stderr should be one line for %s, got: %s",
+                  args, err);
+    ck_assert_msg(strstr(err, needle) != NULL, "stderr '%s' lacks '%s'", err, needle);
+    free(out);
+    free(err);
+    expect_no_output("out.json");
+}
+
+START_TEST(place_from_loads)
+{
+    char *out = NULL, *err = NULL;
+    char dst[1024];
+    snprintf(dst, sizeof dst, "%s", rs_test_path("plan.json"));
+    int rc = rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " -o %s", readme_csv(), dst), &out, &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_msg(strstr(out, "eplb: 2 layers x 16 slots (12 experts + 4 replicas) on 8 devices in 2 nodes"), "%s",
+                  out);
+    ck_assert_msg(strstr(out, "planned in"), "%s", out);
+    free(out);
+    free(err);
+    char *text = rs_test_read_file(dst);
+    ck_assert_msg(strstr(text, "[5, 6, 5, 7, 8, 4, 3, 4, 10, 9, 10, 2, 0, 1, 11, 1]") &&
+                      strstr(text, "[7, 10, 6, 8, 6, 11, 8, 9, 2, 4, 5, 1, 5, 0, 3, 1]"),
+                  "not the README's phy2log: %s", text);
+    ck_assert(strstr(text, "\"logical_count\"") && strstr(text, "\"devices\": 8") && strstr(text, "\"policy\": \"eplb\""));
+
+    /* read back as file:PATH it is the same placement */
+    char again[1024];
+    snprintf(again, sizeof again, "%s", rs_test_path("again.json"));
+    rc = rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " --policy file:%s -o %s", readme_csv(), dst, again),
+                         NULL, &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    char *text2 = rs_test_read_file(again);
+    const size_t maps = (size_t)(strstr(text, "\"devices\"") - text);
+    ck_assert_msg(strncmp(text, text2, maps) == 0, "file: gave another placement:\n%s\n%s", text, text2);
+    free(text2);
+    free(text);
+
+    /* --sglang: the map alone, as SGLang's --init-expert-location takes it */
+    const char *sg = rs_test_path("sglang.json");
+    ck_assert_int_eq(rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " --sglang -o %s", readme_csv(), sg), NULL,
+                                     NULL),
+                     0);
+    text = rs_test_read_file(sg);
+    ck_assert_msg(strstr(text, "physical_to_logical_map") && !strstr(text, "logical_count") &&
+                      !strstr(text, "logical_to_physical_map"),
+                  "%s", text);
+    free(text);
+
+    /* --help lists the policies of the registry */
+    rc = rs_test_run_cli("place --help", &out, NULL);
+    ck_assert_int_eq(rc, 0);
+    ck_assert(strstr(out, "  eplb ") && strstr(out, "  file ") && strstr(out, "  contiguous "));
+    free(out);
+}
+END_TEST
+
+/* Routing a trace with replay counts its recorded ids: the plan equals the
+ * one from a loads file of those counts. */
+START_TEST(place_from_trace)
+{
+    enum { T = 200, L = 3, E = 16, K = 2 };
+    const int64_t offsets[] = {0, 70, 200};
+    int32_t *ids = malloc(T * L * K * sizeof *ids);
+    long counts[L][E] = {{0}};
+    for (int t = 0; t < T; t++)
+        for (int l = 0; l < L; l++)
+            for (int j = 0; j < K; j++) {
+                const int e = (int)(((unsigned)(t * 7 + l * 3) * (j + 1) + (unsigned)(t * t) % 11) % E);
+                ids[(t * L + l) * K + j] = (j == 1 && e == ids[(t * L + l) * K]) ? (e + 1) % E : e;
+                counts[l][ids[(t * L + l) * K + j]]++;
+            }
+    char trace[1024];
+    snprintf(trace, sizeof trace, "%s", rs_test_path("t.h5"));
+    rs_test_trace tt = {.T = T, .L = L, .E = E, .K = K, .num_seq = 2, .offsets = offsets, .topk_ids = ids};
+    rs_test_write_trace(trace, &tt);
+    free(ids);
+    char csv[4096] = "";
+    for (int l = 0; l < L; l++)
+        for (int e = 0; e < E; e++)
+            snprintf(csv + strlen(csv), sizeof csv - strlen(csv), "%ld%s", counts[l][e], e + 1 < E ? "," : "\n");
+    char loads[1024], a[1024], b[1024];
+    snprintf(loads, sizeof loads, "%s", write_text("counts.csv", csv));
+    snprintf(a, sizeof a, "%s", rs_test_path("a.json"));
+    snprintf(b, sizeof b, "%s", rs_test_path("b.json"));
+    char *err = NULL;
+    int rc = rs_test_run_cli(cmd("place %s --router replay --replicas 4 --groups 4 --nodes 2 --devices 4 --threads 2 "
+                                 "--memory-mb 1 --no-progress -o %s",
+                                 trace, a),
+                             NULL, &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    rc = rs_test_run_cli(cmd("place --loads %s --replicas 4 --groups 4 --nodes 2 --devices 4 -o %s", loads, b), NULL,
+                         &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    char *x = rs_test_read_file(a), *y = rs_test_read_file(b);
+    ck_assert_msg(strcmp(x, y) == 0, "from the trace:\n%s\nfrom the counts:\n%s", x, y);
+    free(x);
+    free(y);
+    /* a layout that does not fit is refused before routing */
+    expect_failure(cmd("place %s --router replay --devices 7 -o %s", trace, rs_test_path("out.json")), 1,
+                   "devices (7) must divide the slots (16 experts + 0 replicas = 16)");
+}
+END_TEST
+
+START_TEST(place_errors)
+{
+    char csv[1024], out[1024]; /* rs_test_path's buffers rotate */
+    snprintf(csv, sizeof csv, "%s", readme_csv());
+    snprintf(out, sizeof out, "%s", rs_test_path("out.json"));
+    expect_failure(cmd("place --loads %s --replicas 4 --devices 5 -o %s", csv, out), 1,
+                   "devices (5) must divide the slots (12 experts + 4 replicas = 16)");
+    expect_failure(cmd("place --loads %s --replicas 4 --devices 8 --nodes 3 -o %s", csv, out), 1,
+                   "nodes (3) must divide devices (8)");
+    expect_failure(cmd("place --loads %s --devices 4 --groups 5 -o %s", csv, out), 1,
+                   "groups (5) must be at least 1 and divide the experts (12)");
+    expect_failure(cmd("place --loads %s --devices 4 -o %s", write_text("neg.csv", "1,-2,3,4\n"), out), 1,
+                   "neg.csv: layer 0 expert 1: load -2 is not a finite number >= 0");
+    expect_failure(cmd("place --loads %s --devices 4 -o %s", write_text("ragged.csv", "1,2,3,4\n1,2,3\n"), out), 1,
+                   "ragged.csv: line 2 has 3 loads, the first layer has 4");
+    expect_failure(cmd("place --loads %s --devices 4 --policy nope -o %s", csv, out), 2,
+                   "unknown policy 'nope' (known: contiguous");
+    expect_failure(cmd("place --loads %s --devices 4 --policy file -o %s", csv, out), 2, "needs a file: file:PATH");
+    expect_failure(cmd("place --loads %s --devices 4 --policy eplb:x -o %s", csv, out), 2, "takes no path");
+    expect_failure(cmd("place --loads %s --replicas 4 --devices 8 --policy file:%s -o %s", csv,
+                       write_text("short.json", "{\"physical_to_logical_map\": [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, "
+                                                "11, 0, 1, 2, 3]]}"),
+                       out),
+                   1, "short.json: physical_to_logical_map has 1 layers, the layout 2");
+    expect_failure(cmd("place --loads %s --devices 4", csv), 2, "-o OUT.json is required");
+    expect_failure(cmd("place --loads %s -o %s", csv, out), 2, "--devices G is required");
+    expect_failure(cmd("place --devices 4 -o %s", out), 2, "give either --loads FILE or TRACE --router SPEC");
+    expect_failure(cmd("place --loads %s --devices 4 --replicas -1 -o %s", csv, out), 2, "--replicas");
+    expect_failure(cmd("place --loads %s --devices 4 -o %s", csv, csv), 1, "would overwrite the input");
+    expect_failure(cmd("place --loads %s --devices 4 -o %s", rs_test_path("none.csv"), out), 1, "none.csv");
+    /* an existing file of another kind is kept unless forced */
+    char other[1024];
+    snprintf(other, sizeof other, "%s", write_text("other.json", "{\"not\": \"a placement\"}\n"));
+    expect_failure(cmd("place --loads %s --devices 4 -o %s", csv, other), 1, "--force overwrites it");
+    char *text = rs_test_read_file(other);
+    ck_assert_str_eq(text, "{\"not\": \"a placement\"}\n");
+    free(text);
+    ck_assert_int_eq(rs_test_run_cli(cmd("place --loads %s --devices 4 --force -o %s", csv, other), NULL, NULL), 0);
+}
+END_TEST
+
+/* Every policy of the registry has its row in docs/metrics.md. */
+START_TEST(every_policy_documented)
+{
+    const char *src = getenv("ROUTESIM_SRC");
+    ck_assert_msg(src != NULL, "ROUTESIM_SRC is not set (run the tests through make check)");
+    char *doc = rs_test_read_file(cmd("%s/docs/metrics.md", src));
+    ck_assert_ptr_nonnull(doc);
+    const char *section = strstr(doc, "## Expert placement policies");
+    ck_assert_msg(section != NULL, "docs/metrics.md has no section Expert placement policies");
+    for (int i = 0; i < rs_placement_policy_count(); i++) {
+        const char *name = rs_placement_policy_at(i)->name;
+        ck_assert_msg(strstr(section, cmd("| `%s` |", name)) || strstr(section, cmd("| `%s:", name)),
+                      "docs/metrics.md: policy %s has no row in Expert placement policies", name);
+    }
+    free(doc);
+}
+END_TEST
+
+Suite *cli_place_suite(void)
+{
+    Suite *s = suite_create("cli_place");
+    TCase *tc = tcase_create("cli_place");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, place_from_loads);
+    tcase_add_test(tc, place_from_trace);
+    tcase_add_test(tc, place_errors);
+    tcase_add_test(tc, every_policy_documented);
+    suite_add_tcase(s, tc);
+    return s;
+}
