@@ -5,7 +5,7 @@
 The trace is DeepSeek-V3-shaped (58 layers x 256 experts, the preset's own
 top-8 with its group limit), stored as a top-k-only trace that the `replay`
 router reads back. routesim runs on one thread; a metric's time is the
-run's compute time minus that of the same run without metrics (best of 3
+run's compute time minus that of the same run without metrics (best of 5
 each), and throughput counts token-layers."""
 
 import argparse
@@ -40,7 +40,7 @@ def make_trace(routesim, workdir, tokens):
     return topk
 
 
-def seconds(routesim, trace, metrics, out_dir, repeats=3):
+def seconds(routesim, trace, metrics, out_dir, repeats=5):
     """Best compute seconds of `repeats` single-thread runs."""
     os.makedirs(out_dir, exist_ok=True)
     config = os.path.join(out_dir, "bench.json")

@@ -267,6 +267,10 @@ static void placement_update_chunk(void *p, const rs_chunk *c, const rs_decision
             rs_placement_acc_count(a, c, dec, t, (int)end, a->stat_loads, a->stat_transitions);
         } else if (!a->failed) {
             placement_batch *batch = batch_slot(a, b);
+            if (!batch) { /* cannot happen: chunks come in token order */
+                a->failed = 1;
+                return;
+            }
             measure_block(a, c, dec, t, (int)end, batch);
             if (a->stats == PLACEMENT_STATS_HISTORY)
                 rs_placement_acc_count(a, c, dec, t, (int)end, a->batch_loads, a->batch_transitions);
@@ -421,6 +425,7 @@ static const rs_metric_type placement_type = {
     .destroy = rs_placement_acc_destroy,
     .compact = rs_placement_acc_compact,
     .checkpoint = rs_placement_acc_checkpoint,
+    .needs_counts = rs_placement_acc_needs_counts,
 };
 
 const rs_metric_type *const rs_metric_placement = &placement_type;

@@ -41,7 +41,7 @@ extern const rs_param_def rs_placement_metric_params[PLACEMENT_NUM_PARAMS];
 
 /* Where the placement comes from. */
 typedef enum placement_stats_mode {
-    PLACEMENT_STATS_ONCE,    /* planned at create: a load-agnostic policy, or stats=oracle from a loads file */
+    PLACEMENT_STATS_ONCE,    /* planned at create: a load-agnostic policy, or stats=oracle (the run's counts, a loads file) */
     PLACEMENT_STATS_HISTORY, /* contiguous first, replanned every rebalance_every tokens from the last window */
     PLACEMENT_STATS_SPLIT,   /* planned on the first train_tokens, which are not measured */
 } placement_stats_mode;
@@ -113,6 +113,9 @@ typedef struct placement_acc {
 } placement_acc;
 
 int rs_placement_acc_create(void **acc, const rs_params *params, const rs_metric_setup *setup, rs_error *err);
+/* RS_COUNTS_* the engine must count first: stats=oracle of a policy planned
+ * from loads, without loads=FILE. */
+unsigned rs_placement_acc_needs_counts(const rs_params *params);
 void rs_placement_acc_destroy(void *acc);
 void rs_placement_acc_compact(void *acc);
 void rs_placement_acc_checkpoint(void *acc, rs_state_io *io);

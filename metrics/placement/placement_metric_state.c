@@ -15,26 +15,29 @@
 #define DEFAULT_NVLINK_GBPS 160.0        /* H800 NVLink, DeepEP's figure */
 #define DEFAULT_NET_GBPS 50.0            /* a 400 Gb/s InfiniBand NIC per GPU, DeepEP's figure */
 #define DEFAULT_EXPERT_BYTES 44040192.0  /* a DeepSeek-V3 routed expert in FP8: 3 x 7168 x 2048 */
-/* The load history of policies that plan from transitions ((L-1) E^2 per batch) may hold this much. */
+/* The load history (L E counts per batch, (L-1) E^2 more for policies that plan from transitions) may hold
+ * this much. */
 #define MAX_HISTORY_BYTES ((double)(1u << 30))
 
 const rs_param_def rs_placement_metric_params[PLACEMENT_NUM_PARAMS] = {
     [PARAM_POLICY] = {"policy", RS_PARAM_STRING, "contiguous", 0, 0, NULL,
-                      "placement policy: contiguous, round_robin, eplb, affinity, search or file (those registered)"},
+                      "placement policy (a registered one: contiguous, round_robin, eplb, file, ...); file:PATH "
+                      "for file=PATH"},
     [PARAM_FILE] = {"file", RS_PARAM_STRING, NULL, 0, 0, NULL,
                     "policy=file: the placement JSON (physical_to_logical_map, as `routesim place` writes it)"},
     [PARAM_LOADS] = {"loads", RS_PARAM_STRING, NULL, 0, 0, NULL,
-                     "stats=oracle: expert loads to plan from (JSON logical_count [L][E], or CSV layers x experts)"},
-    [PARAM_DEVICES] = {"devices", RS_PARAM_INT, "8", 1, 65536, NULL,
+                     "stats=oracle: plan from these expert loads (JSON logical_count [L][E], or CSV layers x "
+                     "experts) instead of the run's own"},
+    [PARAM_DEVICES] = {"devices", RS_PARAM_INT, "8", 1, 4096, NULL,
                        "devices G (expert-parallel ranks), dividing the slots E + replicas"},
-    [PARAM_NODES] = {"nodes", RS_PARAM_INT, NULL, 1, 65536, NULL, "nodes N, dividing devices (unset: 1)"},
+    [PARAM_NODES] = {"nodes", RS_PARAM_INT, NULL, 1, 4096, NULL, "nodes N, dividing devices (unset: 1)"},
     [PARAM_GROUPS] = {"groups", RS_PARAM_INT, NULL, 1, 65536, NULL,
                       "expert groups, dividing E (eplb packs them by node when nodes divide them) (unset: 1)"},
-    [PARAM_REPLICAS] = {"replicas", RS_PARAM_INT, NULL, 0, 16777216, NULL,
+    [PARAM_REPLICAS] = {"replicas", RS_PARAM_INT, NULL, 0, 65536, NULL,
                         "redundant slots R: E + R slots per layer (unset: 0)"},
     [PARAM_STATS] = {"stats", RS_PARAM_ENUM, NULL, 0, 0, "oracle|history|split",
-                     "what load-based policies plan from: the loads file, the last `window` tokens, or the first "
-                     "train_tokens (unset: oracle)"},
+                     "what load-based policies plan from: the whole run (counted in a first pass, or loads=FILE), "
+                     "the last `window` tokens, or the first train_tokens (unset: oracle)"},
     [PARAM_WINDOW] = {"window", RS_PARAM_INT, NULL, 1, 9007199254740991.0, NULL,
                       "stats=history: tokens of load history, a multiple of batch_tokens (unset: rebalance_every)"},
     [PARAM_REBALANCE_EVERY] = {"rebalance_every", RS_PARAM_INT, NULL, 1, 9007199254740991.0, NULL,
@@ -116,17 +119,49 @@ static void policy_names(char *buf, size_t size)
     }
 }
 
-/* The parameters against each other and the trace; fills a's settings. */
-static int read_params(placement_acc *a, const rs_params *params, const rs_metric_setup *setup, rs_error *err)
+/* The policy `policy` names ("file:PATH" is policy file with file=PATH),
+ * or NULL; *path gets the file it names, if any. */
+static const rs_placement_policy *policy_named(const rs_params *params, const char **path)
 {
     const char *name = rs_param_str(params, "policy");
-    a->policy = rs_placement_policy_find(name);
+    *path = rs_param_is_set(params, "file") ? rs_param_str(params, "file") : NULL;
+    if (strncmp(name, "file:", 5) == 0) {
+        *path = name + 5;
+        return rs_placement_policy_find("file");
+    }
+    return rs_placement_policy_find(name);
+}
+
+/* Plans from loads (or transitions): eplb, affinity, search. */
+static int load_based(const rs_placement_policy *p)
+{
+    return (p->needs & (RS_PLACEMENT_NEEDS_LOADS | RS_PLACEMENT_NEEDS_TRANSITIONS)) != 0;
+}
+
+/* stats=oracle without loads=FILE: the engine counts the run first. */
+unsigned rs_placement_acc_needs_counts(const rs_params *params)
+{
+    const char *path;
+    const rs_placement_policy *p = policy_named(params, &path);
+    const char *stats = rs_param_is_set(params, "stats") ? rs_param_str(params, "stats") : "oracle";
+    if (!p || !load_based(p) || strcmp(stats, "oracle") != 0 || rs_param_is_set(params, "loads"))
+        return 0;
+    return RS_COUNTS_LOADS | ((p->needs & RS_PLACEMENT_NEEDS_TRANSITIONS) ? RS_COUNTS_TRANSITIONS : 0);
+}
+
+/* The parameters against each other and the trace; fills a's settings. */
+static int read_params(placement_acc *a, const rs_params *params, rs_error *err)
+{
+    const char *name = rs_param_str(params, "policy"), *path = NULL;
+    a->policy = policy_named(params, &path);
     if (!a->policy) {
         char known[512];
         policy_names(known, sizeof known);
         return rs_fail(err, "metric placement: no placement policy '%s' (registered: %s)", name, known);
     }
-    const int load_based = (a->policy->needs & (RS_PLACEMENT_NEEDS_LOADS | RS_PLACEMENT_NEEDS_TRANSITIONS)) != 0;
+    if (path && !(a->path = strdup(path)))
+        return rs_fail(err, "metric placement: out of memory");
+    const int planned_from_loads = load_based(a->policy);
     a->needs_transitions = (a->policy->needs & RS_PLACEMENT_NEEDS_TRANSITIONS) && a->L > 1;
     const long long G = rs_param_int(params, "devices"), N = int_or(params, "nodes", 1);
     const long long groups = int_or(params, "groups", 1), R = int_or(params, "replicas", 0);
@@ -145,9 +180,6 @@ static int read_params(placement_acc *a, const rs_params *params, const rs_metri
     const int has_loads = rs_param_is_set(params, "loads");
     RS_CHECK(!has_loads || (!history && !split), err,
              "metric placement: loads=FILE is what stats=oracle plans from; stats=%s collects its own", stats);
-    RS_CHECK(has_loads || !rs_param_is_set(params, "stats") || history || split, err,
-             "metric placement: stats=oracle plans from the whole run's expert loads, which take a first pass: "
-             "give them as loads=FILE (or use stats=history or stats=split)");
     RS_CHECK(history || (!rs_param_is_set(params, "window") && !rs_param_is_set(params, "rebalance_every")), err,
              "metric placement: window and rebalance_every apply to stats=history");
     RS_CHECK(split || !rs_param_is_set(params, "train_tokens"), err,
@@ -177,17 +209,12 @@ static int read_params(placement_acc *a, const rs_params *params, const rs_metri
                  "with a batch)",
                  (long long)a->train_tokens, B);
     }
-    if (load_based && !has_loads && !history && !split)
-        return rs_fail(err,
-                       "metric placement: policy %s plans from expert loads: give them as loads=FILE (stats=oracle, "
-                       "the loads of a first pass), or use stats=history or stats=split",
-                       a->policy->name);
-    if (load_based && has_loads && a->needs_transitions)
+    if (planned_from_loads && has_loads && a->needs_transitions)
         return rs_fail(err,
                        "metric placement: policy %s plans from layer-to-layer transitions, which a loads file does "
                        "not hold; use stats=history or stats=split",
                        a->policy->name);
-    a->stats = !load_based ? PLACEMENT_STATS_ONCE
+    a->stats = !planned_from_loads ? PLACEMENT_STATS_ONCE
                : history   ? PLACEMENT_STATS_HISTORY
                : split     ? PLACEMENT_STATS_SPLIT
                            : PLACEMENT_STATS_ONCE;
@@ -211,7 +238,6 @@ static int read_params(placement_acc *a, const rs_params *params, const rs_metri
         .latency_s = float_or(params, "latency_us", 0.0) * 1e-6,
         .batch_tokens = a->B,
     };
-    (void)setup;
     return 0;
 }
 
@@ -250,20 +276,50 @@ static int put_in_force(placement_acc *a, rs_placement *p, int count_moves, rs_e
     return 0;
 }
 
-/* The first placement: planned once (policy, with loads=FILE), contiguous
- * before any history, none before a split's training ends. */
-static int first_plan(placement_acc *a, const rs_params *params, rs_error *err)
+/* The whole run's counts (stats=oracle without loads=FILE) as doubles. */
+static int run_counts(const placement_acc *a, const rs_run_counts *counts, double **loads, double **transitions,
+                      rs_error *err)
+{
+    RS_CHECK(counts && counts->loads && (!a->needs_transitions || counts->transitions), err,
+             "metric placement: stats=oracle plans policy %s from the whole run's loads, which the engine counts in "
+             "a first pass; none were given (give loads=FILE, or use stats=history or stats=split)",
+             a->policy->name);
+    RS_CHECK(counts->L == a->L && counts->E == a->E, err,
+             "metric placement: the run's counts are of %d layers x %d experts, the trace has %d x %d", counts->L,
+             counts->E, a->L, a->E);
+    const size_t LE = (size_t)a->L * (size_t)a->E;
+    const size_t pairs = a->needs_transitions ? (size_t)(a->L - 1) * (size_t)a->E * (size_t)a->E : 0;
+    *loads = malloc(LE * sizeof **loads);
+    *transitions = pairs ? malloc(pairs * sizeof **transitions) : NULL;
+    RS_CHECK(*loads && (!pairs || *transitions), err, "metric placement: out of memory");
+    for (size_t i = 0; i < LE; i++)
+        (*loads)[i] = (double)counts->loads[i];
+    for (size_t i = 0; i < pairs; i++)
+        (*transitions)[i] = (double)counts->transitions[i];
+    return 0;
+}
+
+/* The first placement: planned once (the policy, from loads=FILE or the
+ * run's counts when it plans from loads), contiguous before any history,
+ * none before a split's training ends. */
+static int first_plan(placement_acc *a, const rs_params *params, const rs_metric_setup *setup, rs_error *err)
 {
     if (a->stats == PLACEMENT_STATS_SPLIT)
         return 0;
     const rs_placement_policy *policy = a->stats == PLACEMENT_STATS_HISTORY ? rs_placement_policy_find("contiguous")
                                                                           : a->policy;
-    double *loads = NULL;
+    double *loads = NULL, *transitions = NULL;
+    int rc = 0;
     if (rs_param_is_set(params, "loads"))
-        RS_TRY(read_loads(a, rs_param_str(params, "loads"), &loads, err));
-    rs_placement_stats stats = {.L = a->L, .E = a->E, .loads = loads};
-    rs_placement *p = rs_placement_plan(policy, &stats, &a->options, err);
+        rc = read_loads(a, rs_param_str(params, "loads"), &loads, err);
+    else if (policy == a->policy && load_based(policy))
+        rc = run_counts(a, setup->counts, &loads, &transitions, err);
+    rs_placement_stats stats = {.L = a->L, .E = a->E, .loads = loads, .transitions = transitions};
+    rs_placement *p = rc == 0 ? rs_placement_plan(policy, &stats, &a->options, err) : NULL;
     free(loads);
+    free(transitions);
+    if (rc != 0)
+        return -1;
     if (!p)
         return rs_fail_context(err, "metric placement");
     return put_in_force(a, p, 0, err);
@@ -285,28 +341,26 @@ int rs_placement_acc_create(void **out, const rs_params *params, const rs_metric
     a->K = setup->kmax > 0 ? setup->kmax : 1;
     a->B = setup->batch_tokens > 0 ? setup->batch_tokens : 1;
     a->cur_batch = -1;
-    if (read_params(a, params, setup, err) != 0) {
+    if (read_params(a, params, err) != 0) {
         rs_placement_acc_destroy(a);
         return -1;
-    }
-    if (rs_param_is_set(params, "file") && !(a->path = strdup(rs_param_str(params, "file")))) {
-        rs_placement_acc_destroy(a);
-        return rs_fail(err, "metric placement: out of memory");
     }
     a->options.path = a->path;
     a->options.model = &a->model;
     const size_t L = (size_t)a->L, E = (size_t)a->E, G = (size_t)a->G;
     const size_t pairs = a->needs_transitions ? (L - 1) * E * E : 0;
     const int history = a->stats == PLACEMENT_STATS_HISTORY, collects = a->stats != PLACEMENT_STATS_ONCE;
-    if (history && pairs) {
-        double need = (double)a->window_batches * (double)pairs * 4.0;
+    if (history) {
+        const double need = (double)a->window_batches * ((double)L * (double)E + (double)pairs) * 4.0;
         if (need > MAX_HISTORY_BYTES) {
+            rs_fail(err,
+                    "metric placement: the load history of window=%lld tokens (%s) takes %.0f MiB, over the %.0f MiB "
+                    "limit; use a shorter window",
+                    (long long)(a->window_batches * a->B),
+                    pairs ? "loads and layer-to-layer transitions per batch" : "expert loads per batch",
+                    need / 1048576.0, MAX_HISTORY_BYTES / 1048576.0);
             rs_placement_acc_destroy(a);
-            return rs_fail(err,
-                           "metric placement: policy %s keeps the window's layer-to-layer transitions, %.0f MiB for "
-                           "window=%lld tokens, over the %.0f MiB limit; use a shorter window",
-                           a->policy->name, need / 1048576.0, (long long)(a->window_batches * a->B),
-                           MAX_HISTORY_BYTES / 1048576.0);
+            return -1;
         }
     }
     int ok = 1;
@@ -333,12 +387,13 @@ int rs_placement_acc_create(void **out, const rs_params *params, const rs_metric
         a->transition_ring = pairs ? zeros((size_t)a->window_batches * pairs, sizeof *a->transition_ring, &ok) : NULL;
     }
     if (!ok) {
+        rs_fail(err, "metric placement: out of memory (%d layers, %d experts, %d devices)", a->L, a->E, a->G);
         rs_placement_acc_destroy(a);
-        return rs_fail(err, "metric placement: out of memory (%d layers, %d experts, %d devices)", a->L, a->E, a->G);
+        return -1;
     }
     for (int d = 0; d < a->G; d++)
         a->node_of[d] = rs_placement_node_of_device(&a->options.layout, d);
-    if (first_plan(a, params, err) != 0) {
+    if (first_plan(a, params, setup, err) != 0) {
         rs_placement_acc_destroy(a);
         return -1;
     }

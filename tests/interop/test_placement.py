@@ -289,6 +289,9 @@ def test_eplb_placement_equals_python(tmp):
     check(any(len(maps[l][e]) > 1 for l in range(L) for e in range(E)), "eplb replicated nothing")
     for v in variants:
         v.update(policy="eplb", loads=loads_csv)
+    # stats=oracle without a loads file: the engine counts the run first, the same loads
+    variants.append(dict(variants[0], dispatch="round_robin", source="token"))
+    del variants[-1]["loads"]
     n = 0
     for i, v in enumerate(variants):
         rows = measured(tmp, f"eplb{i}", trace, replay, v)

@@ -48,7 +48,7 @@ void *rs_test_placement_try(const rs_test_placement_shape *shape, const char *pa
         rs_params_free(&p);
         return NULL;
     }
-    rs_metric_setup setup = {.trace = &info, .batch_tokens = shape->B, .kmax = shape->K};
+    rs_metric_setup setup = {.trace = &info, .batch_tokens = shape->B, .kmax = shape->K, .counts = shape->counts};
     void *acc = NULL;
     int rc = t->create(&acc, &p, &setup, err);
     rs_params_free(&p);
@@ -317,9 +317,12 @@ START_TEST(bad_parameters)
     expect_error(&s, "devices=2,stats=history", "stats=history needs rebalance_every");
     expect_error(&s, "devices=2,stats=split,train_tokens=3", "train_tokens=3 must be a multiple");
     expect_error(&s, "devices=2,stats=split", "stats=split needs train_tokens");
+    expect_error(&s, "devices=2,policy=eplb,stats=history,rebalance_every=2,window=2000000000000",
+                 "window=2000000000000 tokens (expert loads per batch) takes");
     expect_error(&s, "devices=2,window=4", "window and rebalance_every apply to stats=history");
     expect_error(&s, "devices=2,train_tokens=4", "train_tokens applies to stats=split");
-    expect_error(&s, "devices=2,stats=oracle", "stats=oracle plans from the whole run's expert loads");
+    expect_error(&s, "devices=2,policy=eplb", "from the whole run's loads, which the engine counts in a first pass");
+    expect_error(&s, "devices=2,policy=eplb,stats=oracle", "which the engine counts in a first pass");
     char params[1200];
     const char *negative = write_file("negative.csv", "1,2,3,4\n1,-2,3,4\n");
     snprintf(params, sizeof params, "devices=2,stats=oracle,loads=%s", negative);
@@ -335,6 +338,34 @@ START_TEST(bad_parameters)
     void *acc = rs_test_placement_try(&s, params, &err);
     ck_assert_msg(acc != NULL, "%s", err.msg);
     rs_test_placement_family()->destroy(acc);
+}
+END_TEST
+
+/* policy=file reads a placement (file=PATH or policy=file:PATH): a file of
+ * contiguous's map gives contiguous's values; swapping the two devices'
+ * experts turns case 1's layer-0 crossings (t0 e2, t1 e1 of 7) into the
+ * other 5. */
+START_TEST(file_policy)
+{
+    const int lengths[] = {4};
+    rs_test_placement_shape s = {.T = 4, .L = 2, .E = 4, .K = 2, .B = 2, .seq_lengths = lengths, .num_seq = 1};
+    const char *same = write_file("same.json", "{\"physical_to_logical_map\": [[0, 1, 2, 3], [0, 1, 2, 3]]}");
+    const char *swapped = write_file("swapped.json", "{\"physical_to_logical_map\": [[2, 3, 0, 1], [0, 1, 2, 3]]}");
+    char params[1200];
+    void *want = rs_test_placement_make(&s, "devices=2,source=token");
+    snprintf(params, sizeof params, "devices=2,source=token,policy=file,file=%s", same);
+    void *got = rs_test_placement_make(&s, params);
+    rs_test_placement_feed(&s, want, case1_ids, 0, 4);
+    rs_test_placement_feed(&s, got, case1_ids, 0, 4);
+    rs_test_same_rows(rs_test_placement_family(), want, got, "policy=file with contiguous's map");
+    rs_test_placement_family()->destroy(got);
+    snprintf(params, sizeof params, "devices=2,source=token,policy=file:%s", swapped);
+    got = rs_test_placement_make(&s, params);
+    rs_test_placement_feed(&s, got, case1_ids, 0, 4);
+    CLOSE(got, OUT_A2A_SHARE, 0, 5.0 / 7);
+    CLOSE(got, OUT_A2A_SHARE, 1, 6.0 / 7);
+    rs_test_placement_family()->destroy(got);
+    rs_test_placement_family()->destroy(want);
 }
 END_TEST
 
@@ -525,6 +556,7 @@ Suite *placement_metric_suite(void)
     tcase_add_test(tc, local_dispatch_outside_the_node);
     tcase_add_test(tc, round_robin_policy_and_missing_rows);
     tcase_add_test(tc, bad_parameters);
+    tcase_add_test(tc, file_policy);
     tcase_add_test(tc, merged_parts_equal_the_whole);
     tcase_add_test(tc, order_dependent_modes_refuse_to_merge);
     tcase_add_test(tc, resumes_bit_for_bit);

@@ -14,6 +14,7 @@ typedef struct rs_test_placement_shape {
     int T, L, E, K, B;
     const int *seq_lengths;
     int num_seq;
+    const rs_run_counts *counts; /* setup->counts (what the engine's counting pass gives), or NULL */
 } rs_test_placement_shape;
 
 const rs_metric_type *rs_test_placement_family(void);

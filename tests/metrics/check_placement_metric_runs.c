@@ -126,12 +126,14 @@ START_TEST(load_statistics_same_bits_for_threads_and_chunks)
         fprintf(stderr, "placement_metric_runs: no policy planned from loads is registered; skipped\n");
         return;
     }
-    char params[3][256];
+    char params[4][256];
     snprintf(params[0], sizeof params[0], "devices=4,policy=%s,stats=history,rebalance_every=80,window=120", p->name);
     snprintf(params[1], sizeof params[1], "devices=4,policy=%s,replicas=4,stats=split,train_tokens=80", p->name);
     snprintf(params[2], sizeof params[2],
              "devices=4,nodes=2,policy=%s,replicas=4,stats=history,rebalance_every=40,dispatch=balanced", p->name);
-    for (int i = 0; i < 3; i++)
+    /* stats=oracle: the engine counts the run first */
+    snprintf(params[3], sizeof params[3], "devices=4,nodes=2,policy=%s,replicas=4", p->name);
+    for (int i = 0; i < 4; i++)
         check_invariant(params[i]);
 }
 END_TEST
@@ -211,6 +213,52 @@ START_TEST(split_equals_oracle_on_the_rest)
     same_values(a, b, NULL, "split versus oracle on the rest");
     rs_test_placement_family()->destroy(a);
     rs_test_placement_family()->destroy(b);
+    free(ids);
+}
+END_TEST
+
+/* stats=oracle plans from the run's counts (setup->counts, the engine's
+ * first pass) as from a loads file holding the same numbers. */
+START_TEST(oracle_counts_equal_a_loads_file)
+{
+    const rs_placement_policy *p = load_policy();
+    if (!p) {
+        fprintf(stderr, "placement_metric_runs: no policy planned from loads is registered; skipped\n");
+        return;
+    }
+    int32_t *ids = rs_test_placement_random_ids(HT, HL, HE, HK, 23);
+    double loads[HL * HE];
+    int64_t counted[HL * HE];
+    const char *file = loads_file(ids, 0, HT, loads);
+    for (int i = 0; i < HL * HE; i++)
+        counted[i] = (int64_t)loads[i];
+    rs_run_counts counts = {.L = HL, .E = HE, .loads = counted};
+    rs_test_placement_shape s = {.T = HT, .L = HL, .E = HE, .K = HK, .B = HB, .seq_lengths = hand_lengths,
+                                 .num_seq = 4, .counts = &counts};
+    char params[256], with_file[1400];
+    snprintf(params, sizeof params, "devices=4,replicas=4,nodes=2,policy=%s", p->name);
+    snprintf(with_file, sizeof with_file, "%s,loads=%s", params, file);
+    void *a = rs_test_placement_make(&s, params), *b = rs_test_placement_make(&s, with_file);
+    rs_test_placement_feed(&s, a, ids, 0, HT);
+    rs_test_placement_feed(&s, b, ids, 0, HT);
+    same_values(a, b, NULL, "oracle from counts versus a loads file");
+    rs_test_placement_family()->destroy(a);
+    rs_test_placement_family()->destroy(b);
+    /* the counts differ from contiguous's placement: the plan used them */
+    rs_test_placement_shape plain = s;
+    plain.counts = NULL;
+    void *c = rs_test_placement_make(&plain, "devices=4,replicas=4,nodes=2");
+    rs_test_placement_feed(&plain, c, ids, 0, HT);
+    rs_metric_sink x = {0}, y = {0};
+    a = rs_test_placement_make(&s, params);
+    rs_test_placement_feed(&s, a, ids, 0, HT);
+    rs_test_placement_family()->finalize(a, &x);
+    rs_test_placement_family()->finalize(c, &y);
+    ck_assert(rs_metric_sink_value(&x, 0, 0, NULL) != rs_metric_sink_value(&y, 0, 0, NULL));
+    rs_metric_sink_free(&x);
+    rs_metric_sink_free(&y);
+    rs_test_placement_family()->destroy(a);
+    rs_test_placement_family()->destroy(c);
     free(ids);
 }
 END_TEST
@@ -340,6 +388,7 @@ Suite *placement_metric_runs_suite(void)
     tcase_add_loop_test(tc, same_bits_for_threads_and_chunks, 0, sizeof fixed_variants / sizeof fixed_variants[0]);
     tcase_add_test(tc, load_statistics_same_bits_for_threads_and_chunks);
     tcase_add_test(tc, split_equals_oracle_on_the_rest);
+    tcase_add_test(tc, oracle_counts_equal_a_loads_file);
     tcase_add_test(tc, history_equals_plans_from_each_window);
     tcase_add_test(tc, load_statistics_resume_bit_for_bit);
     tcase_add_test(tc, bootstrap_refuses_balanced_dispatch);

@@ -337,7 +337,9 @@ static const struct {
       "policy=belady,curve=1", "policy=static,curve=1", "policy=sch,m=4", "scope=global,curve=1",
       "prefetch=affinity", "prefetch=oracle_next,gap=0", "reset=never", "policy=belady,reset=never",
       "policy=sch,scope=global,m=3"}},
-    {"placement", {"", "replicas=8,nodes=2,dispatch=round_robin,source=token,per_device=1", "replicas=8,nodes=4"}},
+    {"placement",
+     {"", "replicas=8,nodes=2,dispatch=round_robin,source=token,per_device=1", "replicas=8,nodes=4",
+      "policy=eplb,replicas=8,nodes=2,groups=4"}},
 };
 
 /* Every variant of family i, on the token trace (the query trace for
