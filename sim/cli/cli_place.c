@@ -52,7 +52,7 @@ static void usage(void)
            "  --bytes-per-element X  bytes per element (default 2)\n"
            "  --nvlink-gbps X     intra-node GB/s per device and direction (default 160)\n"
            "  --net-gbps X        inter-node GB/s per device and direction (default 50)\n"
-           "  --latency-us X      fixed cost per layer's all-to-all (default 0)\n"
+           "  --latency-us X      fixed cost of a layer's all-to-all, microseconds (default 0)\n"
            "  -o, --out FILE      the placement JSON to write (required)\n"
            "  --sglang            write physical_to_logical_map alone: SGLang's --init-expert-location\n"
            "                      refuses a file with other keys\n"
