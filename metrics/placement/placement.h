@@ -97,10 +97,10 @@ enum {
 typedef struct rs_placement_options {
     rs_placement_layout layout;
     const char *path;           /* file: the JSON to read */
-    const rs_comm_model *model; /* search: the objective's model */
-    double balance_slack;       /* search: allowed max/mean device load over eplb's, relative */
-    int64_t iterations;         /* search: improving moves tried at most */
-    uint64_t seed;
+    const rs_comm_model *model; /* search: the objective's model (NULL: modelled_cost.h's defaults) */
+    double balance_slack;       /* affinity, search: allowed device load over eplb's largest, relative */
+    int64_t iterations;         /* search: moves priced per layer at most (0: its default) */
+    uint64_t seed;              /* search: the order moves are tried in */
 } rs_placement_options;
 
 typedef struct rs_placement_policy {

@@ -1,7 +1,9 @@
 /* routesim place (--loads FILE | TRACE --router SPEC) --devices G -o OUT.json:
  * plans an expert placement from expert loads, either a loads file or the
- * assignments a router makes on a trace (load.expert_load), and writes it
- * as JSON (metrics/placement/placement_json.h). */
+ * assignments a router makes on a trace (and, for policies that ask, its
+ * layer-to-layer transitions), counted in one pass (rs_engine_count_run),
+ * and writes it as JSON (metrics/placement/placement_json.h) with its
+ * modelled all-to-all time (metrics/placement/modelled_cost.h). */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,11 +13,13 @@
 
 #include "core/output_path.h"
 #include "metrics/placement/loads_file.h"
+#include "metrics/placement/modelled_cost.h"
 #include "metrics/placement/placement.h"
 #include "metrics/placement/placement_json.h"
 #include "routers/plugins.h"
 #include "sim/cli/cli.h"
-#include "sim/experiment/route.h"
+#include "sim/config/spec.h"
+#include "sim/engine/engine.h"
 #include "workloads/trace/output_check.h"
 #include "workloads/trace/trace.h"
 
@@ -26,8 +30,10 @@ static void usage(void)
            "Plans where each layer's E experts and R replicas go: S = E + R slots on G devices\n"
            "in N nodes, S/G slots per device (slot s on device s / (S/G)). The loads are a\n"
            "file (JSON {\"logical_count\": [[...], ...]} as SGLang dumps it, or a CSV of layers x\n"
-           "experts) or the assignments SPEC makes on TRACE. Writes physical_to_logical_map,\n"
-           "logical_to_physical_map and logical_count as JSON (docs/metrics.md).\n\n"
+           "experts) or the assignments SPEC makes on TRACE (and its layer-to-layer transitions,\n"
+           "which affinity needs). Writes physical_to_logical_map, logical_to_physical_map and\n"
+           "logical_count as JSON (docs/metrics.md) and prints the plan's modelled all-to-all\n"
+           "time: the loads as one batch per layer, tokens spread evenly over the devices.\n\n"
            "options:\n"
            "  --loads FILE        expert loads per layer (instead of TRACE --router SPEC)\n"
            "  --router SPEC       the router whose assignments are the loads (with TRACE)\n"
@@ -37,6 +43,16 @@ static void usage(void)
            "  --groups N          expert groups (default 1; must divide E; eplb is hierarchical\n"
            "                      when the nodes divide the groups)\n"
            "  --replicas R        redundant slots per layer (default 0)\n"
+           "  --balance-slack X   affinity, search: device loads may exceed eplb's largest by X\n"
+           "                      (relative, default 0)\n"
+           "  --iterations N      search: moves priced per layer at most (default 0: 20000)\n"
+           "  --seed N            search: the order moves are tried in (default 0)\n"
+           "  --hidden-size N     the all-to-all model (docs/metrics.md, search): elements per\n"
+           "                      activation (default 7168)\n"
+           "  --bytes-per-element X  bytes per element (default 2)\n"
+           "  --nvlink-gbps X     intra-node GB/s per device and direction (default 160)\n"
+           "  --net-gbps X        inter-node GB/s per device and direction (default 50)\n"
+           "  --latency-us X      fixed cost of a layer's all-to-all, microseconds (default 0)\n"
            "  -o, --out FILE      the placement JSON to write (required)\n"
            "  --sglang            write physical_to_logical_map alone: SGLang's --init-expert-location\n"
            "                      refuses a file with other keys\n"
@@ -53,39 +69,41 @@ static void usage(void)
     }
 }
 
-/* The expert index of a result key with an expert=E part, or -1. */
-static int expert_of_key(const char *key)
+/* Routes the trace once and counts the router's kept assignments [L][E]
+ * and, when asked, its layer-to-layer transitions [L-1][E][E]. */
+static int count_trace(const char *path, const char *router, const rs_engine_options *options, int transitions,
+                       double **loads, double **pairs, rs_error *err)
 {
-    for (const char *p = key; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
-        if (strncmp(p, "expert=", 7) == 0) {
-            char *end;
-            const long e = strtol(p + 7, &end, 10);
-            return (*end == '\0' || *end == ';') && e >= 0 && e < (1 << 24) ? (int)e : -1;
-        }
+    rs_router_spec spec;
+    RS_TRY(rs_router_spec_parse(&spec, router, err));
+    rs_trace *trace = NULL;
+    rs_counted_run counted = {0};
+    int rc = rs_trace_open(&trace, path, err);
+    if (rc == 0)
+        rc = rs_engine_count_run(trace, &spec, options,
+                                 RS_COUNTS_LOADS | (transitions ? (unsigned)RS_COUNTS_TRANSITIONS : 0u), &counted,
+                                 err);
+    if (rc == 0) {
+        const rs_run_counts *c = &counted.counts;
+        const size_t cells = (size_t)c->L * (size_t)c->E;
+        const size_t pair_cells = transitions && c->L > 1 ? (size_t)(c->L - 1) * (size_t)c->E * (size_t)c->E : 0;
+        *loads = malloc(cells * sizeof **loads);
+        *pairs = pair_cells ? malloc(pair_cells * sizeof **pairs) : NULL;
+        if (!*loads || (pair_cells && !*pairs))
+            rc = rs_fail(err, "out of memory for the counts of %d layers x %d experts", c->L, c->E);
+        for (size_t i = 0; rc == 0 && i < cells; i++)
+            (*loads)[i] = (double)c->loads[i];
+        for (size_t i = 0; rc == 0 && i < pair_cells; i++)
+            (*pairs)[i] = (double)c->transitions[i];
     }
-    return -1;
-}
-
-/* Routes the trace and takes load.expert_load's per-layer rows as [L][E] loads. */
-static int loads_from_trace(const rs_route_request *req, int L, int E, double *loads, rs_error *err)
-{
-    rs_results results;
-    rs_results_init(&results);
-    rs_route_report report;
-    int rc = rs_route_run(req, &results, &report, err);
-    for (size_t i = 0; i < (size_t)L * E; i++)
-        loads[i] = NAN;
-    for (size_t i = 0; rc == 0 && i < results.num_rows; i++) {
-        const rs_result_row *row = &results.rows[i];
-        const int e = expert_of_key(row->key);
-        if (row->layer >= 0 && row->layer < L && e >= 0 && e < E && strcmp(row->metric, "load.expert_load") == 0)
-            loads[(size_t)row->layer * E + e] = row->value;
+    if (rc != 0) {
+        free(*loads);
+        free(*pairs);
+        *loads = *pairs = NULL;
     }
-    for (size_t i = 0; rc == 0 && i < (size_t)L * E; i++)
-        if (isnan(loads[i]))
-            rc = rs_fail(err, "%s: routing gave no load for layer %d expert %d", req->trace, (int)(i / (size_t)E),
-                         (int)(i % (size_t)E));
-    rs_results_free(&results);
+    rs_counted_run_free(&counted);
+    rs_trace_close(trace);
+    rs_router_spec_free(&spec);
     return rc;
 }
 
@@ -122,9 +140,36 @@ static double device_imbalance(const rs_placement *p, const double *loads)
 
 typedef struct place_args {
     const char *loads, *trace, *router, *policy, *out;
-    long long devices, nodes, groups, replicas, batch, threads, memory;
+    long long devices, nodes, groups, replicas, batch, threads, memory, iterations, seed, hidden;
+    double slack;
+    rs_comm_model model;
     int sglang, force, progress;
 } place_args;
+
+/* Long options without a letter. */
+enum {
+    OPT_SLACK = 256,
+    OPT_ITERATIONS,
+    OPT_SEED,
+    OPT_HIDDEN,
+    OPT_BYTES,
+    OPT_NVLINK,
+    OPT_NET,
+    OPT_LATENCY,
+};
+
+/* A number option in [min, max], or a usage error. */
+static int parse_number(const char *option, const char *text, double min, double max, double *out)
+{
+    char *end = NULL;
+    const double v = strtod(text, &end);
+    if (end == text || *end != '\0' || !isfinite(v) || v < min || v > max) {
+        rs_cli_usage_error("place", "%s: expected a number in [%g, %g], got '%s'", option, min, max, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
 
 static int parse_args(int argc, char **argv, place_args *a)
 {
@@ -136,9 +181,21 @@ static int parse_args(int argc, char **argv, place_args *a)
         {"sglang", no_argument, NULL, 'S'},            {"force", no_argument, NULL, 'f'},
         {"batch-tokens", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 't'},
         {"memory-mb", required_argument, NULL, 'm'},   {"plugin", required_argument, NULL, 'p'},
-        {"no-progress", no_argument, NULL, 'n'},       {NULL, 0, NULL, 0},
+        {"no-progress", no_argument, NULL, 'n'},
+        {"balance-slack", required_argument, NULL, OPT_SLACK},
+        {"iterations", required_argument, NULL, OPT_ITERATIONS},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"hidden-size", required_argument, NULL, OPT_HIDDEN},
+        {"bytes-per-element", required_argument, NULL, OPT_BYTES},
+        {"nvlink-gbps", required_argument, NULL, OPT_NVLINK},
+        {"net-gbps", required_argument, NULL, OPT_NET},
+        {"latency-us", required_argument, NULL, OPT_LATENCY},
+        {NULL, 0, NULL, 0},
     };
-    *a = (place_args){.policy = "eplb", .nodes = 1, .groups = 1, .batch = 4096, .progress = -1};
+    *a = (place_args){.policy = "eplb", .nodes = 1, .groups = 1, .batch = 4096, .progress = -1,
+                      .model = rs_comm_model_defaults};
+    a->hidden = (long long)a->model.hidden_size;
+    double latency_us = a->model.latency_s * 1e6;
     optind = 1;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "o:", options, NULL)) != -1;) {
@@ -158,6 +215,20 @@ static int parse_args(int argc, char **argv, place_args *a)
         case 'S': a->sglang = 1; break;
         case 'f': a->force = 1; break;
         case 'n': a->progress = 0; break;
+        case OPT_SLACK: bad = parse_number("--balance-slack", optarg, 0, 1e9, &a->slack); break;
+        case OPT_ITERATIONS:
+            bad = rs_cli_parse_long("place", "--iterations", optarg, 0, 1ll << 40, &a->iterations);
+            break;
+        case OPT_SEED: bad = rs_cli_parse_long("place", "--seed", optarg, 0, 1ll << 62, &a->seed); break;
+        case OPT_HIDDEN:
+            bad = rs_cli_parse_long("place", "--hidden-size", optarg, 1, 1000000000, &a->hidden);
+            break;
+        case OPT_BYTES:
+            bad = parse_number("--bytes-per-element", optarg, 1e-3, 64, &a->model.bytes_per_element);
+            break;
+        case OPT_NVLINK: bad = parse_number("--nvlink-gbps", optarg, 1e-9, 1e9, &a->model.nvlink_gbps); break;
+        case OPT_NET: bad = parse_number("--net-gbps", optarg, 1e-9, 1e9, &a->model.net_gbps); break;
+        case OPT_LATENCY: bad = parse_number("--latency-us", optarg, 0, 1e12, &latency_us); break;
         case 'p': {
             rs_error perr = {{0}};
             if (rs_plugin_load(optarg, &perr) != 0)
@@ -169,6 +240,9 @@ static int parse_args(int argc, char **argv, place_args *a)
         if (bad)
             return RS_EXIT_USAGE;
     }
+    a->model.hidden_size = (double)a->hidden;
+    a->model.latency_s = latency_us * 1e-6;
+    a->model.batch_tokens = (int)a->batch;
     if (argc - optind > 1)
         return rs_cli_usage_error("place", "expected at most one trace file");
     a->trace = argc - optind == 1 ? argv[optind] : NULL;
@@ -231,6 +305,13 @@ int rs_cmd_place(int argc, char **argv)
     if ((rc = find_policy(a.policy, &policy, name, sizeof name, &policy_path)) != RS_EXIT_OK)
         return rc;
 
+    const int wants_transitions = (policy->needs & RS_PLACEMENT_NEEDS_TRANSITIONS) != 0;
+    if (wants_transitions && a.loads)
+        return rs_cli_usage_error("place",
+                                  "--policy %s plans from layer-to-layer transitions, which a loads file does not "
+                                  "have: give TRACE --router SPEC instead of --loads",
+                                  name);
+
     rs_error err = {{0}};
     const char *inputs[] = {a.loads ? a.loads : a.trace, policy_path};
     const rs_output_check check = {.path = a.out,
@@ -243,7 +324,7 @@ int rs_cmd_place(int argc, char **argv)
     if (rs_output_check_path(&check, &err) != 0 || rs_make_parent_dirs(a.out, &err) != 0)
         return rs_cli_fail(&err);
 
-    double *loads = NULL;
+    double *loads = NULL, *transitions = NULL;
     int L = 0, E = 0;
     if (a.loads) {
         if (rs_placement_loads_read(a.loads, &loads, &L, &E, &err) != 0)
@@ -261,42 +342,50 @@ int rs_cmd_place(int argc, char **argv)
                                                .G = (int)a.devices,
                                                .N = (int)a.nodes,
                                                .groups = (int)a.groups},
-                                    .path = policy_path};
+                                    .path = policy_path,
+                                    .model = &a.model,
+                                    .balance_slack = a.slack,
+                                    .iterations = a.iterations,
+                                    .seed = (uint64_t)a.seed};
     /* the layout is checked before a trace is routed */
     if (rs_placement_layout_check(&options.layout, &err) != 0) {
         free(loads);
         return rs_cli_fail(&err);
     }
     if (!loads) {
-        loads = malloc((size_t)L * (size_t)E * sizeof *loads);
-        const rs_route_request req = {.trace = a.trace,
-                                      .router = a.router,
-                                      .metrics = "load.expert_load",
-                                      .batch_tokens = (int)a.batch,
-                                      .threads = (int)a.threads,
-                                      .memory_budget = (size_t)a.memory << 20,
-                                      .progress = a.progress};
-        if (!loads || loads_from_trace(&req, L, E, loads, &err) != 0) {
-            if (!loads)
-                rs_fail(&err, "out of memory for %d layers x %d experts", L, E);
-            free(loads);
+        const rs_engine_options engine = {.threads = (int)a.threads,
+                                          .memory_budget = (size_t)a.memory << 20,
+                                          .batch_tokens = (int)a.batch,
+                                          .progress = a.progress};
+        if (count_trace(a.trace, a.router, &engine, wants_transitions, &loads, &transitions, &err) != 0)
             return rs_cli_fail(&err);
-        }
     }
 
-    const rs_placement_stats stats = {.L = L, .E = E, .loads = loads};
+    const rs_placement_stats stats = {.L = L, .E = E, .loads = loads, .transitions = transitions};
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rs_placement *p = rs_placement_plan(policy, &stats, &options, &err);
     const double plan_s = seconds_since(&t0);
     const rs_placement_json_options json = {.policy = a.policy, .sglang_only = a.sglang};
     rc = p ? rs_placement_json_write(p, &json, a.out, &err) : -1;
-    if (rc == 0)
+    if (rc == 0) {
+        char cost[160];
+        const double seconds = rs_placement_modelled_seconds(p, &stats, &a.model);
+        int len = snprintf(cost, sizeof cost, "modelled all-to-all %.6g s", seconds);
+        if (strcmp(policy->name, "search") == 0) {
+            rs_placement *start = rs_placement_plan(rs_placement_policy_find("eplb"), &stats, &options, &err);
+            const double eplb_s = start ? rs_placement_modelled_seconds(start, &stats, &a.model) : NAN;
+            snprintf(cost + len, sizeof cost - (size_t)len, " (eplb's %.6g s, %+.2f%%)", eplb_s,
+                     eplb_s > 0 ? 100.0 * (seconds / eplb_s - 1.0) : 0.0);
+            rs_placement_free(start);
+        }
         printf("routesim: place: %s: %d layers x %d slots (%d experts + %lld replicas) on %lld devices in %lld "
-               "node%s: max/mean device load %.4f (mean over layers), planned in %.3f ms; wrote %s\n",
+               "node%s: max/mean device load %.4f (mean over layers), %s, planned in %.3f ms; wrote %s\n",
                a.policy, L, options.layout.S, E, a.replicas, a.devices, a.nodes, a.nodes == 1 ? "" : "s",
-               device_imbalance(p, loads), plan_s * 1e3, a.out);
+               device_imbalance(p, loads), cost, plan_s * 1e3, a.out);
+    }
     rs_placement_free(p);
     free(loads);
+    free(transitions);
     return rc == 0 ? RS_EXIT_OK : rs_cli_fail(&err);
 }

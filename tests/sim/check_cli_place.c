@@ -1,7 +1,8 @@
 /* routesim place through the binary: a plan from a loads file, the same
- * plan from a trace routed by a router (load.expert_load), a placement file
- * read back as file:PATH, and every bad input: one line, a non-zero exit and
- * no output file. */
+ * plan from a trace routed by a router (its counted assignments), affinity
+ * from the trace's counted transitions, search with its modelled time
+ * beside eplb's, a placement file read back as file:PATH, and every bad
+ * input: one line, a non-zero exit and no output file. */
 #include <check.h>
 #include <dirent.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "metrics/placement/placement.h"
+#include "metrics/placement/placement_json.h"
 #include "tests/test_util.h"
 
 static char *cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -118,30 +120,40 @@ START_TEST(place_from_loads)
 }
 END_TEST
 
+enum { TR_T = 200, TR_L = 3, TR_E = 16, TR_K = 2 };
+
+/* A trace of recorded ids (replay routes them as they are): 200 tokens, 3
+ * layers, 16 experts, 2 each; the ids [T][L][K] are returned. */
+static int32_t *write_replay_trace(const char *path)
+{
+    const int64_t offsets[] = {0, 70, TR_T};
+    int32_t *ids = malloc(TR_T * TR_L * TR_K * sizeof *ids);
+    for (int t = 0; t < TR_T; t++)
+        for (int l = 0; l < TR_L; l++)
+            for (int j = 0; j < TR_K; j++) {
+                const int e = (int)(((unsigned)(t * 7 + l * 3) * (j + 1) + (unsigned)(t * t) % 11) % TR_E);
+                ids[(t * TR_L + l) * TR_K + j] = (j == 1 && e == ids[(t * TR_L + l) * TR_K]) ? (e + 1) % TR_E : e;
+            }
+    rs_test_trace tt = {.T = TR_T, .L = TR_L, .E = TR_E, .K = TR_K, .num_seq = 2, .offsets = offsets, .topk_ids = ids};
+    rs_test_write_trace(path, &tt);
+    return ids;
+}
+
 /* Routing a trace with replay counts its recorded ids: the plan equals the
  * one from a loads file of those counts. */
 START_TEST(place_from_trace)
 {
-    enum { T = 200, L = 3, E = 16, K = 2 };
-    const int64_t offsets[] = {0, 70, 200};
-    int32_t *ids = malloc(T * L * K * sizeof *ids);
-    long counts[L][E] = {{0}};
-    for (int t = 0; t < T; t++)
-        for (int l = 0; l < L; l++)
-            for (int j = 0; j < K; j++) {
-                const int e = (int)(((unsigned)(t * 7 + l * 3) * (j + 1) + (unsigned)(t * t) % 11) % E);
-                ids[(t * L + l) * K + j] = (j == 1 && e == ids[(t * L + l) * K]) ? (e + 1) % E : e;
-                counts[l][ids[(t * L + l) * K + j]]++;
-            }
     char trace[1024];
     snprintf(trace, sizeof trace, "%s", rs_test_path("t.h5"));
-    rs_test_trace tt = {.T = T, .L = L, .E = E, .K = K, .num_seq = 2, .offsets = offsets, .topk_ids = ids};
-    rs_test_write_trace(trace, &tt);
+    int32_t *ids = write_replay_trace(trace);
+    long counts[TR_L][TR_E] = {{0}};
+    for (int i = 0; i < TR_T * TR_L * TR_K; i++)
+        counts[i / TR_K % TR_L][ids[i]]++;
     free(ids);
     char csv[4096] = "";
-    for (int l = 0; l < L; l++)
-        for (int e = 0; e < E; e++)
-            snprintf(csv + strlen(csv), sizeof csv - strlen(csv), "%ld%s", counts[l][e], e + 1 < E ? "," : "\n");
+    for (int l = 0; l < TR_L; l++)
+        for (int e = 0; e < TR_E; e++)
+            snprintf(csv + strlen(csv), sizeof csv - strlen(csv), "%ld%s", counts[l][e], e + 1 < TR_E ? "," : "\n");
     char loads[1024], a[1024], b[1024];
     snprintf(loads, sizeof loads, "%s", write_text("counts.csv", csv));
     snprintf(a, sizeof a, "%s", rs_test_path("a.json"));
@@ -164,6 +176,94 @@ START_TEST(place_from_trace)
     /* a layout that does not fit is refused before routing */
     expect_failure(cmd("place %s --router replay --devices 7 -o %s", trace, rs_test_path("out.json")), 1,
                    "devices (7) must divide the slots (16 experts + 0 replicas = 16)");
+}
+END_TEST
+
+/* affinity from a trace: routesim place counts the loads and the
+ * layer-to-layer transitions (pairs of a token's experts at consecutive
+ * layers) of the recorded ids, and plans what the policy plans from the
+ * same counts made here; a loads file has no transitions and is refused. */
+START_TEST(place_affinity_from_trace)
+{
+    char trace[1024], got[1024], want[1024];
+    snprintf(trace, sizeof trace, "%s", rs_test_path("t.h5"));
+    snprintf(got, sizeof got, "%s", rs_test_path("affinity.json"));
+    snprintf(want, sizeof want, "%s", rs_test_path("want.json"));
+    int32_t *ids = write_replay_trace(trace);
+    double *loads = calloc(TR_L * TR_E, sizeof *loads), *pairs = calloc((TR_L - 1) * TR_E * TR_E, sizeof *pairs);
+    for (int t = 0; t < TR_T; t++)
+        for (int l = 0; l < TR_L; l++)
+            for (int j = 0; j < TR_K; j++) {
+                const int i = ids[(t * TR_L + l) * TR_K + j];
+                loads[l * TR_E + i]++;
+                for (int k = 0; l + 1 < TR_L && k < TR_K; k++)
+                    pairs[(l * TR_E + i) * TR_E + ids[(t * TR_L + l + 1) * TR_K + k]]++;
+            }
+    free(ids);
+    char *out = NULL, *err = NULL;
+    int rc = rs_test_run_cli(cmd("place %s --router replay --policy affinity --balance-slack 0.1 --replicas 4 "
+                                 "--nodes 2 --devices 4 --no-progress -o %s",
+                                 trace, got),
+                             &out, &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_msg(strstr(out, "affinity: 3 layers x 20 slots (16 experts + 4 replicas) on 4 devices in 2 nodes") &&
+                      strstr(out, "modelled all-to-all "),
+                  "%s", out);
+    free(out);
+    free(err);
+    const rs_placement_stats stats = {.L = TR_L, .E = TR_E, .loads = loads, .transitions = pairs};
+    const rs_placement_options options = {.layout = {.E = TR_E, .S = TR_E + 4, .G = 4, .N = 2, .groups = 1},
+                                          .balance_slack = 0.1};
+    rs_error e = {{0}};
+    rs_placement *p = rs_placement_plan(rs_placement_policy_find("affinity"), &stats, &options, &e);
+    ck_assert_msg(p != NULL, "%s", e.msg);
+    const rs_placement_json_options json = {.policy = "affinity"};
+    ck_assert_msg(rs_placement_json_write(p, &json, want, &e) == 0, "%s", e.msg);
+    rs_placement_free(p);
+    char *x = rs_test_read_file(got), *y = rs_test_read_file(want);
+    ck_assert_msg(strcmp(x, y) == 0, "routesim place:\n%s\nfrom the counts:\n%s", x, y);
+    free(x);
+    free(y);
+    free(loads);
+    free(pairs);
+    expect_failure(cmd("place --loads %s --devices 4 --policy affinity -o %s", readme_csv(), rs_test_path("out.json")),
+                   2, "--policy affinity plans from layer-to-layer transitions, which a loads file does not have");
+}
+END_TEST
+
+/* search prints its modelled time beside eplb's, never above it; the
+ * model's options change the times; the plan reads back as file:PATH. */
+START_TEST(place_search)
+{
+    char csv[1024], dst[1024];
+    snprintf(csv, sizeof csv, "%s", readme_csv());
+    snprintf(dst, sizeof dst, "%s", rs_test_path("search.json"));
+    char *out = NULL, *err = NULL;
+    int rc = rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " --policy search --seed 3 --iterations 500 "
+                                 "--hidden-size 4096 --bytes-per-element 1 --nvlink-gbps 100 --net-gbps 25 "
+                                 "--latency-us 10 -o %s",
+                                 csv, dst),
+                             &out, &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    double mine = 0, eplb = 0;
+    const char *at = strstr(out, "modelled all-to-all ");
+    ck_assert_msg(at && sscanf(at, "modelled all-to-all %lg s (eplb's %lg s", &mine, &eplb) == 2, "%s", out);
+    ck_assert_msg(mine <= eplb && eplb > 2 * 10e-6, "%s", out); /* two layers, each at least the latency */
+    free(out);
+    free(err);
+    rc = rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " --policy file:%s -o %s", csv, dst,
+                             rs_test_path("back.json")),
+                         &out, &err);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_msg(strstr(out, cmd("modelled all-to-all %.6g s", mine)) == NULL, "the default model gave %s", out);
+    free(out);
+    free(err);
+    expect_failure(cmd("place --loads %s --devices 4 --balance-slack -1 -o %s", csv, rs_test_path("out.json")), 2,
+                   "--balance-slack: expected a number in [0, 1e+09], got '-1'");
+    expect_failure(cmd("place --loads %s --devices 4 --nvlink-gbps 0 -o %s", csv, rs_test_path("out.json")), 2,
+                   "--nvlink-gbps");
+    expect_failure(cmd("place --loads %s --devices 4 --iterations x -o %s", csv, rs_test_path("out.json")), 2,
+                   "--iterations");
 }
 END_TEST
 
@@ -233,6 +333,8 @@ Suite *cli_place_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, place_from_loads);
     tcase_add_test(tc, place_from_trace);
+    tcase_add_test(tc, place_affinity_from_trace);
+    tcase_add_test(tc, place_search);
     tcase_add_test(tc, place_errors);
     tcase_add_test(tc, every_policy_documented);
     suite_add_tcase(s, tc);
