@@ -25,7 +25,12 @@
 #define P(x) (1ull << (x))
 #define PLAN_KEY                                                                                                   \
     (P(PARAM_POLICY) | P(PARAM_FILE) | P(PARAM_LOADS) | P(PARAM_DEVICES) | P(PARAM_NODES) | P(PARAM_GROUPS) |      \
-     P(PARAM_REPLICAS) | P(PARAM_STATS) | P(PARAM_WINDOW) | P(PARAM_REBALANCE_EVERY) | P(PARAM_TRAIN_TOKENS))
+     P(PARAM_REPLICAS) | P(PARAM_STATS) | P(PARAM_WINDOW) | P(PARAM_REBALANCE_EVERY) | P(PARAM_TRAIN_TOKENS) |   \
+     P(PARAM_BALANCE_SLACK) | P(PARAM_ITERATIONS) | P(PARAM_SEED) | SEARCH_MODEL_KEY)
+/* search plans on the communication model: its parameters shape every output then. */
+#define SEARCH_MODEL_KEY                                                                                           \
+    (P(PARAM_HIDDEN_SIZE) | P(PARAM_BYTES_PER_ELEMENT) | P(PARAM_NVLINK_GBPS) | P(PARAM_NET_GBPS) |               \
+     P(PARAM_LATENCY_US))
 #define ROUTE_KEY (PLAN_KEY | P(PARAM_SOURCE) | P(PARAM_DISPATCH))
 #define BYTES_KEY (ROUTE_KEY | P(PARAM_HIDDEN_SIZE) | P(PARAM_BYTES_PER_ELEMENT))
 #define TIME_KEY (BYTES_KEY | P(PARAM_NVLINK_GBPS) | P(PARAM_NET_GBPS) | P(PARAM_LATENCY_US))

@@ -64,6 +64,13 @@ const rs_param_def rs_placement_metric_params[PLACEMENT_NUM_PARAMS] = {
                             "bytes moved per expert move (unset: 44040192, a DeepSeek-V3 expert in FP8)"},
     [PARAM_PER_DEVICE] = {"per_device", RS_PARAM_BOOL, NULL, 0, 1, NULL,
                           "also report device_share, each device's share of its layer's assignments (unset: 0)"},
+    [PARAM_BALANCE_SLACK] = {"balance_slack", RS_PARAM_FLOAT, NULL, 0, 1e6, NULL,
+                             "policies search and affinity: device loads may exceed eplb's largest by this share "
+                             "(unset: 0)"},
+    [PARAM_ITERATIONS] = {"iterations", RS_PARAM_INT, NULL, 1, 1e12, NULL,
+                          "policy search: moves priced per layer and plan at most (unset: 20000)"},
+    [PARAM_SEED] = {"seed", RS_PARAM_INT, NULL, 0, 9007199254740991.0, NULL,
+                    "policy search: seed of the order moves are tried in (unset: 0)"},
 };
 
 static long long int_or(const rs_params *p, const char *name, long long unset)
@@ -230,6 +237,9 @@ static int read_params(placement_acc *a, const rs_params *params, rs_error *err)
                                                      : RS_DISPATCH_LOCAL;
     a->per_device = rs_param_is_set(params, "per_device") && rs_param_bool(params, "per_device");
     a->expert_bytes = float_or(params, "expert_bytes", DEFAULT_EXPERT_BYTES);
+    a->options.balance_slack = float_or(params, "balance_slack", 0.0);
+    a->options.iterations = int_or(params, "iterations", 0);
+    a->options.seed = (uint64_t)int_or(params, "seed", 0);
     a->model = (rs_comm_model){
         .hidden_size = (double)int_or(params, "hidden_size", DEFAULT_HIDDEN_SIZE),
         .bytes_per_element = float_or(params, "bytes_per_element", DEFAULT_BYTES_PER_ELEMENT),
