@@ -48,10 +48,10 @@ static const rs_generator_preset presets[] = {
         .model = "deepseek-ai/DeepSeek-V3",
         .layers = 58, .experts = 256, .k = 8, .scoring = "sigmoid", .norm_topk = 1, .first_layer = 3,
         .vocab = 129280, .seq_len = 512,
-        .skew = 0.3, .skew_spread = 0.3, .domain_scale = 0.4,
+        .skew = 1.3, .skew_spread = 0.3, .domain_scale = 0.4,
         .locality = 0.95, .locality_scale = 1.3,
         .token_dependence = 1.0, .layer_affinity = 0.3, .noise = 1.0,
-        .logit_offset = -2.0, .bias_correction = 1.0,
+        .logit_offset = -2.0, .bias_correction = 0.3,
     },
     {
         .name = "qwen1.5-moe",
