@@ -293,8 +293,19 @@ def test_eplb_placement_equals_python(tmp):
     variants.append(dict(variants[0], dispatch="round_robin", source="token"))
     del variants[-1]["loads"]
     n = 0
+    by_policy = []
     for i, v in enumerate(variants):
         rows = measured(tmp, f"eplb{i}", trace, replay, v)
         if rows is not None:
             n += compare(rows, reference(ids, offsets, settings(v, E + v["replicas"]), maps), key_of(v))
+        by_policy.append(rows)
     check(n > 100, f"only {n} values compared")
+    # what `routesim place` wrote, read back as policy file:, measures the same bits as the policy itself
+    for i, v in enumerate(variants):
+        as_file = {k: x for k, x in v.items() if k not in ("policy", "loads")}
+        as_file["policy"] = "file:" + placement_json
+        rows = measured(tmp, f"eplb-file{i}", trace, replay, as_file)
+        if rows is not None and by_policy[i] is not None:
+            check(rows == by_policy[i], f"{key_of(v)}: policy file:{placement_json} measures "
+                  f"{sorted((k, rows[k], by_policy[i].get(k)) for k in rows if rows[k] != by_policy[i].get(k))[:3]}"
+                  " unlike the eplb policy")
