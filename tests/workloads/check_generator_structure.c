@@ -196,12 +196,12 @@ START_TEST(test_layer_affinity_raises_predictability)
 }
 END_TEST
 
-/* The bias opposes each expert's average logit, and evens out sigmoid top-k loads. */
+/* The bias opposes each expert's average logit and, at full strength, evens out sigmoid top-k loads. */
 START_TEST(test_deepseek_bias_counteracts_popularity)
 {
     char path[1024];
     gen_test_generate(path, sizeof path, "bias.h5",
-                      "preset=deepseek-v3,layers=2,experts=32,tokens=2000,seed=3,skew=0.8,domain_scale=0,"
+                      "preset=deepseek-v3,layers=2,experts=32,tokens=2000,seed=3,skew=0.8,domain_scale=0,bias_correction=1,"
                       "locality_scale=0.5");
     gen_loaded t;
     gen_test_load(&t, path);
