@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/layer_transitions.h"
 #include "metrics/run_counts.h"
 #include "routesim/router.h"
 
@@ -86,23 +87,10 @@ static void counts_update_chunk(void *p, const rs_chunk *c, const rs_decisions *
     counts_acc *a = p;
     if (!a->transitions)
         return;
-    const int K = dec->kmax, E = a->view.E;
+    const int E = a->view.E;
     for (int l = 0; l + 1 < a->view.L; l++) {
         int64_t *A = a->transitions + (size_t)l * (size_t)E * (size_t)E;
-        for (int t = 0; t < c->n; t++) {
-            if (!rs_row_observed(c, dec, t, l) || !rs_row_observed(c, dec, t, l + 1))
-                continue;
-            const int32_t *from = dec->ids + rs_decision_row(c, dec, t, l);
-            const int32_t *to = dec->ids + rs_decision_row(c, dec, t, l + 1);
-            for (int x = 0; x < K; x++) {
-                if (from[x] < 0)
-                    continue;
-                int64_t *row = A + (size_t)from[x] * (size_t)E;
-                for (int y = 0; y < K; y++)
-                    if (to[y] >= 0)
-                        row[to[y]]++;
-            }
-        }
+        rs_count_layer_transitions(A, E, c, dec, l);
     }
 }
 

@@ -10,6 +10,7 @@
 #include <check.h>
 #include <ftw.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,4 +307,16 @@ void rs_test_same_rows(const rs_metric_type *t, const void *x, const void *y, co
     }
     rs_metric_sink_free(&s1);
     rs_metric_sink_free(&s2);
+}
+
+char *rs_test_cmd(const char *fmt, ...)
+{
+    static char buf[4][4096];
+    static int next;
+    char *b = buf[next++ % 4];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof buf[0], fmt, ap);
+    va_end(ap);
+    return b;
 }

@@ -38,6 +38,8 @@ float *rs_test_random_logits(int T, int L, int E, unsigned seed);
 /* Runs the routesim binary ($ROUTESIM_BIN) with a shell command line after
  * the program name, capturing stdout and stderr. Returns the exit status. */
 int rs_test_run_cli(const char *args, char **out, char **err);
+/* A formatted command line (or any text) in one of 4 rotating static buffers of 4 KiB. */
+char *rs_test_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A chunk built in memory for calling route_layer / update_layer directly:
  * one sequence covering all n tokens, softmax computed like the engine does. */

@@ -18,19 +18,6 @@
 #include "plots/plot_internal.h"
 #include "tests/test_util.h"
 
-static char *cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *cmd(const char *fmt, ...)
-{
-    static char buf[4][4096];
-    static int next;
-    char *b = buf[next++ % 4];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof buf[0], fmt, ap);
-    va_end(ap);
-    return b;
-}
-
 static const char *plot_file(const char *dir, const char *name)
 {
     static char buf[4][1024];
@@ -54,7 +41,7 @@ static const char *make_run_results(void)
     const char *dir = rs_test_path("out");
     const char *config = rs_test_path("exp.json");
     char *err = NULL;
-    int rc = rs_test_run_cli(cmd("gen --preset mixtral --tokens 600 --layers 4 --seed 3 -o %s", trace), NULL, &err);
+    int rc = rs_test_run_cli(rs_test_cmd("gen --preset mixtral --tokens 600 --layers 4 --seed 3 -o %s", trace), NULL, &err);
     ck_assert_msg(rc == 0, "gen: %s", err);
     free(err);
     FILE *f = fopen(config, "w");
@@ -67,7 +54,7 @@ static const char *make_run_results(void)
             " \"batch_tokens\": 128, \"output\": \"%s\"}",
             trace, dir);
     fclose(f);
-    rc = rs_test_run_cli(cmd("run %s -q --no-progress", config), NULL, &err);
+    rc = rs_test_run_cli(rs_test_cmd("run %s -q --no-progress", config), NULL, &err);
     ck_assert_msg(rc == 0, "run: %s", err);
     free(err);
     return dir;
@@ -104,7 +91,7 @@ static int csv_fields(char *line, char **fields)
 /* The value of one row of results.csv, as a number. */
 static double csv_value(const char *dir, const char *run, const char *metric, const char *key, const char *layer)
 {
-    char *text = rs_test_read_file(cmd("%s/results.csv", dir));
+    char *text = rs_test_read_file(rs_test_cmd("%s/results.csv", dir));
     ck_assert_ptr_nonnull(text);
     double value = NAN;
     int found = 0;
@@ -210,7 +197,7 @@ START_TEST(plot_run_results_hold_the_numbers)
 {
     const char *dir = make_run_results();
     char *out = NULL, *err = NULL;
-    int rc = rs_test_run_cli(cmd("plot %s --no-render", dir), &out, &err);
+    int rc = rs_test_run_cli(rs_test_cmd("plot %s --no-render", dir), &out, &err);
     ck_assert_msg(rc == 0, "plot: %s", err);
     ck_assert_msg(strstr(err, "bars") && strstr(err, "layers") && strstr(err, "heatmap") && strstr(err, "sweep"),
                   "summary: %s", err);
@@ -252,8 +239,8 @@ START_TEST(plot_run_results_hold_the_numbers)
     ck_assert(file_has(gp, "'layers-load-cv.dat'") && file_has(gp, "title 'random:k=2,seed=1'"));
     ck_assert(file_has(gp, "#0072B2") && file_has(gp, "set xlabel 'MoE layer'"));
     ck_assert(file_has(plot_file(dir, "heatmap-load-expert_share-topk_k_2.txt"), "load.expert_share"));
-    ck_assert_int_eq(count_files(cmd("%s/plots", dir), ".png"), 0);
-    ck_assert_int_eq(count_files(cmd("%s/plots", dir), ".gp"), count_files(cmd("%s/plots", dir), ".dat"));
+    ck_assert_int_eq(count_files(rs_test_cmd("%s/plots", dir), ".png"), 0);
+    ck_assert_int_eq(count_files(rs_test_cmd("%s/plots", dir), ".gp"), count_files(rs_test_cmd("%s/plots", dir), ".dat"));
 }
 END_TEST
 
@@ -261,12 +248,12 @@ START_TEST(plot_renders_every_format_when_gnuplot_is_there)
 {
     const char *dir = make_run_results();
     char *err = NULL;
-    int rc = rs_test_run_cli(cmd("plot %s --format png,pdf,svg --kind bars,heatmap --metric load.maxvio -q", dir),
+    int rc = rs_test_run_cli(rs_test_cmd("plot %s --format png,pdf,svg --kind bars,heatmap --metric load.maxvio -q", dir),
                              NULL, &err);
     /* heatmap has no load.maxvio: only the bars; asking for two kinds still succeeds */
     ck_assert_msg(rc == 0, "plot: %s", err);
     free(err);
-    rc = rs_test_run_cli(cmd("plot %s --kind heatmap --size double -q", dir), NULL, &err);
+    rc = rs_test_run_cli(rs_test_cmd("plot %s --kind heatmap --size double -q", dir), NULL, &err);
     ck_assert_msg(rc == 0, "plot: %s", err);
     free(err);
     ck_assert(rs_test_file_exists(plot_file(dir, "bars-load-maxvio.gp")));
@@ -288,13 +275,13 @@ START_TEST(plot_renders_every_format_when_gnuplot_is_there)
     ck_assert(file_has(svg, "<svg"));
     ck_assert_int_gt(file_size(plot_file(dir, "heatmap-load-expert_share-topk_k_1.png")), 1000);
     /* no temporary files left behind */
-    ck_assert_int_eq(count_temporaries(cmd("%s/plots", dir)), 0);
+    ck_assert_int_eq(count_temporaries(rs_test_cmd("%s/plots", dir)), 0);
 
     /* a script renders by itself from any directory, beside itself, in any format and size */
     ck_assert_int_eq(remove(png), 0);
-    ck_assert_int_eq(system(cmd("cd / && gnuplot '%s' 2>/dev/null", plot_file(dir, "bars-load-maxvio.gp"))), 0);
+    ck_assert_int_eq(system(rs_test_cmd("cd / && gnuplot '%s' 2>/dev/null", plot_file(dir, "bars-load-maxvio.gp"))), 0);
     ck_assert_int_gt(file_size(png), 1000);
-    ck_assert_int_eq(system(cmd("cd / && gnuplot -e \"fmt='pdf'; size='double'\" '%s' 2>/dev/null",
+    ck_assert_int_eq(system(rs_test_cmd("cd / && gnuplot -e \"fmt='pdf'; size='double'\" '%s' 2>/dev/null",
                                 plot_file(dir, "heatmap-load-expert_share-topk_k_1.gp"))),
                      0);
     ck_assert_int_gt(file_size(plot_file(dir, "heatmap-load-expert_share-topk_k_1.pdf")), 1000);
@@ -306,20 +293,20 @@ START_TEST(plot_without_gnuplot_writes_scripts_and_says_how_to_install)
     const char *dir = make_run_results();
     setenv("ROUTESIM_GNUPLOT", "none", 1);
     char *out = NULL, *err = NULL;
-    int rc = rs_test_run_cli(cmd("plot %s --kind bars", dir), &out, &err);
+    int rc = rs_test_run_cli(rs_test_cmd("plot %s --kind bars", dir), &out, &err);
     ck_assert_msg(rc == 0, "plot: %s", err);
     ck_assert_msg(strstr(err, "apt-get install gnuplot-nox") && strstr(err, "scripts/install-deps.sh"), "%s", err);
-    ck_assert_msg(strstr(err, cmd("gnuplot %s/plots/", dir)) != NULL, "says how to render later: %s", err);
+    ck_assert_msg(strstr(err, rs_test_cmd("gnuplot %s/plots/", dir)) != NULL, "says how to render later: %s", err);
     free(out);
     free(err);
     ck_assert(rs_test_file_exists(plot_file(dir, "bars-load-maxvio.gp")));
     ck_assert(rs_test_file_exists(plot_file(dir, "bars-load-maxvio.dat")));
-    ck_assert_int_eq(count_files(cmd("%s/plots", dir), ".png"), 0);
+    ck_assert_int_eq(count_files(rs_test_cmd("%s/plots", dir), ".png"), 0);
 
     /* the same when gnuplot is simply not on PATH */
     unsetenv("ROUTESIM_GNUPLOT");
     setenv("PATH", rs_test_dir(), 1);
-    rc = rs_test_run_cli(cmd("plot %s --kind layers -q", dir), &out, &err);
+    rc = rs_test_run_cli(rs_test_cmd("plot %s --kind layers -q", dir), &out, &err);
     ck_assert_msg(rc == 0, "plot: %s", err);
     ck_assert_msg(strstr(err, "gnuplot-nox") != NULL, "quiet still says gnuplot is missing: %s", err);
     free(out);
@@ -335,7 +322,7 @@ static const char *fake_results(void)
 {
     const char *dir = rs_test_path("fake");
     ck_assert_int_eq(mkdir(dir, 0777), 0);
-    FILE *f = fopen(cmd("%s/results.csv", dir), "w");
+    FILE *f = fopen(rs_test_cmd("%s/results.csv", dir), "w");
     ck_assert_ptr_nonnull(f);
     fputs("run,trace,router,params,metric,key,layer,value\n", f);
     const char *a = "a_run,t.h5,topk,k=2", *b = "\"b's run,x\",t.h5,random,k=2;seed=1";
@@ -387,7 +374,7 @@ START_TEST(plot_hand_written_rows_for_every_other_kind)
 {
     const char *dir = fake_results();
     char *err = NULL;
-    int rc = rs_test_run_cli(cmd("plot %s --no-render", dir), NULL, &err);
+    int rc = rs_test_run_cli(rs_test_cmd("plot %s --no-render", dir), NULL, &err);
     ck_assert_msg(rc == 0, "plot: %s", err);
     free(err);
     double v[8];
@@ -452,23 +439,23 @@ START_TEST(plot_kind_and_metric_select_figures)
 {
     const char *dir = fake_results();
     char *err = NULL;
-    int rc = rs_test_run_cli(cmd("plot %s --no-render -q --kind bars --metric load.maxvio", dir), NULL, &err);
+    int rc = rs_test_run_cli(rs_test_cmd("plot %s --no-render -q --kind bars --metric load.maxvio", dir), NULL, &err);
     ck_assert_msg(rc == 0, "plot: %s", err);
     free(err);
-    ck_assert_int_eq(count_files(cmd("%s/plots", dir), ".gp"), 1);
+    ck_assert_int_eq(count_files(rs_test_cmd("%s/plots", dir), ".gp"), 1);
     ck_assert(rs_test_file_exists(plot_file(dir, "bars-load-maxvio.gp")));
     /* a family name selects its metrics; a metric with several keys named explicitly gets a figure per key */
-    rc = rs_test_run_cli(cmd("plot %s --no-render -q --kind bars --metric srp --output %s/sel", dir, dir), NULL, &err);
+    rc = rs_test_run_cli(rs_test_cmd("plot %s --no-render -q --kind bars --metric srp --output %s/sel", dir, dir), NULL, &err);
     ck_assert_msg(rc == 0, "plot: %s", err);
     free(err);
-    ck_assert_int_eq(count_files(cmd("%s/sel", dir), ".gp"), 3);
-    ck_assert(rs_test_file_exists(cmd("%s/sel/bars-srp-srp-m_16_rho_2.gp", dir)));
+    ck_assert_int_eq(count_files(rs_test_cmd("%s/sel", dir), ".gp"), 3);
+    ck_assert(rs_test_file_exists(rs_test_cmd("%s/sel/bars-srp-srp-m_16_rho_2.gp", dir)));
     /* a style file goes into every script */
     const char *style = rs_test_path("style.gp");
     FILE *f = fopen(style, "w");
     fputs("set grid xtics  # house-style-marker\n", f);
     fclose(f);
-    rc = rs_test_run_cli(cmd("plot %s --no-render -q --kind cache --style %s", dir, style), NULL, &err);
+    rc = rs_test_run_cli(rs_test_cmd("plot %s --no-render -q --kind cache --style %s", dir, style), NULL, &err);
     ck_assert_msg(rc == 0, "plot: %s", err);
     free(err);
     ck_assert(file_has(plot_file(dir, "cache-hit_rate.gp"), "house-style-marker"));
@@ -493,45 +480,45 @@ static void expect_failure(const char *args, int code, const char *needle)
 START_TEST(plot_bad_inputs)
 {
     const char *dir = fake_results();
-    expect_failure(cmd("plot %s/nowhere", dir), 1, "no such results directory");
+    expect_failure(rs_test_cmd("plot %s/nowhere", dir), 1, "no such results directory");
     const char *empty = rs_test_path("empty");
     ck_assert_int_eq(mkdir(empty, 0777), 0);
-    expect_failure(cmd("plot %s", empty), 1, "results.csv: cannot read");
-    expect_failure(cmd("plot %s --kind pie", dir), 2, "unknown kind 'pie' (known: bars, layers, heatmap");
-    expect_failure(cmd("plot %s --format gif", dir), 2, "unknown format 'gif'");
-    expect_failure(cmd("plot %s --metric load.maxvoi", dir), 1, "no rows for metric 'load.maxvoi'");
-    expect_failure(cmd("plot %s --kind heatmap", dir), 1, "nothing to plot");
+    expect_failure(rs_test_cmd("plot %s", empty), 1, "results.csv: cannot read");
+    expect_failure(rs_test_cmd("plot %s --kind pie", dir), 2, "unknown kind 'pie' (known: bars, layers, heatmap");
+    expect_failure(rs_test_cmd("plot %s --format gif", dir), 2, "unknown format 'gif'");
+    expect_failure(rs_test_cmd("plot %s --metric load.maxvoi", dir), 1, "no rows for metric 'load.maxvoi'");
+    expect_failure(rs_test_cmd("plot %s --kind heatmap", dir), 1, "nothing to plot");
     expect_failure("plot", 2, "expected a results directory");
     /* plots/ cannot be created: a file is in the way */
     const char *blocked = rs_test_path("blocked");
     ck_assert_int_eq(mkdir(blocked, 0777), 0);
-    ck_assert_int_eq(system(cmd("cp %s/results.csv %s/ && touch %s/plots", dir, blocked, blocked)), 0);
-    expect_failure(cmd("plot %s", blocked), 1, "plots: not a directory");
+    ck_assert_int_eq(system(rs_test_cmd("cp %s/results.csv %s/ && touch %s/plots", dir, blocked, blocked)), 0);
+    expect_failure(rs_test_cmd("plot %s", blocked), 1, "plots: not a directory");
     /* malformed results */
-    FILE *f = fopen(cmd("%s/results.csv", empty), "w");
+    FILE *f = fopen(rs_test_cmd("%s/results.csv", empty), "w");
     fputs("run,trace,router,metric,value\n", f);
     fclose(f);
-    expect_failure(cmd("plot %s", empty), 1, "line 1: expected the header");
-    f = fopen(cmd("%s/results.csv", empty), "w");
+    expect_failure(rs_test_cmd("plot %s", empty), 1, "line 1: expected the header");
+    f = fopen(rs_test_cmd("%s/results.csv", empty), "w");
     fputs("run,trace,router,params,metric,key,layer,value\na,t.h5,topk,k=2,load.maxvio,,all,high\n", f);
     fclose(f);
-    expect_failure(cmd("plot %s", empty), 1, "line 2: value");
-    f = fopen(cmd("%s/results.csv", empty), "w");
+    expect_failure(rs_test_cmd("plot %s", empty), 1, "line 2: value");
+    f = fopen(rs_test_cmd("%s/results.csv", empty), "w");
     fputs("run,trace,router,params,metric,key,layer,value\na,t.h5,topk,k=2,load.maxvio,,top,1\n", f);
     fclose(f);
-    expect_failure(cmd("plot %s", empty), 1, "line 2: layer");
+    expect_failure(rs_test_cmd("plot %s", empty), 1, "line 2: layer");
     /* gnuplot failing on a script names the script and leaves no partial figure */
     setenv("ROUTESIM_GNUPLOT", "/bin/false", 1);
-    expect_failure(cmd("plot %s --kind bars --metric load.maxvio", dir), 1, "bars-load-maxvio.gp: gnuplot failed");
-    ck_assert_int_eq(count_files(cmd("%s/plots", dir), ".png"), 0);
-    ck_assert_int_eq(count_temporaries(cmd("%s/plots", dir)), 0);
+    expect_failure(rs_test_cmd("plot %s --kind bars --metric load.maxvio", dir), 1, "bars-load-maxvio.gp: gnuplot failed");
+    ck_assert_int_eq(count_files(rs_test_cmd("%s/plots", dir), ".png"), 0);
+    ck_assert_int_eq(count_temporaries(rs_test_cmd("%s/plots", dir)), 0);
     unsetenv("ROUTESIM_GNUPLOT");
     if (have_gnuplot()) {
         const char *style = rs_test_path("bad-style.gp");
         FILE *sf = fopen(style, "w");
         fputs("set no_such_option 1\n", sf);
         fclose(sf);
-        expect_failure(cmd("plot %s --kind bars --metric load.maxvio --style %s", dir, style), 1,
+        expect_failure(rs_test_cmd("plot %s --kind bars --metric load.maxvio --style %s", dir, style), 1,
                        "bars-load-maxvio.gp: gnuplot failed");
     }
 }
@@ -591,7 +578,7 @@ START_TEST(plot_results_api_for_configs)
     cJSON *off = json("false");
     ck_assert_int_eq(rs_plot_results(dir, off, NULL, 1, &err), 0);
     cJSON_Delete(off);
-    ck_assert(!rs_test_file_exists(cmd("%s/plots", dir)));
+    ck_assert(!rs_test_file_exists(rs_test_cmd("%s/plots", dir)));
 
     cJSON *list = json("[{\"kind\": \"bars\", \"metric\": \"load.maxvio\", \"format\": \"svg\", \"size\": \"double\"},"
                        " {\"kind\": \"segment\"}]");
@@ -600,7 +587,7 @@ START_TEST(plot_results_api_for_configs)
     const char *bars = plot_file(dir, "bars-load-maxvio.gp");
     ck_assert(file_has(bars, "fmt = 'svg'") && file_has(bars, "size = 'double'"));
     ck_assert(file_has(plot_file(dir, "segment-srp-srp.gp"), "fmt = 'pdf'")); /* the caller's format */
-    ck_assert_int_eq(count_files(cmd("%s/plots", dir), ".gp"), 2);
+    ck_assert_int_eq(count_files(rs_test_cmd("%s/plots", dir), ".gp"), 2);
 
     cJSON *automatic = json("true");
     ck_assert_msg(rs_plot_results(dir, automatic, NULL, 1, &err) == 0, "%s", err.msg);

@@ -92,24 +92,11 @@ START_TEST(expert_share_only_when_asked)
 }
 END_TEST
 
-static char *cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *cmd(const char *fmt, ...)
-{
-    static char buf[2][4096];
-    static int next;
-    char *b = buf[next++ % 2];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof buf[0], fmt, ap);
-    va_end(ap);
-    return b;
-}
-
 START_TEST(expert_share_through_the_engine)
 {
     /* Per layer the shares sum to 1; layer=all is their mean over layers. */
     const char *trace = rs_test_path("t.h5"), *dir = rs_test_path("out");
-    ck_assert_int_eq(rs_test_run_cli(cmd("gen --preset mixtral --tokens 300 --layers 3 --seed 5 -o %s", trace), NULL,
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("gen --preset mixtral --tokens 300 --layers 3 --seed 5 -o %s", trace), NULL,
                                      NULL),
                      0);
     const char *config = rs_test_path("c.json");
@@ -121,10 +108,10 @@ START_TEST(expert_share_through_the_engine)
             trace, dir);
     fclose(f);
     char *err = NULL;
-    int rc = rs_test_run_cli(cmd("run %s -q --no-progress", config), NULL, &err);
+    int rc = rs_test_run_cli(rs_test_cmd("run %s -q --no-progress", config), NULL, &err);
     ck_assert_msg(rc == 0, "%s", err);
     free(err);
-    char *csv = rs_test_read_file(cmd("%s/results.csv", dir));
+    char *csv = rs_test_read_file(rs_test_cmd("%s/results.csv", dir));
     ck_assert_ptr_nonnull(csv);
     double sum[3] = {0}, per_expert[8][3] = {{0}}, all[8] = {0};
     int rows = 0;

@@ -51,25 +51,12 @@ static void expect_failure(const char *args, int code, const char *needle1, cons
     free(err);
 }
 
-static char *cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *cmd(const char *fmt, ...)
-{
-    static char buf[4][4096];
-    static int next;
-    char *b = buf[next++ % 4];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof buf[0], fmt, ap);
-    va_end(ap);
-    return b;
-}
-
 START_TEST(route_prints_table_and_writes_decisions)
 {
     const char *trace = make_trace("ok.h5", -1);
     const char *dec = rs_test_path("dec.h5");
     char *out = NULL, *err = NULL;
-    int rc = rs_test_run_cli(cmd("route %s --router topk:k=2 --out %s", trace, dec), &out, &err);
+    int rc = rs_test_run_cli(rs_test_cmd("route %s --router topk:k=2 --out %s", trace, dec), &out, &err);
     ck_assert_msg(rc == 0, "%s", err);
     ck_assert_ptr_nonnull(strstr(out, "load.maxvio"));
     ck_assert_ptr_nonnull(strstr(out, "entropy.router_entropy"));
@@ -90,8 +77,8 @@ START_TEST(route_prints_table_and_writes_decisions)
     H5Fclose(f);
     /* the decisions file replays to the same load numbers */
     char *out2 = NULL;
-    ck_assert_int_eq(rs_test_run_cli(cmd("route %s --router topk:k=2 --metrics load", trace), &out, NULL), 0);
-    ck_assert_int_eq(rs_test_run_cli(cmd("route %s --router replay:decisions=%s --metrics load", trace, dec), &out2,
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("route %s --router topk:k=2 --metrics load", trace), &out, NULL), 0);
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("route %s --router replay:decisions=%s --metrics load", trace, dec), &out2,
                                      NULL),
                      0);
     for (const char *m = "load.maxvio"; m; m = strcmp(m, "load.maxvio") == 0 ? "load.aux_loss" : NULL) {
@@ -118,7 +105,7 @@ START_TEST(run_writes_tidy_csv_and_json)
             trace, dir);
     fclose(f);
     char *out = NULL, *err = NULL;
-    ck_assert_msg(rs_test_run_cli(cmd("run %s", config), &out, &err) == 0, "%s", err);
+    ck_assert_msg(rs_test_run_cli(rs_test_cmd("run %s", config), &out, &err) == 0, "%s", err);
     ck_assert_ptr_nonnull(strstr(out, "random:k=2,seed=1"));
     free(out);
     free(err);
@@ -142,7 +129,7 @@ START_TEST(run_writes_tidy_csv_and_json)
     free(json);
     /* --output overrides the config */
     const char *other = rs_test_path("out-other");
-    ck_assert_int_eq(rs_test_run_cli(cmd("run %s --output %s -q", config, other), NULL, NULL), 0);
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("run %s --output %s -q", config, other), NULL, NULL), 0);
     snprintf(csv_path, sizeof csv_path, "%s/results.csv", other);
     ck_assert(rs_test_file_exists(csv_path));
 }
@@ -201,7 +188,7 @@ START_TEST(run_keeps_only_named_outputs)
     free(want);
     free(full);
     free(part);
-    ck_assert_int_eq(rs_test_run_cli(cmd("run %s -q --no-progress", some), NULL, NULL), 0);
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("run %s -q --no-progress", some), NULL, NULL), 0);
     char path[1100];
     snprintf(path, sizeof path, "%s/results.json", rs_test_path("out-some"));
     char *json = rs_test_read_file(path);
@@ -214,7 +201,7 @@ START_TEST(route_metrics_name_outputs)
 {
     const char *trace = make_trace("route-outputs.h5", -1);
     char *out = NULL, *err = NULL;
-    ck_assert_msg(rs_test_run_cli(cmd("route %s --router topk:k=2 --metrics load.maxvio,entropy.router_entropy,"
+    ck_assert_msg(rs_test_run_cli(rs_test_cmd("route %s --router topk:k=2 --metrics load.maxvio,entropy.router_entropy,"
                                       "load.cv --no-progress",
                                       trace),
                                   &out, &err) == 0,
@@ -226,11 +213,11 @@ START_TEST(route_metrics_name_outputs)
     ck_assert_ptr_null(strstr(out, "entropy.selected_mass"));
     free(out);
     free(err);
-    expect_failure(cmd("route %s --router topk:k=2 --metrics entropy.entropie --no-progress", trace), 1,
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics entropy.entropie --no-progress", trace), 1,
                    "--metrics: metric entropy has no output 'entropie'", "(outputs: router_entropy,");
-    expect_failure(cmd("route %s --router topk:k=2 --metrics load,entropy,load --no-progress", trace), 1,
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics load,entropy,load --no-progress", trace), 1,
                    "--metrics: load is listed twice", NULL);
-    expect_failure(cmd("route %s --router topk:k=2 --metrics load.cv,load.maxvio,load.cv --no-progress", trace), 1,
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics load.cv,load.maxvio,load.cv --no-progress", trace), 1,
                    "--metrics: load.cv is listed twice", NULL);
 }
 END_TEST
@@ -249,7 +236,7 @@ START_TEST(listing_commands)
     ck_assert_ptr_nonnull(strstr(out, "renorm"));
     free(out);
     const char *trace = make_trace("info.h5", -1);
-    ck_assert_int_eq(rs_test_run_cli(cmd("info %s", trace), &out, NULL), 0);
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("info %s", trace), &out, NULL), 0);
     ck_assert_ptr_nonnull(strstr(out, "T = 300 tokens, L = 2 layers, E = 8 experts"));
     ck_assert_ptr_nonnull(strstr(out, "S = 2 (length min 120, mean 150.0, max 180)"));
     free(out);
@@ -265,27 +252,27 @@ END_TEST
 
 START_TEST(bad_trace_inputs)
 {
-    expect_failure(cmd("route %s --router topk", rs_test_path("missing.h5")), 1, "missing.h5: cannot open trace",
+    expect_failure(rs_test_cmd("route %s --router topk", rs_test_path("missing.h5")), 1, "missing.h5: cannot open trace",
                    NULL);
     const char *text = rs_test_path("text.h5");
     FILE *f = fopen(text, "w");
     fputs("hello\n", f);
     fclose(f);
-    expect_failure(cmd("route %s --router topk", text), 1, "text.h5: not an HDF5 file", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk", text), 1, "text.h5: not an HDF5 file", NULL);
 
     /* a copy cut short (an interrupted transfer): HDF5's reason is passed on */
     const char *cut = make_trace("cut.h5", -1);
     struct stat st;
     ck_assert_int_eq(stat(cut, &st), 0);
     ck_assert_int_eq(truncate(cut, st.st_size / 2), 0);
-    expect_failure(cmd("route %s --router topk", cut), 1, "cut.h5: cannot open HDF5 file (truncated file", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk", cut), 1, "cut.h5: cannot open HDF5 file (truncated file", NULL);
 
     const char *no_off = make_trace("nooff.h5", -1);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     hid_t h = H5Fopen(no_off, H5F_ACC_RDWR, H5P_DEFAULT);
     H5Ldelete(h, "/sequences/offsets", H5P_DEFAULT);
     H5Fclose(h);
-    expect_failure(cmd("info %s", no_off), 1, "nooff.h5: /sequences/offsets: missing dataset", NULL);
+    expect_failure(rs_test_cmd("info %s", no_off), 1, "nooff.h5: /sequences/offsets: missing dataset", NULL);
 
     const char *short_off = make_trace("shortoff.h5", -1);
     h = H5Fopen(short_off, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -298,7 +285,7 @@ START_TEST(bad_trace_inputs)
     H5Dclose(d);
     H5Sclose(sp);
     H5Fclose(h);
-    expect_failure(cmd("route %s --router topk", short_off), 1, "shortoff.h5: /sequences/offsets: last offset is 299",
+    expect_failure(rs_test_cmd("route %s --router topk", short_off), 1, "shortoff.h5: /sequences/offsets: last offset is 299",
                    "T = 300");
 
     const char *rank = make_trace("rank.h5", -1);
@@ -310,16 +297,16 @@ START_TEST(bad_trace_inputs)
     H5Dclose(d);
     H5Sclose(sp);
     H5Fclose(h);
-    expect_failure(cmd("route %s --router topk", rank), 1, "rank.h5: /router/logits: expected 3 dimensions, found 2",
+    expect_failure(rs_test_cmd("route %s --router topk", rank), 1, "rank.h5: /router/logits: expected 3 dimensions, found 2",
                    NULL);
 
     const char *nan = make_trace("nan.h5", (77 * L + 1) * E + 6);
     const char *dec = rs_test_path("nan-dec.h5");
-    expect_failure(cmd("route %s --router topk --out %s", nan, dec), 1,
+    expect_failure(rs_test_cmd("route %s --router topk --out %s", nan, dec), 1,
                    "nan.h5: /router/logits: NaN value at token 77, layer 1, expert 6", NULL);
     ck_assert_msg(!rs_test_file_exists(dec), "a failed route left %s behind", dec);
     char *out = NULL, *err = NULL;
-    ck_assert_int_eq(rs_test_run_cli(cmd("route %s --router topk --skip-nonfinite", nan), &out, &err), 0);
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("route %s --router topk --skip-nonfinite", nan), &out, &err), 0);
     ck_assert_ptr_nonnull(strstr(err, "skipped 1 tokens"));
     free(out);
     free(err);
@@ -329,16 +316,16 @@ END_TEST
 START_TEST(bad_router_and_parameters)
 {
     const char *trace = make_trace("params.h5", -1);
-    expect_failure(cmd("route %s --router nosuch", trace), 1, "unknown router 'nosuch' (known: topk", NULL);
-    expect_failure(cmd("route %s --router topk:kk=2", trace), 1, "router topk: unknown parameter 'kk'", NULL);
-    expect_failure(cmd("route %s --router topk:k=0", trace), 1, "router topk: parameter k=0 out of range [1, 1024]",
+    expect_failure(rs_test_cmd("route %s --router nosuch", trace), 1, "unknown router 'nosuch' (known: topk", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk:kk=2", trace), 1, "router topk: unknown parameter 'kk'", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk:k=0", trace), 1, "router topk: parameter k=0 out of range [1, 1024]",
                    NULL);
-    expect_failure(cmd("route %s --router topk:k=9", trace), 1, "parameter k=9 exceeds num_experts=8", "params.h5");
-    expect_failure(cmd("route %s --router topk:renorm=2", trace), 1, "parameter renorm: expected 0/1", NULL);
-    expect_failure(cmd("route %s --router topk:k=2,k=3", trace), 1, "router topk: parameter k given twice (k=2, then k=3)",
+    expect_failure(rs_test_cmd("route %s --router topk:k=9", trace), 1, "parameter k=9 exceeds num_experts=8", "params.h5");
+    expect_failure(rs_test_cmd("route %s --router topk:renorm=2", trace), 1, "parameter renorm: expected 0/1", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk:k=2,k=3", trace), 1, "router topk: parameter k given twice (k=2, then k=3)",
                    NULL);
-    expect_failure(cmd("route %s", trace), 2, "--router SPEC is required", NULL);
-    expect_failure(cmd("route %s --router topk --threads zero", trace), 2, "--threads", NULL);
+    expect_failure(rs_test_cmd("route %s", trace), 2, "--router SPEC is required", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk --threads zero", trace), 2, "--threads", NULL);
     expect_failure("frobnicate", 2, "unknown command 'frobnicate'", NULL);
 }
 END_TEST
@@ -349,13 +336,13 @@ START_TEST(bad_configs)
     FILE *f = fopen(broken, "w");
     fputs("{\"traces\": [\"x.h5\"],\n \"routers\": [\"topk\"\n", f);
     fclose(f);
-    expect_failure(cmd("run %s", broken), 1, "broken.json: malformed JSON at line 3", NULL);
-    expect_failure(cmd("run %s", rs_test_path("absent.json")), 1, "absent.json: cannot open config", NULL);
+    expect_failure(rs_test_cmd("run %s", broken), 1, "broken.json: malformed JSON at line 3", NULL);
+    expect_failure(rs_test_cmd("run %s", rs_test_path("absent.json")), 1, "absent.json: cannot open config", NULL);
     const char *twice = rs_test_path("twice.json");
     f = fopen(twice, "w");
     fputs("{\"traces\": [\"x.h5\"], \"routers\": [{\"name\": \"topk\", \"params\": {\"k\": 2, \"k\": 3}}]}\n", f);
     fclose(f);
-    expect_failure(cmd("run %s", twice), 1, "twice.json: routers[0].params.k: key given twice", NULL);
+    expect_failure(rs_test_cmd("run %s", twice), 1, "twice.json: routers[0].params.k: key given twice", NULL);
 }
 END_TEST
 
@@ -371,8 +358,8 @@ START_TEST(unwritable_outputs)
     f = fopen(config, "w");
     fprintf(f, "{\"traces\": [\"%s\"], \"routers\": [\"topk\"], \"output\": \"%s/results\"}", trace, blocker);
     fclose(f);
-    expect_failure(cmd("run %s", config), 1, "blocker/results: cannot create directory: Not a directory", NULL);
-    expect_failure(cmd("route %s --router topk --out %s/dec.h5", trace, blocker), 1, "blocker", NULL);
+    expect_failure(rs_test_cmd("run %s", config), 1, "blocker/results: cannot create directory: Not a directory", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk --out %s/dec.h5", trace, blocker), 1, "blocker", NULL);
     char csv[1100];
     snprintf(csv, sizeof csv, "%s/results/results.csv", blocker);
     ck_assert(!rs_test_file_exists(csv));

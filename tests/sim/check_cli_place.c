@@ -14,19 +14,6 @@
 #include "metrics/placement/placement_json.h"
 #include "tests/test_util.h"
 
-static char *cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *cmd(const char *fmt, ...)
-{
-    static char buf[4][4096];
-    static int next;
-    char *b = buf[next++ % 4];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof buf[0], fmt, ap);
-    va_end(ap);
-    return b;
-}
-
 static const char *write_text(const char *name, const char *text)
 {
     const char *path = rs_test_path(name);
@@ -75,7 +62,7 @@ START_TEST(place_from_loads)
     char *out = NULL, *err = NULL;
     char dst[1024];
     snprintf(dst, sizeof dst, "%s", rs_test_path("plan.json"));
-    int rc = rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " -o %s", readme_csv(), dst), &out, &err);
+    int rc = rs_test_run_cli(rs_test_cmd("place --loads %s " README_LAYOUT " -o %s", readme_csv(), dst), &out, &err);
     ck_assert_msg(rc == 0, "%s", err);
     ck_assert_msg(strstr(out, "eplb: 2 layers x 16 slots (12 experts + 4 replicas) on 8 devices in 2 nodes"), "%s",
                   out);
@@ -91,7 +78,7 @@ START_TEST(place_from_loads)
     /* read back as file:PATH it is the same placement */
     char again[1024];
     snprintf(again, sizeof again, "%s", rs_test_path("again.json"));
-    rc = rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " --policy file:%s -o %s", readme_csv(), dst, again),
+    rc = rs_test_run_cli(rs_test_cmd("place --loads %s " README_LAYOUT " --policy file:%s -o %s", readme_csv(), dst, again),
                          NULL, &err);
     ck_assert_msg(rc == 0, "%s", err);
     free(err);
@@ -103,7 +90,7 @@ START_TEST(place_from_loads)
 
     /* --sglang: the map alone, as SGLang's --init-expert-location takes it */
     const char *sg = rs_test_path("sglang.json");
-    ck_assert_int_eq(rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " --sglang -o %s", readme_csv(), sg), NULL,
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("place --loads %s " README_LAYOUT " --sglang -o %s", readme_csv(), sg), NULL,
                                      NULL),
                      0);
     text = rs_test_read_file(sg);
@@ -159,13 +146,13 @@ START_TEST(place_from_trace)
     snprintf(a, sizeof a, "%s", rs_test_path("a.json"));
     snprintf(b, sizeof b, "%s", rs_test_path("b.json"));
     char *err = NULL;
-    int rc = rs_test_run_cli(cmd("place %s --router replay --replicas 4 --groups 4 --nodes 2 --devices 4 --threads 2 "
+    int rc = rs_test_run_cli(rs_test_cmd("place %s --router replay --replicas 4 --groups 4 --nodes 2 --devices 4 --threads 2 "
                                  "--memory-mb 1 --no-progress -o %s",
                                  trace, a),
                              NULL, &err);
     ck_assert_msg(rc == 0, "%s", err);
     free(err);
-    rc = rs_test_run_cli(cmd("place --loads %s --replicas 4 --groups 4 --nodes 2 --devices 4 -o %s", loads, b), NULL,
+    rc = rs_test_run_cli(rs_test_cmd("place --loads %s --replicas 4 --groups 4 --nodes 2 --devices 4 -o %s", loads, b), NULL,
                          &err);
     ck_assert_msg(rc == 0, "%s", err);
     free(err);
@@ -174,7 +161,7 @@ START_TEST(place_from_trace)
     free(x);
     free(y);
     /* a layout that does not fit is refused before routing */
-    expect_failure(cmd("place %s --router replay --devices 7 -o %s", trace, rs_test_path("out.json")), 1,
+    expect_failure(rs_test_cmd("place %s --router replay --devices 7 -o %s", trace, rs_test_path("out.json")), 1,
                    "devices (7) must divide the slots (16 experts + 0 replicas = 16)");
 }
 END_TEST
@@ -201,7 +188,7 @@ START_TEST(place_affinity_from_trace)
             }
     free(ids);
     char *out = NULL, *err = NULL;
-    int rc = rs_test_run_cli(cmd("place %s --router replay --policy affinity --balance-slack 0.1 --replicas 4 "
+    int rc = rs_test_run_cli(rs_test_cmd("place %s --router replay --policy affinity --balance-slack 0.1 --replicas 4 "
                                  "--nodes 2 --devices 4 --no-progress -o %s",
                                  trace, got),
                              &out, &err);
@@ -226,7 +213,7 @@ START_TEST(place_affinity_from_trace)
     free(y);
     free(loads);
     free(pairs);
-    expect_failure(cmd("place --loads %s --devices 4 --policy affinity -o %s", readme_csv(), rs_test_path("out.json")),
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 --policy affinity -o %s", readme_csv(), rs_test_path("out.json")),
                    2, "--policy affinity plans from layer-to-layer transitions, which a loads file does not have");
 }
 END_TEST
@@ -239,7 +226,7 @@ START_TEST(place_search)
     snprintf(csv, sizeof csv, "%s", readme_csv());
     snprintf(dst, sizeof dst, "%s", rs_test_path("search.json"));
     char *out = NULL, *err = NULL;
-    int rc = rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " --policy search --seed 3 --iterations 500 "
+    int rc = rs_test_run_cli(rs_test_cmd("place --loads %s " README_LAYOUT " --policy search --seed 3 --iterations 500 "
                                  "--hidden-size 4096 --bytes-per-element 1 --nvlink-gbps 100 --net-gbps 25 "
                                  "--latency-us 10 -o %s",
                                  csv, dst),
@@ -251,18 +238,18 @@ START_TEST(place_search)
     ck_assert_msg(mine <= eplb && eplb > 2 * 10e-6, "%s", out); /* two layers, each at least the latency */
     free(out);
     free(err);
-    rc = rs_test_run_cli(cmd("place --loads %s " README_LAYOUT " --policy file:%s -o %s", csv, dst,
+    rc = rs_test_run_cli(rs_test_cmd("place --loads %s " README_LAYOUT " --policy file:%s -o %s", csv, dst,
                              rs_test_path("back.json")),
                          &out, &err);
     ck_assert_msg(rc == 0, "%s", err);
-    ck_assert_msg(strstr(out, cmd("modelled all-to-all %.6g s", mine)) == NULL, "the default model gave %s", out);
+    ck_assert_msg(strstr(out, rs_test_cmd("modelled all-to-all %.6g s", mine)) == NULL, "the default model gave %s", out);
     free(out);
     free(err);
-    expect_failure(cmd("place --loads %s --devices 4 --balance-slack -1 -o %s", csv, rs_test_path("out.json")), 2,
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 --balance-slack -1 -o %s", csv, rs_test_path("out.json")), 2,
                    "--balance-slack: expected a number in [0, 1e+09], got '-1'");
-    expect_failure(cmd("place --loads %s --devices 4 --nvlink-gbps 0 -o %s", csv, rs_test_path("out.json")), 2,
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 --nvlink-gbps 0 -o %s", csv, rs_test_path("out.json")), 2,
                    "--nvlink-gbps");
-    expect_failure(cmd("place --loads %s --devices 4 --iterations x -o %s", csv, rs_test_path("out.json")), 2,
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 --iterations x -o %s", csv, rs_test_path("out.json")), 2,
                    "--iterations");
 }
 END_TEST
@@ -272,39 +259,39 @@ START_TEST(place_errors)
     char csv[1024], out[1024]; /* rs_test_path's buffers rotate */
     snprintf(csv, sizeof csv, "%s", readme_csv());
     snprintf(out, sizeof out, "%s", rs_test_path("out.json"));
-    expect_failure(cmd("place --loads %s --replicas 4 --devices 5 -o %s", csv, out), 1,
+    expect_failure(rs_test_cmd("place --loads %s --replicas 4 --devices 5 -o %s", csv, out), 1,
                    "devices (5) must divide the slots (12 experts + 4 replicas = 16)");
-    expect_failure(cmd("place --loads %s --replicas 4 --devices 8 --nodes 3 -o %s", csv, out), 1,
+    expect_failure(rs_test_cmd("place --loads %s --replicas 4 --devices 8 --nodes 3 -o %s", csv, out), 1,
                    "nodes (3) must divide devices (8)");
-    expect_failure(cmd("place --loads %s --devices 4 --groups 5 -o %s", csv, out), 1,
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 --groups 5 -o %s", csv, out), 1,
                    "groups (5) must be at least 1 and divide the experts (12)");
-    expect_failure(cmd("place --loads %s --devices 4 -o %s", write_text("neg.csv", "1,-2,3,4\n"), out), 1,
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 -o %s", write_text("neg.csv", "1,-2,3,4\n"), out), 1,
                    "neg.csv: layer 0 expert 1: load -2 is not a finite number >= 0");
-    expect_failure(cmd("place --loads %s --devices 4 -o %s", write_text("ragged.csv", "1,2,3,4\n1,2,3\n"), out), 1,
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 -o %s", write_text("ragged.csv", "1,2,3,4\n1,2,3\n"), out), 1,
                    "ragged.csv: line 2 has 3 loads, the first layer has 4");
-    expect_failure(cmd("place --loads %s --devices 4 --policy nope -o %s", csv, out), 2,
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 --policy nope -o %s", csv, out), 2,
                    "unknown policy 'nope' (known: contiguous");
-    expect_failure(cmd("place --loads %s --devices 4 --policy file -o %s", csv, out), 2, "needs a file: file:PATH");
-    expect_failure(cmd("place --loads %s --devices 4 --policy eplb:x -o %s", csv, out), 2, "takes no path");
-    expect_failure(cmd("place --loads %s --replicas 4 --devices 8 --policy file:%s -o %s", csv,
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 --policy file -o %s", csv, out), 2, "needs a file: file:PATH");
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 --policy eplb:x -o %s", csv, out), 2, "takes no path");
+    expect_failure(rs_test_cmd("place --loads %s --replicas 4 --devices 8 --policy file:%s -o %s", csv,
                        write_text("short.json", "{\"physical_to_logical_map\": [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, "
                                                 "11, 0, 1, 2, 3]]}"),
                        out),
                    1, "short.json: physical_to_logical_map has 1 layers, the layout 2");
-    expect_failure(cmd("place --loads %s --devices 4", csv), 2, "-o OUT.json is required");
-    expect_failure(cmd("place --loads %s -o %s", csv, out), 2, "--devices G is required");
-    expect_failure(cmd("place --devices 4 -o %s", out), 2, "give either --loads FILE or TRACE --router SPEC");
-    expect_failure(cmd("place --loads %s --devices 4 --replicas -1 -o %s", csv, out), 2, "--replicas");
-    expect_failure(cmd("place --loads %s --devices 4 -o %s", csv, csv), 1, "would overwrite the input");
-    expect_failure(cmd("place --loads %s --devices 4 -o %s", rs_test_path("none.csv"), out), 1, "none.csv");
+    expect_failure(rs_test_cmd("place --loads %s --devices 4", csv), 2, "-o OUT.json is required");
+    expect_failure(rs_test_cmd("place --loads %s -o %s", csv, out), 2, "--devices G is required");
+    expect_failure(rs_test_cmd("place --devices 4 -o %s", out), 2, "give either --loads FILE or TRACE --router SPEC");
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 --replicas -1 -o %s", csv, out), 2, "--replicas");
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 -o %s", csv, csv), 1, "would overwrite the input");
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 -o %s", rs_test_path("none.csv"), out), 1, "none.csv");
     /* an existing file of another kind is kept unless forced */
     char other[1024];
     snprintf(other, sizeof other, "%s", write_text("other.json", "{\"not\": \"a placement\"}\n"));
-    expect_failure(cmd("place --loads %s --devices 4 -o %s", csv, other), 1, "--force overwrites it");
+    expect_failure(rs_test_cmd("place --loads %s --devices 4 -o %s", csv, other), 1, "--force overwrites it");
     char *text = rs_test_read_file(other);
     ck_assert_str_eq(text, "{\"not\": \"a placement\"}\n");
     free(text);
-    ck_assert_int_eq(rs_test_run_cli(cmd("place --loads %s --devices 4 --force -o %s", csv, other), NULL, NULL), 0);
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("place --loads %s --devices 4 --force -o %s", csv, other), NULL, NULL), 0);
 }
 END_TEST
 
@@ -313,13 +300,13 @@ START_TEST(every_policy_documented)
 {
     const char *src = getenv("ROUTESIM_SRC");
     ck_assert_msg(src != NULL, "ROUTESIM_SRC is not set (run the tests through make check)");
-    char *doc = rs_test_read_file(cmd("%s/docs/metrics.md", src));
+    char *doc = rs_test_read_file(rs_test_cmd("%s/docs/metrics.md", src));
     ck_assert_ptr_nonnull(doc);
     const char *section = strstr(doc, "## Expert placement policies");
     ck_assert_msg(section != NULL, "docs/metrics.md has no section Expert placement policies");
     for (int i = 0; i < rs_placement_policy_count(); i++) {
         const char *name = rs_placement_policy_at(i)->name;
-        ck_assert_msg(strstr(section, cmd("| `%s` |", name)) || strstr(section, cmd("| `%s:", name)),
+        ck_assert_msg(strstr(section, rs_test_cmd("| `%s` |", name)) || strstr(section, rs_test_cmd("| `%s:", name)),
                       "docs/metrics.md: policy %s has no row in Expert placement policies", name);
     }
     free(doc);

@@ -13,19 +13,6 @@
 
 #include "tests/test_util.h"
 
-static char *cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *cmd(const char *fmt, ...)
-{
-    static char buf[2][4096];
-    static int next;
-    char *b = buf[next++ % 2];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof buf[0], fmt, ap);
-    va_end(ap);
-    return b;
-}
-
 /* 4000 tokens (sequences of about 1000) x 6 layers x 64 experts in bfloat16, gzip-compressed, with the
  * native top-8 recorded: a batch of 2048 tokens is 3 MiB of float32 logits. */
 static const char *trace(void)
@@ -35,7 +22,7 @@ static const char *trace(void)
         return path;
     snprintf(path, sizeof path, "%s", rs_test_path("bands.h5"));
     char *err = NULL;
-    int rc = rs_test_run_cli(cmd("gen --preset olmoe --tokens 4000 --layers 6 --experts 64 --seq_len 1000 "
+    int rc = rs_test_run_cli(rs_test_cmd("gen --preset olmoe --tokens 4000 --layers 6 --experts 64 --seq_len 1000 "
                                  "--dtype bfloat16 --gzip 1 --record_topk 1 --seed 3 --no-progress -o %s",
                                  path),
                              NULL, &err);
@@ -76,7 +63,7 @@ static const char *band_routers[] = {"expert_choice", "replay:capacity_factor=1"
 
 static int route(const char *spec, int mib, const char *csv, const char *dec, char **err)
 {
-    return rs_test_run_cli(cmd("route %s --router %s --metrics load,entropy,affinity,cache --batch-tokens 2048 "
+    return rs_test_run_cli(rs_test_cmd("route %s --router %s --metrics load,entropy,affinity,cache --batch-tokens 2048 "
                                "--memory-mb %d --threads 2 --csv %s --out %s --no-progress",
                                trace(), spec, mib, csv, dec),
                            NULL, err);
@@ -137,7 +124,7 @@ START_TEST(run_with_bootstrap_does_not_depend_on_the_budget)
                 trace(), mib[b], output);
         fclose(f);
         char *err = NULL;
-        int rc = rs_test_run_cli(cmd("run %s -q --no-progress", config), NULL, &err);
+        int rc = rs_test_run_cli(rs_test_cmd("run %s -q --no-progress", config), NULL, &err);
         ck_assert_msg(rc == 0, "run with %d MiB: %s", mib[b], err);
         /* the small budget says how it routed the batches */
         ck_assert_msg((strstr(err, "routed in bands of") != NULL) == (b == 1), "%d MiB: %s", mib[b], err);
@@ -160,7 +147,7 @@ START_TEST(what_cannot_fit_is_refused_up_front)
     char dec[1100];
     snprintf(dec, sizeof dec, "%s/refused.h5", rs_test_dir());
     /* every layer's decisions of expert choice (64 per row) must be kept for affinity */
-    int rc = rs_test_run_cli(cmd("route %s --router expert_choice --metrics affinity --batch-tokens 2048 "
+    int rc = rs_test_run_cli(rs_test_cmd("route %s --router expert_choice --metrics affinity --batch-tokens 2048 "
                                  "--memory-mb 4 --out %s --no-progress",
                                  trace(), dec),
                              &out, &err);
@@ -202,7 +189,7 @@ START_TEST(passes_are_sized_by_metric_accumulators)
         char name[64];
         snprintf(name, sizeof name, "passes-%d", mib[b]);
         char *err = NULL;
-        int rc = rs_test_run_cli(cmd("run %s -q --no-progress", affinity_config(name, routers, "", mib[b])), NULL,
+        int rc = rs_test_run_cli(rs_test_cmd("run %s -q --no-progress", affinity_config(name, routers, "", mib[b])), NULL,
                                  &err);
         ck_assert_msg(rc == 0, "run with %d MiB: %s", mib[b], err);
         ck_assert_msg((strstr(err, "5 runs in 2 passes over the trace, so that each pass's metric accumulators fit "
@@ -226,7 +213,7 @@ START_TEST(bootstrap_blocks_that_cannot_fit_are_refused)
 {
     char *err = NULL;
     const char *config = affinity_config("boot-refused", "\"topk:k=2\"", ", \"bootstrap\": 20", 1);
-    int rc = rs_test_run_cli(cmd("run %s -q --no-progress", config), NULL, &err);
+    int rc = rs_test_run_cli(rs_test_cmd("run %s -q --no-progress", config), NULL, &err);
     ck_assert_int_eq(rc, 1);
     ck_assert_msg(strstr(err, "bands.h5: the metric accumulators of 1 run need ") != NULL, "%s", err);
     ck_assert_msg(strstr(err, " MiB (with one accumulator per bootstrap block, 6 blocks), affinity ") != NULL, "%s", err);
@@ -268,7 +255,7 @@ START_TEST(bootstrap_blocks_that_cannot_merge_are_refused)
                 trace(), cases[i].routers, cases[i].metrics, output);
         fclose(f);
         char *err = NULL;
-        int rc = rs_test_run_cli(cmd("run %s -q --no-progress", config), NULL, &err);
+        int rc = rs_test_run_cli(rs_test_cmd("run %s -q --no-progress", config), NULL, &err);
         ck_assert_int_eq(rc, 1);
         ck_assert_msg(strstr(err, cases[i].want) != NULL, "case %zu: %s", i, err);
         ck_assert_int_eq(strchr(err, '\n') - err + 1, (long)strlen(err)); /* one line */

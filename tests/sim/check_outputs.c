@@ -44,19 +44,6 @@ static const char *make_trace(const char *name)
     return path;
 }
 
-static char *cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *cmd(const char *fmt, ...)
-{
-    static char buf[4][4096];
-    static int next;
-    char *b = buf[next++ % 4];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(b, sizeof buf[0], fmt, ap);
-    va_end(ap);
-    return b;
-}
-
 static void write_text(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -136,12 +123,12 @@ START_TEST(outputs_never_replace_inputs)
     ck_assert_int_eq(link(trace, hardlink_path), 0);
     const char *aliases[] = {trace, dotted, symlink_path, hardlink_path};
     for (int i = 0; i < 4; i++) {
-        expect_failure(cmd("route %s --router topk:k=2 --out %s", trace, aliases[i]), "would overwrite the input",
+        expect_failure(rs_test_cmd("route %s --router topk:k=2 --out %s", trace, aliases[i]), "would overwrite the input",
                        "in.h5");
         /* --force replaces files of another kind, never an input */
-        expect_failure(cmd("route %s --router topk:k=2 --out %s --force", trace, aliases[i]),
+        expect_failure(rs_test_cmd("route %s --router topk:k=2 --out %s --force", trace, aliases[i]),
                        "would overwrite the input", NULL);
-        expect_failure(cmd("route %s --router topk:k=2 --csv %s --force", trace, aliases[i]),
+        expect_failure(rs_test_cmd("route %s --router topk:k=2 --csv %s --force", trace, aliases[i]),
                        "would overwrite the input", NULL);
     }
     assert_still_trace(trace);
@@ -149,14 +136,14 @@ START_TEST(outputs_never_replace_inputs)
 
     /* the paired reference trace and a replayed decisions file are inputs too */
     const char *other = make_trace("other.h5");
-    expect_failure(cmd("route %s --router topk --reference topk:k=1 --reference-trace %s --out %s", trace, other, other),
+    expect_failure(rs_test_cmd("route %s --router topk --reference topk:k=1 --reference-trace %s --out %s", trace, other, other),
                    "would overwrite the input", "other.h5");
     const char *dec = path_of("dec.h5");
-    expect_success(cmd("route %s --router topk:k=2 --out %s --metrics none", trace, dec));
-    expect_failure(cmd("route %s --router replay:decisions=%s --out %s --metrics none", trace, dec, dec),
+    expect_success(rs_test_cmd("route %s --router topk:k=2 --out %s --metrics none", trace, dec));
+    expect_failure(rs_test_cmd("route %s --router replay:decisions=%s --out %s --metrics none", trace, dec, dec),
                    "would overwrite the input", "dec.h5");
     /* both outputs on one file */
-    expect_failure(cmd("route %s --router topk --out %s --csv %s", trace, path_of("both"), path_of("both")),
+    expect_failure(rs_test_cmd("route %s --router topk --out %s --csv %s", trace, path_of("both"), path_of("both")),
                    "would be the same file", NULL);
     ck_assert(!rs_test_file_exists(path_of("both")));
 
@@ -164,7 +151,7 @@ START_TEST(outputs_never_replace_inputs)
     const char *log = path_of("same.jsonl");
     const char *log_text = "{\"seq\": 0, \"token\": 0, \"layer\": 0, \"experts\": [1, 2]}\n";
     write_text(log, log_text);
-    expect_failure(cmd("import jsonl %s -o %s --experts 4 --force", log, log), "would overwrite the input",
+    expect_failure(rs_test_cmd("import jsonl %s -o %s --experts 4 --force", log, log), "would overwrite the input",
                    "same.jsonl");
     char *kept = rs_test_read_file(log);
     ck_assert_str_eq(kept, log_text);
@@ -179,7 +166,7 @@ START_TEST(outputs_never_replace_inputs)
     snprintf(text, sizeof text, "{\"traces\": [\"%s\"], \"routers\": [\"topk\"], \"output\": \"%s\"}", trace,
              out_dir);
     write_text(config, text);
-    expect_failure(cmd("run %s --force -q --no-plots", config), "would overwrite the input", "results.json");
+    expect_failure(rs_test_cmd("run %s --force -q --no-plots", config), "would overwrite the input", "results.json");
     kept = rs_test_read_file(config);
     ck_assert_str_eq(kept, text);
     free(kept);
@@ -188,7 +175,7 @@ START_TEST(outputs_never_replace_inputs)
              dir_trace, dir_trace);
     ck_assert_int_eq(link(trace, path_of("results.csv")), 0);
     write_text(config2, text);
-    expect_failure(cmd("run %s --force -q --no-plots", config2), "would overwrite the input", "results.csv");
+    expect_failure(rs_test_cmd("run %s --force -q --no-plots", config2), "would overwrite the input", "results.csv");
     assert_still_trace(path_of("results.csv"));
 }
 END_TEST
@@ -203,41 +190,41 @@ START_TEST(outputs_replace_other_kinds_only_when_forced)
     char format[64];
 
     /* route --out over a trace: refused, then replaced with --force */
-    expect_failure(cmd("route %s --router topk --out %s", trace, other_trace), "kinds2.h5: exists and is not a "
+    expect_failure(rs_test_cmd("route %s --router topk --out %s", trace, other_trace), "kinds2.h5: exists and is not a "
                                                                                 "decisions file",
                    "routesim trace); --force overwrites it");
     assert_still_trace(other_trace);
-    expect_success(cmd("route %s --router topk --out %s --force --metrics none", trace, other_trace));
+    expect_success(rs_test_cmd("route %s --router topk --out %s --force --metrics none", trace, other_trace));
     root_format(other_trace, format, sizeof format);
     ck_assert_str_eq(format, "routesim-decisions");
     /* a decisions file over a decisions file needs nothing */
-    expect_success(cmd("route %s --router topk --out %s --metrics none", trace, dec));
-    expect_success(cmd("route %s --router topk:k=1 --out %s --metrics none", trace, dec));
+    expect_success(rs_test_cmd("route %s --router topk --out %s --metrics none", trace, dec));
+    expect_success(rs_test_cmd("route %s --router topk:k=1 --out %s --metrics none", trace, dec));
 
     /* gen -o over a decisions file or a log */
-    expect_failure(cmd("gen --tokens 50 --layers 2 --experts 4 -o %s", dec), "exists and is not a trace",
+    expect_failure(rs_test_cmd("gen --tokens 50 --layers 2 --experts 4 -o %s", dec), "exists and is not a trace",
                    "decisions file");
     root_format(dec, format, sizeof format);
     ck_assert_str_eq(format, "routesim-decisions");
-    expect_failure(cmd("gen --tokens 50 --layers 2 --experts 4 -o %s", log), "kinds.jsonl: exists and is not a trace",
+    expect_failure(rs_test_cmd("gen --tokens 50 --layers 2 --experts 4 -o %s", log), "kinds.jsonl: exists and is not a trace",
                    "not HDF5");
-    expect_success(cmd("gen --tokens 50 --layers 2 --experts 4 -o %s", trace)); /* a trace over a trace */
+    expect_success(rs_test_cmd("gen --tokens 50 --layers 2 --experts 4 -o %s", trace)); /* a trace over a trace */
 
     /* import -o over something that is not a trace */
     const char *csv = path_of("kinds.csv");
     write_text(csv, "a,b\n1,2\n");
-    expect_failure(cmd("import jsonl %s -o %s --experts 4", log, csv), "kinds.csv: exists and is not a trace", NULL);
-    expect_failure(cmd("import jsonl %s -o %s --experts 4", log, dec), "exists and is not a trace", NULL);
-    expect_success(cmd("import jsonl %s -o %s --experts 4 --force", log, csv));
+    expect_failure(rs_test_cmd("import jsonl %s -o %s --experts 4", log, csv), "kinds.csv: exists and is not a trace", NULL);
+    expect_failure(rs_test_cmd("import jsonl %s -o %s --experts 4", log, dec), "exists and is not a trace", NULL);
+    expect_success(rs_test_cmd("import jsonl %s -o %s --experts 4 --force", log, csv));
     assert_still_trace(csv);
 
     /* route --csv over something that is not a results table */
     const char *table = path_of("table.csv");
     write_text(table, "my,own\n1,2\n");
-    expect_failure(cmd("route %s --router topk --csv %s", trace, table), "exists and is not a results table",
+    expect_failure(rs_test_cmd("route %s --router topk --csv %s", trace, table), "exists and is not a results table",
                    NULL);
-    expect_success(cmd("route %s --router topk --csv %s --force", trace, table));
-    expect_success(cmd("route %s --router topk:k=1 --csv %s", trace, table)); /* now a results table */
+    expect_success(rs_test_cmd("route %s --router topk --csv %s --force", trace, table));
+    expect_success(rs_test_cmd("route %s --router topk:k=1 --csv %s", trace, table)); /* now a results table */
 
     /* run: OUTPUT/results.csv holding something else */
     const char *out_dir = path_of("kinds-out");
@@ -246,21 +233,21 @@ START_TEST(outputs_replace_other_kinds_only_when_forced)
     snprintf(results_csv, sizeof results_csv, "%s/results.csv", out_dir);
     write_text(results_csv, "notes I keep here\n");
     const char *config = path_of("kinds.json");
-    write_text(config, cmd("{\"traces\": [\"%s\"], \"routers\": [\"topk\"], \"output\": \"%s\"}", trace, out_dir));
-    expect_failure(cmd("run %s -q --no-plots", config), "results.csv: exists and is not a results table", NULL);
+    write_text(config, rs_test_cmd("{\"traces\": [\"%s\"], \"routers\": [\"topk\"], \"output\": \"%s\"}", trace, out_dir));
+    expect_failure(rs_test_cmd("run %s -q --no-plots", config), "results.csv: exists and is not a results table", NULL);
     char *kept = rs_test_read_file(results_csv);
     ck_assert_str_eq(kept, "notes I keep here\n");
     free(kept);
-    expect_success(cmd("run %s -q --no-plots --force", config));
-    expect_success(cmd("run %s -q --no-plots", config)); /* results over results */
+    expect_success(rs_test_cmd("run %s -q --no-plots --force", config));
+    expect_success(rs_test_cmd("run %s -q --no-plots", config)); /* results over results */
 
     /* outputs that are directories are refused before any work */
     const char *dir = path_of("kinds-dir");
     make_dir(dir);
-    expect_failure(cmd("route %s --router topk --out %s --force", trace, dir), "kinds-dir: is a directory",
+    expect_failure(rs_test_cmd("route %s --router topk --out %s --force", trace, dir), "kinds-dir: is a directory",
                    "expected a file name for the decisions file");
-    expect_failure(cmd("gen --tokens 50 -o %s --force", dir), "kinds-dir: is a directory", NULL);
-    expect_failure(cmd("import jsonl %s -o %s --experts 4 --force", log, dir), "kinds-dir: is a directory", NULL);
+    expect_failure(rs_test_cmd("gen --tokens 50 -o %s --force", dir), "kinds-dir: is a directory", NULL);
+    expect_failure(rs_test_cmd("import jsonl %s -o %s --experts 4 --force", log, dir), "kinds-dir: is a directory", NULL);
 }
 END_TEST
 
@@ -269,19 +256,19 @@ START_TEST(directories_and_ranges_name_the_cause)
     const char *trace = make_trace("msg.h5");
     const char *dir = path_of("msg-dir");
     make_dir(dir);
-    expect_failure(cmd("run %s", dir), "msg-dir: is a directory, expected a config file", NULL);
-    expect_failure(cmd("import jsonl %s -o %s --experts 4", dir, path_of("msg-out.h5")),
+    expect_failure(rs_test_cmd("run %s", dir), "msg-dir: is a directory, expected a config file", NULL);
+    expect_failure(rs_test_cmd("import jsonl %s -o %s --experts 4", dir, path_of("msg-out.h5")),
                    "msg-dir: is a directory, expected the JSON-lines log", NULL);
-    expect_failure(cmd("route %s --router topk", dir), "msg-dir: is a directory", NULL);
-    expect_failure(cmd("route %s --router topk --plugin %s", trace, dir), "msg-dir: is a directory",
+    expect_failure(rs_test_cmd("route %s --router topk", dir), "msg-dir: is a directory", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk --plugin %s", trace, dir), "msg-dir: is a directory",
                    "expected a plugin");
-    expect_failure(cmd("route %s --router replay:decisions=%s", trace, dir), "msg-dir: is a directory",
+    expect_failure(rs_test_cmd("route %s --router replay:decisions=%s", trace, dir), "msg-dir: is a directory",
                    "expected a decisions file");
     const char *config = path_of("msg-style.json");
-    write_text(config, cmd("{\"traces\": [\"%s\"], \"routers\": [\"topk\"], \"output\": \"%s\"}", trace,
+    write_text(config, rs_test_cmd("{\"traces\": [\"%s\"], \"routers\": [\"topk\"], \"output\": \"%s\"}", trace,
                            path_of("msg-out")));
-    expect_success(cmd("run %s -q --no-plots", config));
-    expect_failure(cmd("plot %s --style %s", path_of("msg-out"), dir), "msg-dir: is a directory",
+    expect_success(rs_test_cmd("run %s -q --no-plots", config));
+    expect_failure(rs_test_cmd("plot %s --style %s", path_of("msg-out"), dir), "msg-dir: is a directory",
                    "expected a plot style file");
 
     /* num_experts far above what routesim reads: the message gives the limit */
@@ -293,9 +280,9 @@ START_TEST(directories_and_ranges_name_the_cause)
     ck_assert_int_ge(H5Awrite(a, H5T_NATIVE_LLONG, &value), 0);
     H5Aclose(a);
     H5Fclose(f);
-    expect_failure(cmd("route %s --router topk", huge), "'num_experts' = 2147483647 must be in [1, 1000000]", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk", huge), "'num_experts' = 2147483647 must be in [1, 1000000]", NULL);
     /* integers past 64 bits are out of range, not "not an integer" */
-    expect_failure(cmd("route %s --router topk:k=99999999999999999999", trace),
+    expect_failure(rs_test_cmd("route %s --router topk:k=99999999999999999999", trace),
                    "parameter k=99999999999999999999 out of range [1, 1024]", NULL);
 }
 END_TEST
@@ -383,7 +370,7 @@ START_TEST(interrupted_writers_leave_no_temporaries)
 
     /* route --out: a chunk of one token at a time over 200000 tokens takes seconds, SIGTERM */
     const char *trace = path_of("sig-trace.h5");
-    expect_success(cmd("gen --tokens 200000 --layers 2 --experts 8 -o %s", trace));
+    expect_success(rs_test_cmd("gen --tokens 200000 --layers 2 --experts 8 -o %s", trace));
     dir = path_of("sig-route");
     make_dir(dir);
     snprintf(out, sizeof out, "%s/dec.h5", dir);
@@ -430,7 +417,7 @@ START_TEST(stale_temporaries_are_removed)
     write_text(stale, "left by a killed gen");
     write_text(live, "being written by a running process");
     write_text(foreign, "another output's");
-    expect_success(cmd("gen --tokens 50 --layers 2 --experts 4 -o %s", out));
+    expect_success(rs_test_cmd("gen --tokens 50 --layers 2 --experts 4 -o %s", out));
     ck_assert_msg(!rs_test_file_exists(stale), "%s was not removed", stale);
     ck_assert_msg(rs_test_file_exists(live), "%s of a running process was removed", live);
     ck_assert_msg(rs_test_file_exists(foreign), "%s belongs to another output", foreign);
@@ -440,7 +427,7 @@ START_TEST(stale_temporaries_are_removed)
     snprintf(dec, sizeof dec, "%s/d.h5", dir);
     snprintf(stale, sizeof stale, "%s.tmp.%d", dec, (int)dead_pid());
     write_text(stale, "left by a killed route");
-    expect_success(cmd("route %s --router topk --out %s --metrics none", out, dec));
+    expect_success(rs_test_cmd("route %s --router topk --out %s --metrics none", out, dec));
     ck_assert_msg(!rs_test_file_exists(stale), "%s was not removed", stale);
     const char *log = path_of("stale.jsonl");
     write_text(log, "{\"seq\": 0, \"token\": 0, \"layer\": 0, \"experts\": [1, 2]}\n");
@@ -448,7 +435,7 @@ START_TEST(stale_temporaries_are_removed)
     snprintf(imported, sizeof imported, "%s/i.h5", dir);
     snprintf(stale, sizeof stale, "%s.tmp.%d", imported, (int)dead_pid());
     write_text(stale, "left by a killed import");
-    expect_success(cmd("import jsonl %s -o %s --experts 4", log, imported));
+    expect_success(rs_test_cmd("import jsonl %s -o %s --experts 4", log, imported));
     ck_assert_msg(!rs_test_file_exists(stale), "%s was not removed", stale);
 }
 END_TEST
