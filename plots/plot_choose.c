@@ -61,6 +61,23 @@ rs_plot_figure *rs_plot_figures_add(rs_plot_figures *list, int kind, const char 
     return fig;
 }
 
+rs_plot_figure *rs_plot_figures_add_new(rs_plot_figures *list, int kind, const char *stem, rs_error *err)
+{
+    char unique[sizeof list->items[0].stem];
+    snprintf(unique, sizeof unique, "%s", stem);
+    for (int n = 2, taken = 1; taken; n++) {
+        taken = 0;
+        for (int i = 0; i < list->n && !taken; i++)
+            taken = strcmp(list->items[i].stem, unique) == 0;
+        if (taken) {
+            char tail[16];
+            int len = snprintf(tail, sizeof tail, "-%d", n);
+            snprintf(unique, sizeof unique, "%.*s%s", (int)(sizeof unique - 1 - (size_t)len), stem, tail);
+        }
+    }
+    return rs_plot_figures_add(list, kind, unique, err);
+}
+
 void rs_plot_figures_free(rs_plot_figures *list)
 {
     free(list->items);

@@ -76,6 +76,8 @@ void rs_plot_key_without(const char *key, const char *name, char *buf, size_t si
 /* The parts of key whose values differ among keys[0..n) (or are missing in
  * some), as "name=value, ..." ("policy" shows its value alone). */
 void rs_plot_key_varying(const char *const *keys, int n, const char *key, char *buf, size_t size);
+/* The same parts of key, as a key: "name=value;..." in key order (file names, matching). */
+void rs_plot_key_varying_key(const char *const *keys, int n, const char *key, char *buf, size_t size);
 
 /* ---- sweeps (plot_sweeps.c) ---- */
 
@@ -102,8 +104,9 @@ typedef struct rs_plot_figure {
     int key;         /* table key id, -1 = none */
     int run;         /* one run (heatmap, cache) or a run of the figure's trace (cost_quality); -1 = all */
     char param[64];  /* sweep: the parameter on x */
-    int one_rest;    /* segment: only keys whose other parts (without m=) are `rest` */
-    char rest[128];
+    int one_rest;    /* segment: only keys whose other parts (without m=) are `rest`; heatmap: keys whose
+                        parts other than expert= / device= are `rest`; metric_sweep: lines whose split key is `rest` */
+    char rest[1024];
     unsigned formats;
     int double_size; /* 7 in wide instead of 3.5 in */
 } rs_plot_figure;
@@ -116,6 +119,9 @@ typedef struct rs_plot_figures {
 /* Appends a figure (metric, key, run = -1) unless one with the same stem is
  * there; returns NULL when out of memory, or the existing figure. */
 rs_plot_figure *rs_plot_figures_add(rs_plot_figures *list, int kind, const char *stem, rs_error *err);
+/* Appends a new figure: a stem already taken (two figures whose stems were
+ * cut to the same length) gets "-2", "-3", ...; NULL when out of memory. */
+rs_plot_figure *rs_plot_figures_add_new(rs_plot_figures *list, int kind, const char *stem, rs_error *err);
 void rs_plot_figures_free(rs_plot_figures *list);
 
 /* What one request asks for: kinds (bits; 0 = all), one metric filter
@@ -159,6 +165,11 @@ typedef struct rs_plot_axis {
  * or a cross-run metric's (curve.aiq); NULL when neither knows it. */
 const rs_metric_output *rs_plot_metric_output(const char *metric);
 void rs_plot_metric_axis(const char *metric, rs_plot_axis *axis);
+/* Whether param is a parameter of the family of a metric results name
+ * ("placement.imbalance_ratio"): 1 (its description in *help when help is
+ * not NULL; numeric: 1 for int and float parameters), 0 when the family
+ * has no such parameter, -1 when the family is unknown (a plugin's, curve.*). */
+int rs_plot_metric_param(const char *metric, const char *param, const char **help, int *numeric);
 /* "k: experts per token" from the router's parameter description, or the name. */
 void rs_plot_param_axis(const char *router, const char *param, char *buf, size_t size);
 /* The metric's one-line definition from its family descriptor, or "". */

@@ -60,6 +60,24 @@ static const rs_param_def *find_param(const rs_param_def *defs, int n, const cha
     return NULL;
 }
 
+int rs_plot_metric_param(const char *metric, const char *param, const char **help, int *numeric)
+{
+    const char *dot = strchr(metric, '.');
+    char family[128];
+    snprintf(family, sizeof family, "%.*s", dot ? (int)(dot - metric) : (int)strlen(metric), metric);
+    const rs_metric_type *type = rs_metric_find(family);
+    if (!type)
+        return -1;
+    const rs_param_def *def = find_param(type->params, type->num_params, param);
+    if (!def)
+        return 0;
+    if (help)
+        *help = def->help ? def->help : "";
+    if (numeric)
+        *numeric = def->kind == RS_PARAM_INT || def->kind == RS_PARAM_FLOAT;
+    return 1;
+}
+
 void rs_plot_param_axis(const char *router, const char *param, char *buf, size_t size)
 {
     const rs_router_type *type = rs_router_find(router);

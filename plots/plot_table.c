@@ -137,7 +137,9 @@ void rs_plot_key_without(const char *key, const char *name, char *buf, size_t si
     }
 }
 
-void rs_plot_key_varying(const char *const *keys, int n, const char *key, char *buf, size_t size)
+/* The parts of key that vary among keys: as_key = "name=value;..." (key
+ * order), else "name=value, ..." with policy's value alone. */
+static void key_varying(const char *const *keys, int n, const char *key, int as_key, char *buf, size_t size)
 {
     size_t used = 0;
     buf[0] = '\0';
@@ -152,11 +154,21 @@ void rs_plot_key_varying(const char *const *keys, int n, const char *key, char *
             int varies = 0;
             for (int i = 0; i < n && !varies; i++)
                 varies = !rs_plot_key_part(keys[i], name, other, sizeof other) || strcmp(mine, other) != 0;
-            int bare = strcmp(name, "policy") == 0; /* "lru" says enough */
+            int bare = !as_key && strcmp(name, "policy") == 0; /* "lru" says enough */
             if (varies)
-                used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%s%s%s", used ? ", " : "",
-                                         bare ? "" : name, bare ? "" : "=", mine);
+                used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%s%s%s",
+                                         used ? (as_key ? ";" : ", ") : "", bare ? "" : name, bare ? "" : "=", mine);
         }
         p = end ? end + 1 : p + len;
     }
+}
+
+void rs_plot_key_varying(const char *const *keys, int n, const char *key, char *buf, size_t size)
+{
+    key_varying(keys, n, key, 0, buf, size);
+}
+
+void rs_plot_key_varying_key(const char *const *keys, int n, const char *key, char *buf, size_t size)
+{
+    key_varying(keys, n, key, 1, buf, size);
 }

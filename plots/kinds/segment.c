@@ -136,7 +136,7 @@ static int segment_write(const rs_plot_table *t, const rs_plot_figure *fig, cons
             rs_plot_series_sort(series);
     }
     free(ids);
-    char what[512];
+    char what[1536];
     snprintf(what, sizeof what, "%s against the segment length m, one line per run%s%s", pm->name,
              fig->one_rest ? ", " : "", fig->one_rest ? fig->rest : "");
     if (rc == 0)

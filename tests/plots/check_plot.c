@@ -555,7 +555,7 @@ START_TEST(plot_config_value_is_checked_with_its_path)
     }
     expect_config_error("[{\"kind\": \"bars\"}, {\"kind\": \"pie\"}]",
                         "exp.json: plots[1].kind: unknown kind 'pie' (known: bars, layers, heatmap, cache, segment, "
-                        "sweep, cost_quality)");
+                        "sweep, metric_sweep, cost_quality)");
     expect_config_error("[{\"kind\": \"bars\", \"colour\": \"red\"}]",
                         "exp.json: plots[0]: unknown key 'colour' (known: kind, metric, format, size)");
     expect_config_error("[{\"metric\": \"load.maxvoi\"}]", "exp.json: plots[0].metric: unknown metric 'load.maxvoi'");
