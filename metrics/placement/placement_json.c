@@ -15,10 +15,17 @@ static void write_row(FILE *f, const int32_t *v, int n)
     fputc(']', f);
 }
 
-/* "key": [ one row per layer ] */
-static void write_layers(FILE *f, const char *key, const rs_placement *p, const int32_t *rows, int width, int last)
+/* "key": [ one row per layer ], after `dense` rows of the trivial map. */
+static void write_layers(FILE *f, const char *key, const rs_placement *p, const int32_t *rows, int width, int last,
+                         int dense)
 {
     fprintf(f, "  \"%s\": [\n", key);
+    for (int l = 0; l < dense; l++) {
+        fputs("    [", f);
+        for (int s = 0; s < width; s++)
+            fprintf(f, s ? ", %d" : "%d", s % p->layout.E);
+        fputs("],\n", f);
+    }
     for (int l = 0; l < p->L; l++) {
         fputs("    ", f);
         write_row(f, rows + (size_t)l * width, width);
@@ -67,11 +74,12 @@ int rs_placement_json_write(const rs_placement *p, const rs_placement_json_optio
         return rs_fail(err, "%s: cannot write the placement (is the directory writable?)", path);
     }
     fputs("{\n", f);
-    write_layers(f, "physical_to_logical_map", p, p->phy2log, lay->S, options->sglang_only);
+    write_layers(f, "physical_to_logical_map", p, p->phy2log, lay->S, options->sglang_only,
+                 options->sglang_only ? options->dense_layers : 0);
     int bad = 0;
     if (!options->sglang_only) {
         write_log2phy(f, p);
-        write_layers(f, "logical_count", p, p->logcnt, lay->E, 0);
+        write_layers(f, "logical_count", p, p->logcnt, lay->E, 0, 0);
         fprintf(f, "  \"devices\": %d,\n  \"nodes\": %d,\n  \"groups\": %d", lay->G, lay->N, lay->groups);
         if (options->policy) {
             fputs(",\n  \"policy\": ", f);

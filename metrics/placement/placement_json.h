@@ -17,6 +17,9 @@
 typedef struct rs_placement_json_options {
     const char *policy; /* the policy (spec) it came from; NULL: not written */
     int sglang_only;    /* physical_to_logical_map alone */
+    /* sglang_only: rows of the trivial map (slot s: expert s mod E) written
+     * before the MoE layers' for the dense layers SGLang also counts. */
+    int dense_layers;
 } rs_placement_json_options;
 
 /* Writes p to path (a temporary file, then renamed). */

@@ -56,6 +56,9 @@ static void usage(void)
            "  -o, --out FILE      the placement JSON to write (required)\n"
            "  --sglang            write physical_to_logical_map alone: SGLang's --init-expert-location\n"
            "                      refuses a file with other keys\n"
+           "  --dense-layers N    with --sglang: N rows of the trivial map (slot s: expert s mod E) first,\n"
+           "                      for the dense layers before the first MoE layer (DeepSeek-V3: 3), as\n"
+           "                      SGLang's map has a row per hidden layer\n"
            "  --force             replace an existing file that is not a placement\n"
            "  --batch-tokens N    batch size of batch-grouped routers (default 4096)\n"
            "  --threads N         OpenMP threads for routing (default: all cores)\n"
@@ -140,7 +143,7 @@ static double device_imbalance(const rs_placement *p, const double *loads)
 
 typedef struct place_args {
     const char *loads, *trace, *router, *policy, *out;
-    long long devices, nodes, groups, replicas, batch, threads, memory, iterations, seed, hidden;
+    long long devices, nodes, groups, replicas, batch, threads, memory, iterations, seed, hidden, dense;
     double slack;
     rs_comm_model model;
     int sglang, force, progress;
@@ -156,6 +159,7 @@ enum {
     OPT_NVLINK,
     OPT_NET,
     OPT_LATENCY,
+    OPT_DENSE,
 };
 
 /* A number option in [min, max], or a usage error. */
@@ -190,6 +194,7 @@ static int parse_args(int argc, char **argv, place_args *a)
         {"nvlink-gbps", required_argument, NULL, OPT_NVLINK},
         {"net-gbps", required_argument, NULL, OPT_NET},
         {"latency-us", required_argument, NULL, OPT_LATENCY},
+        {"dense-layers", required_argument, NULL, OPT_DENSE},
         {NULL, 0, NULL, 0},
     };
     *a = (place_args){.policy = "eplb", .nodes = 1, .groups = 1, .batch = 4096, .progress = -1,
@@ -229,6 +234,9 @@ static int parse_args(int argc, char **argv, place_args *a)
         case OPT_NVLINK: bad = parse_number("--nvlink-gbps", optarg, 1e-9, 1e9, &a->model.nvlink_gbps); break;
         case OPT_NET: bad = parse_number("--net-gbps", optarg, 1e-9, 1e9, &a->model.net_gbps); break;
         case OPT_LATENCY: bad = parse_number("--latency-us", optarg, 0, 1e12, &latency_us); break;
+        case OPT_DENSE:
+            bad = rs_cli_parse_long("place", "--dense-layers", optarg, 0, 4096, &a->dense);
+            break;
         case 'p': {
             rs_error perr = {{0}};
             if (rs_plugin_load(optarg, &perr) != 0)
@@ -254,6 +262,8 @@ static int parse_args(int argc, char **argv, place_args *a)
         return rs_cli_usage_error("place", "--router routes a TRACE; --loads needs none");
     if (!a->devices)
         return rs_cli_usage_error("place", "--devices G is required");
+    if (a->dense && !a->sglang)
+        return rs_cli_usage_error("place", "--dense-layers adds rows to SGLang's map: it needs --sglang");
     if (!a->out)
         return rs_cli_usage_error("place", "-o OUT.json is required");
     return RS_EXIT_OK;
@@ -366,7 +376,8 @@ int rs_cmd_place(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     rs_placement *p = rs_placement_plan(policy, &stats, &options, &err);
     const double plan_s = seconds_since(&t0);
-    const rs_placement_json_options json = {.policy = a.policy, .sglang_only = a.sglang};
+    const rs_placement_json_options json = {
+        .policy = a.policy, .sglang_only = a.sglang, .dense_layers = (int)a.dense};
     rc = p ? rs_placement_json_write(p, &json, a.out, &err) : -1;
     if (rc == 0) {
         char cost[160];

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "metrics/placement/placement.h"
 #include "metrics/placement/placement_json.h"
@@ -97,7 +98,30 @@ START_TEST(place_from_loads)
     ck_assert_msg(strstr(text, "physical_to_logical_map") && !strstr(text, "logical_count") &&
                       !strstr(text, "logical_to_physical_map"),
                   "%s", text);
+
+    /* --dense-layers: SGLang's rows of the dense layers (the trivial map) come first */
+    const char *dense = rs_test_path("sglang-dense.json");
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("place --loads %s " README_LAYOUT " --sglang --dense-layers 2 -o %s",
+                                                 readme_csv(), dense),
+                                     NULL, NULL),
+                     0);
+    char *with_dense = rs_test_read_file(dense);
+    static const char trivial[] = "    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0, 1, 2, 3],\n";
+    const char *rows = strstr(with_dense, "[\n") + 2, *moe_rows = strstr(text, "[\n") + 2;
+    ck_assert_msg(strncmp(rows, trivial, sizeof trivial - 1) == 0 &&
+                      strncmp(rows + sizeof trivial - 1, trivial, sizeof trivial - 1) == 0 &&
+                      strcmp(rows + 2 * (sizeof trivial - 1), moe_rows) == 0,
+                  "%s", with_dense);
+    free(with_dense);
     free(text);
+    const char *refused = rs_test_path("dense-without-sglang.json");
+    char *why = NULL;
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("place --loads %s " README_LAYOUT " --dense-layers 2 -o %s",
+                                                 readme_csv(), refused),
+                                     NULL, &why),
+                     2);
+    ck_assert_msg(strstr(why, "--dense-layers") && access(refused, F_OK) != 0, "%s", why);
+    free(why);
 
     /* --help lists the policies of the registry */
     rc = rs_test_run_cli("place --help", &out, NULL);
