@@ -78,6 +78,10 @@ void rs_plot_key_without(const char *key, const char *name, char *buf, size_t si
 void rs_plot_key_varying(const char *const *keys, int n, const char *key, char *buf, size_t size);
 /* The same parts of key, as a key: "name=value;..." in key order (file names, matching). */
 void rs_plot_key_varying_key(const char *const *keys, int n, const char *key, char *buf, size_t size);
+/* The names of the parts of keys[0] that vary among keys[0..n): "policy and replicas". */
+void rs_plot_key_varying_names(const char *const *keys, int n, char *buf, size_t size);
+/* The parts of keys[0] every key of keys[0..n) shares, as "name=value, ..." (captions). */
+void rs_plot_key_shared(const char *const *keys, int n, char *buf, size_t size);
 
 /* ---- sweeps (plot_sweeps.c) ---- */
 

@@ -137,10 +137,16 @@ void rs_plot_key_without(const char *key, const char *name, char *buf, size_t si
     }
 }
 
-/* The parts of key that vary among keys: as_key = "name=value;..." (key
- * order), else "name=value, ..." with policy's value alone. */
-static void key_varying(const char *const *keys, int n, const char *key, int as_key, char *buf, size_t size)
+enum { PARTS_VARYING, PARTS_SHARED };
+enum { AS_TEXT, AS_KEY, AS_NAMES };
+
+/* The parts of key whose values vary among keys (or are missing in some),
+ * or those every key shares, written as text ("name=value, ...", a varying
+ * policy's value alone), as a key ("name=value;..." in key order) or as
+ * names ("name and name"). */
+static void key_parts(const char *const *keys, int n, const char *key, int which, int form, char *buf, size_t size)
 {
+    static const char *const separators[] = {", ", ";", " and "};
     size_t used = 0;
     buf[0] = '\0';
     for (const char *p = key; *p;) {
@@ -154,10 +160,16 @@ static void key_varying(const char *const *keys, int n, const char *key, int as_
             int varies = 0;
             for (int i = 0; i < n && !varies; i++)
                 varies = !rs_plot_key_part(keys[i], name, other, sizeof other) || strcmp(mine, other) != 0;
-            int bare = !as_key && strcmp(name, "policy") == 0; /* "lru" says enough */
-            if (varies)
-                used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%s%s%s",
-                                         used ? (as_key ? ";" : ", ") : "", bare ? "" : name, bare ? "" : "=", mine);
+            /* "lru" says enough among lines that differ in policy */
+            int bare = form == AS_TEXT && which == PARTS_VARYING && strcmp(name, "policy") == 0;
+            if (varies == (which == PARTS_VARYING)) {
+                const char *sep = used ? separators[form] : "";
+                if (form == AS_NAMES)
+                    used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%s", sep, name);
+                else
+                    used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%s%s%s", sep,
+                                             bare ? "" : name, bare ? "" : "=", mine);
+            }
         }
         p = end ? end + 1 : p + len;
     }
@@ -165,10 +177,20 @@ static void key_varying(const char *const *keys, int n, const char *key, int as_
 
 void rs_plot_key_varying(const char *const *keys, int n, const char *key, char *buf, size_t size)
 {
-    key_varying(keys, n, key, 0, buf, size);
+    key_parts(keys, n, key, PARTS_VARYING, AS_TEXT, buf, size);
 }
 
 void rs_plot_key_varying_key(const char *const *keys, int n, const char *key, char *buf, size_t size)
 {
-    key_varying(keys, n, key, 1, buf, size);
+    key_parts(keys, n, key, PARTS_VARYING, AS_KEY, buf, size);
+}
+
+void rs_plot_key_varying_names(const char *const *keys, int n, char *buf, size_t size)
+{
+    key_parts(keys, n, n > 0 ? keys[0] : "", PARTS_VARYING, AS_NAMES, buf, size);
+}
+
+void rs_plot_key_shared(const char *const *keys, int n, char *buf, size_t size)
+{
+    key_parts(keys, n, n > 0 ? keys[0] : "", PARTS_SHARED, AS_TEXT, buf, size);
 }

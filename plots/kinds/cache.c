@@ -52,30 +52,6 @@ static int cache_plan(const rs_plot_table *t, const char *metric, rs_plot_figure
     return 0;
 }
 
-/* The key parts every series shares (e.g. scope=layer): they go in the caption. */
-static void shared_parts(char rests[][512], int n, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (const char *p = n > 0 ? rests[0] : ""; *p;) {
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        if (eq) {
-            char name[64], mine[256], other[256];
-            snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
-            rs_plot_key_part(rests[0], name, mine, sizeof mine);
-            int shared = 1;
-            for (int i = 1; i < n && shared; i++)
-                shared = rs_plot_key_part(rests[i], name, other, sizeof other) && strcmp(mine, other) == 0;
-            if (shared)
-                used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%.*s", used ? ", " : "",
-                                         (int)len, p);
-        }
-        p = end ? end + 1 : p + len;
-    }
-}
-
 static int cache_write(const rs_plot_table *t, const rs_plot_figure *fig, const rs_plot_target *tg, rs_error *err)
 {
     const rs_plot_metric *pm = &t->results.metrics[fig->metric];
@@ -138,7 +114,11 @@ static int cache_write(const rs_plot_table *t, const rs_plot_figure *fig, const 
         rc = rs_plot_chart_write(&chart, fig, tg, what, err);
     if (rc == 0) {
         char caption[2048], common[512];
-        shared_parts(rests, n, common, sizeof common);
+        const char *keys[64];
+        const int nk = n < 64 ? n : 64;
+        for (int i = 0; i < nk; i++)
+            keys[i] = rests[i];
+        rs_plot_key_shared(keys, nk, common, sizeof common);
         const char *def = rs_plot_metric_definition(pm->name);
         snprintf(caption, sizeof caption,
                  "%s (%s, layer = all) against the cache size in slots per layer for run %s, one line per %s%s%s.%s%s",

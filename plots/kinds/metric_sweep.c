@@ -324,52 +324,13 @@ static int metric_sweep_plan(const rs_plot_table *t, const char *metric, rs_plot
     return rc;
 }
 
-/* The parts of the figure's first rest that every line shares (devices=32, ...), for the caption. */
-static void shared_parts(const char *const *rests, int n, char *buf, size_t size)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (const char *p = n > 0 ? rests[0] : ""; *p;) {
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        if (eq) {
-            char name[64], mine[256], other[256];
-            snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
-            rs_plot_key_part(rests[0], name, mine, sizeof mine);
-            int shared = 1;
-            for (int i = 1; i < n && shared; i++)
-                shared = rs_plot_key_part(rests[i], name, other, sizeof other) && strcmp(mine, other) == 0;
-            if (shared)
-                used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%.*s", used ? ", " : "",
-                                         (int)len, p);
-        }
-        p = end ? end + 1 : p + len;
-    }
-}
-
 /* What tells the figure's lines apart: "run and policy", "policy", "run". */
 static void line_names(const char *const *rests, int n, int runs, char *buf, size_t size)
 {
-    size_t used = (size_t)snprintf(buf, size, "%s", runs > 1 ? "run" : "");
-    for (const char *p = n > 0 ? rests[0] : ""; *p;) {
-        const char *end = strchr(p, ';');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        if (eq) {
-            char name[64], mine[256], other[256];
-            snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
-            rs_plot_key_part(rests[0], name, mine, sizeof mine);
-            int varies = 0;
-            for (int i = 1; i < n && !varies; i++)
-                varies = !rs_plot_key_part(rests[i], name, other, sizeof other) || strcmp(mine, other) != 0;
-            if (varies)
-                used += (size_t)snprintf(buf + used, used < size ? size - used : 0, "%s%s", used ? " and " : "",
-                                         name);
-        }
-        p = end ? end + 1 : p + len;
-    }
-    if (!buf[0])
+    const int with_run = runs > 1;
+    size_t used = (size_t)snprintf(buf, size, "%s", with_run ? "run and " : "");
+    rs_plot_key_varying_names(rests, n, buf + (used < size ? used : size - 1), used < size ? size - used : 1);
+    if (!buf[used < size ? used : size - 1]) /* nothing but the run varies */
         snprintf(buf, size, "run");
 }
 
@@ -427,7 +388,7 @@ static int metric_sweep_write(const rs_plot_table *t, const rs_plot_figure *fig,
     chart.logx = lo > 0 && hi / lo >= 100 ? 10 : 0;
     char what[2048], common[1024] = "", per[256];
     if (rc == 0) {
-        shared_parts(rests, n, common, sizeof common);
+        rs_plot_key_shared(rests, n, common, sizeof common);
         line_names(rests, n, runs, per, sizeof per);
     }
     const char *one_run = fig->run >= 0 ? t->runs[fig->run].name : NULL;
