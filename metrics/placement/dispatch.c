@@ -14,8 +14,10 @@ void rs_dispatch_free(rs_dispatch *d)
 }
 
 /* Rule local for tokens of device `source`: its own device, else the
- * (source mod m)-th replica of its node, else rank source mod count. */
-static int32_t local_device(const rs_placement_layout *lay, const int32_t *devices, int count, int source)
+ * (source mod m)-th replica of its node, else rank source mod count (rule
+ * nearest: -1, the batch's loads decide). */
+static int32_t local_device(const rs_placement_layout *lay, const int32_t *devices, int count, int source,
+                            int nearest)
 {
     const int node = rs_placement_node_of_device(lay, source);
     int in_node = 0;
@@ -30,7 +32,7 @@ static int32_t local_device(const rs_placement_layout *lay, const int32_t *devic
             if (rs_placement_node_of_device(lay, devices[i]) == node && pick-- == 0)
                 return devices[i];
     }
-    return devices[source % count];
+    return nearest ? -1 : devices[source % count];
 }
 
 int rs_dispatch_build(rs_dispatch *d, const rs_placement *p, rs_dispatch_rule rule, rs_error *err)
@@ -51,8 +53,9 @@ int rs_dispatch_build(rs_dispatch *d, const rs_placement *p, rs_dispatch_rule ru
     d->device_of = malloc((size_t)L * (size_t)E * sizeof *d->device_of);
     d->replica_devices = malloc(n * (size_t)maxcnt * sizeof *d->replica_devices);
     d->replica_count = malloc(n * sizeof *d->replica_count);
-    d->local_choice = rule == RS_DISPATCH_LOCAL ? malloc(n * (size_t)G * sizeof *d->local_choice) : NULL;
-    if (!d->device_of || !d->replica_devices || !d->replica_count || (rule == RS_DISPATCH_LOCAL && !d->local_choice)) {
+    const int by_source = rule == RS_DISPATCH_LOCAL || rule == RS_DISPATCH_NEAREST;
+    d->local_choice = by_source ? malloc(n * (size_t)G * sizeof *d->local_choice) : NULL;
+    if (!d->device_of || !d->replica_devices || !d->replica_count || (by_source && !d->local_choice)) {
         rs_dispatch_free(d);
         return rs_fail(err, "metric placement: out of memory for the dispatch tables of %d replicated experts",
                        replicated);
@@ -72,7 +75,8 @@ int rs_dispatch_build(rs_dispatch *d, const rs_placement *p, rs_dispatch_rule ru
                 devices[i] = rs_placement_device_of_slot(lay, slots[i]);
             d->replica_count[r] = count;
             for (int source = 0; d->local_choice && source < G; source++)
-                d->local_choice[(size_t)r * (size_t)G + (size_t)source] = local_device(lay, devices, count, source);
+                d->local_choice[(size_t)r * (size_t)G + (size_t)source] = local_device(lay, devices, count, source,
+                                                                                    rule == RS_DISPATCH_NEAREST);
             d->device_of[le] = -1 - r;
             r++;
         }

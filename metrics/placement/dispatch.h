@@ -16,6 +16,9 @@
  *   balanced     the replica whose device has served the fewest
  *                assignments of this batch and layer so far, ties to the
  *                lower rank (tokens in order, a row's slots in order).
+ *   nearest      a replica on the token's device; else the one local
+ *                picks in its node; else, with none in the node, the
+ *                balanced choice among all replicas.
  * The tables below hold these choices so the metric's loop only looks up. */
 #ifndef ROUTESIM_PLACEMENT_DISPATCH_H
 #define ROUTESIM_PLACEMENT_DISPATCH_H
@@ -24,7 +27,12 @@
 
 #include "metrics/placement/placement.h"
 
-typedef enum rs_dispatch_rule { RS_DISPATCH_LOCAL, RS_DISPATCH_ROUND_ROBIN, RS_DISPATCH_BALANCED } rs_dispatch_rule;
+typedef enum rs_dispatch_rule {
+    RS_DISPATCH_LOCAL,
+    RS_DISPATCH_ROUND_ROBIN,
+    RS_DISPATCH_BALANCED,
+    RS_DISPATCH_NEAREST
+} rs_dispatch_rule;
 
 typedef struct rs_dispatch {
     int L, E, G;
@@ -34,7 +42,8 @@ typedef struct rs_dispatch {
     int32_t *device_of;         /* [L][E]: the device of a single replica, else -1 - (its index among the replicated) */
     int32_t *replica_devices;   /* [num_replicated][maxcnt]: devices of the replicas by rank */
     int32_t *replica_count;     /* [num_replicated] */
-    int32_t *local_choice;      /* [num_replicated][G]: rule local, the device serving tokens of device d */
+    int32_t *local_choice;      /* [num_replicated][G]: rules local and nearest, the device serving tokens of
+                                   device d (nearest: -1 when its node has no replica) */
 } rs_dispatch;
 
 /* Builds the tables of placement p (replacing what d held). */
@@ -51,6 +60,12 @@ static inline int rs_dispatch_replica(const rs_dispatch *d, int r, int source, i
     switch (d->rule) {
     case RS_DISPATCH_LOCAL: return d->local_choice[(size_t)r * (size_t)d->G + (size_t)source];
     case RS_DISPATCH_ROUND_ROBIN: return devices[position % count];
+    case RS_DISPATCH_NEAREST: {
+        const int near = d->local_choice[(size_t)r * (size_t)d->G + (size_t)source];
+        if (near >= 0)
+            return near;
+        break;
+    }
     case RS_DISPATCH_BALANCED: break;
     }
     int best = devices[0];

@@ -47,9 +47,10 @@ const rs_param_def rs_placement_metric_params[PLACEMENT_NUM_PARAMS] = {
     [PARAM_SOURCE] = {"source", RS_PARAM_ENUM, NULL, 0, 0, "sequence|token",
                       "a token's device: its sequence s mod G (data-parallel attention) or its index t mod G "
                       "(unset: sequence)"},
-    [PARAM_DISPATCH] = {"dispatch", RS_PARAM_ENUM, NULL, 0, 0, "local|round_robin|balanced",
-                        "replica serving a replicated expert: nearest (device, node), by position in the batch, or "
-                        "least loaded in the batch (unset: local)"},
+    [PARAM_DISPATCH] = {"dispatch", RS_PARAM_ENUM, NULL, 0, 0, "local|round_robin|balanced|nearest",
+                        "replica serving a replicated expert: on the device, in the node, else by rank (local); by "
+                        "position in the batch; least loaded in the batch; on the device, in the node, else least "
+                        "loaded (nearest) (unset: local)"},
     [PARAM_HIDDEN_SIZE] = {"hidden_size", RS_PARAM_INT, NULL, 1, 1e9, NULL,
                            "elements of a token's activation (unset: 7168, DeepSeek-V3)"},
     [PARAM_BYTES_PER_ELEMENT] = {"bytes_per_element", RS_PARAM_FLOAT, NULL, 1e-3, 64, NULL,
@@ -234,6 +235,7 @@ static int read_params(placement_acc *a, const rs_params *params, rs_error *err)
     a->by_token = strcmp(source, "token") == 0;
     a->rule = strcmp(dispatch, "balanced") == 0      ? RS_DISPATCH_BALANCED
               : strcmp(dispatch, "round_robin") == 0 ? RS_DISPATCH_ROUND_ROBIN
+              : strcmp(dispatch, "nearest") == 0     ? RS_DISPATCH_NEAREST
                                                      : RS_DISPATCH_LOCAL;
     a->per_device = rs_param_is_set(params, "per_device") && rs_param_bool(params, "per_device");
     a->expert_bytes = float_or(params, "expert_bytes", DEFAULT_EXPERT_BYTES);
@@ -419,9 +421,10 @@ int rs_placement_acc_mergeable(const placement_acc *a, rs_error *err)
     RS_CHECK(a->stats != PLACEMENT_STATS_SPLIT, err,
              "metric placement: with stats=split the placement comes from the trace's first tokens, so parts of the "
              "trace cannot be measured apart and merged");
-    RS_CHECK(a->rule != RS_DISPATCH_BALANCED || a->R == 0, err,
-             "metric placement: dispatch=balanced picks replicas by the loads of the batch so far, and a batch may "
-             "span two parts of the trace, so parts cannot be merged; use dispatch=local or round_robin");
+    RS_CHECK((a->rule != RS_DISPATCH_BALANCED && a->rule != RS_DISPATCH_NEAREST) || a->R == 0, err,
+             "metric placement: dispatch=%s picks replicas by the loads of the batch so far, and a batch may "
+             "span two parts of the trace, so parts cannot be merged; use dispatch=local or round_robin",
+             a->rule == RS_DISPATCH_BALANCED ? "balanced" : "nearest");
     return 0;
 }
 

@@ -49,13 +49,14 @@ def serve(p, slots_by_rank, src, position, load):
     if len(devices) == 1:
         return devices[0]
     rule = p["dispatch"]
-    if rule == "local":
+    if rule in ("local", "nearest"):
         if src in devices:
             return src
         in_node = [d for d in devices if d // per_node == src // per_node]
         if in_node:
             return in_node[src % len(in_node)]
-        return devices[src % len(devices)]
+        if rule == "local":
+            return devices[src % len(devices)]
     if rule == "round_robin":
         return devices[position % len(devices)]
     best = devices[0]  # balanced: least loaded so far in the batch, ties to the lower rank
@@ -233,6 +234,7 @@ VARIANTS = [
     {"devices": 8, "nodes": 4, "replicas": 16, "dispatch": "local", "source": "token", "hidden_size": 1000,
      "bytes_per_element": 1, "nvlink_gbps": 0.5, "net_gbps": 0.1, "latency_us": 2},
     {"devices": 8, "nodes": 4, "replicas": 16, "dispatch": "balanced"},
+    {"devices": 8, "nodes": 4, "replicas": 16, "dispatch": "nearest", "source": "token"},
 ]
 
 

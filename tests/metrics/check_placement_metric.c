@@ -242,6 +242,8 @@ START_TEST(replica_dispatch_by_hand)
     check_dispatch("local", 0.5, 5.0 / 8, 0.0, -1);
     check_dispatch("round_robin", 1.0, 6.0 / 8, 3.0 / 8, 1.0);
     check_dispatch("balanced", 0.5, 6.0 / 8, 2.0 / 8, -1);
+    /* every node holds a replica of e0 and e1: nearest is local here */
+    check_dispatch("nearest", 0.5, 5.0 / 8, 0.0, -1);
 }
 END_TEST
 
@@ -261,6 +263,34 @@ START_TEST(local_dispatch_outside_the_node)
     CLOSE(acc, OUT_INTER_NODE_SHARE, 0, 1.0 / 3);
     CLOSE(acc, OUT_A2A_SHARE, 0, 1.0 / 3);
     rs_test_placement_family()->destroy(acc);
+}
+END_TEST
+
+/* Where the node has no replica, nearest takes the least-loaded one in the
+ * batch and local the rank: the layout above, rows t0 {2}, t1 {0}, t2 {0}.
+ * t0 (device 0) is served on device 1. t1 (device 1, no e0 in its node):
+ * local takes rank 1, device 2; nearest the lighter of devices 0 and 2 (0
+ * and 0: the lower rank, device 0). t2 stays on device 2. Loads: local
+ * 0,1,2 (imbalance 1), nearest 1,1,1 (0); both send t0 and t1 across nodes. */
+START_TEST(nearest_dispatch_outside_the_node)
+{
+    const int lengths[] = {3};
+    rs_test_placement_shape s = {.T = 3, .L = 1, .E = 4, .K = 1, .B = 3, .seq_lengths = lengths, .num_seq = 1};
+    const int32_t ids[] = {2, 0, 0};
+    static const struct {
+        const char *rule;
+        double imbalance;
+    } rules[] = {{"local", 1.0}, {"nearest", 0.0}};
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        char params[128];
+        snprintf(params, sizeof params, "devices=3,nodes=3,replicas=2,source=token,dispatch=%s", rules[i].rule);
+        void *acc = rs_test_placement_make(&s, params);
+        rs_test_placement_feed(&s, acc, ids, 0, 3);
+        CLOSE(acc, OUT_IMBALANCE, 0, rules[i].imbalance);
+        CLOSE(acc, OUT_INTER_NODE_SHARE, 0, 2.0 / 3);
+        CLOSE(acc, OUT_A2A_SHARE, 0, 2.0 / 3);
+        rs_test_placement_family()->destroy(acc);
+    }
 }
 END_TEST
 
@@ -457,6 +487,12 @@ START_TEST(order_dependent_modes_refuse_to_merge)
     ck_assert_msg(strstr(err.msg, "dispatch=balanced") != NULL, "%s", err.msg);
     t->destroy(a);
     t->destroy(b);
+    a = rs_test_placement_make(&s, "devices=4,nodes=2,replicas=4,dispatch=nearest");
+    b = rs_test_placement_make(&s, "devices=4,nodes=2,replicas=4,dispatch=nearest");
+    ck_assert_int_ne(t->merge(a, b, &err), 0);
+    ck_assert_msg(strstr(err.msg, "dispatch=nearest") != NULL, "%s", err.msg);
+    t->destroy(a);
+    t->destroy(b);
     /* without replicas there is nothing to choose: balanced merges */
     a = rs_test_placement_make(&s, "devices=4,dispatch=balanced");
     b = rs_test_placement_make(&s, "devices=4,dispatch=balanced");
@@ -554,6 +590,7 @@ Suite *placement_metric_suite(void)
     tcase_add_test(tc, sequence_source_and_device_shares);
     tcase_add_test(tc, replica_dispatch_by_hand);
     tcase_add_test(tc, local_dispatch_outside_the_node);
+    tcase_add_test(tc, nearest_dispatch_outside_the_node);
     tcase_add_test(tc, round_robin_policy_and_missing_rows);
     tcase_add_test(tc, bad_parameters);
     tcase_add_test(tc, file_policy);

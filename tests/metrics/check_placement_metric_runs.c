@@ -111,6 +111,7 @@ static const char *const fixed_variants[] = {
     "devices=4,nodes=2,replicas=4,dispatch=balanced,per_device=1",
     "devices=8,nodes=2,replicas=8,dispatch=round_robin,source=token,latency_us=5",
     "devices=2,replicas=6,policy=round_robin,dispatch=local",
+    "devices=8,nodes=4,replicas=8,dispatch=nearest,source=token",
 };
 
 START_TEST(same_bits_for_threads_and_chunks)
