@@ -17,8 +17,10 @@ const char *rs_route_default_metrics(int has_quality, int has_logits)
     return has_quality ? "outcome" : has_logits ? "load,entropy" : "load";
 }
 
-/* "load,entropy.router_entropy": FAMILY keeps every output, FAMILY.OUTPUT
- * adds one output of the family. */
+/* "load,entropy.router_entropy,cache:slots=8,policy=belady": FAMILY keeps
+ * every output, FAMILY.OUTPUT adds one output of the family, FAMILY:K=V
+ * sets a parameter, and K=V items after it set more of the same family's
+ * (the grammar of router specs). */
 static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_spec *specs, int *count,
                          rs_error *err)
 {
@@ -31,10 +33,30 @@ static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_
     RS_CHECK(copy, err, "out of memory");
     char *save = NULL;
     int rc = 0;
+    int last = -1; /* the family K=V items set parameters of */
     for (char *name = strtok_r(copy, ",", &save); name && rc == 0; name = strtok_r(NULL, ",", &save)) {
+        char *colon = strchr(name, ':'), *eq = strchr(name, '=');
+        if (eq && (!colon || colon > eq)) { /* K=V: another parameter of the family before it */
+            if (last < 0) {
+                rc = rs_fail(err, "--metrics: parameter '%s' comes before any metric (write FAMILY:%s)", name, name);
+                break;
+            }
+            rc = rs_params_parse_list(&specs[last].params, name, err);
+            continue;
+        }
+        char *params = NULL;
+        if (colon) {
+            *colon = '\0';
+            params = colon + 1;
+        }
         char *output = strchr(name, '.');
         if (output)
             *output++ = '\0';
+        if (params && output) {
+            rc = rs_fail(err, "--metrics: %s.%s:%s: parameters go with the family (%s:%s,%s.%s)", name, output,
+                         params, name, params, name, output);
+            break;
+        }
         int i = 0;
         while (i < *count && strcmp(specs[i].type->name, name) != 0)
             i++;
@@ -52,6 +74,9 @@ static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_
             (*count)++;
             specs[i].outputs = output ? ~0ULL : 0; /* ~0: outputs being collected */
         }
+        last = i;
+        if (params && (rc = rs_params_parse_list(&specs[i].params, params, err)) != 0)
+            break;
         if (!output) {
             specs[i].outputs = 0;
             continue;

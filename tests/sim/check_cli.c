@@ -222,6 +222,33 @@ START_TEST(route_metrics_name_outputs)
 }
 END_TEST
 
+/* FAMILY:K=V sets a metric parameter on the command line, K=V items after
+ * it more of the same family's, as router specs do. */
+START_TEST(route_metrics_take_parameters)
+{
+    const char *trace = make_trace("route-metric-params.h5", -1);
+    char *out = NULL, *err = NULL;
+    ck_assert_msg(rs_test_run_cli(rs_test_cmd("route %s --router topk:k=2 --metrics cache:slots=3,policy=fifo,"
+                                              "load.cv,affinity:successors=1 --no-progress",
+                                              trace),
+                                  &out, &err) == 0,
+                  "%s", err);
+    ck_assert_msg(strstr(out, "cache.hit_rate[policy=fifo;scope=layer;slots=3]") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "affinity.affinity_predictability[successors=1]") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "load.cv") && !strstr(out, "load.gini"), "%s", out);
+    free(out);
+    free(err);
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics slots=3,cache --no-progress", trace), 1,
+                   "--metrics: parameter 'slots=3' comes before any metric", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics cache:slotz=3 --no-progress", trace), 1,
+                   "unknown parameter 'slotz'", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics cache:slots=0 --no-progress", trace), 1,
+                   "slots", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics cache.hit_rate:slots=3 --no-progress", trace),
+                   1, "parameters go with the family", NULL);
+}
+END_TEST
+
 START_TEST(listing_commands)
 {
     char *out = NULL;
@@ -375,6 +402,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, run_writes_tidy_csv_and_json);
     tcase_add_test(tc, run_keeps_only_named_outputs);
     tcase_add_test(tc, route_metrics_name_outputs);
+    tcase_add_test(tc, route_metrics_take_parameters);
     tcase_add_test(tc, listing_commands);
     tcase_add_test(tc, bad_trace_inputs);
     tcase_add_test(tc, bad_router_and_parameters);
