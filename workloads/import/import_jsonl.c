@@ -829,10 +829,11 @@ static void print_report(const rs_import_jsonl_options *opt, const rs_import_jso
     char layers[512];
     format_layers(r, layers, sizeof layers);
     fprintf(stderr,
-            "routesim: imported %lld rows from %s into %s: %lld sequences, %lld tokens, %d layers "
+            "routesim: imported %lld rows from %s into %s: %lld sequence%s, %lld token%s, %d layer%s "
             "(logged as %s), K = %d%s%s; ",
             (long long)r->rows, strcmp(opt->input, "-") == 0 ? "<stdin>" : opt->input, opt->output,
-            (long long)r->sequences, (long long)r->tokens, r->num_layers, layers, r->k,
+            (long long)r->sequences, r->sequences == 1 ? "" : "s", (long long)r->tokens, r->tokens == 1 ? "" : "s",
+            r->num_layers, r->num_layers == 1 ? "" : "s", layers, r->k,
             r->has_weights ? ", with weights" : "", r->has_token_ids ? ", with token ids" : "");
     if (r->gap_tokens)
         fprintf(stderr, "tokens with no row (--pad-gaps): %lld; ", (long long)r->gap_tokens);

@@ -978,10 +978,10 @@ static int check_output(const import_state *st, rs_error *err)
 
 static void print_report(const import_state *st)
 {
-    fprintf(stderr, "routesim: imported %lld records from %d rank file%s in %s into %s: %lld sequences, %lld tokens, "
+    fprintf(stderr, "routesim: imported %lld records from %d rank file%s in %s into %s: %lld sequence%s, %lld tokens, "
             "%d layers, E = %d, K = %d, %s.\n", (long long)st->records, st->num_ranks, st->num_ranks == 1 ? "" : "s",
             st->dir, st->job->output,
-            (long long)st->sequences, (long long)st->tokens, st->L, st->E, st->K,
+            (long long)st->sequences, st->sequences == 1 ? "" : "s", (long long)st->tokens, st->L, st->E, st->K,
             st->use_logits ? "with bfloat16 logits" : "top-k only");
     rs_text_print_lines(stderr, "routesim: note: ", st->notes);
 }
