@@ -699,7 +699,7 @@ START_TEST(test_imported_trace_replays)
                                 "--model tiny-moe --top-k 2 --gzip 4",
              in, out);
     ck_assert_msg(rs_test_run_cli(args, &o, &e) == 0, "%s", e);
-    const char *report_parts[] = {"5 rows",          "1 sequences", "3 tokens",
+    const char *report_parts[] = {"5 rows",          "1 sequence,", "3 tokens",
                                   "logged as 2, 6",  "K = 2",       "missing (token, layer) pairs: 1,",
                                   "seq \"q\" token 0 layer 6"};
     for (size_t i = 0; i < sizeof report_parts / sizeof report_parts[0]; i++)
