@@ -19,13 +19,14 @@ def check(cond, what):
     return cond
 
 
-def run(args, env=None):
-    """Runs routesim with args; prints stderr when it fails."""
+def run(args, env=None, expect_failure=False):
+    """Runs routesim with args; prints stderr when it fails unexpectedly
+    (a test of an error message passes expect_failure=True and checks it)."""
     full_env = dict(os.environ, ROUTESIM_NO_PROGRESS="1")
     if env:
         full_env.update(env)
     r = subprocess.run([BIN] + args, capture_output=True, text=True, env=full_env)
-    if r.returncode != 0:
+    if r.returncode != 0 and not expect_failure:
         print("command failed:", " ".join([BIN] + args), "\n", r.stderr)
     return r
 

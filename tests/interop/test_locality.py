@@ -194,6 +194,6 @@ def test_native_reads_root_attributes(tmp):
               "native on a softmax trace (top_k=3, norm_topk=0) differs from topk:k=3,renorm=0")
     bare = os.path.join(tmp, "bare.h5")
     write_logits_trace(bare, z, [0, 60])
-    r = run(["route", bare, "--router", "native", "--metrics", "none"])
+    r = run(["route", bare, "--router", "native", "--metrics", "none"], expect_failure=True)
     check(r.returncode == 1 and "root attributes 'top_k', 'scoring', 'norm_topk' missing" in r.stderr,
           f"native without attributes: exit {r.returncode}, stderr {r.stderr.strip()}")

@@ -325,7 +325,7 @@ def test_chose_nothing_is_not_missing(tmp):
         bad = f["decisions/ids"][...]
         bad[4, 1, :2] = [-3, 5]
         f["decisions/ids"][...] = bad
-    r = run(["route", trace, "--router", f"replay:decisions={dec}", "--metrics", "activation"])
+    r = run(["route", trace, "--router", f"replay:decisions={dec}", "--metrics", "activation"], expect_failure=True)
     check(r.returncode != 0 and "/decisions/ids" in r.stderr and "token 4, layer 1" in r.stderr
           and "not observed" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
           f"a malformed mark: exit {r.returncode}, {r.stderr.strip()}")

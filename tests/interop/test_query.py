@@ -374,17 +374,17 @@ def test_bad_outcome_data(tmp):
                                ("nan", [1, np.nan], "/outcome/cost: NaN at model 1")):
         path = os.path.join(tmp, f"{name}_cost.h5")
         write_query_trace(path, quality, cost=np.array(cost, np.float32))
-        r = run(["route", path, "--router", "oracle", "--metrics", "none", "--no-progress"])
+        r = run(["route", path, "--router", "oracle", "--metrics", "none", "--no-progress"], expect_failure=True)
         check(r.returncode != 0 and needle in r.stderr and path in r.stderr, f"{name} cost: {r.stderr.strip()}")
     path = os.path.join(tmp, "f64.h5")
     write_query_trace(path, quality)
     with h5py.File(path, "a") as f:
         del f["outcome/quality"]
         f.create_dataset("outcome/quality", data=quality.astype(np.float64))
-    r = run(["route", path, "--router", "oracle", "--metrics", "none", "--no-progress"])
+    r = run(["route", path, "--router", "oracle", "--metrics", "none", "--no-progress"], expect_failure=True)
     check(r.returncode != 0 and "/outcome/quality: dtype is float64" in r.stderr, f"float64: {r.stderr.strip()}")
     table = os.path.join(tmp, "rb.csv")
     with open(table, "w") as f:
         f.write("eval_name,m1,m1|total_cost,m2|total_cost\nmmlu,1,0.1,0.2\n")
-    r = run(["import", "routerbench", table, "-o", os.path.join(tmp, "rb.h5")])
+    r = run(["import", "routerbench", table, "-o", os.path.join(tmp, "rb.h5")], expect_failure=True)
     check(r.returncode != 0 and "column 'm2' missing" in r.stderr, f"missing model column: {r.stderr.strip()}")
