@@ -192,7 +192,10 @@ static void load_update_layer(void *p, const rs_chunk *c, int layer, const rs_de
         if (!g || g->index != gt / B)
             g = group_slot(ly, gt / B);
         const int32_t *ids = dec->ids + rs_decision_row(c, dec, t, layer);
-        for (int j = 0; j < K; j++) {
+        /* batches stay the trace's; a token outside the view's tokens (a
+         * breakdown's group) still fills its batch, adding no load */
+        const int observed = !c->valid || c->valid[t] == 1;
+        for (int j = 0; j < K && observed; j++) {
             int32_t e = ids[j];
             if (e >= 0) {
                 ly->loads[e]++;
@@ -212,7 +215,7 @@ static void load_update_layer(void *p, const rs_chunk *c, int layer, const rs_de
             int64_t start = c->seq_offsets[s], len = c->seq_offsets[s + 1] - start;
             bin = len > 0 ? (int)((gt - start) * POSITION_BINS / len) : 0;
         }
-        for (int j = 0; j < K; j++) {
+        for (int j = 0; j < K && observed; j++) {
             int was_dropped = dropped && dropped[j];
             ly->requested[bin] += ids[j] >= 0 || was_dropped;
             ly->dropped[bin] += was_dropped;

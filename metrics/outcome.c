@@ -190,7 +190,7 @@ static void outcome_update_layer(void *acc, const rs_chunk *c, int layer, const 
         const float *q = c->quality + (size_t)t * (size_t)E;
         const float *cost = c->cost ? c->cost + (size_t)t * (size_t)E : NULL;
         if (!rs_row_observed(c, dec, t, layer)) { /* a skipped token, or its replayed row */
-            a->skipped++;
+            a->skipped += rs_token_in_view(c, t);
             continue;
         }
         if (ids[0] == RS_ID_TRAINING) {

@@ -68,6 +68,9 @@ void rs_test_write_trace(const char *path, const rs_test_trace *t)
         .scoring = t->scoring,
         .top_k = t->top_k,
         .norm_topk = t->norm_topk ? t->norm_topk : -1,
+        .phase = t->phase != NULL,
+        .num_domains = t->domain ? t->num_domains : 0,
+        .domain_names = t->domain_names,
     };
     rs_error err = {{0}};
     rs_trace_writer *w = NULL;
@@ -79,9 +82,9 @@ void rs_test_write_trace(const char *path, const rs_test_trace *t)
         int rc = rs_trace_writer_append(w, n, t->logits ? t->logits + row * (size_t)t->E : NULL,
                                         t->topk_ids ? t->topk_ids + row * (size_t)t->K : NULL,
                                         t->topk_weights ? t->topk_weights + row * (size_t)t->K : NULL,
-                                        t->token_ids ? t->token_ids + a : NULL, NULL, &err);
+                                        t->token_ids ? t->token_ids + a : NULL, t->phase ? t->phase + a : NULL, &err);
         ck_assert_msg(rc == 0, "%s", err.msg);
-        ck_assert_msg(rs_trace_writer_end_sequence(w, 0, &err) == 0, "%s", err.msg);
+        ck_assert_msg(rs_trace_writer_end_sequence(w, t->domain ? t->domain[s] : 0, &err) == 0, "%s", err.msg);
     }
     ck_assert_msg(rs_trace_writer_finish(w, &err) == 0, "%s", err.msg);
 }

@@ -27,6 +27,10 @@ typedef struct rs_test_trace {
     rs_logits_dtype dtype;    /* RS_LOGITS_F32 unless set */
     const char *model, *scoring;
     int top_k, norm_topk;     /* 0 / -1 = unset */
+    const int32_t *domain;    /* [num_seq] labels, or NULL */
+    int num_domains;          /* names of the labels (with domain) */
+    const char *const *domain_names;
+    const uint8_t *phase;     /* [T] or NULL */
 } rs_test_trace;
 
 /* Writes the trace with the library's writer; aborts the test on failure. */

@@ -100,7 +100,10 @@ typedef struct rs_chunk {
     const double *entropy;
     size_t stat_token_stride, stat_layer_stride;
     /* 1 = the token's logits are finite; NULL = every token is valid. Invalid
-     * tokens (skipped by request) get no experts. */
+     * tokens (0: skipped by request) get no experts. In what a metric sees,
+     * RS_TOKEN_OUTSIDE marks a token the view leaves out (a breakdown
+     * measures the other groups with it): not data at all, where an invalid
+     * token is missing data. Read it with rs_row_observed and rs_token_in_view. */
     const uint8_t *valid;
 
     const int32_t *token_ids; /* [n] or NULL */
@@ -181,13 +184,24 @@ static inline size_t rs_decision_row(const rs_chunk *c, const rs_decisions *d, i
     return ((size_t)t * (size_t)c->L + (size_t)l) * (size_t)d->kmax;
 }
 
+/* valid[t] of a token outside a metric's view: a breakdown's group
+ * measures only its own tokens (docs/metrics.md, "Breakdowns"). */
+#define RS_TOKEN_OUTSIDE 2
+
+/* 0 when the view leaves token t out; a token in view may still be
+ * unobserved (what counts of skipped tokens count). */
+static inline int rs_token_in_view(const rs_chunk *c, int t)
+{
+    return !c->valid || c->valid[t] != RS_TOKEN_OUTSIDE;
+}
+
 /* 1 when token t at layer l was observed: its logits were valid (not
  * skipped) and its row is not marked RS_ID_UNOBSERVED. Metrics count only
  * observed (token, layer)s, in numerators and denominators alike, and read
  * the observed tokens of a sequence as consecutive (docs/metrics.md). */
 static inline int rs_row_observed(const rs_chunk *c, const rs_decisions *d, int t, int l)
 {
-    if (c->valid && !c->valid[t])
+    if (c->valid && c->valid[t] != 1)
         return 0;
     return d->kmax <= 0 || d->ids[rs_decision_row(c, d, t, l)] != RS_ID_UNOBSERVED;
 }

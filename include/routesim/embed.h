@@ -47,6 +47,7 @@ typedef struct rs_route_options {
     int skip_nonfinite;
     int progress;                /* 1: a progress bar on stderr */
     int force;                   /* decisions and results_csv may replace a file of another kind */
+    const char *by;              /* breakdowns, "domain", "phase" or "domain,phase" (--by), or NULL */
 } rs_route_options;
 
 /* All fields zero but struct_size. */

@@ -31,7 +31,7 @@
 
 /* Bumped whenever the plugin interface changes in a way sizes do not show
  * (a field's meaning, a function's signature, this list). */
-#define RS_PLUGIN_ABI_VERSION 3
+#define RS_PLUGIN_ABI_VERSION 4
 
 /* The structures a plugin shares with routesim, in the order of
  * routesim_plugin_sizes. */

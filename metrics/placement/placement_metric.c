@@ -196,7 +196,7 @@ static void measure_block(placement_acc *a, const rs_chunk *c, const rs_decision
     const int L = a->L, G = a->G, K = dec->kmax;
     int32_t *before = a->row_devices, *now = a->row_devices + K;
     for (int t = t0; t < t1; t++) {
-        if (c->valid && !c->valid[t])
+        if (c->valid && c->valid[t] != 1)
             continue; /* skipped: not observed at any layer */
         const int64_t home = a->by_token ? c->t0 + t : c->first_seq + c->seq_of_token[t];
         const int src = (int)(home % G);

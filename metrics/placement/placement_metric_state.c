@@ -435,7 +435,7 @@ void rs_placement_acc_count(const placement_acc *a, const rs_chunk *c, const rs_
 {
     const int L = a->L, E = a->E, K = dec->kmax;
     for (int t = t0; t < t1; t++) {
-        if (c->valid && !c->valid[t])
+        if (c->valid && c->valid[t] != 1)
             continue;
         for (int l = 0; l < L; l++) {
             const int32_t *ids = dec->ids + rs_decision_row(c, dec, t, l);

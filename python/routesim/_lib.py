@@ -44,6 +44,7 @@ class RsRouteOptions(ctypes.Structure):
         ("skip_nonfinite", ctypes.c_int),
         ("progress", ctypes.c_int),
         ("force", ctypes.c_int),
+        ("by", ctypes.c_char_p),
     ]
 
 

@@ -64,7 +64,7 @@ def _call(fn, *args, rename=None):
 
 
 def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, threads=None, out=None,
-          chunk_tokens=None, memory_mb=None, reference_trace=None, skip_nonfinite=False, force=False):
+          chunk_tokens=None, memory_mb=None, reference_trace=None, skip_nonfinite=False, force=False, by=None):
     """Routes every token of trace with one router and returns the metric
     rows (the columns of results.csv) as a DataFrame.
 
@@ -76,7 +76,9 @@ def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, thr
     is never the trace, and replaces an existing file that is not a decisions
     file only with force=True.
     threads None: all cores. batch_tokens, chunk_tokens, memory_mb: as the
-    command's options."""
+    command's options. by: "domain", "phase" or a list of them: every metric
+    also per group, rows with "domain=NAME" / "phase=prefill|decode" last in
+    their key (docs/metrics.md, Breakdowns)."""
     lib = _lib.lib()
     opt = _lib.RsRouteOptions()
     lib.rs_route_options_init(ctypes.byref(opt))
@@ -103,6 +105,12 @@ def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, thr
     if not isinstance(force, bool):
         raise TypeError(f"force: expected a bool, got {type(force).__name__}")
     opt.force = int(force)
+    if by is not None:
+        if isinstance(by, str):
+            by = [by]
+        if not isinstance(by, (list, tuple)) or not by or not all(isinstance(d, str) for d in by):
+            raise TypeError("by: expected a str or a non-empty list of str")
+        opt.by = ",".join(by).encode("utf-8")
     opt.progress = 0
     with tempfile.TemporaryDirectory(prefix="routesim-") as tmp:
         csv = os.path.join(tmp, "results.csv")

@@ -25,6 +25,10 @@ int rs_cli_wants_help(int argc, char **argv);
 int rs_cli_parse_long(const char *command, const char *option, const char *text, long long min, long long max,
                       long long *out);
 
+/* --by LIST: breakdown dimensions ("domain", "phase", "domain,phase") added
+ * to *dims; a usage error otherwise. */
+int rs_cli_parse_breakdown(const char *command, const char *text, unsigned *dims);
+
 /* --max-output-gb N: a limit in GiB, a number > 0; a usage error otherwise. */
 int rs_cli_parse_output_limit(const char *command, const char *text, rs_output_limit *limit);
 /* The help lines of --max-output-gb and --no-size-limit. */

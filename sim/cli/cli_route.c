@@ -23,6 +23,8 @@ static void usage(void)
            "                      with logits, else load; 'none' for no metrics. FAMILY:K=V sets a\n"
            "                      parameter, K=V items after it more of that family's (e.g.\n"
            "                      cache:slots=8,policy=belady,srp:m=16)\n"
+           "  --by LIST           also every metric per domain and/or phase (domain, phase or\n"
+           "                      domain,phase): rows keyed domain=NAME, phase=prefill|decode\n"
            "  --csv FILE          also write the metric rows as results.csv does\n"
            "  --force             let --out and --csv replace an existing file of another kind\n"
            "                      (never one of the inputs)\n"
@@ -52,11 +54,12 @@ int rs_cmd_route(int argc, char **argv)
         {"skip-nonfinite", no_argument, NULL, 's'},     {"no-progress", no_argument, NULL, 'P'},
         {"plugin", required_argument, NULL, 'p'},       {"reference", required_argument, NULL, 'R'},
         {"reference-trace", required_argument, NULL, 'T'}, {"force", no_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0},
+        {"by", required_argument, NULL, 'y'},           {NULL, 0, NULL, 0},
     };
     const char *router = NULL, *out = NULL, *metrics = NULL, *csv = NULL, *reference = NULL, *reference_path = NULL;
     long long batch = 4096, threads = 0, chunk = 0, memory = 0;
     int skip = 0, progress = -1, force = 0;
+    unsigned breakdown = 0;
     optind = 1;
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "", options, NULL)) != -1;) {
@@ -72,6 +75,7 @@ int rs_cmd_route(int argc, char **argv)
         case 't': bad = rs_cli_parse_long("route", "--threads", optarg, 1, 4096, &threads); break;
         case 'c': bad = rs_cli_parse_long("route", "--chunk-tokens", optarg, 1, 1 << 20, &chunk); break;
         case 'm': bad = rs_cli_parse_long("route", "--memory-mb", optarg, 1, 10000000, &memory); break;
+        case 'y': bad = rs_cli_parse_breakdown("route", optarg, &breakdown); break;
         case 's': skip = 1; break;
         case 'f': force = 1; break;
         case 'P': progress = 0; break;
@@ -106,6 +110,7 @@ int rs_cmd_route(int argc, char **argv)
                             .chunk_tokens = chunk,
                             .memory_budget = (size_t)memory << 20,
                             .skip_nonfinite = skip,
+                            .breakdown = breakdown,
                             .progress = progress};
     rs_results results;
     rs_results_init(&results);

@@ -23,6 +23,8 @@ static void usage(void)
            "  --memory-mb MB      chunk buffer budget (default 64)\n"
            "  --skip-nonfinite    skip tokens with NaN/inf logits instead of failing\n"
            "  --bootstrap N       N bootstrap resamples over sequences: 95%% basic intervals\n"
+           "  --by LIST           also every metric per domain and/or phase (domain, phase or\n"
+           "                      domain,phase): rows keyed domain=NAME, phase=prefill|decode\n"
            "                      (rows with stat=ci_low / stat=ci_high; 0 = off)\n"
            "  --force             recompute runs whose results are stored in OUTPUT/runs, and let\n"
            "                      OUTPUT/results.csv and results.json replace files of another kind\n"
@@ -58,7 +60,7 @@ int rs_cmd_run(int argc, char **argv)
         {"runs-per-pass", required_argument, NULL, 'R'}, {"tokens", required_argument, NULL, 'T'},
         {"no-plots", no_argument, NULL, 'N'},          {"plot-format", required_argument, NULL, 'F'},
         {"checkpoint-seconds", required_argument, NULL, 'S'}, {"checkpoint-chunks", required_argument, NULL, 'C'},
-        {NULL, 0, NULL, 0},
+        {"by", required_argument, NULL, 'y'},          {NULL, 0, NULL, 0},
     };
     rs_pipeline_options opt;
     rs_pipeline_options_init(&opt, default_config);
@@ -111,6 +113,10 @@ int rs_cmd_run(int argc, char **argv)
             if (rs_cli_parse_long("run", "--bootstrap", optarg, 0, 1000000, &number) != 0)
                 return RS_EXIT_USAGE;
             opt.bootstrap = (int)number;
+            break;
+        case 'y':
+            if (rs_cli_parse_breakdown("run", optarg, &opt.breakdown) != 0)
+                return RS_EXIT_USAGE;
             break;
         case 'P': opt.progress = 0; break;
         case 'q': quiet = 1; break;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sim/cli/cli.h"
+#include "sim/config/breakdown.h"
 
 int rs_cli_fail(const rs_error *err)
 {
@@ -46,6 +47,18 @@ int rs_cli_parse_long(const char *command, const char *option, const char *text,
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int rs_cli_parse_breakdown(const char *command, const char *text, unsigned *dims)
+{
+    unsigned parsed = 0;
+    rs_error err = {{0}};
+    if (rs_breakdown_parse(text, &parsed, "--by", &err) != 0) {
+        rs_cli_usage_error(command, "%s", err.msg);
+        return -1;
+    }
+    *dims |= parsed;
     return 0;
 }
 

@@ -422,6 +422,30 @@ static int parse_reference(rs_config *cfg, const cJSON *ref, rs_error *err)
     return 0;
 }
 
+/* "breakdown": ["domain", "phase"] (or one name): every metric also per
+ * group of tokens of each dimension. */
+static int parse_breakdown(rs_config *cfg, const cJSON *list, rs_error *err)
+{
+    const char *src = cfg->source;
+    if (cJSON_IsString(list))
+        return rs_breakdown_parse(list->valuestring, &cfg->breakdown, src, err) == 0
+                   ? 0
+                   : rs_fail(err, "%s: breakdown: expected \"domain\", \"phase\" or a list of them, got '%s'", src,
+                             list->valuestring);
+    RS_CHECK(cJSON_IsArray(list) && list->child, err,
+             "%s: breakdown: expected a list of dimensions, e.g. [\"domain\", \"phase\"]", src);
+    int i = 0;
+    for (const cJSON *d = list->child; d; d = d->next, i++) {
+        unsigned dims = 0;
+        RS_CHECK(cJSON_IsString(d) && rs_breakdown_parse(d->valuestring, &dims, src, err) == 0 &&
+                     !strchr(d->valuestring, ','),
+                 err, "%s: breakdown[%d]: expected \"domain\" or \"phase\"", src, i);
+        RS_CHECK(!(cfg->breakdown & dims), err, "%s: breakdown[%d]: '%s' given twice", src, i, d->valuestring);
+        cfg->breakdown |= dims;
+    }
+    return 0;
+}
+
 /* "bootstrap": true (1000 resamples), a number of resamples, or
  * {"resamples", "level", "blocks", "seed"}. */
 static int parse_bootstrap(rs_config *cfg, const cJSON *b, rs_error *err)
@@ -696,7 +720,7 @@ int rs_config_parse(rs_config *cfg, const char *text, const char *source, rs_err
     static const char *const known[] = {"name",    "description", "traces",        "routers",   "metrics",
                                         "batch_tokens", "output", "threads", "chunk_tokens", "memory_mb",
                                         "skip_nonfinite", "plugins", "reference", "bootstrap", "seeds", "group", "runs_per_pass", "plots",
-                                        "checkpoint_seconds", "checkpoint_chunks", NULL};
+                                        "checkpoint_seconds", "checkpoint_chunks", "breakdown", NULL};
     RS_TRY(check_keys(root, known, source, "", err));
     /* Plugins first: their routers and metrics must exist before those are read. */
     const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(root, "plugins");
@@ -780,6 +804,9 @@ int rs_config_parse(rs_config *cfg, const char *text, const char *source, rs_err
         RS_CHECK(cJSON_IsBool(skip), err, "%s: skip_nonfinite: expected true or false", source);
         cfg->skip_nonfinite = cJSON_IsTrue(skip);
     }
+    const cJSON *breakdown = cJSON_GetObjectItemCaseSensitive(root, "breakdown");
+    if (breakdown)
+        RS_TRY(parse_breakdown(cfg, breakdown, err));
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(root, "description");
     RS_CHECK(!desc || cJSON_IsString(desc), err, "%s: description: expected a string", source);
     RS_TRY(get_string(root, "output", &cfg->output, source, err));

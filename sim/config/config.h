@@ -9,6 +9,7 @@
 
 #include "core/output_space.h"
 #include "routesim/params.h"
+#include "sim/config/breakdown.h"
 #include "sim/config/import_recipe.h"
 #include "sim/config/param_sweep.h"
 #include "sim/config/spec.h"
@@ -53,6 +54,7 @@ typedef struct rs_config {
     int bootstrap, bootstrap_blocks;
     double bootstrap_level;
     uint64_t bootstrap_seed;
+    unsigned breakdown; /* bits 1 << rs_breakdown_dim: rows per domain, phase */
     cJSON *json; /* the document as read, recorded in results.json */
 } rs_config;
 

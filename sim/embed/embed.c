@@ -9,6 +9,7 @@
 #include "plots/plot.h"
 #include "routers/plugins.h"
 #include "routesim/plugin.h"
+#include "sim/config/breakdown.h"
 #include "sim/embed/registry_json.h"
 #include "sim/experiment/pipeline.h"
 #include "sim/experiment/route.h"
@@ -44,6 +45,9 @@ int rs_route(const rs_route_options *opt, rs_error *err)
     RS_CHECK(opt->chunk_tokens >= 0 && opt->chunk_tokens <= (1 << 20), err,
              "chunk_tokens %lld out of range [1, 1048576]", opt->chunk_tokens);
     RS_CHECK(opt->memory_mb >= 0 && opt->memory_mb <= 1e7, err, "memory_mb %g out of range [1, 1e7]", opt->memory_mb);
+    unsigned breakdown = 0;
+    if (opt->by && rs_breakdown_parse(opt->by, &breakdown, "rs_route: by", err) != 0)
+        return -1;
     rs_route_request req = {.trace = opt->trace,
                             .router = opt->router,
                             .metrics = opt->metrics,
@@ -57,6 +61,7 @@ int rs_route(const rs_route_options *opt, rs_error *err)
                             .chunk_tokens = opt->chunk_tokens,
                             .memory_budget = (size_t)(opt->memory_mb * 1048576.0),
                             .skip_nonfinite = opt->skip_nonfinite,
+                            .breakdown = breakdown,
                             .progress = opt->progress ? 1 : 0};
     rs_results results;
     rs_results_init(&results);

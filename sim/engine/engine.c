@@ -230,7 +230,7 @@ static size_t bytes_per_token(const engine *e)
         read += L * (size_t)e->info->recorded_k * 8;
     if ((e->needs & (RS_NEEDS_OUTCOME | RS_WANTS_OUTCOME)) && (e->info->has_quality || e->info->has_cost))
         read += E * 8 + 4; /* quality and cost, a domain label per one-query sequence */
-    size_t b = 2 * read + 8 * (size_t)RS_GROUP_COUNT;
+    size_t b = 2 * read + 8 * (size_t)RS_GROUP_COUNT + (size_t)e->num_by_groups; /* + breakdown masks */
     for (int r = 0; r < e->num_routers; r++)
         b += L * (size_t)e->routers[r].shape.kmax * (8 + (e->routers[r].capacity.enabled ? 1 : 0));
     if (e->needs & RS_NEEDS_PROBS)
@@ -264,6 +264,8 @@ void rs_engine_destroy(engine *e)
         rs_group_buffer_free(&e->groups[m]);
     free(e->scratch);
     free(e->metrics);
+    free(e->by_groups);
+    free(e->by_masks);
     for (int r = 0; e->counted && r < e->num_runs; r++)
         rs_counted_run_free(&e->counted[r]);
     free(e->counted);
@@ -349,7 +351,8 @@ static int count_runs(engine *e, const rs_metric_spec *metrics, int nm, rs_error
 static int create_metrics(engine *e, const rs_metric_spec *metrics, int nm, rs_error *err)
 {
     int nr = e->num_runs;
-    e->metrics = calloc((size_t)nm * (size_t)nr + 1, sizeof *e->metrics);
+    const int per_run = 1 + e->num_by_groups; /* the whole run, then each group of a breakdown */
+    e->metrics = calloc((size_t)nm * (size_t)nr * (size_t)per_run + 1, sizeof *e->metrics);
     RS_CHECK(e->metrics, err, "out of memory");
     for (int m = 0; m < nm; m++) {
         char who[160];
@@ -365,10 +368,12 @@ static int create_metrics(engine *e, const rs_metric_spec *metrics, int nm, rs_e
     RS_TRY(count_runs(e, metrics, nm, err));
     for (int m = 0; m < nm; m++) {
         unsigned long long keep = rs_metric_outputs_to_keep(metrics, m);
-        for (int r = 0; r < nr; r++) {
+        for (int slot = 0; slot < nr * per_run; slot++) {
+            const int r = slot / per_run;
             metric_slot *ms = &e->metrics[e->num_metric_slots];
             ms->spec = &metrics[m];
             ms->router = r;
+            ms->by = slot % per_run - 1;
             ms->keep = keep;
             ms->setup = (rs_metric_setup){.trace = e->info,
                                           .batch_tokens = e->opt->batch_tokens,
@@ -482,6 +487,7 @@ static int create_paired(engine *e, const rs_metric_spec *metrics, int nm, rs_er
     e->paired_options.reference = NULL;
     e->paired_options.reference_trace = NULL;
     e->paired_options.progress = 0;
+    e->paired_options.breakdown = 0;
     engine *p = calloc(1, sizeof *p);
     RS_CHECK(p, err, "out of memory");
     e->paired = p;
@@ -527,6 +533,8 @@ static int setup(engine *e, const rs_router_spec *routers, int nr, const rs_metr
     e->max_slices = 1;
     if (e->sliceable && e->L < 2 * e->threads)
         e->max_slices = (2 * e->threads + e->L - 1) / e->L;
+    if (nm > 0)
+        RS_TRY(rs_engine_breakdown_setup(e, err));
     RS_TRY(create_metrics(e, metrics, nm, err));
     if (e->opt->bootstrap > 0)
         RS_TRY(rs_engine_bootstrap_check(e, err));

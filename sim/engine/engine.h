@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "sim/results/results.h"
+#include "sim/config/breakdown.h"
 #include "sim/config/spec.h"
 #include "workloads/trace/decisions_file.h"
 #include "workloads/trace/trace.h"
@@ -74,6 +75,10 @@ typedef struct rs_engine_options {
      * counts of the whole run (needs_counts) get zeros instead of a
      * counting pass. */
     int measure_only;
+    /* Breakdowns (bits 1 << rs_breakdown_dim): every metric also measured
+     * on each group of tokens of each dimension (a domain, a phase), its
+     * rows keyed DIM=VALUE; the whole run's rows are kept. 0 = none. */
+    unsigned breakdown;
 } rs_engine_options;
 
 typedef struct rs_engine_stats {

@@ -124,12 +124,13 @@ static void *merged(metric_slot *ms, void *const *picked, int n, rs_error *err)
 }
 
 /* Rows of one accumulator, filed into results (run = the metric's run). */
-static int file_acc(metric_slot *ms, const void *acc, int run, rs_results *results, rs_error *err)
+static int file_acc(const engine *e, metric_slot *ms, const void *acc, int run, rs_results *results, rs_error *err)
 {
     rs_metric_sink sink = {0};
     ms->spec->type->finalize(acc, &sink);
+    const char *by = ms->by >= 0 ? e->by_groups[ms->by].key : NULL;
     int rc = sink.failed ? rs_fail(err, "out of memory")
-                         : rs_file_metric_rows(ms->spec, ms->keep, &sink, run, results, err);
+                         : rs_file_metric_rows(ms->spec, ms->keep, &sink, by, run, results, err);
     rs_metric_sink_free(&sink);
     return rc;
 }
@@ -172,7 +173,7 @@ int rs_engine_bootstrap_file(engine *e, metric_slot *ms, rs_error *err)
     /* the point estimate: every block in order, as if never cut */
     size_t first = e->results->num_rows;
     void *acc = merged(ms, present, nb, err);
-    int rc = acc ? file_acc(ms, acc, run, e->results, err) : -1;
+    int rc = acc ? file_acc(e, ms, acc, run, e->results, err) : -1;
     if (acc)
         t->destroy(acc);
     size_t rows = e->results->num_rows - first;
@@ -201,7 +202,7 @@ int rs_engine_bootstrap_file(engine *e, metric_slot *ms, rs_error *err)
         rs_results tmp;
         rs_results_init(&tmp);
         rc = rs_results_add_run(&tmp, "", "", "", "", "") < 0 ? rs_fail(err, "out of memory")
-                                                              : file_acc(ms, acc, 0, &tmp, err);
+                                                              : file_acc(e, ms, acc, 0, &tmp, err);
         t->destroy(acc);
         /* match rows by (metric, key, layer): a resample may lack a row (e.g. an empty layer) */
         for (size_t i = 0, j = 0; i < rows && rc == 0; i++) {

@@ -124,7 +124,7 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
         RS_TRY(rs_groups_build(&e->groups[m], c, (rs_group)m, e->opt->batch_tokens, err));
         c->groups[m] = &e->groups[m].groups;
     }
-    return 0;
+    return rs_engine_breakdown_masks(e, c, err);
 }
 
 /* A view of tokens [off, off+count) of chunk c. */
@@ -247,7 +247,8 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
         metric_slot *ms = &e->metrics[s];
         rs_decisions dec = sub_decisions(&e->routers[ms->router].dec, it->offset, view.L);
         void *acc = it->slice == 0 ? ms->acc : ms->slice_acc[it->slice];
-        ms->spec->type->update_layer(acc, &view, l, &dec, (ms->spec->type->flags & RS_METRIC_REFERENCE) ? &ref : NULL);
+        rs_chunk seen = rs_engine_slot_view(e, ms, &view, it->offset);
+        ms->spec->type->update_layer(acc, &seen, l, &dec, (ms->spec->type->flags & RS_METRIC_REFERENCE) ? &ref : NULL);
     }
     return 0;
 }
@@ -316,9 +317,11 @@ int rs_engine_chunk_end(engine *e, const rs_chunk *c, const rs_chunk *paired, in
 #pragma omp parallel for schedule(dynamic, 1) num_threads(e->threads)
     for (int m = 0; m < e->num_metric_slots; m++) {
         metric_slot *ms = &e->metrics[m];
-        if (ms->spec->type->update_chunk)
-            ms->spec->type->update_chunk(ms->acc, c, &e->routers[ms->router].dec,
+        if (ms->spec->type->update_chunk) {
+            rs_chunk seen = rs_engine_slot_view(e, ms, c, 0);
+            ms->spec->type->update_chunk(ms->acc, &seen, &e->routers[ms->router].dec,
                                          (ms->spec->type->flags & RS_METRIC_REFERENCE) ? &ref : NULL);
+        }
     }
     return 0;
 }

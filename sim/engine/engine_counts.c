@@ -61,6 +61,7 @@ int rs_engine_count_run(rs_trace *trace, const rs_router_spec *router, const rs_
     opt.reference = NULL;
     opt.reference_trace = NULL;
     opt.bootstrap = 0;
+    opt.breakdown = 0;
     memset(&opt.checkpoint, 0, sizeof opt.checkpoint);
     char label[300];
     snprintf(label, sizeof label, "%s (counting %s)", info->path, router->label);

@@ -42,8 +42,16 @@ typedef struct metric_slot {
     void **slice_acc;        /* accumulators of token slices 1.., merged after each chunk */
     void **blocks;           /* bootstrap: the finished accumulator of each block (NULL if none) */
     unsigned long long keep; /* outputs this combination reports */
+    int by;                  /* its tokens: the group e->by_groups[by] of a breakdown; -1 = all */
     rs_metric_setup setup;
 } metric_slot;
+
+/* One group of a breakdown: the tokens whose `dim` has this value. */
+typedef struct by_group {
+    rs_breakdown_dim dim;
+    int32_t value;
+    char key[128]; /* "domain=math", "phase=decode": added to its rows' key */
+} by_group;
 
 /* A unit of parallel work: one layer of a slice of the chunk's tokens. */
 typedef struct work_item {
@@ -105,6 +113,12 @@ struct rs_engine {
     int num_metric_slots;
     rs_counted_run *counted; /* [num_runs]: what needs_counts asked of each run, counted first */
     work_item *items;
+    /* breakdowns (engine_breakdown.c): the groups, and per chunk each
+     * group's token mask (the chunk's valid tokens that belong to it) */
+    by_group *by_groups;
+    int num_by_groups;
+    uint8_t *by_masks; /* [num_by_groups][by_mask_tokens] */
+    int64_t by_mask_tokens;
 
     /* agreement metrics' reference: a router slot of this engine, or the
      * only router of `paired`, an engine on the paired trace whose chunks
@@ -190,6 +204,17 @@ int rs_engine_route_bands(rs_engine *e, rs_loaded_chunk *b, const rs_chunk *c, r
  * ends at token `position`, with the run's counts so far. */
 int rs_engine_checkpoint_save(rs_engine *e, int64_t position, int64_t skipped, int64_t paired_skipped, int64_t chunks,
                               rs_error *err);
+
+/* Breakdowns (engine_breakdown.c). Finds the groups of every dimension
+ * options->breakdown names (the values the trace holds), failing when the
+ * trace lacks the dataset a dimension reads. */
+int rs_engine_breakdown_setup(rs_engine *e, rs_error *err);
+/* Fills each group's token mask for chunk c (after its valid tokens are known). */
+int rs_engine_breakdown_masks(rs_engine *e, const rs_chunk *c, rs_error *err);
+/* The chunk c as the accumulators of metric slot ms see it: for a group
+ * of a breakdown, only its tokens are valid. `offset` is c's first token
+ * within the chunk the masks were built for. */
+rs_chunk rs_engine_slot_view(const rs_engine *e, const metric_slot *ms, const rs_chunk *c, int offset);
 
 /* Bootstrap (engine_bootstrap.c): blocks of whole sequences as cuts. */
 int rs_engine_bootstrap_setup(rs_engine *e, rs_error *err);

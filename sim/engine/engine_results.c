@@ -93,8 +93,8 @@ static int by_output_then_first(const void *a, const void *b)
     return x->first < y->first ? -1 : (x->first > y->first);
 }
 
-int rs_file_metric_rows(const rs_metric_spec *spec, unsigned long long keep, const rs_metric_sink *sink, int run,
-                        rs_results *results, rs_error *err)
+int rs_file_metric_rows(const rs_metric_spec *spec, unsigned long long keep, const rs_metric_sink *sink,
+                        const char *by_key, int run, rs_results *results, rs_error *err)
 {
     const rs_metric_type *type = spec->type;
     size_t n = sink->n;
@@ -136,10 +136,11 @@ int rs_file_metric_rows(const rs_metric_spec *spec, unsigned long long keep, con
             rs_params_format(&spec->params, out->uses_params, 0, ";", base, sizeof base);
             base_output = o;
         }
-        char metric[256], key[1200];
-        const char *extra = sink->rows[gr->first].extra;
+        char metric[256], key[1400];
+        const char *extra = sink->rows[gr->first].extra, *by = by_key ? by_key : "";
         snprintf(metric, sizeof metric, "%s.%s", type->name, out->name);
-        snprintf(key, sizeof key, "%s%s%s", base, base[0] && extra[0] ? ";" : "", extra);
+        snprintf(key, sizeof key, "%s%s%s%s%s", base, base[0] && extra[0] ? ";" : "", extra,
+                 (base[0] || extra[0]) && by[0] ? ";" : "", by);
         const size_t *rows = order + gr->start;
         double all = aggregate(sink, rows, gr->count, out->aggregate);
         if (rs_results_add_row(results, run, metric, key, -1, all) != 0) {

@@ -9,9 +9,10 @@
 #include "sim/results/results.h"
 #include "sim/config/spec.h"
 
-/* keep: bit o set = report output o. */
-int rs_file_metric_rows(const rs_metric_spec *spec, unsigned long long keep, const rs_metric_sink *sink, int run,
-                        rs_results *results, rs_error *err);
+/* keep: bit o set = report output o. by_key (NULL = none): the group of a
+ * breakdown the rows measure, e.g. "domain=math", last in every key. */
+int rs_file_metric_rows(const rs_metric_spec *spec, unsigned long long keep, const rs_metric_sink *sink,
+                        const char *by_key, int run, rs_results *results, rs_error *err);
 
 /* Outputs metric spec `index` should report: a sweep over one family's
  * parameters repeats outputs that do not depend on the swept parameter, so

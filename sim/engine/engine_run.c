@@ -58,7 +58,9 @@ static int file_results(engine *e, rs_error *err)
         rs_metric_sink sink = {0};
         ms->spec->type->finalize(ms->acc, &sink);
         int rc = sink.failed ? rs_fail(err, "out of memory")
-                             : rs_file_metric_rows(ms->spec, ms->keep, &sink, e->routers[ms->router].run, e->results,
+                             : rs_file_metric_rows(ms->spec, ms->keep, &sink,
+                                                   ms->by >= 0 ? e->by_groups[ms->by].key : NULL,
+                                                   e->routers[ms->router].run, e->results,
                                                    err);
         rs_metric_sink_free(&sink);
         RS_TRY(rc);

@@ -109,6 +109,7 @@ static rs_experiment_options experiment_options(const rs_config *cfg, const rs_p
                 .bootstrap_blocks = cfg->bootstrap_blocks,
                 .bootstrap_level = cfg->bootstrap_level,
                 .bootstrap_seed = cfg->bootstrap_seed,
+                .breakdown = cfg->breakdown | opt->breakdown,
                 .checkpoint =
                     {
                         .seconds = opt->checkpoint_seconds >= 0 ? opt->checkpoint_seconds : cfg->checkpoint_seconds,

@@ -21,6 +21,7 @@ typedef struct rs_pipeline_options {
     double memory_mb;        /* 0: the config's (default 64) */
     int skip_nonfinite;      /* 1: skip tokens with NaN/inf logits (or when the config says so) */
     int bootstrap;           /* resamples; -1: the config's */
+    unsigned breakdown;      /* bits 1 << rs_breakdown_dim added to the config's "breakdown" */
     int runs_per_pass;       /* -1: the config's; 0: every run in one pass */
     double checkpoint_seconds; /* < 0: the config's; 0: no checkpoints by time */
     long long checkpoint_chunks; /* < 0: the config's; 0: none by count */

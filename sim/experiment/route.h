@@ -24,6 +24,7 @@ typedef struct rs_route_request {
     int64_t chunk_tokens;        /* 0: from the memory budget */
     size_t memory_budget;        /* bytes; 0: the engine's default */
     int skip_nonfinite;
+    unsigned breakdown; /* bits 1 << rs_breakdown_dim: rows per domain, phase too */
     int progress;                /* -1: when stderr is a terminal, 0: never, 1: always */
 } rs_route_request;
 

@@ -81,6 +81,11 @@ char *rs_run_cache_key(const rs_config *cfg, const rs_engine_options *opt, const
     append(&t, "batch_tokens %d\nskip_nonfinite %d\n", opt->batch_tokens, opt->skip_nonfinite);
     append(&t, "bootstrap %d %d %.17g %llu\n", opt->bootstrap, opt->bootstrap_blocks, opt->bootstrap_level,
            (unsigned long long)opt->bootstrap_seed);
+    if (opt->breakdown) { /* absent otherwise: keys of runs stored before breakdowns stay valid */
+        char dims[64];
+        rs_breakdown_format(opt->breakdown, dims, sizeof dims);
+        append(&t, "breakdown %s\n", dims);
+    }
     if (opt->reference) {
         rs_router_spec_string(opt->reference, spec, sizeof spec);
         append(&t, "reference %s\n", spec);

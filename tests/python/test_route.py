@@ -37,6 +37,14 @@ class RouteMatchesCommandLine(TempDirTest):
         self.check_router("aux_free_bias:k=2", "load", "--batch-tokens", "64", "--threads", "2",
                           "--chunk-tokens", "128", batch_tokens=64, threads=2, chunk_tokens=128)
 
+    def test_breakdown(self):
+        df = self.check_router("topk:k=2", "load,srp", "--by", "domain", by="domain")
+        domains = {k.rsplit("domain=", 1)[1] for k in df.key if "domain=" in k}
+        self.assertGreater(len(domains), 1)
+        self.assertEqual(len(df[df.key.str.contains("domain=")]), len(domains) * len(df[~df.key.str.contains("domain=")]))
+        with self.assertRaisesRegex(routesim.RoutesimError, "unknown breakdown 'task'"):
+            routesim.route(self.trace, "topk:k=2", "load", by=["domain", "task"])
+
     def test_metrics_as_list_and_none(self):
         csv = cli_results(self.tmp, self.trace, "topk:k=2", "load,entropy.router_entropy")
         assert_same_results(self, routesim.route(self.trace, "topk:k=2", ["load", "entropy.router_entropy"]), csv)
