@@ -44,6 +44,10 @@ int rs_engine_measure_metrics(engine *e, rs_error *err)
     const double blocks = e->opt->bootstrap > 0 ? (double)e->num_cuts + 1 : 0;
     double total = 0, largest = 0;
     const char *largest_name = "";
+    /* slots of one (spec, router) are consecutive: the run's, then each
+     * breakdown group's; a family's share counts them together */
+    const int per_run = 1 + e->num_by_groups;
+    double spec_bytes = 0;
     for (int m = 0; m < e->num_metric_slots; m++) {
         metric_slot *ms = &e->metrics[m];
         size_t live = accumulator_bytes(ms->spec->type, ms->acc), block = 0;
@@ -51,8 +55,9 @@ int rs_engine_measure_metrics(engine *e, rs_error *err)
             RS_TRY(block_bytes(ms, &block, err));
         double slot = (double)live * e->max_slices + (double)block * blocks;
         total += slot;
-        if (slot > largest) {
-            largest = slot;
+        spec_bytes = m % per_run == 0 ? slot : spec_bytes + slot;
+        if (spec_bytes > largest) {
+            largest = spec_bytes;
             largest_name = ms->spec->type->name;
         }
     }
@@ -70,12 +75,17 @@ int rs_engine_check_metric_bytes(const engine *e, rs_error *err)
     char blocks_hint[160] = "";
     if (blocks > 0)
         snprintf(blocks_hint, sizeof blocks_hint, " (with one accumulator per bootstrap block, %.0f blocks)", blocks);
+    char groups_hint[160] = "";
+    if (e->num_by_groups > 0)
+        snprintf(groups_hint, sizeof groups_hint, " (with the breakdown's %d groups: %d accumulators per metric)",
+                 e->num_by_groups, e->num_by_groups + 1);
     return rs_fail(err,
-                   "%s: the metric accumulators of %d run%s need %.1f MiB%s, %s %.1f MiB of it, above the memory "
-                   "budget of %.0f MiB; raise --memory-mb (config memory_mb)%s",
-                   e->info->path, e->num_runs, e->num_runs == 1 ? "" : "s", total / (1 << 20), blocks_hint,
+                   "%s: the metric accumulators of %d run%s need %.1f MiB%s%s, %s %.1f MiB of it, above the memory "
+                   "budget of %.0f MiB; raise --memory-mb (config memory_mb)%s%s",
+                   e->info->path, e->num_runs, e->num_runs == 1 ? "" : "s", total / (1 << 20), groups_hint, blocks_hint,
                    e->largest_metric, e->largest_metric_bytes / (1 << 20), floor((double)e->budget / (1 << 20)),
-                   blocks > 0 ? " or lower the bootstrap's blocks (config bootstrap.blocks)" : "");
+                   blocks > 0 ? " or lower the bootstrap's blocks (config bootstrap.blocks)" : "",
+                   e->num_by_groups > 0 ? " or break down by fewer groups" : "");
 }
 
 double rs_engine_metric_bytes(const engine *e) { return e->metric_bytes; }
