@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/router_probs.h"
 #include "routesim/metric.h"
 #include "routesim/router.h"
 #include "routesim/xsum.h"
@@ -22,8 +23,8 @@ static const rs_metric_output agreement_outputs[] = {
     [OUT_JACCARD] = {"jaccard", "mean over tokens of |S_t and R_t| / |S_t or R_t|", 0, RS_AGG_MEAN,
                      .label = "Jaccard with the reference"},
     [OUT_MASS_RETAINED] = {"mass_retained",
-                           "mean over tokens of sum_{S_t} p_ref / sum_{R_t} p_ref (p_ref: the reference trace's "
-                           "softmax)",
+                           "mean over tokens of sum_{S_t} p_ref / sum_{R_t} p_ref (p_ref: the reference router's "
+                           "probabilities, softmax or its normalised scores)",
                            0, RS_AGG_MEAN, .label = "reference mass retained", .unit = "%", .unit_scale = 100},
 };
 
@@ -35,6 +36,7 @@ typedef struct agreement_layer {
 
 typedef struct agreement_acc {
     int L, E;
+    rs_scoring ref_scoring; /* what p_ref is (router_probs.h) */
     agreement_layer *layers;
 } agreement_acc;
 
@@ -57,6 +59,7 @@ static int agreement_create(void **out, const rs_params *params, const rs_metric
     RS_CHECK(a, err, "metric agreement: out of memory");
     a->L = setup->trace->num_layers;
     a->E = setup->trace->num_experts;
+    a->ref_scoring = setup->reference_scoring;
     a->layers = calloc((size_t)a->L, sizeof *a->layers);
     int ok = a->layers != NULL;
     for (int l = 0; ok && l < a->L; l++)
@@ -123,7 +126,7 @@ static void agreement_update_layer(void *p, const rs_chunk *c, int layer, const 
         int either = r_size + s_size - both;
         if (either > 0)
             rs_xsum_add(&ly->jaccard, (double)both / (double)either);
-        if (rc->probs) {
+        if (a->ref_scoring == RS_SCORING_SOFTMAX && rc->probs) {
             const float *pr = rs_chunk_probs(rc, t, layer);
             double kept = 0.0, whole = 0.0;
             for (int j = 0; j < K; j++)
@@ -132,6 +135,18 @@ static void agreement_update_layer(void *p, const rs_chunk *c, int layer, const 
             for (int j = 0; j < RK; j++)
                 if (r_ids[j] >= 0)
                     whole += pr[r_ids[j]];
+            if (whole > 0.0)
+                rs_xsum_add(&ly->mass, kept / whole);
+        } else if (a->ref_scoring != RS_SCORING_SOFTMAX && rc->logits) {
+            /* p_ref = s / sum_E s: the normaliser cancels in the ratio */
+            const float *z = rs_chunk_logits(rc, t, layer);
+            double kept = 0.0, whole = 0.0;
+            for (int j = 0; j < K; j++)
+                if (s_ids[j] >= 0)
+                    kept += rs_router_score(a->ref_scoring, z[s_ids[j]]);
+            for (int j = 0; j < RK; j++)
+                if (r_ids[j] >= 0)
+                    whole += rs_router_score(a->ref_scoring, z[r_ids[j]]);
             if (whole > 0.0)
                 rs_xsum_add(&ly->mass, kept / whole);
         }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "metrics/cache_domain.h"
+#include "metrics/nominal_k.h"
 #include "routesim/metric.h"
 #include "routesim/router.h"
 
@@ -30,6 +31,7 @@ enum {
 };
 
 /* Defaults of the parameters that are left out of result keys unless given. */
+#define DEFAULT_SLOTS_PER_K 2 /* slots = 2 k: Mixtral-offloading keeps 4 of 8 experts per layer at top-2 */
 #define DEFAULT_M 16
 #define DEFAULT_EXPERT_BYTES 352321536.0 /* Mixtral-8x7B: 3 * 4096 * 14336 weights in bf16 */
 #define DEFAULT_LINK_GBPS 25.0           /* PCIe 4.0 x16, achievable */
@@ -39,8 +41,9 @@ enum {
 static const rs_param_def cache_params[] = {
     [PARAM_POLICY] = {"policy", RS_PARAM_ENUM, "lru", 0, 0, "lru|lfu|fifo|random|belady|static|sch",
                       "replacement policy"},
-    [PARAM_SLOTS] = {"slots", RS_PARAM_INT, "4", 1, 65535, NULL,
-                     "expert slots per layer (scope=global: one pool of slots * L)"},
+    [PARAM_SLOTS] = {"slots", RS_PARAM_INT, NULL, 1, 65535, NULL,
+                     "expert slots per layer (scope=global: one pool of slots * L) (unset: 2 k, k the router's "
+                     "experts per token, or the trace's top_k for dynamic-k routers)"},
     [PARAM_SCOPE] = {"scope", RS_PARAM_ENUM, "layer", 0, 0, "layer|global",
                      "a cache per layer, or one pool for all layers"},
     [PARAM_RESET] = {"reset", RS_PARAM_ENUM, NULL, 0, 0, "sequence|never",
@@ -96,6 +99,9 @@ typedef struct cache_acc {
     double expert_bytes, link_bytes_per_s;
     int ndomains;
     cache_domain *domains;
+    /* "slots=N" when slots was left unset (N from the router's k), so the
+     * rows' keys name the size they were measured at; "" otherwise */
+    char default_slots_key[32];
     /* per layer: the token's batch (expert ids), its prefetch set, the
      * batch as pool objects, repeat marks for E > 64 */
     int32_t *batch, *pf, *objs; /* [L][E] */
@@ -171,7 +177,9 @@ static int cache_create(void **out, const rs_params *params, const rs_metric_set
     const int global = strcmp(rs_param_str(params, "scope"), "global") == 0;
     const int reset_never = rs_param_is_set(params, "reset") && strcmp(rs_param_str(params, "reset"), "never") == 0;
     const int gap = rs_param_is_set(params, "gap") ? rs_param_bool(params, "gap") : 1;
-    const long long slots = rs_param_int(params, "slots");
+    const int slots_unset = !rs_param_is_set(params, "slots");
+    const long long slots =
+        slots_unset ? (long long)DEFAULT_SLOTS_PER_K * rs_metric_nominal_k(setup) : rs_param_int(params, "slots");
     const cache_policy policy = policy_of(policy_name);
     prefetcher prefetch = PREFETCH_NONE;
     if (strcmp(prefetch_name, "prev_token") == 0)
@@ -182,6 +190,8 @@ static int cache_create(void **out, const rs_params *params, const rs_metric_set
         prefetch = PREFETCH_ORACLE_NEXT;
 
     RS_CHECK(L >= 1 && E >= 1, err, "metric cache: the trace has no layers or experts");
+    RS_CHECK(slots >= 1, err, "metric cache: the router selects no expert, so the default slots = 2 k is 0; set "
+             "parameter slots");
     RS_CHECK(policy != CACHE_STATIC || prefetch == PREFETCH_NONE, err,
              "metric cache: policy=static pins its experts and loads nothing else; prefetch=%s does not apply",
              prefetch_name);
@@ -221,6 +231,8 @@ static int cache_create(void **out, const rs_params *params, const rs_metric_set
     a->link_bytes_per_s =
         (rs_param_is_set(params, "link_gbps") ? rs_param_float(params, "link_gbps") : DEFAULT_LINK_GBPS) * 1e9;
     a->ndomains = global ? 1 : L;
+    if (slots_unset)
+        snprintf(a->default_slots_key, sizeof a->default_slots_key, "slots=%lld", slots);
 
     long long capacity = global ? slots * L : slots;
     if (capacity > nobj) /* a cache that holds every expert never evicts */
@@ -589,6 +601,7 @@ static void cache_finalize(const void *p, rs_metric_sink *sink)
 {
     const cache_acc *a = p;
     const int L = a->L;
+    const char *slots_key = a->default_slots_key; /* sorts last, where the given slots would be */
     int64_t *hits = calloc((size_t)L, sizeof *hits), *warm = calloc((size_t)L, sizeof *warm);
     int64_t *accesses = calloc((size_t)L, sizeof *accesses);
     int ok = hits && warm && accesses;
@@ -625,21 +638,21 @@ static void cache_finalize(const void *p, rs_metric_sink *sink)
         all_moved += moved;
         all_belady += belady;
         double bytes = main_lost ? NAN : (double)moved * a->expert_bytes;
-        rs_metric_emit(sink, OUT_HIT_RATE, l, NULL, main_lost ? NAN : ratio(hits[l], accesses[l]));
-        rs_metric_emit(sink, OUT_HIT_RATE_WARM, l, NULL, main_lost ? NAN : ratio(warm[l], accesses[l]));
-        rs_metric_emit(sink, OUT_BYTES_MOVED, l, NULL, bytes);
-        rs_metric_emit(sink, OUT_STALL_S, l, NULL, bytes / a->link_bytes_per_s);
+        rs_metric_emit(sink, OUT_HIT_RATE, l, slots_key, main_lost ? NAN : ratio(hits[l], accesses[l]));
+        rs_metric_emit(sink, OUT_HIT_RATE_WARM, l, slots_key, main_lost ? NAN : ratio(warm[l], accesses[l]));
+        rs_metric_emit(sink, OUT_BYTES_MOVED, l, slots_key, bytes);
+        rs_metric_emit(sink, OUT_STALL_S, l, slots_key, bytes / a->link_bytes_per_s);
         if (a->gap)
-            rs_metric_emit(sink, OUT_BELADY_GAP, l, NULL,
+            rs_metric_emit(sink, OUT_BELADY_GAP, l, slots_key,
                            gap_lost ? NAN : ratio(belady, accesses[l]) - ratio(hits[l], accesses[l]));
     }
     double bytes = main_lost ? NAN : (double)all_moved * a->expert_bytes;
-    rs_metric_emit(sink, OUT_HIT_RATE, -1, NULL, main_lost ? NAN : ratio(all_hits, all_acc));
-    rs_metric_emit(sink, OUT_HIT_RATE_WARM, -1, NULL, main_lost ? NAN : ratio(all_warm, all_acc));
-    rs_metric_emit(sink, OUT_BYTES_MOVED, -1, NULL, bytes);
-    rs_metric_emit(sink, OUT_STALL_S, -1, NULL, bytes / a->link_bytes_per_s);
+    rs_metric_emit(sink, OUT_HIT_RATE, -1, slots_key, main_lost ? NAN : ratio(all_hits, all_acc));
+    rs_metric_emit(sink, OUT_HIT_RATE_WARM, -1, slots_key, main_lost ? NAN : ratio(all_warm, all_acc));
+    rs_metric_emit(sink, OUT_BYTES_MOVED, -1, slots_key, bytes);
+    rs_metric_emit(sink, OUT_STALL_S, -1, slots_key, bytes / a->link_bytes_per_s);
     if (a->gap)
-        rs_metric_emit(sink, OUT_BELADY_GAP, -1, NULL,
+        rs_metric_emit(sink, OUT_BELADY_GAP, -1, slots_key,
                        gap_lost ? NAN : ratio(all_belady, all_acc) - ratio(all_hits, all_acc));
     if (a->curve)
         emit_curve(a, sink, accesses, curve_lost);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/router_probs.h"
 #include "routesim/fastmath.h"
 #include "routesim/metric.h"
 #include "routesim/router.h"
@@ -24,7 +25,7 @@ static const rs_param_def entropy_params[] = {
 };
 
 static const rs_metric_output entropy_outputs[] = {
-    [OUT_ROUTER_ENTROPY] = {"router_entropy", "mean over tokens of -sum_e p log p / log E (full softmax)", 0,
+    [OUT_ROUTER_ENTROPY] = {"router_entropy", "mean over tokens of -sum_e p log p / log E (p: the full softmax, or the router's normalised scores)", 0,
                             RS_AGG_MEAN, .label = "router entropy (1 = uniform)"},
     [OUT_SELECTED_MASS] = {"selected_mass", "mean over tokens of sum_{e in S_t} p_t[e]", 0, RS_AGG_MEAN,
                            .label = "selected probability mass", .unit = "%", .unit_scale = 100},
@@ -50,6 +51,8 @@ typedef struct entropy_acc {
     entropy_layer *layers;
     /* [L][E] scratch for topk_margin, one row per layer (layers run in parallel) */
     float *scratch; /* a copy of the logits */
+    rs_scoring scoring; /* what p is (router_probs.h) */
+    double *scores;     /* [L][E] the row's scores when scoring is not softmax, else NULL */
 } entropy_acc;
 
 static void entropy_destroy(void *p)
@@ -58,6 +61,7 @@ static void entropy_destroy(void *p)
     if (a) {
         free(a->layers);
         free(a->scratch);
+        free(a->scores);
     }
     free(a);
 }
@@ -73,6 +77,7 @@ static int entropy_create(void **out, const rs_params *params, const rs_metric_s
     a->want_z_loss = rs_metric_wants(setup, OUT_Z_LOSS);
     a->want_margin = rs_metric_wants(setup, OUT_TOPK_MARGIN);
     a->fixed_k = rs_param_is_set(params, "k") ? (int)rs_param_int(params, "k") : 0;
+    a->scoring = setup->scoring;
     if (a->fixed_k >= a->E) {
         int k = a->fixed_k, E = a->E;
         free(a);
@@ -81,7 +86,9 @@ static int entropy_create(void **out, const rs_params *params, const rs_metric_s
     }
     a->layers = calloc((size_t)a->L, sizeof *a->layers);
     a->scratch = malloc((size_t)a->L * (size_t)a->E * sizeof *a->scratch);
-    if (!a->layers || !a->scratch) {
+    if (a->scoring != RS_SCORING_SOFTMAX)
+        a->scores = malloc((size_t)a->L * (size_t)a->E * sizeof *a->scores);
+    if (!a->layers || !a->scratch || (a->scoring != RS_SCORING_SOFTMAX && !a->scores)) {
         entropy_destroy(a);
         return rs_fail(err, "metric entropy: out of memory");
     }
@@ -247,6 +254,63 @@ static int selection_margin(const float *z, int E, const int32_t *ids, int K, do
     return 1;
 }
 
+/* topk_margin of one row: at the fixed k, else at the experts the router
+ * requested (kept plus dropped by the capacity stage). */
+static void margin_row(const entropy_acc *a, entropy_layer *ly, const float *z, const int32_t *ids, int K,
+                       const uint8_t *dropped, float *buf)
+{
+    const int E = a->E;
+    int kept = 0, requested = 0;
+    for (int j = 0; j < K; j++) {
+        if (ids[j] >= 0)
+            kept++;
+        else if (dropped && dropped[j])
+            requested++;
+    }
+    requested += kept;
+    int k = a->fixed_k ? a->fixed_k : requested;
+    if (k >= 1 && k < E && a->want_margin) { /* no boundary when nothing or everything was asked for */
+        double margin;
+        if (k != kept || !selection_margin(z, E, ids, K, &margin))
+            margin = rank_margin(z, E, k, buf);
+        rs_xsum_add(&ly->margin, margin);
+    }
+}
+
+/* router_entropy, tsallis_entropy and selected_mass of a router whose p
+ * is its normalised scores p = s / sum s (router_probs.h), with
+ * H = log sum s - sum s log s / sum s. A row whose scores all underflow
+ * has no distribution and adds nothing. */
+static void scored_row(entropy_acc *a, entropy_layer *ly, const float *z, const int32_t *ids, int K, double *s)
+{
+    const int E = a->E;
+    const double q = a->q;
+    const double sum = rs_router_scores(a->scoring, z, E, s);
+    if (!(sum > 0.0) || !isfinite(sum))
+        return;
+    double s_log_s = 0.0, power = 0.0, mass = 0.0;
+    for (int e = 0; e < E; e++) {
+        if (s[e] > 0.0) {
+            double p = s[e] / sum, log_p = log(p);
+            s_log_s += p * log_p;
+            if (a->want_tsallis && q != 1.0)
+                power += exp(q * log_p);
+        }
+    }
+    for (int j = 0; j < K; j++)
+        if (ids[j] >= 0)
+            mass += s[ids[j]] / sum;
+    const double log_e = E > 1 ? log((double)E) : NAN;
+    const double h = -s_log_s > 0.0 ? -s_log_s : 0.0;
+    const double shannon = h >= log_e ? 1.0 : h / log_e;
+    rs_xsum_add(&ly->entropy, shannon);
+    if (a->want_tsallis) {
+        const double tsallis_max = E > 1 ? 1.0 - pow((double)E, 1.0 - q) : NAN;
+        rs_xsum_add(&ly->tsallis, q == 1.0 ? shannon : unit_clamp((1.0 - power) / tsallis_max));
+    }
+    rs_xsum_add(&ly->mass, mass < 1.0 ? mass : 1.0);
+}
+
 /* cloned for floor() in one instruction (rs_xsum_add) */
 RS_VECTOR_CLONES
 static void entropy_update_layer(void *p, const rs_chunk *c, int layer, const rs_decisions *dec,
@@ -266,43 +330,34 @@ static void entropy_update_layer(void *p, const rs_chunk *c, int layer, const rs
             continue;
         size_t stat = rs_chunk_stat(c, t, layer);
         const double lse = c->lse[stat];
+        const float *z = rs_chunk_logits(c, t, layer);
+        size_t row = rs_decision_row(c, dec, t, layer);
+        const int32_t *ids = dec->ids + row;
+        const uint8_t *dropped = dec->dropped ? dec->dropped + row : NULL;
+        if (a->want_z_loss)
+            rs_xsum_add(&ly->z_loss, lse * lse);
+        if (a->scores) { /* not softmax: the router's normalised scores */
+            scored_row(a, ly, z, ids, K, a->scores + (size_t)layer * (size_t)E);
+            margin_row(a, ly, z, ids, K, dropped, buf);
+            continue;
+        }
         /* the engine's entropy is >= 0; a uniform row gives log E exactly, so
          * H / log E is 1 */
         const double h = c->entropy[stat];
         const double shannon = h >= log_e ? 1.0 : h / log_e;
         rs_xsum_add(&ly->entropy, shannon);
-        const float *z = rs_chunk_logits(c, t, layer);
         if (a->want_tsallis) {
             double tsallis = q == 1.0 ? shannon
                                       : unit_clamp((1.0 - exp(log_power_sum(z, E, c->log_norm[stat], q))) / tsallis_max);
             rs_xsum_add(&ly->tsallis, tsallis);
         }
-        if (a->want_z_loss)
-            rs_xsum_add(&ly->z_loss, lse * lse);
-
         const float *pr = rs_chunk_probs(c, t, layer);
-        size_t row = rs_decision_row(c, dec, t, layer);
-        const int32_t *ids = dec->ids + row;
-        const uint8_t *dropped = dec->dropped ? dec->dropped + row : NULL;
         double mass = 0.0;
-        int kept = 0, requested = 0;
-        for (int j = 0; j < K; j++) {
-            if (ids[j] >= 0) {
+        for (int j = 0; j < K; j++)
+            if (ids[j] >= 0)
                 mass += pr[ids[j]];
-                kept++;
-            } else if (dropped && dropped[j]) {
-                requested++;
-            }
-        }
-        requested += kept;
         rs_xsum_add(&ly->mass, mass < 1.0 ? mass : 1.0); /* rounded float p may sum past 1 */
-        int k = a->fixed_k ? a->fixed_k : requested;
-        if (k >= 1 && k < E && a->want_margin) { /* no boundary when nothing or everything was asked for */
-            double margin;
-            if (k != kept || !selection_margin(z, E, ids, K, &margin))
-                margin = rank_margin(z, E, k, buf);
-            rs_xsum_add(&ly->margin, margin);
-        }
+        margin_row(a, ly, z, ids, K, dropped, buf);
     }
 }
 
@@ -344,7 +399,7 @@ static void entropy_checkpoint(void *p, rs_state_io *io)
 
 static const rs_metric_type entropy_type = {
     .name = "entropy",
-    .summary = "router entropy (Shannon and Tsallis, normalised), z-loss, top-k logit margin, selected softmax mass",
+    .summary = "router entropy (Shannon and Tsallis, normalised), z-loss, top-k logit margin, selected probability mass",
     .source = "metrics.md; Tsallis entropy: DynMoLE arXiv:2504.00661 (mikecovlee/DynMoLE moe_peft/common/"
               "moe_utils.py tsallis_entropy); z-loss: ST-MoE arXiv:2202.08906; selected mass as in StableMoE "
               "arXiv:2204.08396 / Hash Layers arXiv:2106.04426",

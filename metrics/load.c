@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/router_probs.h"
 #include "routesim/metric.h"
 #include "routesim/router.h"
 #include "routesim/vector.h"
@@ -44,7 +45,7 @@ static const rs_metric_output load_outputs[] = {
                   .label = "Gini coefficient of expert load"},
     [OUT_USAGE_ENTROPY] = {"usage_entropy", "entropy of load_e / sum load, divided by log E (1 = uniform)", 0,
                            RS_AGG_MEAN, .label = "expert usage entropy (1 = uniform)"},
-    [OUT_AUX_LOSS] = {"aux_loss", "E * sum_e f_e P_e, f = load share, P = mean softmax (Switch; balanced = 1)", 0,
+    [OUT_AUX_LOSS] = {"aux_loss", "E * sum_e f_e P_e, f = load share, P = mean router probability (Switch; balanced = 1)", 0,
                       RS_AGG_MEAN, .label = "auxiliary loss (1 = balanced)"},
     [OUT_DEAD_EXPERTS] = {"dead_experts", "experts with load 0 (layer=all: summed over layers)", 0, RS_AGG_SUM,
                           .label = "dead experts"},
@@ -74,6 +75,7 @@ typedef struct load_layer {
     int64_t *loads;           /* [E] kept assignments */
     int64_t *probs;           /* [E] sum of p_t[e] in units of 2^-30 */
     int64_t prob_tokens;
+    double *scores;           /* [E] scratch: the row's scores when the scoring is not softmax */
     rs_xsum batch_maxvio; /* over finished batches */
     open_group open[3];   /* sorted by index; a contiguous range has at most 2 */
     int64_t requested[POSITION_BINS], dropped[POSITION_BINS]; /* by tenth of the sequence */
@@ -84,6 +86,7 @@ typedef struct load_acc {
     int L, E;
     int batch;
     int with_probs;
+    rs_scoring scoring; /* what p is (router_probs.h) */
     int per_expert;  /* emit expert_share */
     int expert_load; /* emit expert_load */
     load_layer *layers;
@@ -98,6 +101,7 @@ static void load_destroy(void *p)
         for (int l = 0; l < a->L; l++) {
             free(a->layers[l].loads);
             free(a->layers[l].probs);
+            free(a->layers[l].scores);
             for (int g = 0; g < 3; g++)
                 free(a->layers[l].open[g].loads);
         }
@@ -117,6 +121,7 @@ static int load_create(void **out, const rs_params *params, const rs_metric_setu
     a->E = setup->trace->num_experts;
     a->batch = setup->batch_tokens;
     a->with_probs = setup->trace->has_logits && rs_metric_wants(setup, OUT_AUX_LOSS);
+    a->scoring = setup->scoring;
     a->layers = calloc((size_t)a->L, sizeof *a->layers);
     int ok = a->layers != NULL;
     for (int l = 0; ok && l < a->L; l++) {
@@ -124,6 +129,8 @@ static int load_create(void **out, const rs_params *params, const rs_metric_setu
         ly->loads = calloc((size_t)a->E, sizeof *ly->loads);
         ly->probs = calloc((size_t)a->E, sizeof *ly->probs);
         ok = ly->loads && ly->probs;
+        if (ok && a->with_probs && a->scoring != RS_SCORING_SOFTMAX)
+            ok = (ly->scores = malloc((size_t)a->E * sizeof *ly->scores)) != NULL;
         for (int g = 0; ok && g < 3; g++) {
             ly->open[g].index = -1;
             ly->open[g].loads = calloc((size_t)a->E, sizeof *ly->open[g].loads);
@@ -222,7 +229,19 @@ static void load_update_layer(void *p, const rs_chunk *c, int layer, const rs_de
         }
         ly->saw_capacity |= dropped != NULL;
     }
-    if (a->with_probs && c->probs) {
+    if (a->with_probs && ly->scores && c->logits) {
+        int64_t *sums = ly->probs;
+        for (int t = 0; t < c->n; t++) {
+            if (!rs_row_observed(c, dec, t, layer))
+                continue;
+            double sum = rs_router_scores(a->scoring, rs_chunk_logits(c, t, layer), E, ly->scores);
+            if (!(sum > 0.0) || !isfinite(sum))
+                continue; /* every score underflowed: no distribution */
+            for (int e = 0; e < E; e++)
+                sums[e] += rs_prob_fixed((float)(ly->scores[e] / sum));
+            ly->prob_tokens++;
+        }
+    } else if (a->with_probs && c->probs) {
         int64_t *sums = ly->probs;
         for (int t = 0; t < c->n; t++) {
             if (!rs_row_observed(c, dec, t, layer))
@@ -434,7 +453,7 @@ static const rs_metric_type load_type = {
     .num_params = sizeof load_params / sizeof load_params[0],
     .outputs = load_outputs,
     .num_outputs = sizeof load_outputs / sizeof load_outputs[0],
-    .needs = RS_WANTS_PROBS, /* aux_loss needs the softmax; the rest works on top-k-only traces */
+    .needs = RS_WANTS_PROBS, /* aux_loss needs the router's probabilities; the rest works on top-k-only traces */
     .create = load_create,
     .update_layer = load_update_layer,
     .merge = load_merge,

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "metrics/nominal_k.h"
 #include "metrics/sch_cache.h"
 #include "routesim/metric.h"
 
@@ -55,21 +56,12 @@ static void sch_destroy(void *p)
     free(a);
 }
 
-/* k of C = rho k: the parameter, else the router's row width (its k for
- * fixed-k routers, as moe-lrc uses the model's top_k); dynamic-k routers
- * (rows as wide as E) fall back to the trace's native k. */
+/* k of C = rho k: the parameter, else the router's nominal k (nominal_k.h). */
 static int resolve_k(const rs_params *params, const rs_metric_setup *setup)
 {
     if (rs_param_is_set(params, "k"))
         return (int)rs_param_int(params, "k");
-    const rs_trace_info *tr = setup->trace;
-    if (setup->kmax < tr->num_experts || tr->num_experts <= 1)
-        return setup->kmax;
-    if (tr->top_k > 0)
-        return tr->top_k;
-    if (tr->recorded_k > 0)
-        return tr->recorded_k;
-    return setup->kmax;
+    return rs_metric_nominal_k(setup);
 }
 
 static int sch_create(void **out, const rs_params *params, const rs_metric_setup *setup, rs_error *err)

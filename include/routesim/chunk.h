@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct rs_trace_info {
     const char *path;
@@ -49,6 +50,25 @@ enum rs_needs {
     RS_WANTS_TOKEN_IDS = 1u << 8, /* token ids when the trace has them; fine without */
     RS_WANTS_PHASE = 1u << 9,     /* /tokens/phase (chunk phase) when the trace has it; fine without */
 };
+
+/* A router's scoring function: what its scores are, and so the probability
+ * distribution metrics read for it (docs/metrics.md, "Router
+ * probabilities"): softmax(z), or the scores normalised to sum to 1. */
+typedef enum rs_scoring {
+    RS_SCORING_SOFTMAX = 0,    /* p = softmax(z): the chunk's probs */
+    RS_SCORING_SIGMOID,        /* s = sigmoid(z) (DeepSeek-V3, Llama 4) */
+    RS_SCORING_SQRT_SOFTPLUS,  /* s = sqrt(softplus(z)) (DeepSeek-V4) */
+} rs_scoring;
+
+/* The scoring a trace's root attribute `scoring` names ("" or unknown: softmax). */
+static inline rs_scoring rs_scoring_of_name(const char *name)
+{
+    if (name && strcmp(name, "sigmoid") == 0)
+        return RS_SCORING_SIGMOID;
+    if (name && strcmp(name, "sqrt_softplus") == 0)
+        return RS_SCORING_SQRT_SOFTPLUS;
+    return RS_SCORING_SOFTMAX;
+}
 
 /* Token groups for batch-level rules and the capacity stage. */
 typedef enum rs_group {

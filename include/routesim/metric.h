@@ -57,6 +57,11 @@ typedef struct rs_metric_setup {
      * (the same trace or a paired one) and the reference router's kmax. */
     const rs_trace_info *reference_trace;
     int reference_kmax;
+    /* The scoring of the router being measured and of the reference router
+     * (chunk.h rs_scoring): a family that reads probabilities reads the
+     * chunk's probs (softmax) for RS_SCORING_SOFTMAX, else the scores of the
+     * logits normalised to sum to 1 (metrics/router_probs.h). */
+    rs_scoring scoring, reference_scoring;
     /* bit i = outputs[i] goes into the results (config "outputs"); 0 = every
      * output. A family may skip the work of the others (rs_metric_wants). */
     unsigned long long outputs;

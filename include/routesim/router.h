@@ -38,6 +38,9 @@ typedef struct rs_router_shape {
     /* k in the capacity stage's C = factor * group_tokens * k / E; 0 means
      * kmax. Dynamic-k routers set their nominal k (XMoE counts tokens: 1). */
     int capacity_k;
+    /* The router's scoring function, for the metrics that read probabilities
+     * (chunk.h rs_scoring); left 0, softmax. */
+    rs_scoring scoring;
 } rs_router_shape;
 
 typedef struct rs_router_type {

@@ -89,6 +89,7 @@ static int bias_create(void **state, rs_router_shape *shape, const rs_params *pa
         return rs_fail(err, "router aux_free_bias: out of memory");
     }
     shape->kmax = k;
+    shape->scoring = s->sigmoid ? RS_SCORING_SIGMOID : RS_SCORING_SOFTMAX;
     shape->group = s->group;
     *state = s;
     return 0;

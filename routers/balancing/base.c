@@ -111,6 +111,7 @@ static int base_create(void **state, rs_router_shape *shape, const rs_params *pa
         return rs_fail(err, "router base: out of memory");
     }
     shape->kmax = 1;
+    shape->scoring = RS_SCORING_SIGMOID; /* its gate */
     shape->group = s->group;
     *state = s;
     return 0;

@@ -101,6 +101,7 @@ static int quantile_create(void **state, rs_router_shape *shape, const rs_params
         return rs_fail(err, "router quantile_balance: out of memory");
     }
     shape->kmax = k;
+    shape->scoring = s->sigmoid ? RS_SCORING_SIGMOID : RS_SCORING_SOFTMAX;
     shape->group = s->group;
     *state = s;
     return 0;

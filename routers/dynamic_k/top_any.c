@@ -31,6 +31,7 @@ static int top_any_create(void **state, rs_router_shape *shape, const rs_params 
     RS_CHECK(s, err, "router top_any: out of memory");
     s->threshold = rs_param_float(params, "threshold");
     shape->kmax = tr->num_experts;
+    shape->scoring = RS_SCORING_SIGMOID;
     *state = s;
     return 0;
 }

@@ -76,6 +76,7 @@ static int replay_create(void **state, rs_router_shape *shape, const rs_params *
         shape->needs |= RS_NEEDS_TOPK;
         shape->kmax = tr->recorded_k;
     }
+    shape->scoring = rs_scoring_of_name(tr->scoring); /* the model's routing, scored as the model scores */
     *state = s;
     return 0;
 }

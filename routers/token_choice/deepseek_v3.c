@@ -59,6 +59,7 @@ static int deepseek_v3_create(void **state, rs_router_shape *shape, const rs_par
     s->topk_group = topk_group;
     s->scale = rs_param_float(params, "scale");
     shape->kmax = k;
+    shape->scoring = RS_SCORING_SIGMOID;
     *state = s;
     return 0;
 }

@@ -28,6 +28,7 @@ static int sigmoid_create(void **state, rs_router_shape *shape, const rs_params 
     s->k = k;
     s->renorm = rs_param_bool(params, "renorm");
     shape->kmax = k;
+    shape->scoring = RS_SCORING_SIGMOID;
     *state = s;
     return 0;
 }

@@ -35,6 +35,7 @@ static int sqrt_softplus_create(void **state, rs_router_shape *shape, const rs_p
     if (setup->trace->has_bias)
         shape->needs |= RS_NEEDS_BIAS;
     shape->kmax = k;
+    shape->scoring = RS_SCORING_SQRT_SOFTPLUS;
     *state = s;
     return 0;
 }

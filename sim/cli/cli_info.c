@@ -6,12 +6,17 @@
 #include "core/text_buffer.h"
 #include "sim/cli/cli.h"
 #include "workloads/trace/trace.h"
+#include "workloads/trace/trace_scan.h"
 
 static void usage(void)
 {
     printf("usage: routesim info TRACE\n\n"
            "Validates TRACE against the v1 format and describes it: shape, stored dtype,\n"
-           "the model's own routing attributes, optional datasets and sequence lengths.\n");
+           "the model's own routing attributes, optional datasets and sequence lengths.\n"
+           "It then reads every value (in blocks) and lists under 'problems' what a run\n"
+           "would refuse or misread: NaN or infinite logits, recorded expert ids outside\n"
+           "[-1, E), non-finite recorded weights. Exit status: 0 for a valid trace, 1 when\n"
+           "it is invalid or has problems (the description is printed all the same).\n");
 }
 
 /* Sequence length statistics, streaming the offsets. */
@@ -38,6 +43,35 @@ static int sequence_stats(rs_trace *tr, int64_t S, int64_t *min, int64_t *max, r
     if (S == 0)
         *min = 0;
     return 0;
+}
+
+static const char *plural(int64_t n) { return n == 1 ? "" : "s"; }
+
+/* The 'problems' lines of what scan found; returns how many it printed. */
+static int print_problems(const rs_trace_scan *scan, int E)
+{
+    int lines = 0;
+    if (scan->nonfinite_tokens > 0) {
+        printf("problems   /router/logits: %lld token%s with non-finite logits (%lld NaN, %lld infinite; first at "
+               "token %lld, layer %d): runs fail on them unless --skip-nonfinite leaves them out\n",
+               (long long)scan->nonfinite_tokens, plural(scan->nonfinite_tokens), (long long)scan->nan_logits,
+               (long long)scan->inf_logits, (long long)scan->first_nonfinite_token, scan->first_nonfinite_layer);
+        lines++;
+    }
+    if (scan->bad_ids > 0) {
+        printf("problems   /router/topk_ids: %lld expert id%s outside [-1, %d) in %lld token%s (first %d at token "
+               "%lld, layer %d): replay and metrics of the recorded routing refuse the trace\n",
+               (long long)scan->bad_ids, plural(scan->bad_ids), E, (long long)scan->bad_id_tokens,
+               plural(scan->bad_id_tokens), scan->first_bad_id, (long long)scan->first_bad_id_token,
+               scan->first_bad_id_layer);
+        lines++;
+    }
+    if (scan->nonfinite_weights > 0) {
+        printf("problems   /router/topk_weights: %lld non-finite weight%s\n", (long long)scan->nonfinite_weights,
+               plural(scan->nonfinite_weights));
+        lines++;
+    }
+    return lines;
 }
 
 int rs_cmd_info(int argc, char **argv)
@@ -105,6 +139,19 @@ int rs_cmd_info(int argc, char **argv)
         for (int e = 0; e < i->num_experts && e < 16; e++)
             printf(" %s", rs_trace_expert_name(tr, e));
         printf("%s\n", i->num_experts > 16 ? " ..." : "");
+    }
+    fflush(stdout);
+    rs_trace_scan scan;
+    if (rs_trace_scan_values(tr, &scan, &err) != 0) {
+        rs_trace_close(tr);
+        return rs_cli_fail(&err);
+    }
+    int problems = print_problems(&scan, i->num_experts);
+    if (problems > 0) {
+        fflush(stdout);
+        rs_fail(&err, "%s: %d problem%s with the trace's values (listed above)", i->path, problems, plural(problems));
+        rs_trace_close(tr);
+        return rs_cli_fail(&err);
     }
     rs_trace_close(tr);
     return RS_EXIT_OK;

@@ -380,6 +380,8 @@ static int create_metrics(engine *e, const rs_metric_spec *metrics, int nm, rs_e
                                           .kmax = e->routers[r].shape.kmax,
                                           .reference_trace = ref ? (e->paired ? e->paired->info : e->info) : NULL,
                                           .reference_kmax = ref ? ref->shape.kmax : 0,
+                                          .scoring = e->routers[r].shape.scoring,
+                                          .reference_scoring = ref ? ref->shape.scoring : RS_SCORING_SOFTMAX,
                                           .outputs = metrics[m].outputs,
                                           .counts = e->counted[r].loads ? &e->counted[r].counts : NULL};
             ms->slice_acc = calloc((size_t)e->max_slices, sizeof *ms->slice_acc);

@@ -7,6 +7,7 @@ docs/metrics.md."""
 import csv
 import os
 
+import h5py
 import numpy as np
 
 from interop_util import check, route_decisions, run, write_logits_trace
@@ -100,3 +101,53 @@ def test_agreement_matches_numpy(tmp):
                     check(have is not None and abs(have - value) <= tol * max(1.0, abs(value)),
                           f"agreement.{name} layer {l} of {router} vs {reference}"
                           f"{' on the paired trace' if paired else ''}: routesim {have}, numpy {value}")
+
+
+def normalised_sigmoid(z):
+    s = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+    return s / s.sum(axis=-1, keepdims=True)
+
+
+def test_sigmoid_scoring_on_deepseek_v3_preset(tmp):
+    """A DeepSeek-V3-shaped trace (sigmoid scoring, selection bias): p_ref is
+    the reference router's normalised sigmoid, so the balanced model rule
+    keeps at most all of the unconstrained top-8's mass, and top-8 against
+    the model rule is what numpy gives with sigmoid (softmax gave 2.3 here)."""
+    trace = os.path.join(tmp, "dsv3.h5")
+    r = run(["gen", "--preset", "deepseek-v3", "--tokens", "400", "--layers", "2", "--bias_correction", "1",
+             "-o", trace])
+    if not check(r.returncode == 0, f"gen deepseek-v3: {r.stderr.strip()}"):
+        return
+    with h5py.File(trace, "r") as f:
+        z = f["router/logits"][...]
+    p_ref = normalised_sigmoid(z)
+    n_tokens, n_layers = z.shape[0], z.shape[1]
+    for router, reference, at_most_one in (("native", "sigmoid_topk:k=8", True),
+                                           ("topk:k=8", "native", False),
+                                           ("sigmoid_topk:k=8", "sigmoid_topk:k=8", True)):
+        run_dec = route_decisions(trace, router, tmp, "dsv3-run")
+        ref_dec = route_decisions(trace, reference, tmp, "dsv3-ref")
+        if run_dec is None or ref_dec is None:
+            return
+        out = os.path.join(tmp, "dsv3.csv")
+        r = run(["route", trace, "--router", router, "--reference", reference, "--metrics",
+                 "agreement.mass_retained,entropy.selected_mass", "--csv", out, "--chunk-tokens", "64"])
+        if not check(r.returncode == 0, f"{router} vs {reference}: {r.stderr.strip()}"):
+            continue
+        got = read_results(out)
+        ids, rids = run_dec[0], ref_dec[0]
+        # the run's own p: normalised sigmoid for native and sigmoid_topk, softmax for topk
+        p_run = softmax(z) if router.startswith("topk") else p_ref
+        for l in range(n_layers):
+            mass = [sum(p_ref[t, l, e] for e in ids[t, l] if e >= 0)
+                    / sum(p_ref[t, l, e] for e in rids[t, l] if e >= 0) for t in range(n_tokens)]
+            selected = [min(1.0, sum(p_run[t, l, e] for e in ids[t, l] if e >= 0)) for t in range(n_tokens)]
+            for name, want in (("agreement.mass_retained", np.mean(mass)),
+                               ("entropy.selected_mass", np.mean(selected))):
+                have = got.get((name, str(l)))
+                check(have is not None and abs(have - want) <= 1e-6 * max(1.0, abs(want)),
+                      f"{name} layer {l} of {router} vs {reference}: routesim {have}, numpy {want}")
+            have = got.get(("agreement.mass_retained", str(l)))
+            if at_most_one:
+                check(have is not None and have <= 1.0 + 1e-12,
+                      f"mass_retained layer {l} of {router} vs {reference} is {have}, above 1")

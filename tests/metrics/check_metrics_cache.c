@@ -465,6 +465,54 @@ START_TEST(cache_parameter_errors)
 }
 END_TEST
 
+START_TEST(cache_default_slots_scale_with_k)
+{
+    /* Unset slots = 2 k. The stream of cache_hand_batch_larger_than_cache
+     * (E = 3, k = 2): 2 k = 4 slots hold every expert, so only the 3 cold
+     * misses of 6 accesses miss, as with slots=3 (hand count there); the rows
+     * carry slots=4 in their key, where a given slots would be. */
+    static const int32_t ids[] = {0, 1, 1, 2, 1, 0};
+    static const int64_t offsets[] = {0, 3};
+    const cache_stream s = {.T = 3, .L = 1, .E = 3, .K = 2, .num_seq = 1, .offsets = offsets, .ids = ids};
+    rs_metric_sink sink;
+    cache_run(&s, "", &sink);
+    ck_assert_double_eq(cache_value(&sink, "hit_rate", 0, "slots=4"), 3.0 / 6);
+    ck_assert_double_eq(cache_value(&sink, "hit_rate", -1, "slots=4"), 3.0 / 6);
+    ck_assert_double_eq(cache_value(&sink, "belady_gap", 0, "slots=4"), 0.0);
+    ck_assert(isnan(cache_value(&sink, "hit_rate", 0, NULL))); /* no row without the size */
+    rs_metric_sink_free(&sink);
+    /* a given slots keeps its own key (from the parameters, no extra) */
+    cache_run(&s, "slots=1", &sink);
+    ck_assert_double_eq(cache_value(&sink, "hit_rate", 0, NULL), 1.0 / 6);
+    rs_metric_sink_free(&sink);
+
+    /* A dynamic-k router (rows as wide as E = 3) sizes by the trace's top_k
+     * = 1: 2 slots, 2 hits of 6 (cache_hand_batch_larger_than_cache, C = 2). */
+    static const int32_t wide[] = {0, 1, -1, 1, 2, -1, 1, 0, -1};
+    rs_trace_info info = {.path = "c.h5", .num_tokens = 3, .num_sequences = 1, .num_layers = 1, .num_experts = 3,
+                          .top_k = 1, .unit = "token"};
+    const rs_metric_type *t = cache_family();
+    rs_params p;
+    rs_error err = {{0}};
+    ck_assert_int_eq(rs_params_init(&p, t->params, t->num_params, t->name, &err), 0);
+    rs_metric_setup setup = {.trace = &info, .batch_tokens = 64, .kmax = 3};
+    void *acc = NULL;
+    ck_assert_msg(t->create(&acc, &p, &setup, &err) == 0, "%s", err.msg);
+    int32_t seq_of_token[3] = {0, 0, 0};
+    rs_chunk c = {.t0 = 0, .n = 3, .L = 1, .E = 3, .first_seq = 0, .num_seq = 1, .seq_offsets = offsets,
+                  .seq_of_token = seq_of_token};
+    rs_decisions d = {.kmax = 3, .ids = (int32_t *)wide};
+    t->update_layer(acc, &c, 0, &d, NULL);
+    t->update_chunk(acc, &c, &d, NULL);
+    memset(&sink, 0, sizeof sink);
+    t->finalize(acc, &sink);
+    ck_assert_double_eq(cache_value(&sink, "hit_rate", 0, "slots=2"), 2.0 / 6);
+    rs_metric_sink_free(&sink);
+    t->destroy(acc);
+    rs_params_free(&p);
+}
+END_TEST
+
 Suite *metrics_cache_suite(void)
 {
     Suite *s = suite_create("metrics_cache");
@@ -473,6 +521,7 @@ Suite *metrics_cache_suite(void)
     tcase_add_test(tc, cache_hand_policies);
     tcase_add_test(tc, cache_hand_bytes_and_stall);
     tcase_add_test(tc, cache_hand_batch_larger_than_cache);
+    tcase_add_test(tc, cache_default_slots_scale_with_k);
     tcase_add_test(tc, cache_hand_padding_duplicates_skipped);
     tcase_add_test(tc, cache_hand_reset_and_global_pool);
     tcase_add_test(tc, cache_hand_prefetch);

@@ -258,7 +258,25 @@ START_TEST(cli_import_reports)
     snprintf(args, sizeof args, "import routellm '%s' -o '%s' --decontaminate --cost weak=1,strong=10", in,
              rs_test_path("cli.h5"));
     ck_assert_int_eq(rs_test_run_cli(args, &out, &err), 0);
-    ck_assert_msg(strstr(err, "4 queries (1 contaminated rows dropped), 2 models, 2 domains") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "4 queries (1 contaminated row dropped), 2 models, 2 domains") != NULL, "%s", err);
+    free(out);
+    free(err);
+    /* RouterBench: each model's name next to its mean quality (m1: 1 and 1,
+     * m2: 0 and 1), in the order of --models; the per-query best is 1 twice */
+    const char *rb = write_text("cli_rb.csv", "eval_name,m1,m2,m1|total_cost,m2|total_cost\n"
+                                              "mmlu,1,0,0.1,0.2\n"
+                                              "mmlu,1,1,0.1,0.2\n");
+    snprintf(args, sizeof args, "import routerbench '%s' -o '%s'", rb, rs_test_path("cli_rb.h5"));
+    ck_assert_int_eq(rs_test_run_cli(args, &out, &err), 0);
+    ck_assert_msg(strstr(err, "(routerbench): 2 queries, 2 models, 1 domain; mean quality: m1 1.00000, m2 0.50000; "
+                              "per-query oracle 1.00000\n") != NULL,
+                  "%s", err);
+    free(out);
+    free(err);
+    snprintf(args, sizeof args, "import routerbench '%s' -o '%s' --models m2,m1 --force", rb,
+             rs_test_path("cli_rb.h5"));
+    ck_assert_int_eq(rs_test_run_cli(args, &out, &err), 0);
+    ck_assert_msg(strstr(err, "mean quality: m2 0.50000, m1 1.00000;") != NULL, "%s", err);
     free(out);
     free(err);
     ck_assert_int_eq(rs_test_run_cli("import routellm --help", &out, &err), 0);

@@ -316,6 +316,8 @@ void rs_import_query_summarise(const rs_query_table *q, rs_import_query_report *
             }
         }
         r->quality[e] = n ? sum / (double)n : NAN;
+        snprintf(r->model_names[e], sizeof r->model_names[e], "%s",
+                 q->model_names && q->model_names[e] ? q->model_names[e] : "");
     }
     for (int64_t t = 0; t < q->T; t++) {
         double best = -INFINITY;
@@ -329,19 +331,26 @@ void rs_import_query_summarise(const rs_query_table *q, rs_import_query_report *
     r->oracle = q->T ? oracle / (double)q->T : NAN;
 }
 
+static const char *plural(int64_t n) { return n == 1 ? "" : "s"; }
+
 void rs_import_query_print(const char *format, const char *input, const char *output, const rs_import_query_report *r)
 {
-    fprintf(stderr, "routesim: imported %lld rows from %s into %s (%s): %lld queries", (long long)r->rows,
-            strcmp(input, "-") == 0 ? "<stdin>" : input, output, format, (long long)r->queries);
+    fprintf(stderr, "routesim: imported %lld row%s from %s into %s (%s): %lld quer%s", (long long)r->rows,
+            plural(r->rows), strcmp(input, "-") == 0 ? "<stdin>" : input, output, format, (long long)r->queries,
+            r->queries == 1 ? "y" : "ies");
     if (r->dropped)
-        fprintf(stderr, " (%lld contaminated rows dropped)", (long long)r->dropped);
-    fprintf(stderr, ", %d models, %d domains", r->num_models, r->num_domains);
+        fprintf(stderr, " (%lld contaminated row%s dropped)", (long long)r->dropped, plural(r->dropped));
+    fprintf(stderr, ", %d model%s, %d domain%s", r->num_models, plural(r->num_models), r->num_domains,
+            plural(r->num_domains));
     if (r->unscored)
-        fprintf(stderr, ", %lld queries no model was evaluated on (left out of outcome metrics)",
-                (long long)r->unscored);
+        fprintf(stderr, ", %lld quer%s no model was evaluated on (left out of outcome metrics)",
+                (long long)r->unscored, r->unscored == 1 ? "y" : "ies");
     fprintf(stderr, "; mean quality:");
     for (int e = 0; e < r->num_models && e < 64; e++)
-        fprintf(stderr, " %.5f", r->quality[e]);
+        fprintf(stderr, "%s %s %.5f", e ? "," : "", r->model_names[e][0] ? r->model_names[e] : "(unnamed)",
+                r->quality[e]);
+    if (r->num_models > 64)
+        fprintf(stderr, ", ... (%d more)", r->num_models - 64);
     fprintf(stderr, "; per-query oracle %.5f\n", r->oracle);
 }
 

@@ -76,6 +76,7 @@ typedef struct rs_import_query_report {
     int64_t rows, dropped, queries, unscored;
     int num_models, num_domains;
     double quality[64]; /* mean quality of the first 64 models over the queries they were evaluated on */
+    char model_names[64][96]; /* their names (cut to 95 bytes), printed next to the qualities */
     double oracle;      /* mean per-query best quality, 0 when no model scores > 0 (RouterBench's oracle) */
 } rs_import_query_report;
 
