@@ -9,6 +9,7 @@
 
 #include "tests/workloads/check_generator.h"
 #include "tests/test_util.h"
+#include "routesim/fastmath.h"
 #include "workloads/generator/generator.h"
 #include "workloads/trace/trace.h"
 
@@ -265,8 +266,14 @@ START_TEST(test_half_dtypes_round_float32)
 }
 END_TEST
 
-/* The native rule recomputed from the stored logits: ids by (-score, index). */
-static void check_recorded_topk(const char *settings, int sigmoid, int norm)
+/* The rule the trace's attributes name, recomputed from the stored logits by
+ * brute force: ids by (-score, index); for a grouped sigmoid rule only the
+ * experts of the topk_group groups with the largest sum of their two largest
+ * biased scores compete (ties to the lower group), and the weights are
+ * multiplied by routed_scaling_factor. The sigmoid is the generator's
+ * (rs_fast_sigmoidf), so an exact comparison of ids is fair. */
+static void check_recorded_topk(const char *settings, int sigmoid, int norm, int n_group, int topk_group,
+                                double scale)
 {
     char path[1024];
     gen_test_generate(path, sizeof path, "topk.h5", settings);
@@ -274,13 +281,42 @@ static void check_recorded_topk(const char *settings, int sigmoid, int norm)
     gen_test_load(&t, path);
     ck_assert_int_gt(t.K, 0);
     ck_assert(!sigmoid || t.bias);
+    rs_error err = {{0}};
+    rs_trace *tr = NULL;
+    ck_assert_msg(rs_trace_open(&tr, path, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rs_trace_get_info(tr)->n_group, n_group);
+    ck_assert_int_eq(rs_trace_get_info(tr)->topk_group, topk_group);
+    ck_assert(rs_trace_get_info(tr)->routed_scaling_factor == (scale == 1 ? 0 : scale));
+    rs_trace_close(tr);
     float score[256];
     ck_assert_int_le(t.E, 256);
+    const int groups = n_group > 0 ? n_group : 1, kept = n_group > 0 ? topk_group : 1, size = t.E / groups;
     for (int i = 0; i < t.T; i++)
         for (int l = 0; l < t.L; l++) {
             const float *z = gen_test_row(&t, i, l);
             for (int e = 0; e < t.E; e++)
-                score[e] = sigmoid ? 1.0f / (1.0f + expf(-z[e])) + t.bias[l * t.E + e] : z[e];
+                score[e] = sigmoid ? rs_fast_sigmoidf(z[e]) + t.bias[l * t.E + e] : z[e];
+            int allowed[256];
+            float group_score[256];
+            for (int g = 0; g < groups; g++) {
+                float first = -INFINITY, second = -INFINITY;
+                for (int e = g * size; e < (g + 1) * size; e++) {
+                    if (score[e] > first) {
+                        second = first;
+                        first = score[e];
+                    } else if (score[e] > second) {
+                        second = score[e];
+                    }
+                }
+                group_score[g] = first + second;
+            }
+            for (int g = 0; g < groups; g++) {
+                int better = 0; /* groups ranked above g */
+                for (int h = 0; h < groups; h++)
+                    better += group_score[h] > group_score[g] || (group_score[h] == group_score[g] && h < g);
+                for (int e = g * size; e < (g + 1) * size; e++)
+                    allowed[e] = better < kept;
+            }
             double mass = 0, max = z[0], chosen[256];
             for (int e = 1; e < t.E; e++)
                 max = z[e] > max ? z[e] : max;
@@ -295,7 +331,7 @@ static void check_recorded_topk(const char *settings, int sigmoid, int norm)
                     int taken = 0;
                     for (int q = 0; q < r; q++)
                         taken |= ids[q] == e;
-                    if (!taken && (best < 0 || score[e] > score[best]))
+                    if (!taken && allowed[e] && (best < 0 || score[e] > score[best]))
                         best = e;
                 }
                 ck_assert_msg(ids[r] == best, "%s: token %d layer %d rank %d: id %d, expected %d", settings, i, l, r,
@@ -304,7 +340,7 @@ static void check_recorded_topk(const char *settings, int sigmoid, int norm)
                 sum += chosen[r];
             }
             for (int r = 0; r < t.K; r++) {
-                double want = norm ? chosen[r] / sum : chosen[r];
+                double want = (norm ? chosen[r] / sum : chosen[r]) * scale;
                 ck_assert_msg(fabs(w[r] - want) <= 1e-5 * (1 + want), "%s: weight %g, expected %g", settings, w[r],
                               want);
             }
@@ -314,10 +350,16 @@ static void check_recorded_topk(const char *settings, int sigmoid, int norm)
 
 START_TEST(test_record_topk_matches_logits)
 {
-    check_recorded_topk("preset=small,tokens=300,seed=8,record_topk=1", 0, 1);
-    check_recorded_topk("preset=small,tokens=300,seed=8,record_topk=1,dtype=float16", 0, 1);
-    check_recorded_topk("preset=olmoe,tokens=40,seed=8,record_topk=1", 0, 0);
-    check_recorded_topk("preset=deepseek-v3,tokens=30,seed=8,record_topk=1,dtype=bfloat16", 1, 1);
+    check_recorded_topk("preset=small,tokens=300,seed=8,record_topk=1", 0, 1, 0, 0, 1);
+    check_recorded_topk("preset=small,tokens=300,seed=8,record_topk=1,dtype=float16", 0, 1, 0, 0, 1);
+    check_recorded_topk("preset=olmoe,tokens=40,seed=8,record_topk=1", 0, 0, 0, 0, 1);
+    /* DeepSeek-V3's grouped rule: 8 groups of 32, 4 kept, weights x2.5 */
+    check_recorded_topk("preset=deepseek-v3,tokens=30,seed=8,record_topk=1,dtype=bfloat16", 1, 1, 8, 4, 2.5);
+    /* reshaped: 8 groups of 4 experts still hold k = 8 */
+    check_recorded_topk("preset=deepseek-v3,tokens=60,seed=2,record_topk=1,layers=3,experts=32", 1, 1, 8, 4, 2.5);
+    /* 12 experts do not split into 8 groups: plain top-k on s + b, still x2.5 */
+    check_recorded_topk("preset=deepseek-v3,tokens=60,seed=2,record_topk=1,layers=3,experts=12,k=3", 1, 1, 0, 0,
+                        2.5);
 }
 END_TEST
 
