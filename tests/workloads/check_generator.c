@@ -452,6 +452,45 @@ START_TEST(test_cli_generates_valid_trace)
 }
 END_TEST
 
+/* A generated DeepSeek-V3 trace names its grouped rule, `info` prints it,
+ * and `native` on it reproduces the recorded routing exactly. */
+START_TEST(test_cli_native_reproduces_recorded_deepseek_v3)
+{
+    char args[2048], *out = NULL;
+    const char *path = rs_test_path("dsv3.h5");
+    snprintf(args, sizeof args,
+             "gen --preset deepseek-v3 --layers 3 --experts 64 --tokens 400 --seed 4 --record_topk 1 "
+             "--dtype bfloat16 -o '%s' --no-progress", path);
+    ck_assert_int_eq(rs_test_run_cli(args, NULL, NULL), 0);
+    snprintf(args, sizeof args, "info '%s'", path);
+    ck_assert_int_eq(rs_test_run_cli(args, &out, NULL), 0);
+    ck_assert_msg(strstr(out, "routing    top_k = 8, scoring = sigmoid, norm_topk = 1, n_group = 8, topk_group = 4, "
+                              "routed_scaling_factor = 2.5\n"),
+                  "info: %s", out);
+    free(out);
+    const char *routers[] = {"native", "deepseek_v3:n_group=1,topk_group=1,scale=2.5"};
+    for (int r = 0; r < 2; r++) {
+        snprintf(args, sizeof args, "route '%s' --router %s --reference replay --metrics agreement.jaccard", path,
+                 routers[r]);
+        ck_assert_int_eq(rs_test_run_cli(args, &out, NULL), 0);
+        const char *line = strstr(out, "agreement.jaccard");
+        double jaccard = -1;
+        ck_assert_msg(line && sscanf(line, "agreement.jaccard %lf", &jaccard) == 1, "route: %s", out);
+        if (r == 0)
+            ck_assert_msg(jaccard == 1, "native against the recorded routing: jaccard %g", jaccard);
+        else /* without the groups the choice differs: the test can tell */
+            ck_assert_msg(jaccard < 0.99, "ungrouped against the recorded routing: jaccard %g", jaccard);
+        free(out);
+    }
+    snprintf(args, sizeof args, "gen --preset small --tokens 50 -o '%s' --no-progress", path);
+    ck_assert_int_eq(rs_test_run_cli(args, NULL, NULL), 0);
+    snprintf(args, sizeof args, "info '%s'", path);
+    ck_assert_int_eq(rs_test_run_cli(args, &out, NULL), 0);
+    ck_assert_msg(!strstr(out, "n_group") && !strstr(out, "routed_scaling_factor"), "info: %s", out);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_cli_help_and_presets)
 {
     char *out = NULL;
@@ -544,6 +583,7 @@ Suite *generator_suite(void)
     TCase *cli = tcase_create("cli");
     tcase_set_timeout(cli, 60);
     tcase_add_test(cli, test_cli_generates_valid_trace);
+    tcase_add_test(cli, test_cli_native_reproduces_recorded_deepseek_v3);
     tcase_add_test(cli, test_cli_help_and_presets);
     tcase_add_test(cli, test_cli_usage_errors);
     tcase_add_test(cli, test_docs_tables_in_step);
