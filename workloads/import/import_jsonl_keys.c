@@ -45,12 +45,13 @@ static int valid_path(const char *key, size_t n)
 /* A key or dotted path; for seq, up to RS_JSONL_SEQ_PARTS of them joined by '+'. */
 static int valid_key(const char *field, const char *key)
 {
-    const int parts_allowed = strcmp(field, "seq") == 0 ? RS_JSONL_SEQ_PARTS : 1;
+    if (strcmp(field, "seq") != 0)
+        return valid_path(key, strlen(key));
     int parts = 0;
     for (const char *part = key;; parts++) {
         const char *plus = strchr(part, '+');
         size_t n = plus ? (size_t)(plus - part) : strlen(part);
-        if (!valid_path(part, n) || parts + 1 > parts_allowed)
+        if (!valid_path(part, n) || parts + 1 > RS_JSONL_SEQ_PARTS)
             return 0;
         if (!plus)
             return 1;
