@@ -34,6 +34,10 @@ typedef struct rs_trace_info {
     int has_cost;                  /* /outcome/cost, [T, E] or [E] (read as [n, E] either way) */
     int64_t num_unscored;          /* queries whose quality is NaN for every model */
     const char *const *expert_names; /* [E] root attribute expert_names, or NULL */
+    /* Grouped routing (DeepSeek-V2/V3), root attributes n_group, topk_group
+     * and routed_scaling_factor: 0 where absent. */
+    int n_group, topk_group;
+    double routed_scaling_factor;
 } rs_trace_info;
 
 /* What a router or metric reads from the chunk; the engine checks the trace

@@ -77,7 +77,8 @@ RS_API int rs_plot(const char *results_dir, const char *formats, const char *kin
 
 /* `routesim info TRACE` after full validation, as a JSON object: path, unit,
  * model, source, import_notes (a list of lines), num_tokens, num_layers, num_experts, num_sequences, top_k,
- * scoring, norm_topk, logits_dtype, recorded_k and the has_* flags. */
+ * scoring, norm_topk, n_group, topk_group, routed_scaling_factor (null where absent), logits_dtype,
+ * recorded_k and the has_* flags. */
 RS_API char *rs_trace_info_json(const char *trace, rs_error *err);
 
 /* The registries as `routesim routers --json` and `routesim metrics --json`

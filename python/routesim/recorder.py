@@ -8,6 +8,7 @@ dropped with the attention mask, decode tokens are appended to their
 sequences, and each finished batch is appended to the file, so memory holds
 only the batch in flight."""
 
+import math
 import os
 import re
 import tempfile
@@ -47,6 +48,9 @@ class Recorder:
         dimension).
     top_k, scoring, norm_topk: the model's own rule, stored as root attributes
         (the `native` router reads them).
+    n_group, topk_group, routed_scaling_factor: grouped routing (DeepSeek-V2/V3
+        configs' fields of the same names), stored as root attributes; n_group
+        and topk_group go together.
     dtype: "float32" or "bfloat16" (stored as uint16 bit patterns).
     model_name, source: the `model` and `source` root attributes.
     bias: selection bias per layer: a [L, E] tensor or array, a list of L
@@ -58,7 +62,8 @@ class Recorder:
     """
 
     def __init__(self, path, model, gates, num_experts, *, top_k=None, scoring=None, norm_topk=None,
-                 dtype="float32", model_name=None, bias=None, output=None, source=None):
+                 dtype="float32", model_name=None, bias=None, output=None, source=None, n_group=None,
+                 topk_group=None, routed_scaling_factor=None):
         self.path = os.fspath(path)
         self._who = f"routesim.Recorder({self.path})"
         if not isinstance(model, torch.nn.Module):
@@ -74,6 +79,7 @@ class Recorder:
             raise ValueError(f"{self._who}: top_k must be an int in [1, {num_experts}], got {top_k!r}")
         if norm_topk is not None and norm_topk not in (0, 1):
             raise ValueError(f"{self._who}: norm_topk must be 0/1 or a bool, got {norm_topk!r}")
+        self._check_grouping(n_group, topk_group, routed_scaling_factor, num_experts)
         if not (output is None or callable(output) or (isinstance(output, int) and not isinstance(output, bool))):
             raise TypeError(f"{self._who}: output must be None, an int index or a callable "
                             f"(module, inputs, output) -> logits, got {output!r}")
@@ -112,6 +118,11 @@ class Recorder:
             self._attrs["scoring"] = scoring
         if norm_topk is not None:
             self._attrs["norm_topk"] = int(norm_topk)
+        if n_group is not None:
+            self._attrs["n_group"] = n_group
+            self._attrs["topk_group"] = topk_group
+        if routed_scaling_factor is not None:
+            self._attrs["routed_scaling_factor"] = float(routed_scaling_factor)
         self._attrs["source"] = source if source is not None else f"routesim.Recorder (torch {torch.__version__})"
         layer_index = self._layer_index()
         if layer_index is not None:
@@ -471,6 +482,27 @@ class Recorder:
         if ids.size and (ids.min() < 0 or ids.max() > np.iinfo(np.int32).max):
             bad = ids[(ids < 0) | (ids > np.iinfo(np.int32).max)][0]
             raise ValueError(f"{self._who}: {what}: token id {bad} outside [0, 2^31) (/tokens/ids is int32)")
+
+    def _check_grouping(self, n_group, topk_group, routed_scaling_factor, num_experts):
+        """The rules routesim's trace reader applies to these attributes, checked before recording."""
+        def is_int(v):
+            return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+        if (n_group is None) != (topk_group is None):
+            raise ValueError(f"{self._who}: n_group and topk_group go together, got n_group={n_group!r}, "
+                             f"topk_group={topk_group!r}")
+        if n_group is not None:
+            if not is_int(n_group) or not 1 <= n_group <= num_experts or num_experts % n_group:
+                raise ValueError(f"{self._who}: n_group must be an int that divides num_experts={num_experts}, "
+                                 f"got {n_group!r}")
+            if not is_int(topk_group) or not 1 <= topk_group <= n_group:
+                raise ValueError(f"{self._who}: topk_group must be an int in [1, n_group={n_group}], "
+                                 f"got {topk_group!r}")
+        if routed_scaling_factor is not None:
+            ok = isinstance(routed_scaling_factor, (int, float, np.integer, np.floating)) and \
+                not isinstance(routed_scaling_factor, bool)
+            if not ok or not math.isfinite(routed_scaling_factor) or routed_scaling_factor <= 0:
+                raise ValueError(f"{self._who}: routed_scaling_factor must be a finite number > 0, "
+                                 f"got {routed_scaling_factor!r}")
 
     def _bias_array(self, bias):
         if bias is None:

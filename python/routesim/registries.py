@@ -19,7 +19,8 @@ def _json(fn, *args):
 def info(trace):
     """The description `routesim info` gives, after full validation, as a
     dict: path, unit, model, num_tokens, num_layers, num_experts,
-    num_sequences, top_k, scoring, norm_topk, logits_dtype, recorded_k and
+    num_sequences, top_k, scoring, norm_topk, n_group, topk_group,
+    routed_scaling_factor (None where absent), logits_dtype, recorded_k and
     the has_* flags."""
     path = _lib.encode_path(trace, "trace")
     if path is None:

@@ -1,11 +1,14 @@
 /* native: the model's own rule, read from the trace's root attributes
- * top_k, scoring and norm_topk, run by the router that implements it:
- *   softmax        -> topk (k = top_k, renorm = norm_topk)
+ * top_k, scoring, norm_topk and, for grouped routing, n_group, topk_group and
+ * routed_scaling_factor, run by the router that implements it:
+ *   softmax        -> topk (k = top_k, renorm = norm_topk), or with
+ *                     n_group > 1 group_limited (DeepSeek-V2; never
+ *                     renormalises)
  *   sigmoid        -> sigmoid_topk (k, renorm), or, when the trace has
- *                     /router/bias, deepseek_v3 with one group (the trace does
- *                     not record group limiting) and scale 1
- *   sqrt_softplus  -> sqrt_softplus (k, scale 1)
- * The routed_scaling_factor is not recorded either: weights use scale 1. */
+ *                     /router/bias, deepseek_v3 (DeepSeek-V3; n_group and
+ *                     topk_group from the trace, 1 when absent)
+ *   sqrt_softplus  -> sqrt_softplus (k)
+ * Weights are multiplied by routed_scaling_factor (1 when absent). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,9 +70,10 @@ static int native_create(void **state, rs_router_shape *shape, const rs_params *
     (void)params;
     const rs_trace_info *tr = setup->trace;
     RS_TRY(check_attributes(tr, err));
+    const int grouped = tr->n_group > 1;
     const char *runs;
     if (strcmp(tr->scoring, "softmax") == 0)
-        runs = "topk";
+        runs = grouped ? "group_limited" : "topk";
     else if (strcmp(tr->scoring, "sigmoid") == 0)
         runs = tr->has_bias ? "deepseek_v3" : "sigmoid_topk";
     else if (strcmp(tr->scoring, "sqrt_softplus") == 0)
@@ -89,18 +93,34 @@ static int native_create(void **state, rs_router_shape *shape, const rs_params *
         return -1;
     }
     s->type = type;
-    char k[24], renorm[4];
+    char k[24], renorm[4], n_group[24], topk_group[24], scale[32];
+    const double scaling = tr->routed_scaling_factor > 0 ? tr->routed_scaling_factor : 1.0;
     snprintf(k, sizeof k, "%d", tr->top_k);
     snprintf(renorm, sizeof renorm, "%d", tr->norm_topk ? 1 : 0);
+    snprintf(n_group, sizeof n_group, "%d", tr->n_group > 0 ? tr->n_group : 1);
+    snprintf(topk_group, sizeof topk_group, "%d", tr->topk_group > 0 ? tr->topk_group : 1);
+    snprintf(scale, sizeof scale, "%.17g", scaling);
     int failed = 0;
     set_if_known(s, "k", k, err, &failed);
-    set_if_known(s, "scale", "1", err, &failed);
-    set_if_known(s, "n_group", "1", err, &failed);
-    set_if_known(s, "topk_group", "1", err, &failed);
+    int has_scale = set_if_known(s, "scale", scale, err, &failed);
+    int has_groups = set_if_known(s, "n_group", n_group, err, &failed);
+    set_if_known(s, "topk_group", topk_group, err, &failed);
     int has_renorm = set_if_known(s, "renorm", renorm, err, &failed);
-    if (!failed && !has_renorm && !tr->norm_topk) {
-        rs_fail(err, "router native: %s: norm_topk=0 with scoring=%s, but router %s always renormalises", tr->path,
-                tr->scoring, runs);
+    if (!failed && !has_renorm && tr->norm_topk != (strcmp(runs, "group_limited") != 0)) {
+        rs_fail(err, "router native: %s: norm_topk=%d with scoring=%s, but router %s %s", tr->path, tr->norm_topk,
+                tr->scoring, runs, tr->norm_topk ? "never renormalises" : "always renormalises");
+        failed = 1;
+    }
+    if (!failed && grouped && !has_groups) {
+        rs_fail(err, "router native: %s: n_group=%d with scoring=%s%s, but router %s has no group limiting%s",
+                tr->path, tr->n_group, tr->scoring, tr->has_bias ? "" : " and no /router/bias", runs,
+                strcmp(tr->scoring, "sigmoid") == 0 ? " (grouped sigmoid routing needs /router/bias, "
+                                                       "e_score_correction_bias)" : "");
+        failed = 1;
+    }
+    if (!failed && !has_scale && scaling != 1.0) {
+        rs_fail(err, "router native: %s: routed_scaling_factor=%g with scoring=%s, but router %s has no scale",
+                tr->path, scaling, tr->scoring, runs);
         failed = 1;
     }
     shape->needs |= type->needs;
@@ -135,10 +155,14 @@ static void native_checkpoint(void *state, rs_state_io *io)
 
 static const rs_router_type native_type = {
     .name = "native",
-    .summary = "the model's own rule from the trace's root attributes top_k, scoring and norm_topk",
-    .formula = "scoring = softmax: topk:k=top_k,renorm=norm_topk; sigmoid: sigmoid_topk:k=top_k,renorm=norm_topk, "
-               "or with /router/bias deepseek_v3:k=top_k,n_group=1,topk_group=1,scale=1; sqrt_softplus: "
-               "sqrt_softplus:k=top_k,scale=1 (group limiting and scaling factors are not recorded in traces)",
+    .summary = "the model's own rule from the trace's root attributes top_k, scoring, norm_topk and, when present, "
+               "n_group, topk_group, routed_scaling_factor",
+    .formula = "scoring = softmax: topk:k=top_k,renorm=norm_topk,scale=rsf, or with n_group > 1 "
+               "group_limited:k=top_k,n_group,topk_group,scale=rsf (norm_topk=0); sigmoid: "
+               "sigmoid_topk:k=top_k,renorm=norm_topk (rsf 1), or with /router/bias "
+               "deepseek_v3:k=top_k,n_group,topk_group,scale=rsf (norm_topk=1); sqrt_softplus: "
+               "sqrt_softplus:k=top_k,scale=rsf; n_group, topk_group and rsf (routed_scaling_factor) are 1 when "
+               "absent",
     .source = "reference rule: the trace's own model (docs/trace-format.md root attributes)",
     .params = NULL,
     .num_params = 0,

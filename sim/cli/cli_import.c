@@ -129,6 +129,14 @@ static int set_option(const char *command, const rs_importer_type *t, rs_params 
     if (d->kind == RS_PARAM_INT &&
         rs_cli_parse_long(command, flag, value, (long long)d->min, (long long)d->max, &number) != 0)
         return RS_EXIT_USAGE;
+    if (d->kind == RS_PARAM_ENUM) { /* named by its flag, as the other usage errors are */
+        size_t n = strlen(value);
+        const char *c = d->choices;
+        while (c && !(strncmp(c, value, n) == 0 && (c[n] == '|' || c[n] == '\0')))
+            c = (c = strchr(c, '|')) ? c + 1 : NULL;
+        if (!c || n == 0)
+            return rs_cli_usage_error(command, "%s: '%s' is not one of %s", flag, value, d->choices);
+    }
     const char *before = rs_param_str(p, d->name);
     if ((t->forms[i].flags & RS_IMPORT_REPEATABLE) && before && p->v[i].explicit_) {
         char joined[4096];

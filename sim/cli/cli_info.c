@@ -124,8 +124,13 @@ int rs_cmd_info(int argc, char **argv)
             printf(" /outcome/cost %s", rs_trace_cost_per_query(tr) ? "[T, E] per query" : "[E] per model");
         printf("\n");
     }
-    printf("routing    top_k = %s%d, scoring = %s, norm_topk = %s\n", i->top_k ? "" : "(unset) ", i->top_k,
+    printf("routing    top_k = %s%d, scoring = %s, norm_topk = %s", i->top_k ? "" : "(unset) ", i->top_k,
            i->scoring[0] ? i->scoring : "(unset)", i->norm_topk < 0 ? "(unset)" : (i->norm_topk ? "1" : "0"));
+    if (i->n_group > 0) /* grouped routing: shown only when the trace records it */
+        printf(", n_group = %d, topk_group = %d", i->n_group, i->topk_group);
+    if (i->routed_scaling_factor > 0)
+        printf(", routed_scaling_factor = %.17g", i->routed_scaling_factor);
+    printf("\n");
     printf("optional  %s%s%s%s\n", i->has_token_ids ? " /tokens/ids" : "", i->has_phase ? " /tokens/phase" : "",
            i->has_bias ? " /router/bias" : "", i->has_domain ? " /sequences/domain" : "");
     if (rs_trace_domain_name_count(tr) > 0) {

@@ -197,6 +197,17 @@ char *rs_trace_info_json(const char *path, rs_error *err)
         cJSON_AddBoolToObject(o, "norm_topk", i->norm_topk);
     else
         cJSON_AddNullToObject(o, "norm_topk");
+    if (i->n_group > 0) {
+        cJSON_AddNumberToObject(o, "n_group", i->n_group);
+        cJSON_AddNumberToObject(o, "topk_group", i->topk_group);
+    } else {
+        cJSON_AddNullToObject(o, "n_group");
+        cJSON_AddNullToObject(o, "topk_group");
+    }
+    if (i->routed_scaling_factor > 0)
+        cJSON_AddNumberToObject(o, "routed_scaling_factor", i->routed_scaling_factor);
+    else
+        cJSON_AddNullToObject(o, "routed_scaling_factor");
     if (i->has_logits)
         cJSON_AddStringToObject(o, "logits_dtype", rs_logits_dtype_name(rs_trace_logits_dtype(tr)));
     else

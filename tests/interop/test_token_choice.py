@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from interop_util import check, route_decisions, tied_logits, write_logits_trace
+from interop_util import check, route_decisions, run, tied_logits, write_logits_trace
 
 OFFSETS = [0, 90, 91, 300, 455, 600]  # five sequences, one of a single token
 T, L = 600, 2
@@ -199,6 +199,46 @@ def test_deepseek_v3_matches_noaux_tc_gate(tmp):
         spec = f"deepseek_v3:n_group={n_group},topk_group={topk_group},k={k},scale={scale:g}"
         compare(spec, route_decisions(path, spec, tmp, f"dsv3-{n_group}-{topk_group}"),
                 *ref_grouped_topk(z, n_group, topk_group, k, scale, bias))
+
+
+def test_native_applies_grouped_attributes_as_the_gate(tmp):
+    """native on traces whose root attributes copy a DeepSeek config (n_group, topk_group,
+    routed_scaling_factor as h5py writes Python ints and floats) equals the reference gate."""
+    rng = np.random.default_rng(8)
+    E = 64
+    bias = rng.choice(np.array([-0.125, 0.0, 0.125, 0.25], np.float32), size=(L, E))
+    z = tied_logits(rng, (T, L, E))
+    v3 = os.path.join(tmp, "native-dsv3.h5")
+    write_logits_trace(v3, z, OFFSETS, bias=bias, top_k=8, scoring="sigmoid", norm_topk=1, n_group=8,
+                       topk_group=4, routed_scaling_factor=2.5)
+    compare("native on a DeepSeek-V3 trace", route_decisions(v3, "native", tmp, "native-dsv3"),
+            *ref_grouped_topk(z, 8, 4, 8, 2.5, bias))
+    v2 = os.path.join(tmp, "native-dsv2.h5")
+    write_logits_trace(v2, z, OFFSETS, top_k=6, scoring="softmax", norm_topk=0, n_group=8, topk_group=3,
+                       routed_scaling_factor=16.0)
+    compare("native on a DeepSeek-V2 trace", route_decisions(v2, "native", tmp, "native-dsv2"),
+            *ref_grouped_topk(z, 8, 3, 6, 16.0))
+    # the same logits without the grouping attributes route as one group, scale 1
+    plain = os.path.join(tmp, "native-plain.h5")
+    write_logits_trace(plain, z, OFFSETS, bias=bias, top_k=8, scoring="sigmoid", norm_topk=1)
+    got = route_decisions(plain, "native", tmp, "native-plain")
+    compare("native without grouping attributes", got, *ref_grouped_topk(z, 1, 1, 8, 1.0, bias))
+    grouped_ids = ref_grouped_topk(z, 8, 4, 8, 2.5, bias)[0]
+    check(got is not None and not np.array_equal(np.sort(got[0], -1), np.sort(grouped_ids, -1)),
+          "the test logits should make the group rule matter")
+
+
+def test_grouping_attributes_are_checked(tmp):
+    z = np.zeros((T, L, 8), np.float32)
+    for attrs, message in (({"n_group": 4}, "root attribute 'topk_group' missing (n_group and topk_group go together)"),
+                           ({"n_group": 3, "topk_group": 1}, "root attribute 'n_group' = 3 must divide num_experts = 8"),
+                           ({"routed_scaling_factor": -1.0}, "root attribute 'routed_scaling_factor' = -1 must be finite"),
+                           ({"routed_scaling_factor": "2.5"}, "root attribute 'routed_scaling_factor': expected a number")):
+        path = os.path.join(tmp, "bad-grouping.h5")
+        write_logits_trace(path, z, OFFSETS, top_k=2, scoring="softmax", norm_topk=1, **attrs)
+        r = run(["route", path, "--router", "native", "--metrics", "none"], expect_failure=True)
+        check(r.returncode == 1 and message in r.stderr and r.stderr.count("\n") == 1 and "bad-grouping.h5" in r.stderr,
+              f"{attrs}: exit {r.returncode}, stderr {r.stderr.strip()}")
 
 
 def ref_dsv4(z, k, scale, bias):

@@ -357,6 +357,36 @@ class RecorderTest(unittest.TestCase):
             np.testing.assert_allclose(weights[:, layer], own_w.numpy(), rtol=2e-6, atol=0)
 
     @no_grad
+    def test_deepseek_grouped_rule_attributes(self):
+        """n_group, topk_group and routed_scaling_factor land as root attributes, and routesim's
+        native rule then picks what DeepSeek-V3's grouped gate (HF DeepseekV3TopkRouter, dropped
+        groups at -inf as the official Gate does) picks from the recorded logits."""
+        model = toy_moe.ToyMoeForCausalLM("deepseek", layers=3, k=3)
+        gates = [m for n, m in model.named_modules() if n.endswith("mlp.gate")]
+        batches = [batch(self.rng, 3, 5, "right", steps=2, inactive={1})]
+        rec, forwards = self.record(model, MLP_GATES, batches, logits_of=deepseek_logits, output=deepseek_logits,
+                                    bias="e_score_correction_bias", top_k=3, scoring="sigmoid", norm_topk=1,
+                                    n_group=4, topk_group=2, routed_scaling_factor=2.5)
+        logits = self.check_trace(forwards, batches, 2)
+        with h5py.File(self.path, "r") as f:
+            self.assertEqual((f.attrs["n_group"], f.attrs["topk_group"]), (4, 2))
+            self.assertEqual(f.attrs["routed_scaling_factor"], 2.5)
+        ids, weights = self.route_native()
+        for layer, gate in enumerate(gates):
+            scores = torch.sigmoid(logits[:, layer])
+            choice = scores + gate.e_score_correction_bias
+            group_scores = choice.view(-1, 4, E // 4).topk(2, dim=-1)[0].sum(-1)
+            kept = torch.zeros_like(group_scores, dtype=torch.bool)
+            kept.scatter_(1, group_scores.topk(2, dim=-1)[1], True)
+            masked = choice.masked_fill(~kept.repeat_interleave(E // 4, dim=-1), float("-inf"))
+            own_ids = masked.topk(3, dim=-1)[1]
+            own_w = scores.gather(1, own_ids)
+            own_w = own_w / own_w.sum(-1, keepdim=True) * 2.5
+            np.testing.assert_array_equal(np.sort(ids[:, layer], -1), np.sort(own_ids.numpy(), -1))
+            np.testing.assert_allclose(np.sort(weights[:, layer], -1), np.sort(own_w.numpy(), -1), rtol=2e-6,
+                                       atol=0)
+
+    @no_grad
     def test_bias_as_tensor_or_list(self):
         model = toy_moe.ToyMoeForCausalLM("olmoe")
         table = torch.arange(3 * E, dtype=torch.float32).reshape(3, E) / 10
@@ -544,6 +574,10 @@ class RecorderTest(unittest.TestCase):
                  ({"scoring": "softplus"}, ValueError, "scoring must be one of"),
                  ({"top_k": 9}, ValueError, r"top_k must be an int in \[1, 8\]"),
                  ({"norm_topk": 2}, ValueError, "norm_topk"),
+                 ({"n_group": 4}, ValueError, "n_group and topk_group go together"),
+                 ({"n_group": 3, "topk_group": 1}, ValueError, "n_group must be an int that divides num_experts=8"),
+                 ({"n_group": 4, "topk_group": 5}, ValueError, r"topk_group must be an int in \[1, n_group=4\]"),
+                 ({"routed_scaling_factor": 0}, ValueError, "routed_scaling_factor must be a finite number > 0"),
                  ({"bias": torch.zeros(2, E)}, ValueError, r"bias shape \[2, 8\], expected \[3, 8\]"),
                  ({"bias": "e_score_correction_bias"}, ValueError, "has no attribute 'e_score_correction_bias'"),
                  ({"output": "logits"}, TypeError, "output must be None, an int index or a callable")]

@@ -21,6 +21,13 @@ class TraceInfo(TempDirTest):
         self.assertEqual((info["top_k"], info["scoring"], info["unit"]), (2, "softmax", "token"))
         self.assertTrue(info["has_logits"] and info["has_token_ids"])
         self.assertFalse(info["has_phase"])
+        self.assertEqual((info["n_group"], info["topk_group"], info["routed_scaling_factor"]), (None, None, None))
+
+    def test_grouped_routing_attributes(self):
+        trace = write_trace(self.path("g.h5"), np.zeros((4, 1, 8), np.float32), offsets=[0, 4], top_k=2,
+                            scoring="softmax", norm_topk=0, n_group=4, topk_group=2, routed_scaling_factor=16.0)
+        info = routesim.info(trace)
+        self.assertEqual((info["n_group"], info["topk_group"], info["routed_scaling_factor"]), (4, 2, 16.0))
 
     def test_h5py_trace(self):
         trace = write_trace(self.path("w.h5"), np.zeros((12, 3, 5), np.float32), offsets=[0, 4, 12],

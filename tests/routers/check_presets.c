@@ -3,6 +3,7 @@
  * from the descriptors), and `native` picks the rule a trace's root
  * attributes name. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,14 +137,22 @@ END_TEST
 
 enum { NT = 6, NL = 2, NE = 8 };
 
+/* Grouped-routing attributes of a test trace; 0 = omitted. */
+typedef struct grouping {
+    int n_group, topk_group;
+    double routed_scaling_factor;
+} grouping;
+
 /* Writes and opens a trace with the given root attributes (NULL / 0 / -1 =
- * omitted) and an optional /router/bias. */
-static rs_trace *native_trace(const char *name, const char *scoring, int top_k, int norm_topk, const float *z,
-                              const float *bias)
+ * omitted) and an optional /router/bias; NULL when opening fails (message in
+ * open_err when given). */
+static rs_trace *grouped_trace(const char *name, const char *scoring, int top_k, int norm_topk, grouping g,
+                               const float *z, const float *bias, rs_error *open_err)
 {
     const char *path = rs_test_path(name);
     rs_trace_layout layout = {.num_layers = NL, .num_experts = NE, .logits = RS_LOGITS_F32, .scoring = scoring,
-                              .top_k = top_k, .norm_topk = norm_topk};
+                              .top_k = top_k, .norm_topk = norm_topk, .n_group = g.n_group,
+                              .topk_group = g.topk_group, .routed_scaling_factor = g.routed_scaling_factor};
     rs_error err = {{0}};
     rs_trace_writer *w = NULL;
     ck_assert_msg(rs_trace_writer_create(&w, path, &layout, &err) == 0, "%s", err.msg);
@@ -153,8 +162,16 @@ static rs_trace *native_trace(const char *name, const char *scoring, int top_k, 
         ck_assert_msg(rs_trace_writer_set_bias(w, bias, &err) == 0, "%s", err.msg);
     ck_assert_msg(rs_trace_writer_finish(w, &err) == 0, "%s", err.msg);
     rs_trace *tr = NULL;
+    if (open_err)
+        return rs_trace_open(&tr, path, open_err) == 0 ? tr : NULL;
     ck_assert_msg(rs_trace_open(&tr, path, &err) == 0, "%s", err.msg);
     return tr;
+}
+
+static rs_trace *native_trace(const char *name, const char *scoring, int top_k, int norm_topk, const float *z,
+                              const float *bias)
+{
+    return grouped_trace(name, scoring, top_k, norm_topk, (grouping){0, 0, 0}, z, bias, NULL);
 }
 
 /* Routes the chunk with spec for the trace; returns kmax, -1 when create
@@ -262,6 +279,157 @@ START_TEST(native_names_missing_attributes)
 }
 END_TEST
 
+/* With n_group, topk_group and routed_scaling_factor, native runs the
+ * grouped router of the scoring with exactly those values. */
+START_TEST(native_follows_grouped_attributes)
+{
+    static const struct {
+        const char *scoring;
+        int top_k, norm_topk, bias;
+        grouping g;
+        const char *same_as;
+    } cases[] = {
+        {"sigmoid", 3, 1, 1, {4, 2, 2.5}, "deepseek_v3:k=3,n_group=4,topk_group=2,scale=2.5"},
+        {"sigmoid", 2, 1, 1, {2, 1, 0}, "deepseek_v3:k=2,n_group=2,topk_group=1,scale=1"},
+        {"sigmoid", 2, 1, 1, {0, 0, 2.5}, "deepseek_v3:k=2,n_group=1,topk_group=1,scale=2.5"},
+        {"softmax", 2, 0, 0, {4, 2, 16}, "group_limited:k=2,n_group=4,topk_group=2,scale=16"},
+        {"softmax", 2, 1, 0, {1, 1, 2}, "topk:k=2,renorm=1,scale=2"},
+        {"sqrt_softplus", 3, 1, 1, {0, 0, 1.5}, "sqrt_softplus:k=3,scale=1.5"},
+    };
+    float *z = rs_test_random_logits(NT, NL, NE, 31);
+    float bias[NL * NE];
+    for (int i = 0; i < NL * NE; i++)
+        bias[i] = (float)((i * 3) % 5 - 2) * 0.2f;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "grouped%zu.h5", c);
+        rs_trace *tr = grouped_trace(name, cases[c].scoring, cases[c].top_k, cases[c].norm_topk, cases[c].g, z,
+                                     cases[c].bias ? bias : NULL, NULL);
+        const rs_trace_info *info = rs_trace_get_info(tr);
+        ck_assert_int_eq(info->n_group, cases[c].g.n_group);
+        ck_assert_int_eq(info->topk_group, cases[c].g.topk_group);
+        ck_assert(info->routed_scaling_factor == cases[c].g.routed_scaling_factor);
+        rs_test_chunk tc;
+        rs_test_chunk_init(&tc, 0, NT, NL, NE, z);
+        tc.chunk.bias = cases[c].bias ? bias : NULL;
+        int32_t ids[2][NT * NL * NE];
+        float w[2][NT * NL * NE];
+        rs_error err = {{0}};
+        int k = route_on("native", info, &tc, ids[0], w[0], &err);
+        ck_assert_msg(k == cases[c].top_k, "native on %s: %s", cases[c].same_as, err.msg);
+        ck_assert_int_eq(route_on(cases[c].same_as, info, &tc, ids[1], w[1], &err), k);
+        ck_assert_msg(memcmp(ids[0], ids[1], (size_t)NT * NL * k * sizeof ids[0][0]) == 0, "native != %s",
+                      cases[c].same_as);
+        ck_assert_msg(memcmp(w[0], w[1], (size_t)NT * NL * k * sizeof w[0][0]) == 0, "native != %s (weights)",
+                      cases[c].same_as);
+        rs_test_chunk_free(&tc);
+        rs_trace_close(tr);
+    }
+    free(z);
+}
+END_TEST
+
+/* A row where the group rule changes the choice, worked by hand. Sigmoid
+ * scores (bias 0) by group of two: {0.9, 0.1} sums 1.0, {0.6, 0.6} 1.2,
+ * {0.55, 0.55} 1.1, {0.85, 0.05} 0.9. Keeping topk_group = 2 groups leaves
+ * groups 1 and 2; their top 2 are experts 2 and 3 (0.6 each, the tie to the
+ * lower index), weights 0.6 / 1.2 * 2.5 = 1.25 each. Plain sigmoid top-2
+ * takes experts 0 (0.9) and 6 (0.85): what native does on the same trace
+ * without the grouping attributes, weights 0.9 / 1.75 and 0.85 / 1.75. */
+START_TEST(native_grouped_rule_by_hand)
+{
+    static const double s[NE] = {0.9, 0.1, 0.6, 0.6, 0.55, 0.55, 0.85, 0.05};
+    float z[NT * NL * NE], bias[NL * NE] = {0};
+    for (int i = 0; i < NT * NL * NE; i++)
+        z[i] = (float)log(s[i % NE] / (1 - s[i % NE]));
+    const struct {
+        grouping g;
+        int32_t want[2];
+        double weight[2];
+    } cases[] = {
+        {{4, 2, 2.5}, {2, 3}, {1.25, 1.25}},
+        {{0, 0, 0}, {0, 6}, {0.9 / 1.75, 0.85 / 1.75}}, /* a trace without the attributes: as before */
+    };
+    for (int c = 0; c < 2; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "byhand%d.h5", c);
+        rs_trace *tr = grouped_trace(name, "sigmoid", 2, 1, cases[c].g, z, bias, NULL);
+        rs_test_chunk tc;
+        rs_test_chunk_init(&tc, 0, NT, NL, NE, z);
+        tc.chunk.bias = bias;
+        int32_t ids[NT * NL * 2], plain[NT * NL * 2];
+        float w[NT * NL * 2], plain_w[NT * NL * 2];
+        rs_error err = {{0}};
+        ck_assert_msg(route_on("native", rs_trace_get_info(tr), &tc, ids, w, &err) == 2, "%s", err.msg);
+        ck_assert_int_eq(route_on("sigmoid_topk:k=2,renorm=1", rs_trace_get_info(tr), &tc, plain, plain_w, &err), 2);
+        for (int row = 0; row < NT * NL; row++) {
+            for (int j = 0; j < 2; j++) {
+                ck_assert_int_eq(ids[row * 2 + j], cases[c].want[j]);
+                ck_assert_msg(fabs(w[row * 2 + j] - cases[c].weight[j]) < 1e-5, "weight %g, want %g",
+                              w[row * 2 + j], cases[c].weight[j]);
+            }
+            /* plain sigmoid top-k differs exactly when the trace is grouped */
+            ck_assert_int_eq(plain[row * 2] == ids[row * 2] && plain[row * 2 + 1] == ids[row * 2 + 1], c == 1);
+        }
+        rs_test_chunk_free(&tc);
+        rs_trace_close(tr);
+    }
+}
+END_TEST
+
+/* Grouping native cannot run, and grouping attributes a trace may not hold. */
+START_TEST(native_grouped_errors)
+{
+    static const struct {
+        const char *scoring;
+        int norm_topk, bias;
+        grouping g;
+        const char *message; /* from native's create */
+    } refused[] = {
+        {"sigmoid", 1, 0, {4, 2, 0}, "n_group=4 with scoring=sigmoid and no /router/bias, but router sigmoid_topk has "
+                                     "no group limiting (grouped sigmoid routing needs /router/bias"},
+        {"softmax", 1, 0, {4, 2, 0}, "norm_topk=1 with scoring=softmax, but router group_limited never renormalises"},
+        {"sigmoid", 1, 0, {0, 0, 2.5}, "routed_scaling_factor=2.5 with scoring=sigmoid, but router sigmoid_topk has no "
+                                       "scale"},
+    };
+    float *z = rs_test_random_logits(NT, NL, NE, 5);
+    float bias[NL * NE] = {0};
+    for (size_t c = 0; c < sizeof refused / sizeof refused[0]; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "refused%zu.h5", c);
+        rs_trace *tr = grouped_trace(name, refused[c].scoring, 2, refused[c].norm_topk, refused[c].g, z,
+                                     refused[c].bias ? bias : NULL, NULL);
+        rs_test_chunk tc;
+        rs_test_chunk_init(&tc, 0, NT, NL, NE, z);
+        int32_t ids[NT * NL * NE];
+        float w[NT * NL * NE];
+        rs_error err = {{0}};
+        ck_assert_int_eq(route_on("native", rs_trace_get_info(tr), &tc, ids, w, &err), -1);
+        ck_assert_msg(strstr(err.msg, refused[c].message) && strstr(err.msg, name), "got '%s', want '%s'", err.msg,
+                      refused[c].message);
+        rs_test_chunk_free(&tc);
+        rs_trace_close(tr);
+    }
+    static const struct {
+        grouping g;
+        const char *message; /* from opening the trace */
+    } invalid[] = {
+        {{3, 1, 0}, "root attribute 'n_group' = 3 must divide num_experts = 8"},
+        {{2, 4, 0}, "root attribute 'topk_group' = 4 exceeds n_group = 2"},
+        {{16, 1, 0}, "root attribute 'n_group' = 16 must be in [1, 8]"},
+    };
+    for (size_t c = 0; c < sizeof invalid / sizeof invalid[0]; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "invalid%zu.h5", c);
+        rs_error err = {{0}};
+        ck_assert_ptr_null(grouped_trace(name, "sigmoid", 2, 1, invalid[c].g, z, bias, &err));
+        ck_assert_msg(strstr(err.msg, invalid[c].message) && strstr(err.msg, name), "got '%s', want '%s'", err.msg,
+                      invalid[c].message);
+    }
+    free(z);
+}
+END_TEST
+
 Suite *presets_suite(void)
 {
     Suite *s = suite_create("presets");
@@ -271,6 +439,9 @@ Suite *presets_suite(void)
     tcase_add_test(tc, preset_names_do_not_shadow_routers);
     tcase_add_test(tc, native_follows_the_trace_attributes);
     tcase_add_test(tc, native_names_missing_attributes);
+    tcase_add_test(tc, native_follows_grouped_attributes);
+    tcase_add_test(tc, native_grouped_rule_by_hand);
+    tcase_add_test(tc, native_grouped_errors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,6 +9,7 @@
 
 #include "tests/workloads/check_generator.h"
 #include "tests/test_util.h"
+#include "routesim/fastmath.h"
 #include "workloads/generator/generator.h"
 #include "workloads/trace/trace.h"
 
@@ -265,8 +266,14 @@ START_TEST(test_half_dtypes_round_float32)
 }
 END_TEST
 
-/* The native rule recomputed from the stored logits: ids by (-score, index). */
-static void check_recorded_topk(const char *settings, int sigmoid, int norm)
+/* The rule the trace's attributes name, recomputed from the stored logits by
+ * brute force: ids by (-score, index); for a grouped sigmoid rule only the
+ * experts of the topk_group groups with the largest sum of their two largest
+ * biased scores compete (ties to the lower group), and the weights are
+ * multiplied by routed_scaling_factor. The sigmoid is the generator's
+ * (rs_fast_sigmoidf), so an exact comparison of ids is fair. */
+static void check_recorded_topk(const char *settings, int sigmoid, int norm, int n_group, int topk_group,
+                                double scale)
 {
     char path[1024];
     gen_test_generate(path, sizeof path, "topk.h5", settings);
@@ -274,13 +281,42 @@ static void check_recorded_topk(const char *settings, int sigmoid, int norm)
     gen_test_load(&t, path);
     ck_assert_int_gt(t.K, 0);
     ck_assert(!sigmoid || t.bias);
+    rs_error err = {{0}};
+    rs_trace *tr = NULL;
+    ck_assert_msg(rs_trace_open(&tr, path, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(rs_trace_get_info(tr)->n_group, n_group);
+    ck_assert_int_eq(rs_trace_get_info(tr)->topk_group, topk_group);
+    ck_assert(rs_trace_get_info(tr)->routed_scaling_factor == (scale == 1 ? 0 : scale));
+    rs_trace_close(tr);
     float score[256];
     ck_assert_int_le(t.E, 256);
+    const int groups = n_group > 0 ? n_group : 1, kept = n_group > 0 ? topk_group : 1, size = t.E / groups;
     for (int i = 0; i < t.T; i++)
         for (int l = 0; l < t.L; l++) {
             const float *z = gen_test_row(&t, i, l);
             for (int e = 0; e < t.E; e++)
-                score[e] = sigmoid ? 1.0f / (1.0f + expf(-z[e])) + t.bias[l * t.E + e] : z[e];
+                score[e] = sigmoid ? rs_fast_sigmoidf(z[e]) + t.bias[l * t.E + e] : z[e];
+            int allowed[256];
+            float group_score[256];
+            for (int g = 0; g < groups; g++) {
+                float first = -INFINITY, second = -INFINITY;
+                for (int e = g * size; e < (g + 1) * size; e++) {
+                    if (score[e] > first) {
+                        second = first;
+                        first = score[e];
+                    } else if (score[e] > second) {
+                        second = score[e];
+                    }
+                }
+                group_score[g] = first + second;
+            }
+            for (int g = 0; g < groups; g++) {
+                int better = 0; /* groups ranked above g */
+                for (int h = 0; h < groups; h++)
+                    better += group_score[h] > group_score[g] || (group_score[h] == group_score[g] && h < g);
+                for (int e = g * size; e < (g + 1) * size; e++)
+                    allowed[e] = better < kept;
+            }
             double mass = 0, max = z[0], chosen[256];
             for (int e = 1; e < t.E; e++)
                 max = z[e] > max ? z[e] : max;
@@ -295,7 +331,7 @@ static void check_recorded_topk(const char *settings, int sigmoid, int norm)
                     int taken = 0;
                     for (int q = 0; q < r; q++)
                         taken |= ids[q] == e;
-                    if (!taken && (best < 0 || score[e] > score[best]))
+                    if (!taken && allowed[e] && (best < 0 || score[e] > score[best]))
                         best = e;
                 }
                 ck_assert_msg(ids[r] == best, "%s: token %d layer %d rank %d: id %d, expected %d", settings, i, l, r,
@@ -304,7 +340,7 @@ static void check_recorded_topk(const char *settings, int sigmoid, int norm)
                 sum += chosen[r];
             }
             for (int r = 0; r < t.K; r++) {
-                double want = norm ? chosen[r] / sum : chosen[r];
+                double want = (norm ? chosen[r] / sum : chosen[r]) * scale;
                 ck_assert_msg(fabs(w[r] - want) <= 1e-5 * (1 + want), "%s: weight %g, expected %g", settings, w[r],
                               want);
             }
@@ -314,10 +350,16 @@ static void check_recorded_topk(const char *settings, int sigmoid, int norm)
 
 START_TEST(test_record_topk_matches_logits)
 {
-    check_recorded_topk("preset=small,tokens=300,seed=8,record_topk=1", 0, 1);
-    check_recorded_topk("preset=small,tokens=300,seed=8,record_topk=1,dtype=float16", 0, 1);
-    check_recorded_topk("preset=olmoe,tokens=40,seed=8,record_topk=1", 0, 0);
-    check_recorded_topk("preset=deepseek-v3,tokens=30,seed=8,record_topk=1,dtype=bfloat16", 1, 1);
+    check_recorded_topk("preset=small,tokens=300,seed=8,record_topk=1", 0, 1, 0, 0, 1);
+    check_recorded_topk("preset=small,tokens=300,seed=8,record_topk=1,dtype=float16", 0, 1, 0, 0, 1);
+    check_recorded_topk("preset=olmoe,tokens=40,seed=8,record_topk=1", 0, 0, 0, 0, 1);
+    /* DeepSeek-V3's grouped rule: 8 groups of 32, 4 kept, weights x2.5 */
+    check_recorded_topk("preset=deepseek-v3,tokens=30,seed=8,record_topk=1,dtype=bfloat16", 1, 1, 8, 4, 2.5);
+    /* reshaped: 8 groups of 4 experts still hold k = 8 */
+    check_recorded_topk("preset=deepseek-v3,tokens=60,seed=2,record_topk=1,layers=3,experts=32", 1, 1, 8, 4, 2.5);
+    /* 12 experts do not split into 8 groups: plain top-k on s + b, still x2.5 */
+    check_recorded_topk("preset=deepseek-v3,tokens=60,seed=2,record_topk=1,layers=3,experts=12,k=3", 1, 1, 0, 0,
+                        2.5);
 }
 END_TEST
 
@@ -407,6 +449,45 @@ START_TEST(test_cli_generates_valid_trace)
     ck_assert_int_eq(t.T, 100);
     ck_assert_int_eq(t.K, 2);
     gen_test_unload(&t);
+}
+END_TEST
+
+/* A generated DeepSeek-V3 trace names its grouped rule, `info` prints it,
+ * and `native` on it reproduces the recorded routing exactly. */
+START_TEST(test_cli_native_reproduces_recorded_deepseek_v3)
+{
+    char args[2048], *out = NULL;
+    const char *path = rs_test_path("dsv3.h5");
+    snprintf(args, sizeof args,
+             "gen --preset deepseek-v3 --layers 3 --experts 64 --tokens 400 --seed 4 --record_topk 1 "
+             "--dtype bfloat16 -o '%s' --no-progress", path);
+    ck_assert_int_eq(rs_test_run_cli(args, NULL, NULL), 0);
+    snprintf(args, sizeof args, "info '%s'", path);
+    ck_assert_int_eq(rs_test_run_cli(args, &out, NULL), 0);
+    ck_assert_msg(strstr(out, "routing    top_k = 8, scoring = sigmoid, norm_topk = 1, n_group = 8, topk_group = 4, "
+                              "routed_scaling_factor = 2.5\n"),
+                  "info: %s", out);
+    free(out);
+    const char *routers[] = {"native", "deepseek_v3:n_group=1,topk_group=1,scale=2.5"};
+    for (int r = 0; r < 2; r++) {
+        snprintf(args, sizeof args, "route '%s' --router %s --reference replay --metrics agreement.jaccard", path,
+                 routers[r]);
+        ck_assert_int_eq(rs_test_run_cli(args, &out, NULL), 0);
+        const char *line = strstr(out, "agreement.jaccard");
+        double jaccard = -1;
+        ck_assert_msg(line && sscanf(line, "agreement.jaccard %lf", &jaccard) == 1, "route: %s", out);
+        if (r == 0)
+            ck_assert_msg(jaccard == 1, "native against the recorded routing: jaccard %g", jaccard);
+        else /* without the groups the choice differs: the test can tell */
+            ck_assert_msg(jaccard < 0.99, "ungrouped against the recorded routing: jaccard %g", jaccard);
+        free(out);
+    }
+    snprintf(args, sizeof args, "gen --preset small --tokens 50 -o '%s' --no-progress", path);
+    ck_assert_int_eq(rs_test_run_cli(args, NULL, NULL), 0);
+    snprintf(args, sizeof args, "info '%s'", path);
+    ck_assert_int_eq(rs_test_run_cli(args, &out, NULL), 0);
+    ck_assert_msg(!strstr(out, "n_group") && !strstr(out, "routed_scaling_factor"), "info: %s", out);
+    free(out);
 }
 END_TEST
 
@@ -502,6 +583,7 @@ Suite *generator_suite(void)
     TCase *cli = tcase_create("cli");
     tcase_set_timeout(cli, 60);
     tcase_add_test(cli, test_cli_generates_valid_trace);
+    tcase_add_test(cli, test_cli_native_reproduces_recorded_deepseek_v3);
     tcase_add_test(cli, test_cli_help_and_presets);
     tcase_add_test(cli, test_cli_usage_errors);
     tcase_add_test(cli, test_docs_tables_in_step);

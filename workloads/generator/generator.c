@@ -105,6 +105,24 @@ static double setting(const rs_params *p, const rs_generator_preset *preset, con
     return v;
 }
 
+/* The preset's grouped rule, where the trace can carry it: with a selection
+ * bias (DeepSeek-V3's rule needs one) and, for a reshaped model, when the
+ * groups still divide the experts, hold two each and leave k experts. */
+static void resolve_grouping(const rs_generator_preset *pr, rs_gen_config *c)
+{
+    c->n_group = c->topk_group = 0;
+    c->routed_scaling_factor = 1.0;
+    if (!c->sigmoid || c->bias_correction <= 0)
+        return;
+    if (pr->routed_scaling_factor > 0)
+        c->routed_scaling_factor = pr->routed_scaling_factor;
+    if (pr->n_group > 1 && c->E % pr->n_group == 0 && c->E / pr->n_group >= 2 &&
+        c->k <= pr->topk_group * (c->E / pr->n_group)) {
+        c->n_group = pr->n_group;
+        c->topk_group = pr->topk_group;
+    }
+}
+
 static int resolve(const rs_params *p, rs_gen_config *c, rs_error *err)
 {
     memset(c, 0, sizeof *c);
@@ -134,6 +152,7 @@ static int resolve(const rs_params *p, rs_gen_config *c, rs_error *err)
     c->bias_correction = setting(p, pr, "bias_correction");
     c->sigmoid = strcmp(pr->scoring, "sigmoid") == 0;
     c->norm_topk = pr->norm_topk;
+    resolve_grouping(pr, c);
     static const rs_logits_dtype dtypes[] = {RS_LOGITS_F32, RS_LOGITS_F16, RS_LOGITS_BF16};
     c->dtype = dtypes[rs_param_int(p, "dtype")];
     c->record_topk = rs_param_bool(p, "record_topk");
@@ -303,6 +322,9 @@ int rs_generate_trace(const char *path, const rs_params *p, const rs_output_limi
             .source = source,
             .top_k = c.k,
             .norm_topk = c.norm_topk,
+            .n_group = c.n_group,
+            .topk_group = c.topk_group,
+            .routed_scaling_factor = c.routed_scaling_factor != 1.0 ? c.routed_scaling_factor : 0,
             .num_domains = c.domains,
             .domain_names = (const char *const *)names,
             .layer_index = layer_index,

@@ -276,54 +276,6 @@ void rs_gen_token_logits(const rs_gen_config *c, const rs_gen_model *m, rs_gen_s
     }
 }
 
-/* The k largest scores, best first; ties go to the lower index. */
-static void top_k(const float *score, int E, int k, int32_t *ids)
-{
-    int n = 0;
-    for (int e = 0; e < E; e++) {
-        const float v = score[e];
-        if (n == k && !(v > score[ids[k - 1]]))
-            continue;
-        int pos = n < k ? n++ : k - 1;
-        while (pos > 0 && v > score[ids[pos - 1]]) {
-            ids[pos] = ids[pos - 1];
-            pos--;
-        }
-        ids[pos] = e;
-    }
-}
-
-/* The preset's own rule on one row of (stored-precision) logits. */
-void rs_gen_native_topk(const rs_gen_config *c, const float *bias, const float *z, float *score, int32_t *ids,
-                        float *weights)
-{
-    const int E = c->E, k = c->k;
-    if (c->sigmoid) {
-        for (int e = 0; e < E; e++)
-            score[e] = 1.0f / (1.0f + expf(-z[e])) + (bias ? bias[e] : 0.0f);
-        top_k(score, E, k, ids);
-        for (int i = 0; i < k; i++)
-            weights[i] = 1.0f / (1.0f + expf(-z[ids[i]]));
-    } else {
-        top_k(z, E, k, ids);
-        float max = z[0];
-        for (int e = 1; e < E; e++)
-            max = z[e] > max ? z[e] : max;
-        double total = 0;
-        for (int e = 0; e < E; e++)
-            total += exp((double)z[e] - max);
-        for (int i = 0; i < k; i++)
-            weights[i] = (float)(exp((double)z[ids[i]] - max) / total);
-    }
-    if (c->norm_topk) {
-        double sum = 0;
-        for (int i = 0; i < k; i++)
-            sum += weights[i];
-        for (int i = 0; i < k; i++)
-            weights[i] = (float)(weights[i] / sum);
-    }
-}
-
 int64_t rs_gen_draw_sequence_length(const rs_gen_config *c, const rs_gen_model *m)
 {
     if (c->seq_len_sigma == 0)

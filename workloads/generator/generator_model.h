@@ -21,10 +21,17 @@ typedef struct rs_gen_config {
     double skew, skew_spread, domain_scale, locality, locality_scale;
     double token_dependence, affinity, noise, logit_offset, bias_correction;
     int sigmoid, norm_topk;
+    /* Grouped routing of the sigmoid rule (DeepSeek-V3): n_group 0 = none;
+     * routed_scaling_factor multiplies the recorded weights (1 = none). */
+    int n_group, topk_group;
+    double routed_scaling_factor;
     rs_logits_dtype dtype;
     int record_topk, gzip;
     int reshaped; /* L, E or k differ from the preset's model */
 } rs_gen_config;
+
+/* Most experts per layer (the `experts` setting's limit). */
+#define RS_GEN_MAX_EXPERTS 4096
 
 /* One independent GSL stream per kind of draw. */
 enum {

@@ -44,9 +44,10 @@ static const rs_generator_preset presets[] = {
     },
     {
         .name = "deepseek-v3",
-        .summary = "DeepSeek-V3: 58 MoE layers x 256 experts, top-8 sigmoid + bias, renormalised",
+        .summary = "DeepSeek-V3: 58 MoE layers x 256 experts, top-8 sigmoid + bias in 4 of 8 groups, renormalised, x2.5",
         .model = "deepseek-ai/DeepSeek-V3",
         .layers = 58, .experts = 256, .k = 8, .scoring = "sigmoid", .norm_topk = 1, .first_layer = 3,
+        .n_group = 8, .topk_group = 4, .routed_scaling_factor = 2.5,
         .vocab = 129280, .seq_len = 512,
         .skew = 1.3, .skew_spread = 0.3, .domain_scale = 0.4,
         .locality = 0.95, .locality_scale = 1.3,

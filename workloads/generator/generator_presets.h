@@ -11,6 +11,11 @@ typedef struct rs_generator_preset {
     int layers, experts, k;
     const char *scoring; /* "softmax" or "sigmoid" */
     int norm_topk;
+    /* Grouped routing as the model's config has it (n_group, topk_group,
+     * routed_scaling_factor); n_group 0 = not grouped. Applied with the
+     * sigmoid rule's selection bias only (DeepSeek-V3's noaux_tc). */
+    int n_group, topk_group;
+    double routed_scaling_factor;
     int first_layer;     /* model index of the first MoE layer (dense layers come before) */
     int vocab;
     int seq_len;

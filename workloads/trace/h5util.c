@@ -126,6 +126,26 @@ int rs_h5_attr_int(hid_t obj, const char *name, long long *out, const char *file
     return rc;
 }
 
+int rs_h5_attr_double(hid_t obj, const char *name, double *out, const char *file, const char *where,
+                      rs_error *err)
+{
+    if (!rs_h5_has_attr(obj, name))
+        return 0;
+    hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t type = H5Aget_type(attr);
+    hid_t space = H5Aget_space(attr);
+    H5T_class_t cls = H5Tget_class(type);
+    int rc = 1;
+    if ((cls != H5T_INTEGER && cls != H5T_FLOAT) || H5Sget_simple_extent_npoints(space) != 1)
+        rc = rs_fail(err, "%s: %s attribute '%s': expected a number", file, where, name);
+    else if (H5Aread(attr, H5T_NATIVE_DOUBLE, out) < 0)
+        rc = rs_fail(err, "%s: %s attribute '%s': cannot read", file, where, name);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Aclose(attr);
+    return rc;
+}
+
 void rs_h5_free_strings(char **strings, int count)
 {
     if (!strings)
@@ -232,6 +252,19 @@ int rs_h5_write_attr_int(hid_t obj, const char *name, long long value, rs_error 
     hid_t attr = H5Acreate2(obj, name, H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
     int rc = 0;
     if (attr < 0 || H5Awrite(attr, H5T_NATIVE_LLONG, &value) < 0)
+        rc = rs_fail(err, "cannot write attribute '%s'", name);
+    if (attr >= 0)
+        H5Aclose(attr);
+    H5Sclose(space);
+    return rc;
+}
+
+int rs_h5_write_attr_double(hid_t obj, const char *name, double value, rs_error *err)
+{
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(obj, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = 0;
+    if (attr < 0 || H5Awrite(attr, H5T_NATIVE_DOUBLE, &value) < 0)
         rc = rs_fail(err, "cannot write attribute '%s'", name);
     if (attr >= 0)
         H5Aclose(attr);

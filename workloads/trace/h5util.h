@@ -32,6 +32,9 @@ int rs_h5_attr_string(hid_t obj, const char *name, char **out, const char *file,
                       rs_error *err);
 int rs_h5_attr_int(hid_t obj, const char *name, long long *out, const char *file, const char *where,
                    rs_error *err);
+/* A number: an integer or floating-point scalar, read as double. */
+int rs_h5_attr_double(hid_t obj, const char *name, double *out, const char *file, const char *where,
+                      rs_error *err);
 /* String array attribute: *out is an array of *count malloc'ed strings. */
 int rs_h5_attr_string_array(hid_t obj, const char *name, char ***out, int *count, const char *file,
                             const char *where, rs_error *err);
@@ -39,6 +42,7 @@ void rs_h5_free_strings(char **strings, int count);
 
 int rs_h5_write_attr_string(hid_t obj, const char *name, const char *value, rs_error *err);
 int rs_h5_write_attr_int(hid_t obj, const char *name, long long value, rs_error *err);
+int rs_h5_write_attr_double(hid_t obj, const char *name, double value, rs_error *err);
 int rs_h5_write_attr_string_array(hid_t obj, const char *name, const char *const *values, int count,
                                   rs_error *err);
 

@@ -34,5 +34,9 @@ struct rs_trace {
     size_t row_bytes;         /* one token's stored [L, E] logits */
 };
 
+/* Reads and checks the root attributes of the model's routing rule (top_k,
+ * scoring, norm_topk, n_group, topk_group, routed_scaling_factor) into
+ * tr->info; num_experts must be read already. */
+int rs_trace_read_rule_attributes(rs_trace *tr, rs_error *err);
 
 #endif

@@ -83,7 +83,7 @@ static int read_root_attributes(rs_trace *tr, rs_error *err)
     }
     free(format);
 
-    long long version = 0, layers = 0, experts = 0, value = 0;
+    long long version = 0, layers = 0, experts = 0;
     RS_CHECK(rs_h5_attr_int(root, "format_version", &version, f, "root", err) == 1, err,
              "%s: root attribute 'format_version' missing (must be 1)", f);
     RS_CHECK(version == 1, err, "%s: root attribute 'format_version' is %lld; this routesim reads version 1", f,
@@ -111,30 +111,10 @@ static int read_root_attributes(rs_trace *tr, rs_error *err)
              "%s: root attribute 'num_layers' = %lld, must be 1 when unit = \"query\"", f, layers);
 
     if (rs_h5_attr_string(root, "model", &tr->model, f, "root", err) < 0 ||
-        rs_h5_attr_string(root, "scoring", &tr->scoring, f, "root", err) < 0 ||
         rs_h5_attr_string(root, "source", &tr->source, f, "root", err) < 0 ||
         rs_h5_attr_string(root, "import_notes", &tr->import_notes, f, "root", err) < 0)
         return -1;
-    if (tr->scoring && strcmp(tr->scoring, "softmax") != 0 && strcmp(tr->scoring, "sigmoid") != 0 &&
-        strcmp(tr->scoring, "sqrt_softplus") != 0)
-        return rs_fail(err, "%s: root attribute 'scoring' is \"%s\", must be softmax, sigmoid or sqrt_softplus", f,
-                       tr->scoring);
-
-    tr->info.top_k = 0;
-    if ((rc = rs_h5_attr_int(root, "top_k", &value, f, "root", err)) < 0)
-        return -1;
-    if (rc == 1) {
-        RS_CHECK(value >= 1 && value <= experts, err, "%s: root attribute 'top_k' = %lld must be in [1, %lld]", f,
-                 value, experts);
-        tr->info.top_k = (int)value;
-    }
-    tr->info.norm_topk = -1;
-    if ((rc = rs_h5_attr_int(root, "norm_topk", &value, f, "root", err)) < 0)
-        return -1;
-    if (rc == 1) {
-        RS_CHECK(value == 0 || value == 1, err, "%s: root attribute 'norm_topk' = %lld must be 0 or 1", f, value);
-        tr->info.norm_topk = (int)value;
-    }
+    RS_TRY(rs_trace_read_rule_attributes(tr, err));
     if ((rc = rs_h5_attr_string_array(root, "expert_names", &tr->expert_names, &tr->num_expert_names, f, "root",
                                       err)) < 0)
         return -1;

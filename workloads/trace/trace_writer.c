@@ -87,6 +87,12 @@ static int write_attributes(rs_trace_writer *w, rs_error *err)
         RS_TRY(rs_h5_write_attr_int(root, "top_k", l->top_k, err));
     if (l->norm_topk >= 0)
         RS_TRY(rs_h5_write_attr_int(root, "norm_topk", l->norm_topk, err));
+    if (l->n_group > 0) {
+        RS_TRY(rs_h5_write_attr_int(root, "n_group", l->n_group, err));
+        RS_TRY(rs_h5_write_attr_int(root, "topk_group", l->topk_group, err));
+    }
+    if (l->routed_scaling_factor > 0)
+        RS_TRY(rs_h5_write_attr_double(root, "routed_scaling_factor", l->routed_scaling_factor, err));
     if (l->expert_names)
         RS_TRY(rs_h5_write_attr_string_array(root, "expert_names", l->expert_names, l->num_experts, err));
     if (l->layer_index) {

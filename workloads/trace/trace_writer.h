@@ -32,6 +32,8 @@ typedef struct rs_trace_layout {
     const char *import_notes;
     int top_k;              /* 0 = omitted */
     int norm_topk;          /* -1 = omitted */
+    int n_group, topk_group;       /* grouped routing; 0 = omitted */
+    double routed_scaling_factor;  /* 0 = omitted */
     int num_domains;        /* > 0 writes /sequences/domain and its names */
     const char *const *domain_names;
     const char *const *expert_names; /* [E] or NULL */
