@@ -231,11 +231,12 @@ static int blank(const rs_plot_chart *c)
 
 /* Axis labels longer than their axis are wrapped: the x label to the plot
  * width, the y label to the plot height (one-column figure, 8 pt font:
- * about 4.4 pt a character). */
-static void axis_label(FILE *f, const char *axis, const char *text, double length_pt)
+ * about 4.4 pt a character), each centred and free to reach a little into
+ * the margins. */
+static void axis_label(FILE *f, const char *axis, const char *text, double length_pt, double margins_pt)
 {
     char wrapped[320];
-    rs_plot_wrap(text, (int)(length_pt / 4.4), wrapped, sizeof wrapped);
+    rs_plot_wrap(text, (int)((length_pt + margins_pt) / 4.4), wrapped, sizeof wrapped);
     fprintf(f, "set %slabel ", axis);
     rs_plot_gp_lines(f, wrapped);
     fputc('\n', f);
@@ -279,8 +280,8 @@ static int write_script(rs_plot_chart *c, const rs_plot_figure *fig, const rs_pl
     RS_TRY(rs_plot_file_open(&pf, tg, fig->stem, "gp", err));
     FILE *f = pf.f;
     rs_plot_script_preamble(f, tg, fig, what, single_height, double_height);
-    axis_label(f, "x", c->xlabel, frame.width_pt);
-    axis_label(f, "y", c->y.label, frame.height_pt);
+    axis_label(f, "x", c->xlabel, frame.width_pt, 24);
+    axis_label(f, "y", c->y.label, frame.height_pt, 40); /* the top margin and the x tics' row */
     if (c->logx)
         fprintf(f, "set logscale x %d\n", c->logx);
     if (c->tics_at_x)

@@ -200,8 +200,8 @@ void rs_plot_file_discard(rs_plot_file *pf);
 
 /* A gnuplot string literal ('...' with '' for a quote: no escapes, no enhanced text). */
 void rs_plot_gp_string(FILE *f, const char *s);
-/* A gnuplot string literal that keeps line breaks ("..." with \n, \" and \\):
- * wrapped tic labels and axis labels. */
+/* A gnuplot string literal that keeps line breaks ("..." with \n, \" and \\;
+ * '...' as rs_plot_gp_string when there is none): wrapped tic and axis labels. */
 void rs_plot_gp_lines(FILE *f, const char *s);
 /* " lt C" and, past the palette's eight, " dt D pt P": the style of the
  * index-th series (0-based) of a figure. Colour and dash together differ for

@@ -18,17 +18,19 @@ int rs_plot_wrap(const char *text, int width, char *buf, size_t size)
     for (size_t start = 0; start < len;) {
         size_t take = len - start;
         if (take > (size_t)width) {
-            /* break after the last separator that fits, else mid-word */
+            /* break after the last separator that fits (one more character
+             * when that is a separator: no line starts with one), else mid-word */
             take = (size_t)width;
-            for (size_t i = (size_t)width; i > (size_t)width / 3; i--) {
-                char c = text[start + i - 1];
-                if (c == ',' || c == ';' || c == ':' || c == ' ' || c == '|' || c == '/') {
+            for (size_t i = (size_t)width + 1; i > 0; i--) {
+                if (strchr(",;: |/", text[start + i - 1])) {
                     take = i;
                     break;
                 }
             }
         }
         if (start > 0 && used + 1 < size) {
+            while (used > 0 && buf[used - 1] == ' ')
+                used--; /* nor ends with one */
             buf[used++] = '\n';
             lines++;
         }

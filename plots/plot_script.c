@@ -60,6 +60,10 @@ void rs_plot_gp_string(FILE *f, const char *s)
 
 void rs_plot_gp_lines(FILE *f, const char *s)
 {
+    if (!strchr(s, '\n')) {
+        rs_plot_gp_string(f, s);
+        return;
+    }
     fputc('"', f);
     for (; *s; s++) {
         if (*s == '\n')

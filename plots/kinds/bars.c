@@ -100,7 +100,7 @@ static int bars_write(const rs_plot_table *t, const rs_plot_figure *fig, const r
     /* Few short labels sit under upright bars (at an angle when they would
      * touch); long or many labels read better beside horizontal bars, on
      * lines of at most WRAP characters so that the bars keep their room. */
-    enum { WRAP = 22 };
+    enum { WRAP = 24 };
     int horizontal = n > 8 || longest > 16;
     int rotate = !horizontal && (n > 4 || longest > 10);
     int lines = 1;    /* the most lines of a wrapped label */
@@ -120,8 +120,10 @@ static int bars_write(const rs_plot_table *t, const rs_plot_figure *fig, const r
     }
     double single_height = horizontal ? fmax(1.6, 0.75 + (0.06 + 0.14 * lines) * n) : rotate ? 2.9 : 2.5;
     double double_height = horizontal ? fmax(1.8, 0.85 + (0.06 + 0.16 * lines) * n) : rotate ? 3.2 : 2.8;
-    /* the value axis of the one-column figure, in points (8 pt font: about 4.4 pt a character) */
+    /* the value axis of the one-column figure, in points (8 pt font: about 4.4 pt a character), and
+     * the margin its centred label may reach into on either side */
     double axis_pt = horizontal ? 252 - (double)widest * 4.4 - 30 : single_height * 72 - (rotate ? 80 : 45);
+    axis_pt += 24;
     char axis_text[320];
     rs_plot_wrap(axis.label, (int)(axis_pt / 4.4), axis_text, sizeof axis_text);
     RS_TRY(rs_plot_file_open(&pf, tg, fig->stem, "gp", err));
