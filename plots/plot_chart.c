@@ -281,9 +281,9 @@ static int write_script(rs_plot_chart *c, const rs_plot_figure *fig, const rs_pl
     FILE *f = pf.f;
     rs_plot_script_preamble(f, tg, fig, what, single_height, double_height);
     axis_label(f, "x", c->xlabel, frame.width_pt, 24);
-    axis_label(f, "y", c->y.label, frame.height_pt, 40); /* the top margin and the x tics' row */
-    if (c->logx)
-        fprintf(f, "set logscale x %d\n", c->logx);
+    axis_label(f, "y", c->y.label, frame.height_pt, 12); /* the top margin is narrow */
+    if (c->logx) /* gnuplot's log axes pad tic labels with zeros (0.00010) */
+        fprintf(f, "set logscale x %d\nset format x '%%g'\n", c->logx);
     if (c->tics_at_x)
         write_xtics(f, c);
     if (ranged)

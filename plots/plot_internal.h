@@ -262,9 +262,9 @@ typedef struct rs_plot_chart {
 
 /* ---- text layout (plot_layout.c) ---- */
 
-/* Wraps text onto lines of at most width characters (breaking after ',',
- * ';', ':', '|', '/' or a space where it can), joined by '\n' into buf;
- * returns the number of lines. */
+/* Wraps text onto lines of at most width characters, joined by '\n' into
+ * buf: at a space in the line's second half, else after the last ',', ';',
+ * ':', '|', '/' or space, else mid-word. Returns the number of lines. */
 int rs_plot_wrap(const char *text, int width, char *buf, size_t size);
 
 /* Where a point's label goes, relative to the point. */

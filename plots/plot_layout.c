@@ -20,13 +20,12 @@ int rs_plot_wrap(const char *text, int width, char *buf, size_t size)
         if (take > (size_t)width) {
             /* break after the last separator that fits (one more character
              * when that is a separator: no line starts with one), else mid-word */
-            take = (size_t)width;
-            for (size_t i = (size_t)width + 1; i > 0; i--) {
-                if (strchr(",;: |/", text[start + i - 1])) {
-                    take = i;
-                    break;
-                }
-            }
+            take = 0;
+            for (size_t i = (size_t)width + 1; i > (size_t)width / 2 && !take; i--)
+                take = text[start + i - 1] == ' ' ? i : 0; /* words first: "(max/mean - 1)" stays whole */
+            for (size_t i = (size_t)width + 1; i > 0 && !take; i--)
+                take = strchr(",;: |/", text[start + i - 1]) ? i : 0;
+            take = take ? take : (size_t)width;
         }
         if (start > 0 && used + 1 < size) {
             while (used > 0 && buf[used - 1] == ' ')

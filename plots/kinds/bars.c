@@ -123,7 +123,7 @@ static int bars_write(const rs_plot_table *t, const rs_plot_figure *fig, const r
     /* the value axis of the one-column figure, in points (8 pt font: about 4.4 pt a character), and
      * the margin its centred label may reach into on either side */
     double axis_pt = horizontal ? 252 - (double)widest * 4.4 - 30 : single_height * 72 - (rotate ? 80 : 45);
-    axis_pt += 24;
+    axis_pt += horizontal ? 24 : 12;
     char axis_text[320];
     rs_plot_wrap(axis.label, (int)(axis_pt / 4.4), axis_text, sizeof axis_text);
     RS_TRY(rs_plot_file_open(&pf, tg, fig->stem, "gp", err));

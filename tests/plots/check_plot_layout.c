@@ -54,6 +54,9 @@ START_TEST(wrap_breaks_after_separators)
     ck_assert_str_eq(buf, "abcd\nefgh\nij");
     ck_assert_int_eq(rs_plot_wrap("hit rate of the cache", 10, buf, sizeof buf), 3);
     ck_assert_str_eq(buf, "hit rate\nof the\ncache");
+    /* words before other separators: the space at 23 rather than the '/' at 28 */
+    ck_assert_int_eq(rs_plot_wrap("device imbalance ratio (max/mean - 1)", 30, buf, sizeof buf), 2);
+    ck_assert_str_eq(buf, "device imbalance ratio\n(max/mean - 1)");
     ck_assert_int_eq(rs_plot_wrap("short", 24, buf, sizeof buf), 1);
     ck_assert_str_eq(buf, "short");
 }
