@@ -102,7 +102,7 @@ static int write_data(const rs_plot_chart *c, const rs_plot_figure *fig, const r
     if (c->y.scale != 1)
         fprintf(f, " (the script multiplies y by %g)", c->y.scale);
     fputs("\n# One block per series (gnuplot: index 0, 1, ...), blocks separated by two blank lines.\n"
-          "# columns: x y ci_low ci_high (nan = none); labelled points add the label and where it goes (0 right, 1 left, 2 below, 3 above, 4-7 below right, below left, above right, above left)\n",
+          "# columns: x y ci_low ci_high (nan = none); labelled points add the label and where it goes (0 right, 1 left, 2 below, 3 above, 4-7 below right, below left, above right, above left; 8-15 the same, farther)\n",
           f);
     for (int i = 0; i < c->num_series; i++) {
         const rs_plot_series *s = &c->series[i];

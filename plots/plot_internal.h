@@ -277,7 +277,8 @@ enum {
     RS_PLOT_LABEL_BELOW_LEFT,
     RS_PLOT_LABEL_ABOVE_RIGHT,
     RS_PLOT_LABEL_ABOVE_LEFT,
-    RS_PLOT_LABEL_PLACES
+    RS_PLOT_LABEL_FAR, /* + one of the above: the same side, about twice as far (crowded corners) */
+    RS_PLOT_LABEL_PLACES = 2 * RS_PLOT_LABEL_FAR
 };
 
 /* The axes' ranges as the script sets them and the plot area's size in points. */

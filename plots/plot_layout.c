@@ -49,19 +49,23 @@ static const struct {
     double dx, dy;
     int align; /* -1 right, 0 centre, 1 left: the side of the anchor the text extends to */
     const char *name;
-} places[RS_PLOT_LABEL_PLACES] = {
+} places[RS_PLOT_LABEL_FAR] = {
     [RS_PLOT_LABEL_RIGHT] = {0.8, 0, 1, "left"},          [RS_PLOT_LABEL_LEFT] = {-0.8, 0, -1, "right"},
     [RS_PLOT_LABEL_BELOW] = {0, -1.1, 0, "center"},       [RS_PLOT_LABEL_ABOVE] = {0, 1.1, 0, "center"},
     [RS_PLOT_LABEL_BELOW_RIGHT] = {0.6, -0.9, 1, "left"}, [RS_PLOT_LABEL_BELOW_LEFT] = {-0.6, -0.9, -1, "right"},
     [RS_PLOT_LABEL_ABOVE_RIGHT] = {0.6, 0.9, 1, "left"},  [RS_PLOT_LABEL_ABOVE_LEFT] = {-0.6, 0.9, -1, "right"},
 };
 
+/* How much farther the far places are. */
+static const double far_factor = 2.2;
+
 void rs_plot_label_offset(int place, double *dx, double *dy, const char **align)
 {
     place = place >= 0 && place < RS_PLOT_LABEL_PLACES ? place : RS_PLOT_LABEL_RIGHT;
-    *dx = places[place].dx;
-    *dy = places[place].dy;
-    *align = places[place].name;
+    double k = place >= RS_PLOT_LABEL_FAR ? far_factor : 1;
+    *dx = places[place % RS_PLOT_LABEL_FAR].dx * k;
+    *dy = places[place % RS_PLOT_LABEL_FAR].dy * k;
+    *align = places[place % RS_PLOT_LABEL_FAR].name;
 }
 
 /* The label font (one point under the figure's 8 pt): a character's width
@@ -82,8 +86,12 @@ static void to_area(const rs_plot_frame *fr, double x, double y, double *px, dou
 
 static box label_box(double px, double py, int place, size_t chars)
 {
-    double w = (double)chars * char_w, cx = px + places[place].dx * char_w, cy = py + places[place].dy * char_h;
-    double x0 = places[place].align > 0 ? cx : places[place].align < 0 ? cx - w : cx - w / 2;
+    double dx, dy;
+    const char *name;
+    rs_plot_label_offset(place, &dx, &dy, &name);
+    int align = places[place % RS_PLOT_LABEL_FAR].align;
+    double w = (double)chars * char_w, cx = px + dx * char_w, cy = py + dy * char_h;
+    double x0 = align > 0 ? cx : align < 0 ? cx - w : cx - w / 2;
     return (box){x0, cy - char_h / 2, x0 + w, cy + char_h / 2};
 }
 
@@ -156,11 +164,16 @@ void rs_plot_place_labels(rs_plot_chart *c, const rs_plot_frame *fr)
     int num_placed = 0;
     if (!(fr->xhi > fr->xlo) || !(fr->yhi > fr->ylo) || (fr->logx && !(fr->xlo > 0)))
         return;
-    /* right and left first (they read best), then below and above */
-    static const int order[RS_PLOT_LABEL_PLACES] = {
+    /* right and left first (they read best), then the diagonals, below and above; then all of them farther */
+    static const int near[RS_PLOT_LABEL_FAR] = {
         RS_PLOT_LABEL_RIGHT,       RS_PLOT_LABEL_LEFT,       RS_PLOT_LABEL_BELOW_RIGHT, RS_PLOT_LABEL_BELOW_LEFT,
         RS_PLOT_LABEL_ABOVE_LEFT, RS_PLOT_LABEL_ABOVE_RIGHT, RS_PLOT_LABEL_BELOW,       RS_PLOT_LABEL_ABOVE,
     };
+    int order[RS_PLOT_LABEL_PLACES];
+    for (int o = 0; o < RS_PLOT_LABEL_FAR; o++) {
+        order[o] = near[o];
+        order[RS_PLOT_LABEL_FAR + o] = RS_PLOT_LABEL_FAR + near[o];
+    }
     for (int i = 0; i < c->num_series; i++) {
         rs_plot_series *s = &c->series[i];
         for (int j = 0; s->style == RS_PLOT_LABELLED_POINTS && j < s->n; j++) {
