@@ -62,7 +62,9 @@ int rs_plot_require_metric(const rs_plot_table *t, const char *metric, const cha
                    metric, t->results.csv_path, list);
 }
 
-/* "bars 5, layers 5" for the kinds that made figures; the others with what they need. */
+/* "bars 5, layers 5" for the kinds that made figures. Kinds asked for by
+ * name that made none each say what they need; the others, when every kind
+ * was tried, share one line. */
 static void report(FILE *out, const rs_plot_figures *figs, const int *made, unsigned asked, const char *dir,
                    unsigned formats, int rendered)
 {
@@ -79,9 +81,51 @@ static void report(FILE *out, const rs_plot_figures *figs, const int *made, unsi
             fu += (size_t)snprintf(fmts + fu, sizeof fmts - fu, "%s%s", fu ? ", " : "", rs_plot_format_name(bit));
     fprintf(out, "routesim: plot: %d figure%s in %s (%s)%s%s\n", figs->n, figs->n == 1 ? "" : "s", dir, line,
             rendered ? " as " : ", data and scripts only", rendered ? fmts : "");
-    for (int k = 0; k < RS_PLOT_NUM_KINDS; k++)
-        if (!made[k] && (!asked || (asked & (1u << k))))
+    int every_kind = asked == ~0u, missing = 0, last = -1;
+    char none[512];
+    used = 0;
+    for (int k = 0; k < RS_PLOT_NUM_KINDS; k++) {
+        if (made[k] || !(asked & (1u << k)))
+            continue;
+        if (!every_kind) {
             fprintf(out, "routesim: plot: no %s figure: needs %s\n", rs_plot_kind_name(k), rs_plot_kind_needs(k));
+            continue;
+        }
+        if (last >= 0) /* "a, b, c or d": each name is written when the next one shows whether it is the last */
+            used += (size_t)snprintf(none + used, used < sizeof none ? sizeof none - used : 0, "%s%s",
+                                     missing > 1 ? ", " : "", rs_plot_kind_name(last));
+        last = k;
+        missing++;
+    }
+    if (missing)
+        fprintf(out, "routesim: plot: no %s%s%s figure%s: the results lack the rows %s (routesim plot --help says "
+                     "what each kind needs)\n",
+                none, missing > 1 ? " or " : "", rs_plot_kind_name(last), missing > 1 ? "s" : "",
+                missing > 1 ? "they need" : "it needs");
+}
+
+/* Takes the figures that came out blank off the list and says which, in one line. */
+static void drop_blank(rs_plot_figures *figs, const char *blank, int *made, FILE *out, int quiet)
+{
+    char names[1024];
+    size_t used = 0;
+    int n = 0, kept = 0;
+    for (int i = 0; i < figs->n; i++) {
+        if (!blank[i]) {
+            figs->items[kept++] = figs->items[i];
+            continue;
+        }
+        made[figs->items[i].kind]--;
+        if (used < sizeof names)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", n ? ", " : "", figs->items[i].stem);
+        n++;
+    }
+    figs->n = kept;
+    if (used >= sizeof names)
+        snprintf(names + sizeof names - 5, 5, "...");
+    if (n && !quiet)
+        fprintf(out, "routesim: plot: skipped %d figure%s whose values are all zero or absent: %s\n", n,
+                n == 1 ? "" : "s", names);
 }
 
 int rs_plot_make_requests(const rs_plot_table *t, const rs_plot_request *reqs, int num_reqs, int explicit_,
@@ -112,8 +156,24 @@ int rs_plot_make_requests(const rs_plot_table *t, const rs_plot_request *reqs, i
     }
     if (rc == 0)
         rc = rs_make_dirs(target->dir, err);
-    for (int i = 0; rc == 0 && i < figs.n; i++)
+    char *blank = rc == 0 ? calloc((size_t)figs.n, 1) : NULL;
+    if (rc == 0 && !blank)
+        rc = rs_fail(err, "out of memory");
+    for (int i = 0; rc == 0 && i < figs.n; i++) {
         rc = rs_plot_kind_at(figs.items[i].kind)->write(t, &figs.items[i], target, err);
+        blank[i] = rc == RS_PLOT_BLANK;
+        rc = rc == RS_PLOT_BLANK ? 0 : rc;
+    }
+    if (rc == 0)
+        drop_blank(&figs, blank, made, stderr, quiet);
+    free(blank);
+    if (rc == 0 && figs.n == 0 && explicit_)
+        rc = rs_fail(err, "%s: nothing to plot: the figures asked for have values that are all zero or absent",
+                     t->results.csv_path);
+    if (rc == 0 && figs.n == 0) {
+        rs_plot_figures_free(&figs);
+        return 0;
+    }
     char gnuplot[4096];
     int have = rc == 0 && render && rs_plot_find_gnuplot(gnuplot, sizeof gnuplot);
     for (int i = 0; rc == 0 && have && i < figs.n; i++) {

@@ -102,7 +102,7 @@ static int write_data(const rs_plot_chart *c, const rs_plot_figure *fig, const r
     if (c->y.scale != 1)
         fprintf(f, " (the script multiplies y by %g)", c->y.scale);
     fputs("\n# One block per series (gnuplot: index 0, 1, ...), blocks separated by two blank lines.\n"
-          "# columns: x y ci_low ci_high (nan = none); labelled points add the label and 1 = text left of the point\n",
+          "# columns: x y ci_low ci_high (nan = none); labelled points add the label and where it goes (0 right, 1 left, 2 below, 3 above, 4-7 below right, below left, above right, above left; 8-15 the same, farther)\n",
           f);
     for (int i = 0; i < c->num_series; i++) {
         const rs_plot_series *s = &c->series[i];
@@ -122,7 +122,7 @@ static int write_data(const rs_plot_chart *c, const rs_plot_figure *fig, const r
             if (s->style == RS_PLOT_LABELLED_POINTS) {
                 fputc(' ', f);
                 rs_plot_data_string(f, p->label);
-                fprintf(f, " %d", p->label_left);
+                fprintf(f, " %d", p->label_place);
             }
             fputc('\n', f);
         }
@@ -178,8 +178,8 @@ static void write_xtics(FILE *f, const rs_plot_chart *c)
 }
 
 /* Data-tight ranges with a margin so that no point sits on an axis; a
- * constant y gets a range around it. */
-static void write_ranges(FILE *f, const rs_plot_chart *c)
+ * constant y gets a range around it. Returns 0 when nothing is finite. */
+static int chart_ranges(const rs_plot_chart *c, rs_plot_frame *fr)
 {
     double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
     for (int i = 0; i < c->num_series; i++) {
@@ -199,38 +199,59 @@ static void write_ranges(FILE *f, const rs_plot_chart *c)
         }
     }
     if (!(xlo <= xhi) || !(ylo <= yhi))
-        return;
+        return 0;
+    fr->logx = c->logx;
     if (c->logx) {
         double pad = xhi > xlo ? pow(xhi / xlo, 0.05) : 2;
-        fprintf(f, "set xrange [%.10g:%.10g]\n", xlo / pad, xhi * pad);
+        fr->xlo = xlo / pad;
+        fr->xhi = xhi * pad;
     } else {
         double pad = xhi > xlo ? 0.04 * (xhi - xlo) : (xlo != 0 ? 0.1 * fabs(xlo) : 1);
-        fprintf(f, "set xrange [%.10g:%.10g]\n", xlo - pad, xhi + pad);
+        fr->xlo = xlo - pad;
+        fr->xhi = xhi + pad;
     }
-    if (yhi > ylo) {
-        double pad = 0.06 * (yhi - ylo);
-        /* a quantity that cannot go below zero keeps its axis at zero when it starts near it */
-        double bottom = ylo >= 0 && ylo - pad < 0 ? 0 : ylo - pad;
-        fprintf(f, "set yrange [%.10g:%.10g]\n", bottom, yhi + pad);
-    } else {
-        double pad = ylo != 0 ? 0.1 * fabs(ylo) : 1;
-        fprintf(f, "set yrange [%.10g:%.10g]\n", ylo >= 0 && ylo - pad < 0 ? 0 : ylo - pad, yhi + pad);
-    }
+    double pad = yhi > ylo ? 0.06 * (yhi - ylo) : ylo != 0 ? 0.1 * fabs(ylo) : 1;
+    /* a quantity that cannot go below zero keeps its axis at zero when it starts near it */
+    fr->ylo = ylo >= 0 && ylo - pad < 0 ? 0 : ylo - pad;
+    fr->yhi = yhi + pad;
+    return 1;
 }
 
-static int write_script(const rs_plot_chart *c, const rs_plot_figure *fig, const rs_plot_target *tg, const char *what,
+/* Every finite y is zero, or none is finite: the figure would be blank. */
+static int blank(const rs_plot_chart *c)
+{
+    for (int i = 0; i < c->num_series; i++)
+        for (int j = 0; j < c->series[i].n; j++) {
+            const rs_plot_point *p = &c->series[i].points[j];
+            if (isfinite(p->x) && isfinite(p->y) && p->y != 0)
+                return 0;
+        }
+    return 1;
+}
+
+/* Axis labels longer than their axis are wrapped: the x label to the plot
+ * width, the y label to the plot height (one-column figure, 8 pt font:
+ * about 4.4 pt a character), each centred and free to reach a little into
+ * the margins. */
+static void axis_label(FILE *f, const char *axis, const char *text, double length_pt, double margins_pt)
+{
+    char wrapped[320];
+    rs_plot_wrap(text, (int)((length_pt + margins_pt) / 4.4), wrapped, sizeof wrapped);
+    fprintf(f, "set %slabel ", axis);
+    rs_plot_gp_lines(f, wrapped);
+    fputc('\n', f);
+}
+
+static int write_script(rs_plot_chart *c, const rs_plot_figure *fig, const rs_plot_target *tg, const char *what,
                         rs_error *err)
 {
-    int plotted = 0;
-    for (int i = 0; i < c->num_series; i++)
-        plotted += plottable(&c->series[i]);
-    RS_CHECK(plotted > 0, err, "%s: no finite values to plot", fig->stem);
     /* The key goes below the plot in as many columns as the widest title
      * allows (a character is about half the font size); the figure grows
      * by the rows beyond two so that the plot keeps its height. */
-    int titled = 0, rows[2] = {0, 0};
+    int titled = 0, plotted = 0, rows[2] = {0, 0};
     size_t longest = 0;
     for (int i = 0; i < c->num_series; i++) {
+        plotted += plottable(&c->series[i]);
         if (plottable(&c->series[i]) && c->series[i].label[0]) {
             titled++;
             longest = strlen(c->series[i].label) > longest ? strlen(c->series[i].label) : longest;
@@ -245,21 +266,28 @@ static int write_script(const rs_plot_chart *c, const rs_plot_figure *fig, const
     }
     double single_height = c->single_height + (rows[0] > 2 ? (rows[0] - 2) * 0.14 : 0);
     double double_height = c->double_height + (rows[1] > 2 ? (rows[1] - 2) * 0.16 : 0);
+    /* The plot area of the one-column figure, in points: the width less
+     * the y axis' tics and label and the right margin; the height less the
+     * x axis' tics and label, the key and the top margin. */
+    rs_plot_frame frame = {0};
+    frame.width_pt = 252 - 66;
+    frame.height_pt = single_height * 72 - 40 - (keyed ? rows[0] * 10 + 6 : 0);
+    int ranged = chart_ranges(c, &frame);
+    if (ranged)
+        rs_plot_place_labels(c, &frame);
 
     rs_plot_file pf;
     RS_TRY(rs_plot_file_open(&pf, tg, fig->stem, "gp", err));
     FILE *f = pf.f;
     rs_plot_script_preamble(f, tg, fig, what, single_height, double_height);
-    fputs("set xlabel ", f);
-    rs_plot_gp_string(f, c->xlabel);
-    fputs("\nset ylabel ", f);
-    rs_plot_gp_string(f, c->y.label);
-    fputc('\n', f);
-    if (c->logx)
-        fprintf(f, "set logscale x %d\n", c->logx);
+    axis_label(f, "x", c->xlabel, frame.width_pt, 24);
+    axis_label(f, "y", c->y.label, frame.height_pt, 12); /* the top margin is narrow */
+    if (c->logx) /* gnuplot's log axes pad tic labels with zeros (0.00010) */
+        fprintf(f, "set logscale x %d\nset format x '%%g'\n", c->logx);
     if (c->tics_at_x)
         write_xtics(f, c);
-    write_ranges(f, c);
+    if (ranged)
+        fprintf(f, "set xrange [%.10g:%.10g]\nset yrange [%.10g:%.10g]\n", frame.xlo, frame.xhi, frame.ylo, frame.yhi);
     fputs("set rmargin 4\n", f); /* room for the last x tic label and a wide key */
     if (keyed)
         fprintf(f,
@@ -270,10 +298,10 @@ static int write_script(const rs_plot_chart *c, const rs_plot_figure *fig, const
         fputs("unset key\n", f);
     rs_plot_script_overrides(f, tg);
     fputs("plot ", f);
-    int first = 1, next_type = 1;
+    int first = 1, next_style = 0;
     for (int i = 0; i < c->num_series; i++) {
         const rs_plot_series *s = &c->series[i];
-        int lt = s->linetype ? s->linetype : next_type++;
+        int style = s->linetype ? -1 : next_style++;
         if (!plottable(s))
             continue;
         fprintf(f, "%s'%s.dat' index %d using 1:", first ? "" : ", \\\n     ", fig->stem, i);
@@ -289,7 +317,11 @@ static int write_script(const rs_plot_chart *c, const rs_plot_figure *fig, const
         } else if (s->style != RS_PLOT_LINE) {
             with = "points";
         }
-        fprintf(f, " with %s lt %d", with, lt);
+        fprintf(f, " with %s", with);
+        if (style >= 0)
+            rs_plot_series_style(f, style);
+        else
+            fprintf(f, " lt %d", s->linetype);
         if (c->point_every > 1 && s->style == RS_PLOT_LINE && strcmp(with, "linespoints") == 0)
             fprintf(f, " pi %d", c->point_every);
         if (s->pointtype)
@@ -300,22 +332,32 @@ static int write_script(const rs_plot_chart *c, const rs_plot_figure *fig, const
             fputs(" title ", f);
             rs_plot_gp_string(f, s->label);
         }
-        for (int side = 0; s->style == RS_PLOT_LABELLED_POINTS && side < 2; side++) {
+        /* labels: one clause per place in use (column 6 of the data file) */
+        for (int place = 0; s->style == RS_PLOT_LABELLED_POINTS && place < RS_PLOT_LABEL_PLACES; place++) {
+            int used = 0;
+            for (int j = 0; j < s->n && !used; j++)
+                used = s->points[j].label_place == place && s->points[j].label[0];
+            if (!used)
+                continue;
+            double dx, dy;
+            const char *align;
+            rs_plot_label_offset(place, &dx, &dy, &align);
             fprintf(f, ", \\\n     '%s.dat' index %d using 1:", fig->stem, i);
             column(f, 2, c->y.scale);
-            /* below the point, where a rising curve leaves room */
-            fprintf(f, ":($6 == %d ? stringcolumn(5) : '') with labels %s offset char %s0.6, char -0.75 "
+            fprintf(f, ":($6 == %d ? stringcolumn(5) : '') with labels %s offset char %g, char %g "
                        "font sprintf(',%%d', fontsize - 1)",
-                    side, side ? "right" : "left", side ? "-" : "");
+                    place, align, dx, dy);
         }
     }
     fputc('\n', f);
     return rs_plot_file_close(&pf, err);
 }
 
-int rs_plot_chart_write(const rs_plot_chart *c, const rs_plot_figure *fig, const rs_plot_target *tg, const char *what,
+int rs_plot_chart_write(rs_plot_chart *c, const rs_plot_figure *fig, const rs_plot_target *tg, const char *what,
                         rs_error *err)
 {
+    if (blank(c))
+        return RS_PLOT_BLANK;
     RS_TRY(write_script(c, fig, tg, what, err));
     return write_data(c, fig, tg, what, err);
 }

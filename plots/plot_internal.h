@@ -200,6 +200,14 @@ void rs_plot_file_discard(rs_plot_file *pf);
 
 /* A gnuplot string literal ('...' with '' for a quote: no escapes, no enhanced text). */
 void rs_plot_gp_string(FILE *f, const char *s);
+/* A gnuplot string literal that keeps line breaks ("..." with \n, \" and \\;
+ * '...' as rs_plot_gp_string when there is none): wrapped tic and axis labels. */
+void rs_plot_gp_lines(FILE *f, const char *s);
+/* " lt C" and, past the palette's eight, " dt D pt P": the style of the
+ * index-th series (0-based) of a figure. Colour and dash together differ for
+ * the first 64 series: series i has colour i mod 8 and the dash (and point)
+ * of line type (i + i / 8) mod 8. */
+void rs_plot_series_style(FILE *f, int index);
 /* A string field of a data file ("..." with the quote and line breaks replaced). */
 void rs_plot_data_string(FILE *f, const char *s);
 /* A number in a data file, "%.17g" like results.csv; nan when undefined. */
@@ -228,13 +236,13 @@ enum { RS_PLOT_LINE, RS_PLOT_POINTS, RS_PLOT_LABELLED_POINTS };
 typedef struct rs_plot_point {
     double x, y, lo, hi; /* lo, hi: interval, NAN when none */
     char label[96];      /* RS_PLOT_LABELLED_POINTS: text beside the point */
-    int label_left;      /* the text goes left of the point (points near the right edge) */
+    int label_place;     /* where the text goes: RS_PLOT_LABEL_RIGHT, ... (rs_plot_place_labels chooses) */
 } rs_plot_point;
 
 typedef struct rs_plot_series {
     char label[256];
     int style;     /* RS_PLOT_LINE, ... */
-    int linetype;  /* 1..8 of the preamble; 0 = the next one */
+    int linetype;  /* 1..8 of the preamble; 0 = the next style (rs_plot_series_style) */
     int pointtype; /* gnuplot point type; 0 = the line type's */
     double pointsize; /* 0 = the line type's */
     rs_plot_point *points;
@@ -252,13 +260,55 @@ typedef struct rs_plot_chart {
     int num_series, cap;
 } rs_plot_chart;
 
+/* ---- text layout (plot_layout.c) ---- */
+
+/* Wraps text onto lines of at most width characters, joined by '\n' into
+ * buf: at a space in the line's second half, else after the last ',', ';',
+ * ':', '|', '/' or space, else mid-word. Returns the number of lines. */
+int rs_plot_wrap(const char *text, int width, char *buf, size_t size);
+
+/* Where a point's label goes, relative to the point. */
+enum {
+    RS_PLOT_LABEL_RIGHT,
+    RS_PLOT_LABEL_LEFT,
+    RS_PLOT_LABEL_BELOW,
+    RS_PLOT_LABEL_ABOVE,
+    RS_PLOT_LABEL_BELOW_RIGHT,
+    RS_PLOT_LABEL_BELOW_LEFT,
+    RS_PLOT_LABEL_ABOVE_RIGHT,
+    RS_PLOT_LABEL_ABOVE_LEFT,
+    RS_PLOT_LABEL_FAR, /* + one of the above: the same side, about twice as far (crowded corners) */
+    RS_PLOT_LABEL_PLACES = 2 * RS_PLOT_LABEL_FAR
+};
+
+/* The axes' ranges as the script sets them and the plot area's size in points. */
+typedef struct rs_plot_frame {
+    double xlo, xhi, ylo, yhi; /* y scaled for the axis */
+    int logx;
+    double width_pt, height_pt;
+} rs_plot_frame;
+
+/* The gnuplot label offset (characters) and alignment of a place. */
+void rs_plot_label_offset(int place, double *dx, double *dy, const char **align);
+/* Chooses label_place for every labelled point of the chart so that its
+ * text stays inside the plot area and crosses no line, point or other text
+ * where some place allows. */
+void rs_plot_place_labels(rs_plot_chart *c, const rs_plot_frame *frame);
+
 rs_plot_series *rs_plot_chart_series(rs_plot_chart *c, const char *label, int style, rs_error *err);
 int rs_plot_series_add(rs_plot_series *s, double x, double y, double lo, double hi, rs_error *err);
 /* Sorts a series' points by x. */
 void rs_plot_series_sort(rs_plot_series *s);
 void rs_plot_chart_free(rs_plot_chart *c);
-/* Writes stem.dat (one block per series: x y ci_low ci_high [label]) and stem.gp. */
-int rs_plot_chart_write(const rs_plot_chart *c, const rs_plot_figure *fig, const rs_plot_target *tg, const char *what,
+/* A kind's write returns this, having written nothing, for a figure whose
+ * values are all zero or absent (it would be blank); rs_plot_make_requests
+ * leaves it out and names it in one line. */
+enum { RS_PLOT_BLANK = 1 };
+
+/* Writes stem.dat (one block per series: x y ci_low ci_high [label place]) and
+ * stem.gp, placing the labels of labelled points; RS_PLOT_BLANK when the
+ * chart would be blank. */
+int rs_plot_chart_write(rs_plot_chart *c, const rs_plot_figure *fig, const rs_plot_target *tg, const char *what,
                         rs_error *err);
 
 /* ---- kinds (plots/kinds/: one file each, listed in registry.def) ---- */

@@ -58,6 +58,26 @@ void rs_plot_gp_string(FILE *f, const char *s)
     fputc('\'', f);
 }
 
+void rs_plot_gp_lines(FILE *f, const char *s)
+{
+    if (!strchr(s, '\n')) {
+        rs_plot_gp_string(f, s);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '\n')
+            fputs("\\n", f);
+        else if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if (*s == '\r' || *s == '\t')
+            fputc(' ', f);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 void rs_plot_data_string(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -118,6 +138,14 @@ static const struct {
     {"#CC79A7", "4", 13, 1.05},    {"#E69F00", "5", 11, 1.05},       {"#56B4E9", "(10,4,2,4,2,4)", 6, 0.95},
     {"#000000", "(14,6)", 4, 0.95}, {"#F0E442", "(2,5)", 8, 1.05},
 };
+
+void rs_plot_series_style(FILE *f, int index)
+{
+    int colour = index % 8, pattern = (index % 8 + index / 8) % 8;
+    fprintf(f, " lt %d", colour + 1);
+    if (pattern != colour) /* past the first eight: the same colour with another line type's dash */
+        fprintf(f, " dt %s pt %d", line_types[pattern].dash, line_types[pattern].point);
+}
 
 void rs_plot_script_preamble(FILE *f, const rs_plot_target *tg, const rs_plot_figure *fig, const char *what,
                              double single_height, double double_height)

@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   build-essential pkg-config
   libhdf5-dev libgsl-dev libcjson-dev libzip-dev zlib1g-dev check
-  gnuplot-nox
+  gnuplot-nox fonts-urw-base35
   python3-numpy python3-h5py python3-pandas python3-torch python3-pip python3-setuptools
 )
 if [ "${1:-}" = "fuzz" ]; then

@@ -66,6 +66,8 @@ static int bars_write(const rs_plot_table *t, const rs_plot_figure *fig, const r
         longest = strlen(t->runs[r].name) > longest ? strlen(t->runs[r].name) : longest;
     }
 
+    if (!nonzero)
+        return RS_PLOT_BLANK; /* no bar to draw */
     rs_plot_file pf;
     RS_TRY(rs_plot_file_open(&pf, tg, fig->stem, "dat", err));
     rs_plot_data_header(pf.f, tg, what);
@@ -96,26 +98,60 @@ static int bars_write(const rs_plot_table *t, const rs_plot_figure *fig, const r
             snprintf(scaled[c], sizeof scaled[c], "($%d*%g)", c + 2, axis.scale);
     }
     /* Few short labels sit under upright bars (at an angle when they would
-     * touch); long or many labels read better beside horizontal bars. */
+     * touch); long or many labels read better beside horizontal bars, on
+     * lines of at most WRAP characters so that the bars keep their room. */
+    enum { WRAP = 24 };
     int horizontal = n > 8 || longest > 16;
     int rotate = !horizontal && (n > 4 || longest > 10);
-    double single_height = horizontal ? fmax(1.6, 0.75 + 0.2 * n) : rotate ? 2.9 : 2.5;
-    double double_height = horizontal ? fmax(1.8, 0.85 + 0.22 * n) : rotate ? 3.2 : 2.8;
+    int lines = 1;    /* the most lines of a wrapped label */
+    size_t widest = 0; /* its longest line */
+    for (int r = 0; horizontal && r < t->num_runs; r++) {
+        char wrapped[512];
+        if (!rs_plot_table_find(t, fig->metric, r, fig->key, -1))
+            continue;
+        int k = rs_plot_wrap(t->runs[r].name, WRAP, wrapped, sizeof wrapped);
+        lines = k > lines ? k : lines;
+        for (char *line = wrapped; line;) {
+            char *end = strchr(line, '\n');
+            size_t len = end ? (size_t)(end - line) : strlen(line);
+            widest = len > widest ? len : widest;
+            line = end ? end + 1 : NULL;
+        }
+    }
+    double single_height = horizontal ? fmax(1.6, 0.75 + (0.06 + 0.14 * lines) * n) : rotate ? 2.9 : 2.5;
+    double double_height = horizontal ? fmax(1.8, 0.85 + (0.06 + 0.16 * lines) * n) : rotate ? 3.2 : 2.8;
+    /* the value axis of the one-column figure, in points (8 pt font: about 4.4 pt a character), and
+     * the margin its centred label may reach into on either side */
+    double axis_pt = horizontal ? 252 - (double)widest * 4.4 - 30 : single_height * 72 - (rotate ? 80 : 45);
+    axis_pt += horizontal ? 24 : 12;
+    char axis_text[320];
+    rs_plot_wrap(axis.label, (int)(axis_pt / 4.4), axis_text, sizeof axis_text);
     RS_TRY(rs_plot_file_open(&pf, tg, fig->stem, "gp", err));
     FILE *f = pf.f;
     rs_plot_script_preamble(f, tg, fig, what, single_height, double_height);
     const char *range = negative ? "" : nonzero ? "[0:*]" : "[0:1]";
     if (horizontal) {
         fputs("set xlabel ", f);
-        rs_plot_gp_string(f, axis.label);
-        fprintf(f, "\nset ytics scale 0\nset yrange [%g:-0.6]  # the first run on top\n", n - 0.4);
+        rs_plot_gp_lines(f, axis_text);
+        fputs("\nset ytics scale 0 (", f);
+        i = 0;
+        for (int r = 0; r < t->num_runs; r++) {
+            char wrapped[512];
+            if (!rs_plot_table_find(t, fig->metric, r, fig->key, -1))
+                continue;
+            rs_plot_wrap(t->runs[r].name, WRAP, wrapped, sizeof wrapped);
+            fputs(i ? ", " : "", f);
+            rs_plot_gp_lines(f, wrapped);
+            fprintf(f, " %d", i++);
+        }
+        fprintf(f, ")\nset yrange [%g:-0.6]  # the first run on top\n", n - 0.4);
         if (hi > lo) /* the value axis is short here: at most five tics */
             fprintf(f, "set xtics %.10g\n", nice_step((hi - lo) * axis.scale, 5));
         if (range[0])
             fprintf(f, "set xrange %s\n", range);
         fputs("unset grid\nset grid xtics lt 1 lw 1 lc rgb '#dddddd'\nset rmargin 3\nunset key\n", f);
         rs_plot_script_overrides(f, tg);
-        fprintf(f, "plot '%s.dat' using (0):1:(0):%s:($1-0.35):($1+0.35):ytic(5) with boxxyerror lt 1", fig->stem,
+        fprintf(f, "plot '%s.dat' using (0):1:(0):%s:($1-0.35):($1+0.35) with boxxyerror lt 1", fig->stem,
                 scaled[0]);
         if (any_ci)
             fprintf(f,
@@ -124,7 +160,7 @@ static int bars_write(const rs_plot_table *t, const rs_plot_figure *fig, const r
                     scaled[1], axis.scale);
     } else {
         fputs("set ylabel ", f);
-        rs_plot_gp_string(f, axis.label);
+        rs_plot_gp_lines(f, axis_text);
         fputs(rotate ? "\nset xtics rotate by 30 right scale 0\n" : "\nset xtics scale 0\n", f);
         fprintf(f, "set xrange [-0.6:%g]\n", n - 0.4);
         if (range[0])

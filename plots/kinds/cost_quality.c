@@ -192,16 +192,6 @@ static int cost_quality_write(const rs_plot_table *t, const rs_plot_figure *fig,
         rc = s ? rs_plot_series_add(s, x, y, NAN, NAN, err) : -1;
     }
     free(in_curve);
-    /* model names near the right edge go left of their points */
-    double xlo = INFINITY, xhi = -INFINITY;
-    for (int i = 0; i < chart.num_series; i++)
-        for (int j = 0; j < chart.series[i].n; j++) {
-            xlo = fmin(xlo, chart.series[i].points[j].x);
-            xhi = fmax(xhi, chart.series[i].points[j].x);
-        }
-    for (int i = 0; i < chart.num_series; i++)
-        for (int j = 0; chart.series[i].style == RS_PLOT_LABELLED_POINTS && j < chart.series[i].n; j++)
-            chart.series[i].points[j].label_left = xhi > xlo && chart.series[i].points[j].x > xlo + 0.7 * (xhi - xlo);
     char what[512];
     snprintf(what, sizeof what, "cost against quality for trace %s", trace);
     if (rc == 0)

@@ -180,6 +180,13 @@ static int heatmap_write(const rs_plot_table *t, const rs_plot_figure *fig, cons
             cells[(size_t)v->layer * (size_t)N + (size_t)index_of(t->results.keys[v->key], part)] = v->value;
     }
     key_rests_free(&kr);
+    int nonzero = 0;
+    for (size_t i = 0; i < (size_t)L * (size_t)N && !nonzero; i++)
+        nonzero = isfinite(cells[i]) && cells[i] != 0;
+    if (!nonzero) { /* a blank map */
+        free(cells);
+        return RS_PLOT_BLANK;
+    }
     rs_plot_axis axis;
     rs_plot_metric_axis(pm->name, &axis);
     const char *label = t->runs[fig->run].name;

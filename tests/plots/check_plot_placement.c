@@ -217,7 +217,7 @@ START_TEST(metric_sweep_draws_a_metric_against_its_swept_parameter)
     ck_assert_int_eq(count_files(plots, "metric_sweep-load", ".gp"), 0);
     ck_assert_int_eq(count_files(plots, "metric_sweep-", ".gp"), 5);
 
-    /* named, they are drawn */
+    /* named, they are drawn, but for expert moves: all zero, the figure would be blank */
     const char *named = rs_test_path("named");
     rc = rs_test_run_cli(cmd("plot %s --no-render -q --kind metric_sweep --metric placement.expert_moves "
                              "--metric cache.hit_rate --metric plug.score --output %s",
@@ -225,8 +225,7 @@ START_TEST(metric_sweep_draws_a_metric_against_its_swept_parameter)
                          NULL, &err);
     ck_assert_msg(rc == 0, "plot: %s", err);
     free(err);
-    expect_point(cmd("%s/metric_sweep-placement-expert_moves-vs-replicas.dat", named), "# series 3: b, eplb", "16 ",
-                 0);
+    ck_assert(!rs_test_file_exists(cmd("%s/metric_sweep-placement-expert_moves-vs-replicas.dat", named)));
     expect_point(cmd("%s/metric_sweep-cache-hit_rate-vs-slots.dat", named), "# series 1: b", "4 ", 0.5);
     expect_point(cmd("%s/metric_sweep-plug-score-vs-alpha.dat", named), "# series 1: b", "2 ", 3);
     /* a metric with one key has nothing to sweep: asked for alone, nothing to plot */
