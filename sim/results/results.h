@@ -50,7 +50,8 @@ static inline int rs_result_row_same(const rs_result_row *a, const rs_result_row
  * its name sorts among the key's parts ("m=16" -> "m=16;stat=ci_low"). */
 void rs_key_with_stat(const char *key, const char *value, char *buf, size_t size);
 
-/* The value printed in results files: full precision ("%.17g"), nan/inf spelled out. */
+/* The value printed in results files: the shortest text that reads back as
+ * the same double (rs_number_text: 10, 0.1, 1e-08), nan/inf spelled out. */
 void rs_format_value(double v, char *buf, size_t size);
 
 /* The first line of results.csv (also how an existing file is recognised as

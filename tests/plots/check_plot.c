@@ -411,17 +411,17 @@ START_TEST(plot_hand_written_rows_for_every_other_kind)
     /* cost-quality (two traces: one figure for the one with outcomes): the sweep as a curve ordered by
      * cost, single models labelled by model, the oracle */
     const char *cq = plot_file(dir, "cost_quality-q.dat");
-    ck_assert_int_eq(dat_row(cq, "# series 0: cost_aware", "0.40", v, 2), 2);
+    ck_assert_int_eq(dat_row(cq, "# series 0: cost_aware", "0.4 ", v, 2), 2);
     expect_close(v[1], 0.65, "cost_aware lambda=3");
     char *text = rs_test_read_file(cq);
     ck_assert_ptr_nonnull(text);
     const char *curve = strstr(text, "# series 0: cost_aware");
     ck_assert_ptr_nonnull(curve);
-    const char *p04 = strstr(curve, "\n0.40"), *p06 = strstr(curve, "\n0.59"), *p09 = strstr(curve, "\n0.90");
+    const char *p04 = strstr(curve, "\n0.4 "), *p06 = strstr(curve, "\n0.6 "), *p09 = strstr(curve, "\n0.9 ");
     ck_assert_msg(p04 && p06 && p09 && p04 < p06 && p06 < p09, "curve ordered by cost:\n%s", curve);
     ck_assert(strstr(text, "\"weak\"") && strstr(text, "\"strong\""));
     free(text);
-    ck_assert_int_eq(dat_row(cq, "# series 2: oracle", "0.34", v, 2), 2);
+    ck_assert_int_eq(dat_row(cq, "# series 2: oracle", "0.35 ", v, 2), 2);
     expect_close(v[1], 0.86, "oracle quality");
     const char *cq_gp = plot_file(dir, "cost_quality-q.gp");
     ck_assert(file_has(cq_gp, "with labels") && file_has(cq_gp, "title 'single models'"));
