@@ -66,7 +66,12 @@ int rs_results_write_csv(const rs_results *r, const char *path, rs_error *err);
 struct cJSON;
 int rs_results_write_json(const rs_results *r, struct cJSON *meta, const char *path, rs_error *err);
 
-/* Table for the terminal: for each trace, metrics (layer = all) down, runs across. */
+/* Table for the terminal: for each trace, metrics (layer = all) down, runs
+ * across under distinct headers; "-" for a value not reported, "nan" for an
+ * undefined one; a histogram (more than RS_TABLE_BINS_SHOWN bins) as its
+ * largest bin and where it is. On a terminal, columns wrap to its width. */
 void rs_results_print_table(const rs_results *r, FILE *out);
+/* The same with columns wrapped to max_width characters (0: never wrapped). */
+void rs_results_print_table_width(const rs_results *r, FILE *out, int max_width);
 
 #endif
