@@ -260,8 +260,8 @@ static int write_script(const rs_plot_chart *c, const rs_plot_figure *fig, const
     fputs("\nset ylabel ", f);
     rs_plot_gp_string(f, c->y.label);
     fputc('\n', f);
-    if (c->logx)
-        fprintf(f, "set logscale x %d\n", c->logx);
+    if (c->logx) /* tics 1e-08 and 0.001 as run labels write them, not 0.00000001 */
+        fprintf(f, "set logscale x %d\nset format x '%%g'\n", c->logx);
     if (c->tics_at_x)
         write_xtics(f, c);
     write_ranges(f, c);

@@ -146,14 +146,19 @@ static int print_trace(const rs_results *r, const int *cols, int ncols, int *run
     for (int i = 0; i < lines.num_lines; i++)
         if ((int)strlen(lines.lines[i].name) > name_width)
             name_width = (int)strlen(lines.lines[i].name);
+    /* one width for every column: the widest header or cell */
+    int column_width = MIN_COLUMN_WIDTH;
     for (int c = 0; c < ncols; c++) {
-        widths[c] = (int)strlen(headers[c]) > MIN_COLUMN_WIDTH ? (int)strlen(headers[c]) : MIN_COLUMN_WIDTH;
+        if ((int)strlen(headers[c]) > column_width)
+            column_width = (int)strlen(headers[c]);
         for (int i = 0; i < lines.num_lines; i++) {
             cell_text(&t, &lines.lines[i], c, cell, sizeof cell, 1);
-            if ((int)strlen(cell) > widths[c])
-                widths[c] = (int)strlen(cell);
+            if ((int)strlen(cell) > column_width)
+                column_width = (int)strlen(cell);
         }
     }
+    for (int c = 0; c < ncols; c++)
+        widths[c] = column_width;
     fprintf(out, "\ntrace: %s\n", trace);
     if (notes.buf)
         fputs(notes.buf, out);

@@ -396,7 +396,7 @@ START_TEST(plot_hand_written_rows_for_every_other_kind)
     const char *seg = plot_file(dir, "segment-srp-srp.dat");
     ck_assert_int_eq(dat_row(seg, "# series 1: b's run,x", "16 ", v, 2), 2);
     expect_close(v[1], 1.0 / 16 + 0.25, "srp of b at m=16");
-    ck_assert(file_has(plot_file(dir, "segment-srp-srp.gp"), "set logscale x 2"));
+    ck_assert(file_has(plot_file(dir, "segment-srp-srp.gp"), "set logscale x 2\nset format x '%g'"));
 
     /* bars with an interval; the label with a quote and a comma */
     const char *bars = plot_file(dir, "bars-load-maxvio.dat");
@@ -431,7 +431,10 @@ START_TEST(plot_hand_written_rows_for_every_other_kind)
     expect_close(v[1], 0.5, "model small from outcome.model_quality");
     ck_assert(file_has(cq2, "\"small\"") && file_has(cq2, "\"big\""));
     /* the sweep kind also sees cost_aware over lambda */
-    ck_assert(rs_test_file_exists(plot_file(dir, "sweep-outcome-quality-vs-lambda.gp")));
+    const char *sweep_gp = plot_file(dir, "sweep-outcome-quality-vs-lambda.gp");
+    ck_assert(rs_test_file_exists(sweep_gp));
+    /* x tics labelled as the run labels write the values (lambda=0.1, lambda=3), not by gnuplot */
+    ck_assert(file_has(sweep_gp, "\"0.1\" 0.1") && file_has(sweep_gp, "\"3\" 3"));
 }
 END_TEST
 
