@@ -150,7 +150,8 @@ int rs_table_headers(const char *const *labels, int n, char **headers, rs_text *
     for (int i = 0; i < n && rc == 0; i++)
         if (!(headers[i] = strdup(labels[i])))
             rc = -1;
-    if (rc != 0 || widest(headers, n) <= RS_TABLE_HEADER_MAX)
+    /* one column (routesim route) is as wide as its label */
+    if (rc != 0 || n == 1 || widest(headers, n) <= RS_TABLE_HEADER_MAX)
         return rc;
     parsed_label *parsed = calloc((size_t)n, sizeof *parsed);
     if (!parsed)

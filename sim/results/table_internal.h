@@ -13,7 +13,7 @@ enum { RS_TABLE_HEADER_MAX = 28 };
 
 /* Distinct column headers of at most RS_TABLE_HEADER_MAX characters for the
  * runs labelled labels[0..n-1] (distinct): the labels themselves when they
- * fit; else the labels less the parameters every run of their router shares,
+ * fit or when there is one; else the labels less the parameters every run of their router shares,
  * with long parameter names cut ("capacity_factor=1.25" -> "capac.=1.25");
  * else numbers "#1", "#2"... Lines saying what was left out, or which label a
  * number stands for, are added to notes. headers[i] is allocated (free each);

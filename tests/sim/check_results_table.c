@@ -150,6 +150,14 @@ START_TEST(short_labels_stay_whole)
     ck_assert_ptr_null(strstr(text, "leave out"));
     free(text);
     rs_results_free(&r);
+    /* one run: its label whole, however long */
+    rs_results_init(&r);
+    add_row(&r, add_run(&r, "expert_choice:capacity_factor=1.25,k=2", "t.h5"), "load.cv", "", -1, 1);
+    text = table_text(&r, 0);
+    ck_assert_int_eq(fields_of(line_of(text, "metric (all layers)"), header, 8), 4);
+    ck_assert_str_eq(header[3], "expert_choice:capacity_factor=1.25,k=2");
+    free(text);
+    rs_results_free(&r);
 }
 END_TEST
 
