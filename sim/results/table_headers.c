@@ -82,45 +82,59 @@ static void compose(const parsed_label *p, size_t name_max, size_t router_max, c
     }
 }
 
-/* Items every run of a router shares (when it has two runs or more) are
- * dropped, and named once in notes. */
+/* Items that every member shares (members: the labels with items, of
+ * `router` when it is not NULL; two or more) are dropped from them all, and
+ * named once in notes. */
+static void drop_common_items(parsed_label *p, int n, const char *router, rs_text *notes)
+{
+    int members = 0, first = -1;
+    for (int b = 0; b < n; b++)
+        if (p[b].num_items > 0 && (!router || strcmp(p[b].router, router) == 0)) {
+            members++;
+            first = first < 0 ? b : first;
+        }
+    if (members < 2)
+        return;
+    char shared[512] = "";
+    size_t used = 0;
+    int count = 0;
+    for (int i = 0; i < p[first].num_items; i++) {
+        if (p[first].dropped[i])
+            continue;
+        int everywhere = 1;
+        for (int b = 0; b < n && everywhere; b++) {
+            if (p[b].num_items == 0 || (router && strcmp(p[b].router, router) != 0))
+                continue;
+            int found = 0;
+            for (int j = 0; j < p[b].num_items && !found; j++)
+                found = !p[b].dropped[j] && strcmp(p[first].items[i], p[b].items[j]) == 0;
+            everywhere = found;
+        }
+        if (!everywhere)
+            continue;
+        count++;
+        if (used < sizeof shared)
+            used += (size_t)snprintf(shared + used, sizeof shared - used, "%s%s", used ? "," : "", p[first].items[i]);
+        for (int b = 0; b < n; b++)
+            for (int j = 0; j < p[b].num_items && (!router || strcmp(p[b].router, router) == 0); j++)
+                if (!p[b].dropped[j] && strcmp(p[first].items[i], p[b].items[j]) == 0)
+                    p[b].dropped[j] = 1;
+    }
+    if (count)
+        rs_text_addf(notes, "%s%scolumns leave out %s (every run has %s)\n", router ? router : "",
+                     router ? ":... " : "", shared, count > 1 ? "them" : "it");
+}
+
+/* Items every run shares, then items every run of a router shares. */
 static void drop_shared_items(parsed_label *p, int n, rs_text *notes)
 {
+    drop_common_items(p, n, NULL, notes);
     for (int a = 0; a < n; a++) {
-        int runs = 0, done = 0;
-        for (int b = 0; b < n; b++)
-            if (strcmp(p[a].router, p[b].router) == 0) {
-                runs++;
-                done |= b < a; /* this router was seen before */
-            }
-        if (runs < 2 || done)
-            continue;
-        char shared[512] = "";
-        size_t used = 0;
-        int count = 0;
-        for (int i = 0; i < p[a].num_items; i++) {
-            int everywhere = 1;
-            for (int b = 0; b < n && everywhere; b++) {
-                if (strcmp(p[a].router, p[b].router) != 0)
-                    continue;
-                int found = 0;
-                for (int j = 0; j < p[b].num_items && !found; j++)
-                    found = strcmp(p[a].items[i], p[b].items[j]) == 0;
-                everywhere = found;
-            }
-            if (!everywhere)
-                continue;
-            for (int b = 0; b < n; b++)
-                for (int j = 0; strcmp(p[a].router, p[b].router) == 0 && j < p[b].num_items; j++)
-                    if (strcmp(p[a].items[i], p[b].items[j]) == 0)
-                        p[b].dropped[j] = 1;
-            count++;
-            if (used < sizeof shared)
-                used += (size_t)snprintf(shared + used, sizeof shared - used, "%s%s", used ? "," : "", p[a].items[i]);
-        }
-        if (used)
-            rs_text_addf(notes, "%s:... columns leave out %s (every run has %s)\n", p[a].router, shared,
-                         count > 1 ? "them" : "it");
+        int seen = 0;
+        for (int b = 0; b < a && !seen; b++)
+            seen = strcmp(p[a].router, p[b].router) == 0;
+        if (!seen)
+            drop_common_items(p, n, p[a].router, notes);
     }
 }
 
@@ -161,25 +175,22 @@ int rs_table_headers(const char *const *labels, int n, char **headers, rs_text *
     rs_text shared = {0};
     if (rc == 0)
         drop_shared_items(parsed, n, &shared);
-    /* cut parameter names, then router names, shorter and shorter until every header fits */
+    /* each header too wide: parameter names cut, then router names, as little as makes it fit */
     static const size_t name_cuts[] = {64, 8, 6, 5, 4, 3, 2};
     static const size_t router_cuts[] = {64, 64, 64, 64, 10, 8, 6};
-    int fits = 0;
-    for (size_t c = 0; rc == 0 && !fits && c < sizeof name_cuts / sizeof name_cuts[0]; c++) {
+    enum { CUTS = sizeof name_cuts / sizeof name_cuts[0] };
+    for (int i = 0; i < n && rc == 0; i++) {
         char text[RS_TABLE_HEADER_MAX * 4];
-        fits = 1;
-        for (int i = 0; i < n && fits; i++) {
+        for (size_t c = 0; c < CUTS; c++) {
             compose(&parsed[i], name_cuts[c], router_cuts[c], text, sizeof text);
-            fits = strlen(text) <= RS_TABLE_HEADER_MAX;
+            if (strlen(text) <= RS_TABLE_HEADER_MAX)
+                break;
         }
-        for (int i = 0; fits && i < n; i++) {
-            compose(&parsed[i], name_cuts[c], router_cuts[c], text, sizeof text);
-            free(headers[i]);
-            if (!(headers[i] = strdup(text)))
-                rc = -1;
-        }
-        fits = fits && rc == 0 && all_distinct(headers, n);
+        free(headers[i]);
+        if (!(headers[i] = strdup(text)))
+            rc = -1;
     }
+    int fits = rc == 0 && widest(headers, n) <= RS_TABLE_HEADER_MAX && all_distinct(headers, n);
     if (rc == 0 && fits && shared.buf)
         rs_text_addf(notes, "%s", shared.buf);
     /* nothing shorter tells the runs apart: number them, and say which is which */

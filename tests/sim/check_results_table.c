@@ -91,8 +91,9 @@ START_TEST(long_labels_that_differ_at_the_end_get_distinct_headers)
 }
 END_TEST
 
-/* A parameter every run of a router shares is left out of the headers and
- * named once above the table. */
+/* A parameter every run shares (k=2), then one every run of a router shares
+ * (alpha=0.125 of ema_penalty), is left out of the headers and named once
+ * above the table. */
 START_TEST(shared_parameters_leave_the_headers)
 {
     rs_results r;
@@ -102,13 +103,14 @@ START_TEST(shared_parameters_leave_the_headers)
     for (int i = 0; i < 3; i++)
         add_row(&r, add_run(&r, labels[i], "t.h5"), "load.cv", "", -1, i);
     char *text = table_text(&r, 0);
-    ck_assert_msg(strstr(text, "ema_penalty:... columns leave out alpha=0.125,k=2 (every run has them)\n"), "%s",
-                  text);
+    ck_assert_msg(strstr(text, "\ncolumns leave out k=2 (every run has it)\n"
+                               "ema_penalty:... columns leave out alpha=0.125 (every run has it)\n"),
+                  "%s", text);
     char header[8][64];
     ck_assert_int_eq(fields_of(line_of(text, "metric (all layers)"), header, 8), 6);
     ck_assert_str_eq(header[3], "ema_penalty:lambda=10");
     ck_assert_str_eq(header[4], "ema_penalty:lambda=11");
-    ck_assert_str_eq(header[5], "topk:k=2"); /* one run: nothing shared with another */
+    ck_assert_str_eq(header[5], "topk");
     free(text);
     rs_results_free(&r);
 }
@@ -131,6 +133,34 @@ START_TEST(labels_alike_but_for_their_end_are_numbered)
     ck_assert_int_eq(fields_of(line_of(text, "metric (all layers)"), header, 8), 5);
     ck_assert_str_eq(header[3], "#1");
     ck_assert_str_eq(header[4], "#2");
+    free(text);
+    rs_results_free(&r);
+}
+END_TEST
+
+/* One header too wide is cut; the others, and a label of the user's own,
+ * stay as they are (the runs of capacity_drops.json). */
+START_TEST(only_the_wide_header_is_cut)
+{
+    rs_results r;
+    rs_results_init(&r);
+    const char *labels[] = {"topk:capacity_factor=1,group=sequence,k=2", "topk:capacity_factor=1.25,group=sequence,k=2",
+                            "topk probs-drop", "gshard_top2:capacity_factor=1,group=sequence",
+                            "expert_choice:group=sequence"};
+    for (int i = 0; i < 5; i++)
+        add_row(&r, add_run(&r, labels[i], "t.h5"), "load.cv", "", -1, i);
+    char *text = table_text(&r, 0);
+    ck_assert_msg(strstr(text, "\ncolumns leave out group=sequence (every run has it)\n"
+                               "topk:... columns leave out k=2 (every run has it)\n"),
+                  "%s", text);
+    char header[10][64];
+    ck_assert_int_eq(fields_of(line_of(text, "metric (all layers)"), header, 10), 9);
+    ck_assert_str_eq(header[3], "topk:capacity_factor=1");
+    ck_assert_str_eq(header[4], "topk:capacity_factor=1.25");
+    ck_assert_str_eq(header[5], "topk"); /* "topk probs-drop", whole, in two fields */
+    ck_assert_str_eq(header[6], "probs-drop");
+    ck_assert_str_eq(header[7], "gshard_top2:capacit.=1");
+    ck_assert_str_eq(header[8], "expert_choice");
     free(text);
     rs_results_free(&r);
 }
@@ -349,6 +379,7 @@ Suite *results_table_suite(void)
     tcase_add_test(tc, long_labels_that_differ_at_the_end_get_distinct_headers);
     tcase_add_test(tc, shared_parameters_leave_the_headers);
     tcase_add_test(tc, labels_alike_but_for_their_end_are_numbered);
+    tcase_add_test(tc, only_the_wide_header_is_cut);
     tcase_add_test(tc, short_labels_stay_whole);
     tcase_add_test(tc, nan_and_not_reported_differ);
     tcase_add_test(tc, no_legend_when_every_value_is_there);
