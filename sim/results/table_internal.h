@@ -13,10 +13,12 @@ enum { RS_TABLE_HEADER_MAX = 28 };
 
 /* Distinct column headers of at most RS_TABLE_HEADER_MAX characters for the
  * runs labelled labels[0..n-1] (distinct): the labels themselves when they
- * fit or when there is one; else the labels less the parameters every run of their router shares,
- * with long parameter names cut ("capacity_factor=1.25" -> "capac.=1.25");
- * else numbers "#1", "#2"... Lines saying what was left out, or which label a
- * number stands for, are added to notes. headers[i] is allocated (free each);
+ * fit or when there is one; else the labels less the parameters every run
+ * shares and those every run of their router shares, a header still too
+ * wide with its parameter names cut ("capacity_factor=1.25" ->
+ * "capacit.=1.25"), then its router name; else numbers "#1", "#2"... Lines
+ * saying what was left out, or which label a number stands for, are added
+ * to notes. headers[i] is allocated (free each);
  * returns -1 when out of memory. */
 int rs_table_headers(const char *const *labels, int n, char **headers, rs_text *notes);
 
