@@ -1,11 +1,14 @@
 /* Shortest round-trip text of a double (see number_text.h). The digits are
  * glibc's correctly rounded %.*e at the fewest significant digits that read
- * back as the same double; more digits never read back worse (the shorter
- * text, padded with a zero, is one of the longer candidates), so the fewest
- * is found by bisection. A power of two has a gap to the next double below
- * half the one above: there a shorter text can lie above v although the
- * nearest one at that length, below v, does not read back; that one is
- * tried too, as Python's repr does. The layout then follows Python's repr. */
+ * back as the same double. Where the gaps to the doubles either side are
+ * equal, more digits never read back worse (the nearest shorter text,
+ * padded with a zero, is a candidate at the longer length and the nearest
+ * one there is no farther), so the fewest is found by bisection, after
+ * trying 16 and 17 (what most measured values need). A power of two has a
+ * gap below half the one above: the nearest text can lie below and not read
+ * back while the one above it does, at one length and not the next; there
+ * every length is tried in turn, both texts, as Python's repr finds them.
+ * The layout then follows Python's repr. */
 #include "core/number_text.h"
 
 #include <math.h>
@@ -59,28 +62,49 @@ static void decimal_next_up(decimal *d)
     d->exponent++;
 }
 
+/* A power of two: every count in turn, the nearest text and the one above
+ * it (fewer digits can read back where more do not). */
+static void shortest_power_of_two(double v, decimal *best)
+{
+    for (int count = 1; count < 17; count++) {
+        decimal_rounded(v, count, best);
+        if (reads_back(best, v))
+            return;
+        decimal_next_up(best);
+        if (reads_back(best, v))
+            return;
+    }
+    decimal_rounded(v, 17, best);
+}
+
 static void shortest(double v, decimal *best)
 {
-    int lo = 1, hi = 17; /* 17 significant digits always read back */
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        decimal_rounded(v, mid, best);
-        if (reads_back(best, v))
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    decimal_rounded(v, lo, best);
     int exponent2;
-    if (frexp(v, &exponent2) != 0.5 && frexp(v, &exponent2) != -0.5)
+    if (fabs(frexp(v, &exponent2)) == 0.5) {
+        shortest_power_of_two(v, best);
         return;
-    for (int count = 1; count < lo; count++) {
-        decimal up;
-        decimal_rounded(v, count, &up);
-        decimal_next_up(&up);
-        if (reads_back(&up, v)) {
-            *best = up;
-            return;
+    }
+    /* Most measured values need 16 or 17 digits: those are tried first. */
+    decimal probe;
+    decimal_rounded(v, 16, &probe);
+    if (!reads_back(&probe, v)) {
+        decimal_rounded(v, 17, best); /* 17 significant digits always read back */
+    } else {
+        *best = probe;
+        decimal_rounded(v, 15, &probe);
+        if (reads_back(&probe, v)) {
+            *best = probe;
+            int lo = 1, hi = 15; /* best holds hi's text, which reads back */
+            while (lo < hi) {
+                int mid = (lo + hi) / 2;
+                decimal_rounded(v, mid, &probe);
+                if (reads_back(&probe, v)) {
+                    hi = mid;
+                    *best = probe;
+                } else {
+                    lo = mid + 1;
+                }
+            }
         }
     }
 }

@@ -72,7 +72,9 @@ END_TEST
 
 /* 2^-1017: the nearest 16-digit decimal (7.120236347223044e-307) lies below
  * it, where the gap to the next double down is half the one up, and does not
- * read back; 7.120236347223045e-307 above it does (Python prints that). */
+ * read back; 7.120236347223045e-307 above it does (Python prints that).
+ * 2^-645: the nearest 16-digit decimal does not read back, the nearest
+ * 15-digit one does (6.84940421565126e-195, as Python prints it). */
 START_TEST(power_of_two_takes_the_shorter_text_above)
 {
     assert_text(ldexp(1, -1017), "7.120236347223045e-307");
@@ -80,6 +82,23 @@ START_TEST(power_of_two_takes_the_shorter_text_above)
     snprintf(buf, sizeof buf, "%.15e", ldexp(1, -1017));
     ck_assert_str_eq(buf, "7.120236347223044e-307");
     ck_assert(strtod(buf, NULL) != ldexp(1, -1017));
+    assert_text(ldexp(1, -645), "6.84940421565126e-195");
+    snprintf(buf, sizeof buf, "%.15e", ldexp(1, -645));
+    ck_assert_str_eq(buf, "6.849404215651259e-195");
+    ck_assert(strtod(buf, NULL) != ldexp(1, -645));
+}
+END_TEST
+
+/* Every power of two, both signs, reads back from its text. */
+START_TEST(every_power_of_two_reads_back)
+{
+    for (int e = -1074; e <= 1023; e++)
+        for (int sign = -1; sign <= 1; sign += 2) {
+            double v = sign * ldexp(1, e);
+            char text[RS_NUMBER_TEXT_MAX];
+            rs_number_text(v, text, sizeof text);
+            ck_assert_msg(strtod(text, NULL) == v, "2^%d: %s", e, text);
+        }
 }
 END_TEST
 
@@ -172,6 +191,7 @@ Suite *number_text_suite(void)
     tcase_add_test(tc, layout_switches_where_python_repr_does);
     tcase_add_test(tc, zero_nan_and_infinities);
     tcase_add_test(tc, power_of_two_takes_the_shorter_text_above);
+    tcase_add_test(tc, every_power_of_two_reads_back);
     tcase_add_test(tc, truncates_like_snprintf);
     tcase_add_test(tc, random_doubles_read_back_from_the_shortest_text);
     tcase_add_test(tc, integers_print_in_full);
