@@ -1,5 +1,7 @@
 #include "routesim/params.h"
 
+#include "core/number_text.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -43,20 +45,6 @@ static int choice_index(const char *choices, const char *text)
         c = bar + 1;
     }
     return -1;
-}
-
-static void format_number(double v, char *buf, size_t size)
-{
-    snprintf(buf, size, "%.17g", v);
-    /* Prefer the shortest text that reads back to the same double. */
-    for (int prec = 1; prec <= 17; prec++) {
-        char tmp[64];
-        snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-        if (strtod(tmp, NULL) == v) {
-            snprintf(buf, size, "%s", tmp);
-            return;
-        }
-    }
 }
 
 static int set_value(rs_params *p, int i, const char *text, rs_error *err)
@@ -247,8 +235,7 @@ int rs_param_value_text(const rs_params *p, int i, char *buf, size_t size)
     case RS_PARAM_BOOL:
         return snprintf(buf, size, "%lld", v->i);
     case RS_PARAM_FLOAT:
-        format_number(v->f, buf, size);
-        return (int)strlen(buf);
+        return rs_number_text(v->f, buf, size);
     case RS_PARAM_ENUM:
     case RS_PARAM_STRING:
         return snprintf(buf, size, "%s", v->s ? v->s : "");

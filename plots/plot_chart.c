@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/number_text.h"
 #include "plots/plot_internal.h"
 
 rs_plot_series *rs_plot_chart_series(rs_plot_chart *c, const char *label, int style, rs_error *err)
@@ -163,17 +164,21 @@ static void write_xtics(FILE *f, const rs_plot_chart *c)
         double span = c->logx ? log(xs[n - 1] / xs[0]) : xs[n - 1] - xs[0], closest = INFINITY;
         size_t longest = 0;
         for (int k = 0; k < n; k++) {
-            char text[32];
-            longest = (size_t)snprintf(text, sizeof text, "%.10g", xs[k]) > longest ? strlen(text) : longest;
+            char text[RS_NUMBER_TEXT_MAX];
+            longest = (size_t)rs_number_text(xs[k], text, sizeof text) > longest ? strlen(text) : longest;
             if (k > 0)
                 closest = fmin(closest, c->logx ? log(xs[k] / xs[k - 1]) : xs[k] - xs[k - 1]);
         }
         if (!(span > 0) || closest / span * 200 < ((double)longest + 1.5) * 4.4)
             return;
     }
+    /* labelled as the runs' parameters are (10, 0.001, 1e-08), not in gnuplot's own format */
     fputs("set xtics (", f);
-    for (int k = 0; k < n; k++)
-        fprintf(f, "%s%.10g", k ? ", " : "", xs[k]);
+    for (int k = 0; k < n; k++) {
+        char text[RS_NUMBER_TEXT_MAX];
+        rs_number_text(xs[k], text, sizeof text);
+        fprintf(f, "%s\"%s\" %s", k ? ", " : "", text, text);
+    }
     fputs(")\n", f);
 }
 
@@ -282,7 +287,7 @@ static int write_script(rs_plot_chart *c, const rs_plot_figure *fig, const rs_pl
     rs_plot_script_preamble(f, tg, fig, what, single_height, double_height);
     axis_label(f, "x", c->xlabel, frame.width_pt, 24);
     axis_label(f, "y", c->y.label, frame.height_pt, 12); /* the top margin is narrow */
-    if (c->logx) /* gnuplot's log axes pad tic labels with zeros (0.00010) */
+    if (c->logx) /* tics 1e-08 and 0.001 as run labels write them, not 0.00000001 */
         fprintf(f, "set logscale x %d\nset format x '%%g'\n", c->logx);
     if (c->tics_at_x)
         write_xtics(f, c);

@@ -210,7 +210,7 @@ void rs_plot_gp_lines(FILE *f, const char *s);
 void rs_plot_series_style(FILE *f, int index);
 /* A string field of a data file ("..." with the quote and line breaks replaced). */
 void rs_plot_data_string(FILE *f, const char *s);
-/* A number in a data file, "%.17g" like results.csv; nan when undefined. */
+/* A number in a data file, as results.csv writes it (rs_number_text); nan when undefined. */
 void rs_plot_data_number(FILE *f, double v);
 /* File-name part: letters, digits, '_' and '-' ('.' becomes '-'), at most size-1 chars. */
 void rs_plot_slug(const char *s, char *buf, size_t size);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/number_text.h"
 #include "core/output_path.h"
 #include "plots/plot_internal.h"
 
@@ -92,8 +93,11 @@ void rs_plot_data_number(FILE *f, double v)
         fputs("nan", f);
     else if (isinf(v))
         fputs(v > 0 ? "inf" : "-inf", f);
-    else
-        fprintf(f, "%.17g", v);
+    else {
+        char text[RS_NUMBER_TEXT_MAX];
+        rs_number_text(v, text, sizeof text);
+        fputs(text, f);
+    }
 }
 
 void rs_plot_slug(const char *s, char *buf, size_t size)

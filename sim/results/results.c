@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/number_text.h"
 #include "core/output_path.h"
 
 void rs_results_init(rs_results *r) { memset(r, 0, sizeof *r); }
@@ -82,12 +83,7 @@ int rs_results_add_row(rs_results *r, int run, const char *metric, const char *k
 
 void rs_format_value(double v, char *buf, size_t size)
 {
-    if (isnan(v))
-        snprintf(buf, size, "nan");
-    else if (isinf(v))
-        snprintf(buf, size, v > 0 ? "inf" : "-inf");
-    else
-        snprintf(buf, size, "%.17g", v);
+    rs_number_text(v, buf, size);
 }
 
 /* RFC 4180: quote a field holding a comma, quote or newline. */

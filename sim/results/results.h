@@ -50,7 +50,8 @@ static inline int rs_result_row_same(const rs_result_row *a, const rs_result_row
  * its name sorts among the key's parts ("m=16" -> "m=16;stat=ci_low"). */
 void rs_key_with_stat(const char *key, const char *value, char *buf, size_t size);
 
-/* The value printed in results files: full precision ("%.17g"), nan/inf spelled out. */
+/* The value printed in results files: the shortest text that reads back as
+ * the same double (rs_number_text: 10, 0.1, 1e-08), nan/inf spelled out. */
 void rs_format_value(double v, char *buf, size_t size);
 
 /* The first line of results.csv (also how an existing file is recognised as
@@ -65,7 +66,12 @@ int rs_results_write_csv(const rs_results *r, const char *path, rs_error *err);
 struct cJSON;
 int rs_results_write_json(const rs_results *r, struct cJSON *meta, const char *path, rs_error *err);
 
-/* Table for the terminal: for each trace, metrics (layer = all) down, runs across. */
+/* Table for the terminal: for each trace, metrics (layer = all) down, runs
+ * across under distinct headers; "-" for a value not reported, "nan" for an
+ * undefined one; a histogram (more than RS_TABLE_BINS_SHOWN bins) as its
+ * largest bin and where it is. On a terminal, columns wrap to its width. */
 void rs_results_print_table(const rs_results *r, FILE *out);
+/* The same with columns wrapped to max_width characters (0: never wrapped). */
+void rs_results_print_table_width(const rs_results *r, FILE *out, int max_width);
 
 #endif

@@ -3,17 +3,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/number_text.h"
 #include "core/output_path.h"
 #include "sim/results/results.h"
 
-/* %.17g reads back as the same double; cJSON's own printing may round to
- * 15 digits. */
+/* The shortest text that reads back as the same double, as in results.csv;
+ * cJSON's own printing may round to 15 digits. */
 static cJSON *number_or_null(double v)
 {
     if (!isfinite(v))
         return cJSON_CreateNull();
-    char text[40];
-    snprintf(text, sizeof text, "%.17g", v);
+    char text[RS_NUMBER_TEXT_MAX];
+    rs_number_text(v, text, sizeof text);
     return cJSON_CreateRaw(text);
 }
 

@@ -260,9 +260,9 @@ START_TEST(test_outcome_by_domain)
     free(err);
     char *text = rs_test_read_file(csv);
     static const char *const want[] = {
-        "outcome.queries,,all,5,",          "outcome.skipped,,all,1,",          "outcome.quality,,all,0.59999999999999998",
+        "outcome.queries,,all,5,",          "outcome.skipped,,all,1,",          "outcome.quality,,all,0.6",
         "outcome.queries,domain=d0,all,2,", "outcome.skipped,domain=d0,all,1,", "outcome.quality,domain=d0,all,0.5",
-        "outcome.queries,domain=d1,all,3,", "outcome.skipped,domain=d1,all,0,", "outcome.quality,domain=d1,all,0.66666666666666663"};
+        "outcome.queries,domain=d1,all,3,", "outcome.skipped,domain=d1,all,0,", "outcome.quality,domain=d1,all,0.6666666666666666"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         char line[128];
         snprintf(line, sizeof line, "%s", want[i]);

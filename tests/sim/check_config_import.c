@@ -88,7 +88,7 @@ START_TEST(run_imports_on_first_use)
     snprintf(cmd, sizeof cmd, "%s/results.csv", rs_test_path("imp-out"));
     char *results = rs_test_read_file(cmd);
     ck_assert_ptr_nonnull(results);
-    ck_assert_msg(strstr(results, "fixed:model=weak,") && strstr(results, ",outcome.quality,,all,0.66666666666666663"),
+    ck_assert_msg(strstr(results, "fixed:model=weak,") && strstr(results, ",outcome.quality,,all,0.6666666666666666\n"),
                   "%s", results);
     ck_assert_msg(strstr(results, "oracle,") && strstr(results, ",outcome.quality,,all,1\n"), "%s", results);
     free(results);
