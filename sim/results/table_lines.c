@@ -130,8 +130,11 @@ static int bin_dimensions(const entry *entries, int m, char *dims, size_t size)
                 size_t name_len = strcspn(items[i].text, "\x01"), distinct = 0, j = i;
                 for (; j < n && strncmp(items[j].text, items[i].text, name_len + 1) == 0; j++)
                     distinct += j == i || strcmp(items[j].text, items[j - 1].text) != 0;
-                int stat = name_len == 4 && strncmp(items[i].text, "stat", 4) == 0;
-                if (!stat && distinct >= least && used + name_len + 2 < size)
+                /* intervals, and the groups a breakdown was asked for, are never bins */
+                int kept = (name_len == 4 && strncmp(items[i].text, "stat", 4) == 0) ||
+                           (name_len == 6 && strncmp(items[i].text, "domain", 6) == 0) ||
+                           (name_len == 5 && strncmp(items[i].text, "phase", 5) == 0);
+                if (!kept && distinct >= least && used + name_len + 2 < size)
                     used += (size_t)snprintf(dims + used, size - used, "%s%.*s", used ? ";" : "", (int)name_len,
                                              items[i].text);
                 i = j;

@@ -320,6 +320,32 @@ START_TEST(interval_rows_are_not_bins)
 }
 END_TEST
 
+/* A breakdown's 20 domains are rows asked for, one line each; its
+ * per-expert histogram still summarises within each domain. */
+START_TEST(breakdown_groups_are_not_bins)
+{
+    rs_results r;
+    rs_results_init(&r);
+    int a = add_run(&r, "a", "t.h5");
+    for (int d = 0; d < 20; d++) {
+        char key[48];
+        snprintf(key, sizeof key, "domain=d%d", d);
+        add_row(&r, a, "srp.srp", key, -1, 0.5);
+        for (int e = 0; e < 20; e++) {
+            snprintf(key, sizeof key, "expert=%d;domain=d%d", e, d);
+            add_row(&r, a, "load.expert_share", key, -1, 0.05);
+        }
+    }
+    char *text = table_text(&r, 0);
+    ck_assert_int_eq(count_of(text, "srp.srp[domain=d"), 20);
+    ck_assert_ptr_nonnull(line_of(text, "srp.srp[domain=d19] "));
+    ck_assert_ptr_nonnull(line_of(text, "load.expert_share[expert=*;domain=d7] max of 20 "));
+    ck_assert_int_eq(count_of(text, "load.expert_share["), 40);
+    free(text);
+    rs_results_free(&r);
+}
+END_TEST
+
 /* Five columns 19 characters wide (their labels) beside 19 of metric names:
  * 19 + 2 * (1 + 19) = 59 characters hold two columns a block, 58 one. */
 START_TEST(columns_wrap_to_the_width)
@@ -386,6 +412,7 @@ Suite *results_table_suite(void)
     tcase_add_test(tc, histograms_print_their_largest_bin);
     tcase_add_test(tc, histograms_over_two_items);
     tcase_add_test(tc, interval_rows_are_not_bins);
+    tcase_add_test(tc, breakdown_groups_are_not_bins);
     tcase_add_test(tc, columns_wrap_to_the_width);
     tcase_add_test(tc, one_table_per_trace);
     suite_add_tcase(s, tc);
