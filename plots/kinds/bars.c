@@ -180,7 +180,7 @@ static int bars_write(const rs_plot_table *t, const rs_plot_figure *fig, const r
     char caption[2048];
     const char *def = rs_plot_metric_definition(name);
     snprintf(caption, sizeof caption, "%s (%s) of each run, over all layers (layer = all)%s%s.%s%s%s", name,
-             axis.label, key[0] ? ", metric parameters " : "", key, def[0] ? " Definition: " : "", def,
+             axis.label, key[0] ? ", key " : "", key, def[0] ? " Definition: " : "", def,
              any_ci ? " Error bars: the interval of the results' stat=ci_low / stat=ci_high rows." : "");
     return rs_plot_write_caption(tg, fig, caption, err);
 }

@@ -251,7 +251,7 @@ static int heatmap_write(const rs_plot_table *t, const rs_plot_figure *fig, cons
                  N ? 100.0 / N : 0.0);
     snprintf(caption, sizeof caption,
              "%s (%s) of every %s (x) in every MoE layer (y) for run %s%s%s; %d %ss, %d layers%s.%s%s", pm->name,
-             axis.label, part, label, fig->rest[0] ? ", metric parameters " : "", fig->rest, N, part, L, uniform,
+             axis.label, part, label, fig->rest[0] ? ", key " : "", fig->rest, N, part, L, uniform,
              def[0] ? " Definition: " : "", def);
     return rs_plot_write_caption(tg, fig, caption, err);
 }

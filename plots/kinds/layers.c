@@ -49,7 +49,7 @@ static int layers_write(const rs_plot_table *t, const rs_plot_figure *fig, const
         char caption[2048];
         const char *def = rs_plot_metric_definition(name);
         snprintf(caption, sizeof caption, "%s (%s) in each MoE layer, one line per run%s%s.%s%s%s", name, chart.y.label,
-                 key[0] ? ", metric parameters " : "", key, def[0] ? " Definition: " : "", def,
+                 key[0] ? ", key " : "", key, def[0] ? " Definition: " : "", def,
                  t->results.metrics[fig->metric].any_ci ? " Error bars: the interval of the results' stat=ci_low / "
                                                   "stat=ci_high rows, where every layer of a run has one."
                                                 : "");

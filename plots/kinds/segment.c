@@ -148,7 +148,7 @@ static int segment_write(const rs_plot_table *t, const rs_plot_figure *fig, cons
                  "%s (%s, layer = all: the model level) against the segment length m in tokens, one line per "
                  "run%s%s%s.%s%s",
                  pm->name, chart.y.label, n > 1 && !fig->one_rest ? " and value of the other metric parameters" : "",
-                 fig->one_rest ? "; metric parameters " : "", fig->one_rest ? fig->rest : "",
+                 fig->one_rest ? "; key " : "", fig->one_rest ? fig->rest : "",
                  def[0] ? " Definition: " : "", def);
         rc = rs_plot_write_caption(tg, fig, caption, err);
     }

@@ -92,7 +92,7 @@ static int sweep_write(const rs_plot_table *t, const rs_plot_figure *fig, const 
         snprintf(caption, sizeof caption,
                  "%s (%s, layer = all) against the router parameter %s, one line per sweep (runs of one router "
                  "entry that differ only in %s)%s%s.%s%s",
-                 name, chart.y.label, fig->param, fig->param, key[0] ? "; metric parameters " : "", key,
+                 name, chart.y.label, fig->param, fig->param, key[0] ? "; key " : "", key,
                  def[0] ? " Definition: " : "", def);
         rc = rs_plot_write_caption(tg, fig, caption, err);
     }

@@ -311,7 +311,7 @@ START_TEST(heatmap_of_device_shares_per_run_and_placement)
     const char *gp = plot_file(dir, "heatmap-placement-device_share-devices_4_policy_contiguous-b.gp");
     ck_assert(file_has(gp, "set xlabel 'device'") && file_has(gp, "set xrange [-0.5:3.5]"));
     ck_assert(file_has(plot_file(dir, "heatmap-placement-device_share-devices_8_policy_eplb-a.txt"),
-                       "metric parameters devices=8;policy=eplb"));
+                       "key devices=8;policy=eplb"));
 }
 END_TEST
 
