@@ -1,9 +1,8 @@
 """Query routing (unit = query): routesim's outcome and curve metrics against
 straightforward numpy computations of the papers' formulas, on the decisions
 routesim itself made, and against a line-by-line port of RouterBench's
-evaluation/AIQ.py. RouteLLM's public outcomes are read from
-../shared/data/routellm when present (the tests that need them say so and
-skip otherwise)."""
+evaluation/AIQ.py. RouteLLM's public outcomes are read from data/routellm
+(shipped with the repository: the tests that need them fail without it)."""
 
 import csv
 import json
@@ -16,16 +15,15 @@ from interop_util import check, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("ROUTESIM_SRC", os.path.join(HERE, "..", ".."))
-DATA = os.path.join(REPO, "..", "shared", "data", "routellm")
+DATA = os.path.join(REPO, "data", "routellm")
 MODELS = ["mixtral_8x7b_instruct", "gpt_4_1106_preview"]
 PRICES = "mixtral_8x7b_instruct=0.6,gpt_4_1106_preview=30"
 
 
 def have_data():
-    if os.path.exists(os.path.join(DATA, "mmlu.csv")) and os.path.exists(os.path.join(DATA, "gsm8k.csv")):
-        return True
-    print(f"skip: {DATA} not found (RouteLLM outcomes); this test needs it")
-    return False
+    """The shipped RouteLLM outcomes are there; a failure when they are not."""
+    return check(os.path.exists(os.path.join(DATA, "mmlu.csv")) and os.path.exists(os.path.join(DATA, "gsm8k.csv")),
+                 f"{DATA}: RouteLLM outcomes (mmlu.csv, gsm8k.csv) missing")
 
 
 def read_results(path):

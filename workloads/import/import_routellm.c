@@ -248,7 +248,7 @@ static const rs_importer_type routellm_type = {
             "unit = query trace: /outcome/quality [T, E], the models as expert_names, every\n"
             "question its own sequence in file order, its domain in /sequences/domain.\n"
             "INPUT may be gzip-compressed; '-' reads standard input.\n",
-    .example = "(../shared/data/routellm, list prices per million output tokens)\n"
+    .example = "(data/routellm in the repository, list prices per million output tokens)\n"
                "routesim import routellm mmlu.csv -o mmlu.h5 --decontaminate \\\n"
                "    --cost mixtral_8x7b_instruct=0.6,gpt_4_1106_preview=30",
     .options = routellm_options,
