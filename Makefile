@@ -5,7 +5,7 @@
 #   make check      install missing packages, run the test suite (also under ASan/UBSan)
 #   make fuzz       the libFuzzer targets of tests/fuzz/ (clang); make fuzz-smoke runs each 60 s
 #   make bench      throughput against a numpy implementation of the same computation
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (or PREFIX=$HOME/.local: bin/routesim, lib/libroutesim.{a,so}, include/routesim/)
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
