@@ -177,41 +177,55 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(BIN) run experiments/quickstart.json
 
+# make check builds with one job per core (unless -j was given) and runs its
+# phases one after another: the plain build, the tests of the plain build,
+# the ASan/UBSan build, the tests under the sanitizers. Each phase's header
+# says when it started, in seconds since check started (DEVELOPERS.md,
+# "Where make check spends its time").
+CHECK_JOBS = $(if $(filter -j% --jobserver%,$(MAKEFLAGS)),,-j$(shell nproc 2>/dev/null || echo 2))
+at = $${RS_CHECK_START:+ (at $$(( $$(date +%s) - RS_CHECK_START )) s)}
 check: deps
-	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests san-tests fuzz-replay
+	@export RS_CHECK_START=$$(date +%s); \
+	 echo "== build$(at)" && \
+	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(BIN) $(LIB) $(SHLIB) $(TESTS) $(PLUGIN) $(TEST_PLUGINS) && \
+	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests && \
+	 echo "== ASan/UBSan build$(at)" && \
+	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(SAN_BIN) $(SAN_TESTS) $(REPLAYS) && \
+	 $(MAKE) --no-print-directory san-tests fuzz-replay && \
+	 echo "== make check passed$(at)"
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
 layer-tests:
-	@echo "== layers (scripts/check-layers.sh)"
+	@echo "== layers (scripts/check-layers.sh)$(at)"
 	$(Q)tests/layers_test.sh
 
 # The binary and libroutesim.so export the public API only; the installed
 # headers are enough to build the example plugin and the router of
 # docs/architecture.md.
 api-tests: $(BIN) $(SHLIB) $(LIB)
-	@echo "== public API (exported symbols, installed headers)"
+	@echo "== public API (exported symbols, installed headers)$(at)"
 	$(Q)tests/exports_test.sh $(BIN) $(SHLIB) $(LIB)
 	$(Q)MAKE="$(MAKE)" BUILD=$(BUILD) tests/install_test.sh
 
 unit-tests: $(BIN) $(TESTS) $(PLUGIN) $(TEST_PLUGINS)
-	@echo "== unit and end-to-end tests (Check)"
+	@echo "== unit and end-to-end tests (Check)$(at)"
 	$(Q)ROUTESIM_BIN=$(abspath $(BIN)) ROUTESIM_SRC=$(CURDIR) $(PLUGIN_ENV) tests/run_shards.sh $(TESTS)
 
 interop-tests: $(BIN)
-	@echo "== interop tests (h5py/numpy)"
+	@echo "== interop tests (h5py/numpy)$(at)"
 	$(Q)ROUTESIM_BIN=$(abspath $(BIN)) $(PYTHON) tests/interop/run_all.py
 
 # The Python package (python/routesim) on this build's libroutesim.so: found
 # in the checkout's build/ as users find it, or named when BUILD is another.
 PY_LIB_ENV = $(if $(filter build,$(BUILD)),-u ROUTESIM_LIB,ROUTESIM_LIB=$(abspath $(SHLIB)))
 python-tests: $(BIN) $(SHLIB) $(PLUGIN)
-	@echo "== Python package tests (python/routesim)"
+	@echo "== Python package tests (python/routesim)$(at)"
 	$(Q)env $(PY_LIB_ENV) PYTHONPATH=$(CURDIR)/python ROUTESIM_BIN=$(abspath $(BIN)) ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) \
-	    $(PYTHON) -m unittest discover -s tests/python -t tests/python -v
+	    $(PYTHON) tests/python/run_all.py
 
 # LeakSanitizer reports one-time allocations inside libgomp and HDF5 at exit.
 san-tests: $(SAN_BIN) $(SAN_TESTS) $(PLUGIN) $(TEST_PLUGINS)
-	@echo "== the same tests under AddressSanitizer and UndefinedBehaviorSanitizer"
+	@echo "== the same tests under AddressSanitizer and UndefinedBehaviorSanitizer$(at)"
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=2 \
 	ROUTESIM_BIN=$(abspath $(SAN_BIN)) ROUTESIM_SRC=$(CURDIR) $(PLUGIN_ENV) tests/run_shards.sh $(SAN_TESTS)
@@ -286,7 +300,7 @@ fuzz-smoke: fuzz
 
 # Every target over its corpus and reproducers: a regression run of seconds.
 fuzz-replay: $(REPLAYS)
-	@echo "== fuzz targets over their corpora (tests/fuzz/)"
+	@echo "== fuzz targets over their corpora (tests/fuzz/)$(at)"
 	$(Q)for t in $(FUZZ_NAMES); do $(FUZZ_ENV) $(BUILD)/san/fuzz/replay_$$t tests/fuzz/$$t || exit 1; done
 
 # The naive scalar C loop the main benchmark is compared with: -O2, no -march.

@@ -8,7 +8,9 @@ no output.
 
 Run: PYTHONPATH=python ROUTESIM_BIN=build/routesim /usr/bin/python3 -m unittest tests/python/test_import_sglang.py"""
 
+import contextlib
 import glob
+import io
 import json
 import os
 import subprocess
@@ -99,16 +101,28 @@ def standard_dumps():
     return d
 
 
-def run_import(*args):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
-    return subprocess.run([sys.executable, "-m", "routesim", "import", "sglang", *map(str, args)],
-                          capture_output=True, text=True, env=env)
+def run_import(*args, process=False):
+    """`python3 -m routesim import sglang ARGS`: in a new interpreter when
+    process is set, else the same entry point called in this one (a new
+    interpreter spends seconds importing torch)."""
+    argv = ["import", "sglang", *map(str, args)]
+    if process:
+        env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+        return subprocess.run([sys.executable, "-m", "routesim", *argv], capture_output=True, text=True, env=env)
+    from routesim.__main__ import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's usage errors
+            code = e.code if isinstance(e.code, int) else 1
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 class ImportSglangTest(TempDirTest):
 
-    def import_ok(self, *args):
-        r = run_import(*args)
+    def import_ok(self, *args, process=False):
+        r = run_import(*args, process=process)
         self.assertEqual(r.returncode, 0, r.stderr)
         return r
 
@@ -117,7 +131,7 @@ class ImportSglangTest(TempDirTest):
         d = standard_dumps()
         d.save(self.path("dumps/expert_distribution_recorder_1718000000.25_0.pt"))
         out = self.path("sglang.h5")
-        r = self.import_ok(self.path("dumps"), "-o", out)
+        r = self.import_ok(self.path("dumps"), "-o", out, process=True)  # the command itself, once
         self.assertIn("routesim: note: 1 (token, layer) rows of the kept layers hold no expert", r.stderr)
 
         with h5py.File(out, "r") as f:
