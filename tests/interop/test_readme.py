@@ -104,6 +104,8 @@ def scratch(tmp):
     # ROUTESIM: the checkout whose headers the example plugin builds against.
     env = dict(os.environ, PATH=bindir + os.pathsep + os.environ.get("PATH", ""), ROUTESIM=ROOT,
                ROUTESIM_NO_PROGRESS="1")
+    for inherited in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # from make check: not the reader's shell
+        env.pop(inherited, None)
     return work, env
 
 
