@@ -44,9 +44,13 @@ def main():
     modules = sorted(f[:-3] for f in os.listdir(here) if f.startswith("test_") and f.endswith(".py"))
     jobs = int(os.environ.get("RS_TEST_JOBS") or os.cpu_count() or 1)
 
+    # Modules share the cores: OpenMP threads waiting at a barrier sleep
+    # instead of spinning on a core another module's routesim needs.
+    env = dict(os.environ, OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "passive"))
+
     def child(name):
         r = subprocess.run([sys.executable, os.path.abspath(__file__), "--module", name] + only,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         return r.returncode, r.stdout
 
     failed = []
