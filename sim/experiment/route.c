@@ -17,10 +17,11 @@ const char *rs_route_default_metrics(int has_quality, int has_logits)
     return has_quality ? "outcome" : has_logits ? "load,entropy" : "load";
 }
 
-/* "load,entropy.router_entropy,cache:slots=8,policy=belady": FAMILY keeps
- * every output, FAMILY.OUTPUT adds one output of the family, FAMILY:K=V
- * sets a parameter, and K=V items after it set more of the same family's
- * (the grammar of router specs). */
+/* "load,entropy.router_entropy,cache:slots=8,policy=belady,cache.hit_rate":
+ * FAMILY keeps every output, FAMILY.OUTPUT keeps that output (those named
+ * are all a family reports), FAMILY:K=V or FAMILY.OUTPUT:K=V sets a
+ * parameter of the family, and K=V items after it set more of the same
+ * family's (the grammar of router specs). */
 static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_spec *specs, int *count,
                          rs_error *err)
 {
@@ -34,6 +35,8 @@ static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_
     char *save = NULL;
     int rc = 0;
     int last = -1; /* the family K=V items set parameters of */
+    int every[MAX_ROUTE_METRICS] = {0}; /* listed as FAMILY alone: every output */
+    unsigned long long named[MAX_ROUTE_METRICS] = {0};
     for (char *name = strtok_r(copy, ",", &save); name && rc == 0; name = strtok_r(NULL, ",", &save)) {
         char *colon = strchr(name, ':'), *eq = strchr(name, '=');
         if (eq && (!colon || colon > eq)) { /* K=V: another parameter of the family before it */
@@ -52,15 +55,10 @@ static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_
         char *output = strchr(name, '.');
         if (output)
             *output++ = '\0';
-        if (params && output) {
-            rc = rs_fail(err, "--metrics: %s.%s:%s: parameters go with the family (%s:%s,%s.%s)", name, output,
-                         params, name, params, name, output);
-            break;
-        }
         int i = 0;
         while (i < *count && strcmp(specs[i].type->name, name) != 0)
             i++;
-        if (i < *count && !output && specs[i].outputs == 0) {
+        if (i < *count && !output && !params && every[i]) {
             rc = rs_fail(err, "--metrics: %s is listed twice", name);
             break;
         }
@@ -72,13 +70,12 @@ static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_
             if ((rc = rs_metric_spec_init(&specs[i], name, "--metrics: ", err)) != 0)
                 break;
             (*count)++;
-            specs[i].outputs = output ? ~0ULL : 0; /* ~0: outputs being collected */
         }
         last = i;
         if (params && (rc = rs_params_parse_list(&specs[i].params, params, err)) != 0)
             break;
         if (!output) {
-            specs[i].outputs = 0;
+            every[i] |= !params;
             continue;
         }
         int o = rs_metric_output_index(specs[i].type, output);
@@ -88,13 +85,14 @@ static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_
             rc = rs_fail(err, "--metrics: metric %s has no output '%s' (outputs: %s)", name, output, known);
             break;
         }
-        if (specs[i].outputs != ~0ULL && (specs[i].outputs >> o & 1)) {
+        if (named[i] >> o & 1) {
             rc = rs_fail(err, "--metrics: %s.%s is listed twice", name, output);
             break;
         }
-        if (specs[i].outputs)
-            specs[i].outputs = (specs[i].outputs == ~0ULL ? 0 : specs[i].outputs) | (1ULL << o);
+        named[i] |= 1ULL << o;
     }
+    for (int i = 0; i < *count; i++)
+        specs[i].outputs = every[i] ? 0 : named[i]; /* 0: every output */
     free(copy);
     return rc;
 }

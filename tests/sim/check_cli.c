@@ -244,8 +244,20 @@ START_TEST(route_metrics_take_parameters)
                    "unknown parameter 'slotz'", NULL);
     expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics cache:slots=0 --no-progress", trace), 1,
                    "slots", NULL);
-    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics cache.hit_rate:slots=3 --no-progress", trace),
-                   1, "parameters go with the family", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics cache,cache --no-progress", trace), 1,
+                   "--metrics: cache is listed twice", NULL);
+    /* FAMILY.OUTPUT:K=V, or FAMILY:K=V then FAMILY.OUTPUT: that output alone, with the parameter */
+    static const char *const one_output[] = {"cache.hit_rate:slots=3", "cache:slots=3,cache.hit_rate"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(rs_test_run_cli(rs_test_cmd("route %s --router topk:k=2 --metrics %s --no-progress", trace,
+                                                  one_output[i]),
+                                      &out, &err) == 0,
+                      "%s", err);
+        ck_assert_msg(strstr(out, "cache.hit_rate[policy=lru;scope=layer;slots=3]") && !strstr(out, "hit_rate_warm"),
+                      "%s: %s", one_output[i], out);
+        free(out);
+        free(err);
+    }
 }
 END_TEST
 
