@@ -5,96 +5,15 @@
 #include <sys/stat.h>
 
 #include "core/output_path.h"
+#include "sim/config/metric_list.h"
 #include "sim/config/spec.h"
 #include "sim/engine/engine.h"
 #include "workloads/trace/output_check.h"
 #include "workloads/trace/trace.h"
 
-enum { MAX_ROUTE_METRICS = 16 };
-
 const char *rs_route_default_metrics(int has_quality, int has_logits)
 {
     return has_quality ? "outcome" : has_logits ? "load,entropy" : "load";
-}
-
-/* "load,entropy.router_entropy,cache:slots=8,policy=belady,cache.hit_rate":
- * FAMILY keeps every output, FAMILY.OUTPUT keeps that output (those named
- * are all a family reports), FAMILY:K=V or FAMILY.OUTPUT:K=V sets a
- * parameter of the family, and K=V items after it set more of the same
- * family's (the grammar of router specs). */
-static int parse_metrics(const char *list, const rs_trace_info *info, rs_metric_spec *specs, int *count,
-                         rs_error *err)
-{
-    *count = 0;
-    if (!list)
-        list = rs_route_default_metrics(info->has_quality, info->has_logits);
-    if (strcmp(list, "none") == 0)
-        return 0;
-    char *copy = strdup(list);
-    RS_CHECK(copy, err, "out of memory");
-    char *save = NULL;
-    int rc = 0;
-    int last = -1; /* the family K=V items set parameters of */
-    int every[MAX_ROUTE_METRICS] = {0}; /* listed as FAMILY alone: every output */
-    unsigned long long named[MAX_ROUTE_METRICS] = {0};
-    for (char *name = strtok_r(copy, ",", &save); name && rc == 0; name = strtok_r(NULL, ",", &save)) {
-        char *colon = strchr(name, ':'), *eq = strchr(name, '=');
-        if (eq && (!colon || colon > eq)) { /* K=V: another parameter of the family before it */
-            if (last < 0) {
-                rc = rs_fail(err, "--metrics: parameter '%s' comes before any metric (write FAMILY:%s)", name, name);
-                break;
-            }
-            rc = rs_params_parse_list(&specs[last].params, name, err);
-            continue;
-        }
-        char *params = NULL;
-        if (colon) {
-            *colon = '\0';
-            params = colon + 1;
-        }
-        char *output = strchr(name, '.');
-        if (output)
-            *output++ = '\0';
-        int i = 0;
-        while (i < *count && strcmp(specs[i].type->name, name) != 0)
-            i++;
-        if (i < *count && !output && !params && every[i]) {
-            rc = rs_fail(err, "--metrics: %s is listed twice", name);
-            break;
-        }
-        if (i == *count) {
-            if (*count == MAX_ROUTE_METRICS) {
-                rc = rs_fail(err, "--metrics: at most %d families", MAX_ROUTE_METRICS);
-                break;
-            }
-            if ((rc = rs_metric_spec_init(&specs[i], name, "--metrics: ", err)) != 0)
-                break;
-            (*count)++;
-        }
-        last = i;
-        if (params && (rc = rs_params_parse_list(&specs[i].params, params, err)) != 0)
-            break;
-        if (!output) {
-            every[i] |= !params;
-            continue;
-        }
-        int o = rs_metric_output_index(specs[i].type, output);
-        if (o < 0 || o >= 64) {
-            char known[2048];
-            rs_metric_output_names(specs[i].type, known, sizeof known);
-            rc = rs_fail(err, "--metrics: metric %s has no output '%s' (outputs: %s)", name, output, known);
-            break;
-        }
-        if (named[i] >> o & 1) {
-            rc = rs_fail(err, "--metrics: %s.%s is listed twice", name, output);
-            break;
-        }
-        named[i] |= 1ULL << o;
-    }
-    for (int i = 0; i < *count; i++)
-        specs[i].outputs = every[i] ? 0 : named[i]; /* 0: every output */
-    free(copy);
-    return rc;
 }
 
 /* Adds the string parameters of spec that name existing files (the
@@ -164,14 +83,17 @@ int rs_route_run(const rs_route_request *req, rs_results *results, rs_route_repo
         return -1;
     }
     rs_trace *trace = NULL, *ref_trace = NULL;
-    rs_metric_spec mspecs[MAX_ROUTE_METRICS];
+    rs_metric_spec *mspecs = NULL;
     int nmetrics = 0;
     rs_decisions_writer *writer = NULL;
     int rc = rs_trace_open(&trace, req->trace, err);
     if (rc == 0 && req->reference_trace)
         rc = rs_trace_open(&ref_trace, req->reference_trace, err);
     if (rc == 0)
-        rc = parse_metrics(req->metrics, rs_trace_get_info(trace), mspecs, &nmetrics, err);
+        rc = rs_metric_list_parse(req->metrics ? req->metrics
+                                               : rs_route_default_metrics(rs_trace_get_info(trace)->has_quality,
+                                                                          rs_trace_get_info(trace)->has_logits),
+                                  &mspecs, &nmetrics, err);
     rs_engine_options opt = {.threads = req->threads,
                              .chunk_tokens = req->chunk_tokens,
                              .memory_budget = req->memory_budget,
@@ -205,8 +127,7 @@ int rs_route_run(const rs_route_request *req, rs_results *results, rs_route_repo
         rc = rs_results_write_csv(results, req->results_csv, err);
     report->skipped_tokens = stats.skipped_tokens;
     report->num_metrics = nmetrics;
-    for (int i = 0; i < nmetrics; i++)
-        rs_metric_spec_free(&mspecs[i]);
+    rs_metric_list_free(mspecs, nmetrics);
     rs_trace_close(trace);
     rs_trace_close(ref_trace);
     rs_router_spec_free(&spec);

@@ -246,6 +246,26 @@ START_TEST(route_metrics_take_parameters)
                    "slots", NULL);
     expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics cache,cache --no-progress", trace), 1,
                    "--metrics: cache is listed twice", NULL);
+    /* K=[A,B] sweeps as a config's list does: every combination */
+    ck_assert_msg(rs_test_run_cli(rs_test_cmd("route %s --router topk:k=2 --metrics cache:slots=[2,3],"
+                                              "policy=[lru,fifo],cache.hit_rate,srp.srp:m=[4,8] --no-progress",
+                                              trace),
+                                  &out, &err) == 0,
+                  "%s", err);
+    static const char *const swept[] = {"cache.hit_rate[policy=lru;scope=layer;slots=2]",
+                                        "cache.hit_rate[policy=fifo;scope=layer;slots=2]",
+                                        "cache.hit_rate[policy=lru;scope=layer;slots=3]",
+                                        "cache.hit_rate[policy=fifo;scope=layer;slots=3]", "srp.srp[m=4]",
+                                        "srp.srp[m=8]"};
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(strstr(out, swept[i]) != NULL, "no %s in %s", swept[i], out);
+    ck_assert_msg(!strstr(out, "hit_rate_warm") && !strstr(out, "rho_hat"), "%s", out);
+    free(out);
+    free(err);
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics 'cache:slots=[]' --no-progress", trace), 1,
+                   "--metrics: slots=[]: the list is empty", NULL);
+    expect_failure(rs_test_cmd("route %s --router topk:k=2 --metrics 'cache:slots=[2,x]' --no-progress", trace), 1,
+                   "parameter slots: expected an integer, got 'x'", NULL);
     /* FAMILY.OUTPUT:K=V, or FAMILY:K=V then FAMILY.OUTPUT: that output alone, with the parameter */
     static const char *const one_output[] = {"cache.hit_rate:slots=3", "cache:slots=3,cache.hit_rate"};
     for (int i = 0; i < 2; i++) {
