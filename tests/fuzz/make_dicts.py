@@ -46,7 +46,7 @@ def write(name, lines):
 
 
 spec = [entry(n) for n in names] + [entry(p + "=") for p in params] + [entry(v) for v in values]
-spec += [entry(t) for t in (":", ",", "=", ".", "\n", "none", "query", "nan", "inf", "1e308", "-1")]
+spec += [entry(t) for t in (":", ",", "=", ".", "\n", "none", "query", "nan", "inf", "1e308", "-1", "=[", "]")]
 write("spec.dict", spec)
 
 config_keys = ("name", "description", "traces", "routers", "metrics", "batch_tokens", "output", "threads",
