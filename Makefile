@@ -10,6 +10,15 @@
 VERSION := 0.1.0
 PREFIX ?= /usr/local
 BUILD ?= build
+# ROUTESIM_ISA=v4|v3|baseline (make variable or environment): every cloned
+# kernel is built for that x86-64 level only, into build/isa-LEVEL/, so each
+# clone can be timed and compared on one machine (bench/bench_isa.py).
+ifneq ($(ROUTESIM_ISA),)
+ISA_LEVEL := $(or $(if $(filter v4,$(ROUTESIM_ISA)),4),$(if $(filter v3,$(ROUTESIM_ISA)),3),$(if $(filter baseline,$(ROUTESIM_ISA)),1))
+$(if $(ISA_LEVEL),,$(error ROUTESIM_ISA must be v4, v3 or baseline, not '$(ROUTESIM_ISA)'))
+BUILD := build/isa-$(ROUTESIM_ISA)
+ISA_FLAGS := -DRS_FORCE_ISA=$(ISA_LEVEL)
+endif
 PYTHON ?= /usr/bin/python3
 
 PKGS := hdf5 gsl libcjson libzip
@@ -24,7 +33,7 @@ CFLAGS ?= -O2 -g
 # marked RS_API (include/routesim/api.h) are visible outside the binary and
 # the shared library; -fPIC lets the same objects make both.
 STD_FLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fopenmp \
-             -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC
+             -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC $(ISA_FLAGS)
 ALL_CFLAGS = $(STD_FLAGS) $(CFLAGS) -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS)
 LDLIBS = $(PKG_LIBS) -fopenmp -lm -lz -ldl
 # The binary exports the public API (RS_API) so plugins (dlopen) can call it.
