@@ -11,12 +11,13 @@ VERSION := 0.1.0
 PREFIX ?= /usr/local
 BUILD ?= build
 # ROUTESIM_ISA=v4|v3|baseline (make variable or environment): every cloned
-# kernel is built for that x86-64 level only, into build/isa-LEVEL/, so each
-# clone can be timed and compared on one machine (bench/bench_isa.py).
+# kernel is built for that x86-64 level only, into $(BUILD)/isa-LEVEL/, so
+# each clone can be compared (make isa-tests) and timed (bench/bench_isa.py)
+# on one machine.
 ifneq ($(ROUTESIM_ISA),)
 ISA_LEVEL := $(or $(if $(filter v4,$(ROUTESIM_ISA)),4),$(if $(filter v3,$(ROUTESIM_ISA)),3),$(if $(filter baseline,$(ROUTESIM_ISA)),1))
 $(if $(ISA_LEVEL),,$(error ROUTESIM_ISA must be v4, v3 or baseline, not '$(ROUTESIM_ISA)'))
-BUILD := build/isa-$(ROUTESIM_ISA)
+override BUILD := $(BUILD)/isa-$(ROUTESIM_ISA)
 ISA_FLAGS := -DRS_FORCE_ISA=$(ISA_LEVEL)
 endif
 PYTHON ?= /usr/bin/python3
@@ -79,7 +80,7 @@ TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildc
 PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BUILD)/tests/plugins/bad_abi.so) \
              ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
-.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests bench docs \
+.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests isa-tests bench docs \
         fuzz fuzzers fuzz-smoke fuzz-replay install uninstall \
         clean FORCE
 
@@ -187,7 +188,8 @@ demo: deps
 	$(BIN) run experiments/quickstart.json
 
 check: deps
-	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests san-tests fuzz-replay
+	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests san-tests fuzz-replay \
+	    isa-tests
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
 layer-tests:
@@ -217,6 +219,14 @@ python-tests: $(BIN) $(SHLIB) $(PLUGIN)
 	@echo "== Python package tests (python/routesim)"
 	$(Q)env $(PY_LIB_ENV) PYTHONPATH=$(CURDIR)/python ROUTESIM_BIN=$(abspath $(BIN)) ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) \
 	    $(PYTHON) -m unittest discover -s tests/python -t tests/python -v
+
+# Each x86-64 level this CPU runs, built alone (ROUTESIM_ISA), writes the
+# native build's results.
+ISA_LEVELS = $(shell scripts/isa-levels.sh)
+isa-tests: $(BIN)
+	@echo "== every x86-64 level's kernel clones (ROUTESIM_ISA=$(ISA_LEVELS))"
+	$(Q)for l in $(ISA_LEVELS); do $(MAKE) --no-print-directory ROUTESIM_ISA=$$l $(BUILD)/isa-$$l/routesim || exit 1; done
+	$(Q)tests/isa_test.sh $(BIN) $(foreach l,$(ISA_LEVELS),$(BUILD)/isa-$(l)/routesim)
 
 # LeakSanitizer reports one-time allocations inside libgomp and HDF5 at exit.
 san-tests: $(SAN_BIN) $(SAN_TESTS) $(PLUGIN) $(TEST_PLUGINS)

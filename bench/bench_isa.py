@@ -20,29 +20,17 @@ import sys
 
 from run_bench import CORE_ENTROPY, ensure_trace, log, naive_run, numpy_run, routesim_run
 
-# x86-64 micro-architecture levels (the psABI's), by the /proc/cpuinfo flags each needs.
-LEVEL_FLAGS = {
-    "v4": {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"},
-    "v3": {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe"},
-    "baseline": set(),
-}
-
-
-def cpu_description():
-    """The CPU model and its vector flags, from /proc/cpuinfo (Linux)."""
-    model, flags = platform.processor() or "unknown CPU", set()
+def cpu_model():
+    """The CPU's model name, from /proc/cpuinfo (Linux)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 key, _, value = line.partition(":")
                 if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = set(value.split())
-                    break
+                    return value.strip()
     except OSError:
         pass
-    return model, flags
+    return platform.processor() or "unknown CPU"
 
 
 def build_level(make, level):
@@ -66,8 +54,9 @@ def main():
     if platform.machine() not in ("x86_64", "AMD64"):
         log("bench_isa: not an x86-64 machine; one build, no levels to compare")
         return
-    model, flags = cpu_description()
-    levels = [lv for lv in args.levels.split(",") if lv in LEVEL_FLAGS and LEVEL_FLAGS[lv] <= flags]
+    model = cpu_model()
+    runs = subprocess.run(["scripts/isa-levels.sh"], capture_output=True, text=True, check=True).stdout.split()
+    levels = [lv for lv in args.levels.split(",") if lv in runs]
     os.makedirs(args.workdir, exist_ok=True)
     path = os.path.join(args.workdir, f"deepseek-v3-{args.tokens}.h5")
     ensure_trace(args.routesim, path, "deepseek-v3", args.tokens)
