@@ -5,10 +5,10 @@ this CPU runs, side by side.
 
 Each level is its own build, `make ROUTESIM_ISA=v4|v3|baseline`, whose
 cloned kernels are that level's clone only (include/routesim/vector.h), so
-one machine times every clone. Each row gives the best of --repeats runs,
-end to end (`routesim run`, reading the trace), and its ratio to the naive
-scalar C loop and to numpy on the same trace, both timed once in the same
-run. The levels must write byte-identical results.csv: the bench fails
+one machine times every clone. Each row gives the best of --repeats runs
+(levels interleaved), end to end (`routesim run`, reading the trace), and
+its ratio to the naive scalar C loop and to numpy on the same trace, both
+timed once in the same run. The levels must write byte-identical results.csv: the bench fails
 otherwise."""
 
 import argparse
@@ -75,24 +75,28 @@ def main():
     log(f"  numpy {numpy_rate / 1e6:.3f} M/s" +
         (f", naive scalar C loop {naive_rate / 1e6:.3f} M/s" if naive_rate else "") + " (1 thread)")
     log(f"{'level':<9} {'threads':>7} {'M tok-layers/s':>15} {'vs naive':>9} {'vs numpy':>9} {'vs 1 thread':>12}")
-    first_csv = None
+    # Levels and thread counts interleaved, repeat by repeat: a busy spell of
+    # a shared machine then slows every row, not one level's.
+    thread_counts = sorted({1, cores})
+    best = {}
+    for _ in range(args.repeats):
+        for level in levels:
+            for threads in thread_counts:
+                tr, _, _ = routesim_run(binaries[level], path, k, threads, batch,
+                                        os.path.join(args.workdir, f"isa-{level}"), full=False)
+                key = (level, threads)
+                best[key] = min(best.get(key, tr["seconds"]), tr["seconds"])
     for level in levels:
-        out = os.path.join(args.workdir, f"isa-{level}")
-        one_thread = None
-        for threads in sorted({1, cores}):
-            best = None
-            for _ in range(args.repeats):
-                tr, _, _ = routesim_run(binaries[level], path, k, threads, batch, out, full=False)
-                best = tr["seconds"] if best is None else min(best, tr["seconds"])
-            rate = units / best
-            one_thread = one_thread or rate
+        one_thread = units / best[(level, 1)]
+        for threads in thread_counts:
+            rate = units / best[(level, threads)]
             vs_naive = f"{rate / naive_rate:8.1f}x" if naive_rate else f"{'-':>9}"
             log(f"{level:<9} {threads:>7} {rate / 1e6:>15.2f} {vs_naive} {rate / numpy_rate:>8.1f}x "
                 f"{rate / one_thread:>11.2f}x")
-        csv = os.path.join(out, "results.csv")
-        if first_csv is None:
-            first_csv = csv
-        elif not filecmp.cmp(first_csv, csv, shallow=False):
+    first_csv = os.path.join(args.workdir, f"isa-{levels[0]}", "results.csv")
+    for level in levels[1:]:
+        csv = os.path.join(args.workdir, f"isa-{level}", "results.csv")
+        if not filecmp.cmp(first_csv, csv, shallow=False):
             sys.exit(f"bench_isa: {csv} differs from {first_csv}: the clones disagree")
     log("  every level wrote the same results.csv")
 
