@@ -188,8 +188,7 @@ demo: deps
 	$(BIN) run experiments/quickstart.json
 
 check: deps
-	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests san-tests fuzz-replay \
-	    isa-tests
+	@$(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests san-tests fuzz-replay
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
 layer-tests:
