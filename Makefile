@@ -10,6 +10,16 @@
 VERSION := 0.1.0
 PREFIX ?= /usr/local
 BUILD ?= build
+# ROUTESIM_ISA=v4|v3|baseline (make variable or environment): every cloned
+# kernel is built for that x86-64 level only, into $(BUILD)/isa-LEVEL/, so
+# each clone can be compared (make isa-tests) and timed (bench/bench_isa.py)
+# on one machine.
+ifneq ($(ROUTESIM_ISA),)
+ISA_LEVEL := $(or $(if $(filter v4,$(ROUTESIM_ISA)),4),$(if $(filter v3,$(ROUTESIM_ISA)),3),$(if $(filter baseline,$(ROUTESIM_ISA)),1))
+$(if $(ISA_LEVEL),,$(error ROUTESIM_ISA must be v4, v3 or baseline, not '$(ROUTESIM_ISA)'))
+override BUILD := $(BUILD)/isa-$(ROUTESIM_ISA)
+ISA_FLAGS := -DRS_FORCE_ISA=$(ISA_LEVEL)
+endif
 PYTHON ?= /usr/bin/python3
 
 PKGS := hdf5 gsl libcjson libzip
@@ -24,7 +34,7 @@ CFLAGS ?= -O2 -g
 # marked RS_API (include/routesim/api.h) are visible outside the binary and
 # the shared library; -fPIC lets the same objects make both.
 STD_FLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fopenmp \
-             -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC
+             -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC $(ISA_FLAGS)
 ALL_CFLAGS = $(STD_FLAGS) $(CFLAGS) -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS)
 LDLIBS = $(PKG_LIBS) -fopenmp -lm -lz -ldl
 # The binary exports the public API (RS_API) so plugins (dlopen) can call it.
@@ -70,7 +80,7 @@ TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildc
 PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BUILD)/tests/plugins/bad_abi.so) \
              ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
-.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests bench docs \
+.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests isa-tests bench docs \
         fuzz fuzzers fuzz-smoke fuzz-replay install uninstall \
         clean FORCE
 
@@ -222,6 +232,14 @@ python-tests: $(BIN) $(SHLIB) $(PLUGIN)
 	@echo "== Python package tests (python/routesim)$(at)"
 	$(Q)env $(PY_LIB_ENV) PYTHONPATH=$(CURDIR)/python ROUTESIM_BIN=$(abspath $(BIN)) ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) \
 	    $(PYTHON) tests/python/run_all.py
+
+# Each x86-64 level this CPU runs, built alone (ROUTESIM_ISA), writes the
+# native build's results.
+ISA_LEVELS = $(shell scripts/isa-levels.sh)
+isa-tests: $(BIN)
+	@echo "== every x86-64 level's kernel clones (ROUTESIM_ISA=$(ISA_LEVELS))"
+	$(Q)for l in $(ISA_LEVELS); do $(MAKE) --no-print-directory ROUTESIM_ISA=$$l $(BUILD)/isa-$$l/routesim || exit 1; done
+	$(Q)tests/isa_test.sh $(BIN) $(foreach l,$(ISA_LEVELS),$(BUILD)/isa-$(l)/routesim)
 
 # LeakSanitizer reports one-time allocations inside libgomp and HDF5 at exit.
 san-tests: $(SAN_BIN) $(SAN_TESTS) $(PLUGIN) $(TEST_PLUGINS)

@@ -21,15 +21,8 @@ static inline double rs_router_score(rs_scoring scoring, float z)
 }
 
 /* s[e] = rs_router_score of every expert of a row; returns their sum (0
- * only if every score underflows: no distribution). */
-static inline double rs_router_scores(rs_scoring scoring, const float *z, int E, double *s)
-{
-    double sum = 0.0;
-    for (int e = 0; e < E; e++) {
-        s[e] = rs_router_score(scoring, z[e]);
-        sum += s[e];
-    }
-    return sum;
-}
+ * only if every score underflows: no distribution). The same bits as the
+ * plain loop; bfloat16 logits are looked up (router_probs.c). */
+double rs_router_scores(rs_scoring scoring, const float *z, int E, double *s);
 
 #endif

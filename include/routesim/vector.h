@@ -6,7 +6,17 @@
 #ifndef ROUTESIM_VECTOR_H
 #define ROUTESIM_VECTOR_H
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+/* RS_FORCE_ISA (make ROUTESIM_ISA=v4|v3|baseline) builds only that level's
+ * clone of every kernel, so one machine can run and compare each clone. */
+#if defined(RS_FORCE_ISA) && defined(__x86_64__) && defined(__GNUC__)
+#if RS_FORCE_ISA == 4
+#define RS_VECTOR_CLONES __attribute__((target("arch=x86-64-v4")))
+#elif RS_FORCE_ISA == 3
+#define RS_VECTOR_CLONES __attribute__((target("arch=x86-64-v3")))
+#else
+#define RS_VECTOR_CLONES
+#endif
+#elif defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
 #define RS_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define RS_VECTOR_CLONES

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/metric_sink.h"
+#include "metrics/router_probs.h"
 #include "routesim/metric.h"
 #include "tests/test_util.h"
 
@@ -123,6 +124,36 @@ START_TEST(scoring_entropy_by_hand)
 }
 END_TEST
 
+/* rs_router_scores looks bfloat16 logits up in a table: every one of the
+ * 65536 bfloat16 values (NaNs and infinities included), and floats that are
+ * not bfloat16, give the same bits as rs_router_score, and the same sum as
+ * adding those scores in expert order. */
+START_TEST(scoring_table_matches_formula)
+{
+    enum { ROW = 1024 };
+    float z[ROW];
+    double s[ROW];
+    for (int m = 1; m < 3; m++) {
+        for (uint32_t start = 0; start < 65536 + 3 * ROW; start += ROW) {
+            for (int e = 0; e < ROW; e++) {
+                uint32_t b = start + (uint32_t)e;
+                /* past the bfloat16 values: floats with low bits set */
+                uint32_t bits = b < 65536 ? b << 16 : (b * 2654435761u) | 1u;
+                memcpy(&z[e], &bits, sizeof bits);
+            }
+            double sum = rs_router_scores(scorings[m], z, ROW, s), want_sum = 0.0;
+            for (int e = 0; e < ROW; e++) {
+                double want = rs_router_score(scorings[m], z[e]);
+                want_sum += want;
+                ck_assert_msg(memcmp(&s[e], &want, sizeof want) == 0, "scoring %d logit %a: %a, formula %a", m,
+                              (double)z[e], s[e], want);
+            }
+            ck_assert(memcmp(&sum, &want_sum, sizeof sum) == 0 || (isnan(sum) && isnan(want_sum)));
+        }
+    }
+}
+END_TEST
+
 START_TEST(scoring_aux_loss_by_hand)
 {
     const double aux[3] = {1.7615941559557649, 1.3540470723165607, 1.3032864195672915};
@@ -138,6 +169,7 @@ Suite *metrics_scoring_suite(void)
     tcase_add_test(tc, scoring_mass_retained_by_hand);
     tcase_add_test(tc, scoring_entropy_by_hand);
     tcase_add_test(tc, scoring_aux_loss_by_hand);
+    tcase_add_test(tc, scoring_table_matches_formula);
     suite_add_tcase(s, tc);
     return s;
 }

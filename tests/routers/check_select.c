@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "routers/common/gather_levels.h"
 #include "routers/common/rank_sort.h"
 #include "routesim/select.h"
 
@@ -117,6 +118,51 @@ START_TEST(gather_at_least_is_ordered_and_complete)
 }
 END_TEST
 
+/* Every gather path this CPU runs (AVX-512 compress, AVX2 permutation
+ * table, scalar) returns the same count, indices and values as a plain
+ * filter loop: lengths around the 8- and 16-lane blocks, thresholds taking
+ * none, some or all, ties at tau, signed zeros and NaNs (never gathered). */
+START_TEST(gather_paths_match_plain_filter)
+{
+    static const int ns[] = {0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 255, 256, 1000};
+    const int top = rs_gather_isa_level();
+    float v[1000];
+    int32_t idx[1000 + 16], want_idx[1000];
+    float val[1000 + 16], want_val[1000];
+    int paths = 0;
+    for (int level = 1; level <= top; level += level == 1 ? 2 : 1) {
+        paths++;
+        for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+            const int n = ns[c];
+            for (int r = 0; r < 40; r++) {
+                for (int i = 0; i < n; i++) {
+                    v[i] = roundf((float)(next_uniform() * 8.0 - 4.0) * 2.0f) / 2.0f; /* ties at tau */
+                    if (next_uniform() < 0.03)
+                        v[i] = next_uniform() < 0.5 ? -0.0f : NAN;
+                }
+                const float tau = r == 0 ? -INFINITY : r == 1 ? INFINITY : r == 2 ? 0.0f : (float)(r % 9) - 4.0f;
+                int want = 0;
+                for (int i = 0; i < n; i++)
+                    if (v[i] >= tau) {
+                        want_idx[want] = i;
+                        want_val[want++] = v[i];
+                    }
+                int got = rs_gather_at_least_level(level, v, n, tau, idx, val);
+                int slot = 0; /* the first slot that differs (same bits: -0 kept) */
+                while (slot < got && slot < want && idx[slot] == want_idx[slot] &&
+                       memcmp(&val[slot], &want_val[slot], sizeof val[slot]) == 0)
+                    slot++;
+                if (got != want || slot < got)
+                    ck_abort_msg("level %d n=%d tau=%g: %d gathered (%d expected), first difference at slot %d",
+                                 level, n, tau, got, want, slot);
+            }
+        }
+    }
+    ck_assert_int_ge(paths, 1);
+    ck_assert_int_eq(rs_gather_at_least(v, 0, 0.0f, idx, val), 0);
+}
+END_TEST
+
 /* rs_rank_top beyond RS_LANES ranks the whole row (radix sort on the value
  * key): the same order as the reference, ties to the lower index, -0 tied
  * with +0, infinities at the ends. */
@@ -160,6 +206,7 @@ Suite *select_suite(void)
     tcase_add_loop_test(tc, topk_matches_reference, 0, sizeof sizes / sizeof sizes[0]);
     tcase_add_test(tc, all_equal_row_takes_lowest_indices);
     tcase_add_test(tc, gather_at_least_is_ordered_and_complete);
+    tcase_add_test(tc, gather_paths_match_plain_filter);
     tcase_add_test(tc, whole_row_ranking_matches_reference);
     suite_add_tcase(s, tc);
     return s;
