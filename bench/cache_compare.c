@@ -2,7 +2,7 @@
  * against the port of libCacheSim's request loop (libcachesim_port.h) on the
  * same stream, one thread.
  *
- *   cache_compare STREAM K E SLOTS REPEATS
+ *   cache_compare STREAM K E SLOTS REPEATS [POLICY]
  *
  * STREAM holds int32 expert ids, K per batch (a token's distinct experts at
  * one layer), ids in [0, E). Each policy (lru, fifo, belady) runs at k = 1
@@ -11,8 +11,10 @@
  * empty cache to the last batch's result (setting up and freeing the
  * structures left out), best of REPEATS; the port's requests carry
  * their next access time precomputed (libCacheSim reads it from an oracle
- * trace), routesim finds its own. Prints one JSON object per line: policy,
+ * trace), routesim finds its own. POLICY runs only that policy (for
+ * profiling). Prints one JSON object per line: policy,
  * k, accesses, seconds and misses of each side. */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +25,12 @@
 
 enum { PORT_HASHPOWER = 23 }; /* libCacheSim's HASH_POWER_DEFAULT */
 
+/* The thread's CPU time: on a shared machine, time spent descheduled is
+ * left out of both sides. */
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -115,8 +119,8 @@ static int64_t run_routesim(const stream *s, cache_policy policy, int E, int slo
 
 int main(int argc, char **argv)
 {
-    if (argc != 6) {
-        fprintf(stderr, "usage: cache_compare STREAM K E SLOTS REPEATS\n");
+    if (argc != 6 && argc != 7) {
+        fprintf(stderr, "usage: cache_compare STREAM K E SLOTS REPEATS [POLICY]\n");
         return 2;
     }
     const int K = atoi(argv[2]), E = atoi(argv[3]), slots = atoi(argv[4]), repeats = atoi(argv[5]);
@@ -124,6 +128,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "cache_compare: K in [1, 256], E in [1, 65535], SLOTS in [1, E], REPEATS >= 1\n");
         return 2;
     }
+    /* Freed memory stays with the process, so a repeat reuses what the one
+     * before it grew (routesim's segment buffer, kept from one sequence to
+     * the next in a run) instead of faulting fresh pages in. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     FILE *f = fopen(argv[1], "rb");
     if (!f) {
         fprintf(stderr, "cache_compare: cannot open %s\n", argv[1]);
@@ -155,6 +164,8 @@ int main(int argc, char **argv)
         stream s = {.ids = ids, .batches = batches, .stride = K, .k = ks[ki]};
         annotate(&s, E);
         for (size_t p = 0; p < sizeof policies / sizeof policies[0]; p++) {
+            if (argc == 7 && strcmp(argv[6], policies[p].name) != 0)
+                continue;
             double port_best = 1e300, rs_best = 1e300;
             int64_t port_misses = 0, rs_misses = 0;
             for (int r = 0; r < repeats; r++) { /* alternated, so both see the same machine */

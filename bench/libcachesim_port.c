@@ -5,6 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* libCacheSim builds each of its source files on its own (no LTO): the
+ * hash table (dataStructure/hashtable/), the object lists (cache/cacheObj.c)
+ * and the base calls (cache/cache.c) are calls from the eviction code, not
+ * inlined into it. */
+#define SEPARATE_FILE __attribute__((noinline)) static
+
 /* ---------------------------------------------------------------- hash table */
 
 /* A 64-bit hash of the 8-byte id with the cost of XXH3's 4-8 byte path
@@ -24,7 +30,7 @@ static inline uint64_t bucket_of(const port_cache *c, uint64_t id)
     return hash_id(id) & (((uint64_t)1 << c->hashpower) - 1);
 }
 
-static port_obj *table_find(const port_cache *c, uint64_t id)
+SEPARATE_FILE port_obj *table_find(const port_cache *c, uint64_t id)
 {
     for (port_obj *o = c->table[bucket_of(c, id)]; o; o = o->hash_next)
         if (o->obj_id == id)
@@ -32,7 +38,7 @@ static port_obj *table_find(const port_cache *c, uint64_t id)
     return NULL;
 }
 
-static port_obj *table_insert(port_cache *c, const port_request *req)
+SEPARATE_FILE port_obj *table_insert(port_cache *c, const port_request *req)
 {
     port_obj *o = malloc(sizeof *o);
     if (!o)
@@ -47,7 +53,7 @@ static port_obj *table_insert(port_cache *c, const port_request *req)
     return o;
 }
 
-static void table_delete(port_cache *c, port_obj *o)
+SEPARATE_FILE void table_delete(port_cache *c, port_obj *o)
 {
     uint64_t b = bucket_of(c, o->obj_id);
     port_obj **link = &c->table[b];
@@ -64,7 +70,7 @@ static int64_t occupied_default(const port_cache *c) { return c->occupied_byte; 
 
 static bool can_insert_default(port_cache *c, const port_request *req) { return req->obj_size <= c->cache_size; }
 
-static port_obj *find_base(port_cache *c, const port_request *req, bool update)
+SEPARATE_FILE port_obj *find_base(port_cache *c, const port_request *req, bool update)
 {
     port_obj *o = table_find(c, req->obj_id);
     if (o && update) {
@@ -74,7 +80,7 @@ static port_obj *find_base(port_cache *c, const port_request *req, bool update)
     return o;
 }
 
-static port_obj *insert_base(port_cache *c, const port_request *req)
+SEPARATE_FILE port_obj *insert_base(port_cache *c, const port_request *req)
 {
     port_obj *o = table_insert(c, req);
     c->occupied_byte += (int64_t)o->obj_size;
@@ -83,7 +89,7 @@ static port_obj *insert_base(port_cache *c, const port_request *req)
     return o;
 }
 
-static void remove_base(port_cache *c, port_obj *o)
+SEPARATE_FILE void remove_base(port_cache *c, port_obj *o)
 {
     c->occupied_byte -= (int64_t)o->obj_size;
     c->n_obj--;
@@ -91,7 +97,7 @@ static void remove_base(port_cache *c, port_obj *o)
 }
 
 /* cache_get_base: find; on a miss evict until the id fits, then insert. */
-static bool get_base(port_cache *c, const port_request *req)
+SEPARATE_FILE bool get_base(port_cache *c, const port_request *req)
 {
     c->n_req++;
     port_obj *o = c->find(c, req, true);
@@ -107,7 +113,7 @@ static bool get_base(port_cache *c, const port_request *req)
 
 /* ---------------------------------------------------------------- queues */
 
-static void list_unlink(port_cache *c, port_obj *o)
+SEPARATE_FILE void list_unlink(port_cache *c, port_obj *o)
 {
     if (o->queue.prev)
         o->queue.prev->queue.next = o->queue.next;
@@ -120,7 +126,7 @@ static void list_unlink(port_cache *c, port_obj *o)
     o->queue.prev = o->queue.next = NULL;
 }
 
-static void list_prepend(port_cache *c, port_obj *o)
+SEPARATE_FILE void list_prepend(port_cache *c, port_obj *o)
 {
     o->queue.prev = NULL;
     o->queue.next = c->q_head;
@@ -307,13 +313,15 @@ void port_cache_free(port_cache *c)
 {
     if (!c)
         return;
-    for (size_t b = 0; c->table && b < ((size_t)1 << c->hashpower); b++)
-        for (port_obj *o = c->table[b], *next; o; o = next) {
-            next = o->hash_next;
-            if (c->policy == PORT_BELADY)
-                free(o->meta.belady.node);
-            free(o);
-        }
+    /* the cached objects, through the queue or the heap (not the whole table) */
+    for (port_obj *o = c->q_head, *next; o; o = next) {
+        next = o->queue.next;
+        free(o);
+    }
+    for (size_t i = 1; c->heap && i <= c->heap_n; i++) {
+        free(table_find(c, c->heap[i]->obj_id));
+        free(c->heap[i]);
+    }
     free(c->table);
     free(c->heap);
     free(c->scratch);

@@ -287,6 +287,21 @@ static void window_add(cache_domain *d, size_t at, int n, int sign)
         d->window[d->seg_objs[at + (size_t)i]] += (uint32_t)sign;
 }
 
+/* The Belady simulations learn the batch's new next uses (their victim order). */
+static void renew_next_uses(cache_domain *d, const int32_t *objs, int n)
+{
+    const int belady = d->cfg.policy == CACHE_BELADY;
+    if (belady)
+        for (int i = 0; i < n; i++)
+            rs_cache_sim_next_use(&d->main, objs[i], d->next_use[objs[i]]);
+    if (d->oracle.capacity)
+        for (int i = 0; i < n; i++)
+            rs_cache_sim_next_use(&d->oracle, objs[i], d->next_use[objs[i]]);
+    for (int c = 0; belady && d->sizes && c < d->cfg.curve_sizes; c++)
+        for (int i = 0; i < n; i++)
+            rs_cache_sim_next_use(&d->sizes[c], objs[i], d->next_use[objs[i]]);
+}
+
 /* Replays the segment for the simulations that look ahead. */
 static void replay(cache_domain *d)
 {
@@ -354,6 +369,7 @@ static void replay(cache_domain *d)
             uint32_t next = d->link[trail + (size_t)i];
             d->next_use[d->objs[i]] = next == UINT32_MAX ? CACHE_NEVER : next;
         }
+        renew_next_uses(d, d->objs, n);
         if (d->cfg.curve == CACHE_CURVE_BELADY)
             count_stack(d, d->objs, n, d->next_use);
         if (windowed && b + 1 < B) {
