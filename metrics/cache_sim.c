@@ -25,6 +25,7 @@ static int uses_list(cache_policy p, int capacity)
 #define SIM_INLINE __attribute__((always_inline)) static inline
 
 #define STAMP_PIN (UINT64_C(1) << 62)
+#define STAMP_SCRATCH 8 /* keys past slot C, for the batch rule (a power of 2) */
 
 /* The slot of the smallest (largest) of C distinct keys below 2^63; two
  * running extremes, even and odd slots, halve the chain of compares. */
@@ -64,21 +65,6 @@ SIM_INLINE int argmax_key(const int64_t *key, int C)
     return best1 > best0 ? at1 : at0;
 }
 
-/* belady: one key per slot orders victims, farthest next use first, then
- * the lower object id: the next use (batches, below UINT32_MAX; never =
- * UINT32_MAX) above, 0xFFFF - obj below (objects are 16-bit ids there). */
-static inline uint64_t belady_key(uint64_t next_use, int32_t obj)
-{
-    uint64_t use = next_use == CACHE_NEVER ? UINT32_MAX : next_use;
-    return use << 16 | (uint64_t)(0xFFFF - obj);
-}
-
-void rs_cache_sim_next_use(cache_sim *s, int32_t obj, uint64_t next_use)
-{
-    int32_t slot = s->obj_slot[obj];
-    if (slot >= 0)
-        s->key[slot] = belady_key(next_use, obj);
-}
 
 void rs_cache_sim_free(cache_sim *s)
 {
@@ -173,6 +159,8 @@ void rs_cache_sim_reset(cache_sim *s)
         s->obj_slot[s->slot_obj[i]] = -1;
     s->used = 0;
     s->clock = 0;
+    s->ring_ok = 1;
+    s->ring_head = 0;
     const int32_t C = s->capacity;
     if ((s->policy == CACHE_LRU || s->policy == CACHE_FIFO) && !s->stamped) {
         s->prev[C] = s->next[C] = C;
@@ -195,7 +183,7 @@ int rs_cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj)
     const size_t C = (size_t)capacity;
     s->slot_obj = malloc(C * sizeof *s->slot_obj);
     s->obj_slot = malloc((size_t)nobj * sizeof *s->obj_slot);
-    s->key = calloc(C + 1, sizeof *s->key); /* slot C: scratch of the batch rule */
+    s->key = calloc(C + STAMP_SCRATCH, sizeof *s->key); /* past slot C: scratch of the batch rule */
     s->pinned = calloc(C + 1, sizeof *s->pinned);
     s->where = malloc((size_t)nobj * sizeof *s->where);
     s->missed = malloc((size_t)nobj * sizeof *s->missed);
@@ -230,6 +218,8 @@ void rs_cache_sim_checkpoint(cache_sim *s, rs_state_io *io)
     RS_STATE_ARRAY(io, s->key, C);
     RS_STATE_ARRAY(io, s->pinned, C);
     RS_STATE(io, s->clock);
+    RS_STATE(io, s->ring_ok);
+    RS_STATE(io, s->ring_head);
     if (s->prev) {
         RS_STATE_ARRAY(io, s->prev, C + 1);
         RS_STATE_ARRAY(io, s->next, C + 1);
@@ -293,7 +283,7 @@ static int victim_sch(const cache_sim *s, const uint32_t *window)
 
 /* Farthest next use; ties (objects never used again, or next used by the
  * same token) to the lower object id: the slot with the largest key
- * (belady_key). Batch members are pinned, and their next use is the
+ * (cache_belady_key). Batch members are pinned, and their next use is the
  * current batch, the nearest of all, so the largest key is a pinned slot
  * only when every slot is pinned, or in a prefetch: then the pinned slots
  * are passed over one by one. */
@@ -339,7 +329,12 @@ SIM_INLINE int make_room(cache_sim *s, const cache_future *f, rs_rng *rng, const
     case CACHE_LRU:
     case CACHE_FIFO:
         if (s->stamped) {
-            slot = victim_stamp(s);
+            if (policy == CACHE_FIFO && s->ring_ok) { /* the oldest slot, round robin */
+                slot = s->ring_head;
+                s->ring_head = slot + 1 == s->capacity ? 0 : slot + 1;
+            } else {
+                slot = victim_stamp(s);
+            }
             break;
         }
         slot = victim_list(s);
@@ -383,7 +378,7 @@ SIM_INLINE void insert_at(cache_sim *s, int slot, int32_t obj, const cache_futur
         break;
     }
     case CACHE_SCH: s->key[slot] = now; break;
-    case CACHE_BELADY: s->key[slot] = belady_key(f->next_use[obj], obj); break;
+    case CACHE_BELADY: s->key[slot] = cache_belady_key(f->next_use[obj], obj); break;
     default: break;
     }
 }
@@ -450,6 +445,57 @@ static void unpin(cache_sim *s, const int32_t *objs, int n)
 }
 
 /* The batch rule, inlined per policy so its switches fold away. */
+/* The batch rule for stamped lru and fifo. Hits are found, pinned and
+ * counted without branching on them; the pins of objects not cached land
+ * in scratch keys past slot C, spread so that they do not queue on one. An
+ * lru hit is touched at once, keyed by its place in the batch, the order
+ * the rule touches in: pinned, it is not a victim either way. */
+SIM_INLINE int batch_stamped(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_policy policy)
+{
+    int32_t *restrict where = s->where, *restrict missed = s->missed;
+    int32_t *restrict obj_slot = s->obj_slot, *restrict slot_obj = s->slot_obj;
+    uint64_t *restrict key = s->key;
+    const int C = s->capacity;
+    const uint64_t base = s->clock;
+    int hits = 0, nmissed = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t slot = obj_slot[objs[i]];
+        int cached = slot >= 0, at = cached ? slot : C + (i & (STAMP_SCRATCH - 1));
+        where[i] = slot;
+        hit[i] = (uint8_t)cached;
+        hits += cached;
+        missed[nmissed] = i;
+        nmissed += !cached;
+        key[at] = policy == CACHE_LRU ? (base + (uint64_t)i + 1) | STAMP_PIN : key[at] | STAMP_PIN;
+    }
+    if (nmissed)
+        s->ring_ok = 0; /* a pinned slot may be passed over */
+    int used = s->used;
+    for (int j = 0; j < nmissed; j++) { /* inserted in batch order, keyed likewise */
+        const int i = missed[j];
+        int32_t slot;
+        if (used < C) {
+            slot = used++;
+        } else {
+            slot = argmin_key((const int64_t *)key, C);
+            if (key[slot] & STAMP_PIN) { /* every slot holds a member: streamed */
+                where[i] = -1;
+                continue;
+            }
+            obj_slot[slot_obj[slot]] = -1;
+        }
+        where[i] = slot;
+        slot_obj[slot] = objs[i];
+        obj_slot[objs[i]] = slot;
+        key[slot] = (base + (uint64_t)i + 1) | STAMP_PIN;
+    }
+    s->used = used;
+    for (int i = 0; i < n; i++)
+        key[where[i] >= 0 ? where[i] : C + (i & (STAMP_SCRATCH - 1))] &= ~STAMP_PIN;
+    s->clock = base + (uint64_t)n;
+    return hits;
+}
+
 SIM_INLINE int batch_rule(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_future *f,
                              rs_rng *rng, const cache_policy policy)
 {
@@ -466,11 +512,12 @@ SIM_INLINE int batch_rule(cache_sim *s, const int32_t *objs, int n, uint8_t *hit
             insert_at(s, slot, objs[0], f, policy);
         return 0;
     }
+    if (s->stamped)
+        return batch_stamped(s, objs, n, hit, policy);
     /* Hits are found, pinned and counted without branching on them; slot C
      * is scratch, where the pins of objects not cached land. */
     int32_t *where = s->where, *missed = s->missed;
     const int C = s->capacity;
-    const uint64_t base = s->clock;
     int hits = 0, nmissed = 0;
     for (int i = 0; i < n; i++) {
         int32_t slot = s->obj_slot[objs[i]];
@@ -480,26 +527,7 @@ SIM_INLINE int batch_rule(cache_sim *s, const int32_t *objs, int n, uint8_t *hit
         hits += cached;
         missed[nmissed] = i;
         nmissed += !cached;
-        if (s->stamped) /* lru: touched now, keyed by batch position (the touch order) */
-            s->key[at] = policy == CACHE_LRU ? (base + (uint64_t)i + 1) | STAMP_PIN : s->key[at] | STAMP_PIN;
-        else
-            s->pinned[at] = 1;
-    }
-    if (s->stamped) { /* lru, fifo: inserted in batch order, keyed likewise */
-        for (int j = 0; j < nmissed; j++) {
-            const int i = missed[j];
-            int32_t slot = make_room(s, f, rng, policy);
-            where[i] = slot;
-            if (slot >= 0) {
-                s->slot_obj[slot] = objs[i];
-                s->obj_slot[objs[i]] = slot;
-                s->key[slot] = (base + (uint64_t)i + 1) | STAMP_PIN;
-            }
-        }
-        for (int i = 0; i < n; i++)
-            s->key[where[i] >= 0 ? where[i] : C] &= ~STAMP_PIN;
-        s->clock = base + (uint64_t)n;
-        return hits;
+        s->pinned[at] = 1;
     }
     if (policy == CACHE_BELADY || policy == CACHE_RANDOM) { /* a hit changes nothing but the clock */
         for (int j = 0; j < nmissed; j++) {
@@ -545,6 +573,7 @@ int rs_cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, c
 int rs_cache_sim_prefetch(cache_sim *s, const int32_t *objs, int n, const cache_future *f, rs_rng *rng)
 {
     int loaded = 0;
+    s->ring_ok = 0; /* a pinned slot may be passed over */
     for (int i = 0; i < n; i++) {
         int slot = s->obj_slot[objs[i]];
         if (slot >= 0)

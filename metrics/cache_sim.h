@@ -57,6 +57,10 @@ typedef struct cache_sim {
     cache_policy policy;
     int capacity, nobj, used;
     int stamped;       /* lru, fifo with at most CACHE_STAMPED_MAX slots: keys, no list */
+    /* stamped fifo: while every eviction took the oldest slot (single-object
+     * batches since the reset), slots were filled in order and are evicted
+     * round robin: the next victim is ring_head */
+    int ring_ok, ring_head;
     int32_t *slot_obj; /* [capacity] */
     int32_t *obj_slot; /* [nobj]; -1 = not cached */
     uint64_t *key;     /* [capacity] stamped lru, fifo and sch: last touch or insertion; belady: next use and id */
@@ -83,9 +87,23 @@ void rs_cache_sim_reset(cache_sim *s);
  * before the batch. Returns the number of hits. rng: random policy only. */
 int rs_cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_future *f, rs_rng *rng);
 
+/* belady: one key per slot orders victims, farthest next use first, then
+ * the lower object id: the next use (batches, below UINT32_MAX; never =
+ * UINT32_MAX) above, 0xFFFF - obj below (lookahead objects are 16-bit). */
+static inline uint64_t cache_belady_key(uint64_t next_use, int32_t obj)
+{
+    uint64_t use = next_use == CACHE_NEVER ? UINT32_MAX : next_use;
+    return use << 16 | (uint64_t)(0xFFFF - obj);
+}
+
 /* belady: the object's next use is now next_use (cache_future's
  * next_use[obj] changed); keeps the victim order. */
-void rs_cache_sim_next_use(cache_sim *s, int32_t obj, uint64_t next_use);
+static inline void rs_cache_sim_next_use(cache_sim *s, int32_t obj, uint64_t next_use)
+{
+    int32_t slot = s->obj_slot[obj];
+    if (slot >= 0)
+        s->key[slot] = cache_belady_key(next_use, obj);
+}
 
 /* Prefetch: inserts the objects of objs (distinct) that are not cached, by
  * the policy's insert rule, as a batch of their own (they do not evict each
