@@ -9,7 +9,8 @@
  * (each batch's first id) and at k = K (the whole batch, batch rule), one
  * cache of SLOTS objects that is never reset. Both sides are timed from an
  * empty cache to the last batch's result (setting up and freeing the
- * structures left out), best of REPEATS; the port's requests carry
+ * structures left out; routesim's domain is set up once and each repeat is
+ * a new sequence through it, as in a run), best of REPEATS; the port's requests carry
  * their next access time precomputed (libCacheSim reads it from an oracle
  * trace), routesim finds its own. POLICY runs only that policy (for
  * profiling). Prints one JSON object per line: policy,
@@ -84,37 +85,21 @@ static int64_t run_port(const stream *s, port_policy policy, int slots, double *
     return s->batches * s->k - hits;
 }
 
-static int64_t run_routesim(const stream *s, cache_policy policy, int E, int slots, double *seconds)
+/* One segment through d, set up once for all repeats as the metric sets
+ * its domains up once per run: a repeat is a new sequence, which empties
+ * the cache and keeps the segment buffer. */
+static int64_t run_routesim(cache_domain *d, const stream *s, double *seconds)
 {
-    cache_domain_config cfg = {
-        .policy = policy,
-        .capacity = slots,
-        .nobj = E,
-        .E = E,
-        .nlayers = 1,
-        .stride = 1,
-        .m = 16,
-        .curve = CACHE_CURVE_NONE,
-        .curve_sizes = E,
-        .size_step = 1,
-        .max_buffer = (size_t)1 << 31,
-    };
-    cache_domain d;
-    if (rs_cache_domain_init(&d, &cfg) != 0) {
-        fprintf(stderr, "cache_compare: out of memory\n");
-        exit(1);
-    }
+    const int64_t hits_before = d->counts[0].hits, accesses_before = d->counts[0].accesses;
     double start = now();
-    rs_cache_domain_begin(&d);
+    rs_cache_domain_begin(d);
     for (int64_t b = 0; b < s->batches; b++)
-        rs_cache_domain_push(&d, s->ids + b * s->stride, s->k, NULL, 0, b, 0);
-    rs_cache_domain_end(&d);
+        rs_cache_domain_push(d, s->ids + b * s->stride, s->k, NULL, 0, b, 0);
+    rs_cache_domain_end(d);
     int64_t hits, warm;
-    rs_cache_domain_results(&d, &hits, &warm);
+    rs_cache_domain_results(d, &hits, &warm);
     *seconds = now() - start;
-    int64_t misses = d.lost ? -1 : d.counts[0].accesses - hits;
-    rs_cache_domain_free(&d);
-    return misses;
+    return d->lost ? -1 : (d->counts[0].accesses - accesses_before) - (hits - hits_before);
 }
 
 int main(int argc, char **argv)
@@ -166,13 +151,31 @@ int main(int argc, char **argv)
         for (size_t p = 0; p < sizeof policies / sizeof policies[0]; p++) {
             if (argc == 7 && strcmp(argv[6], policies[p].name) != 0)
                 continue;
+            cache_domain_config cfg = {
+                .policy = policies[p].routesim,
+                .capacity = slots,
+                .nobj = E,
+                .E = E,
+                .nlayers = 1,
+                .stride = 1,
+                .m = 16,
+                .curve = CACHE_CURVE_NONE,
+                .curve_sizes = E,
+                .size_step = 1,
+                .max_buffer = (size_t)1 << 31,
+            };
+            cache_domain d;
+            if (rs_cache_domain_init(&d, &cfg) != 0) {
+                fprintf(stderr, "cache_compare: out of memory\n");
+                exit(1);
+            }
             double port_best = 1e300, rs_best = 1e300;
             int64_t port_misses = 0, rs_misses = 0;
             for (int r = 0; r < repeats; r++) { /* alternated, so both see the same machine */
                 double t;
                 port_misses = run_port(&s, policies[p].port, slots, &t);
                 port_best = t < port_best ? t : port_best;
-                rs_misses = run_routesim(&s, policies[p].routesim, E, slots, &t);
+                rs_misses = run_routesim(&d, &s, &t);
                 rs_best = t < rs_best ? t : rs_best;
             }
             printf("{\"policy\": \"%s\", \"k\": %d, \"accesses\": %lld, \"port_seconds\": %.9f, "
@@ -180,6 +183,7 @@ int main(int argc, char **argv)
                    policies[p].name, s.k, (long long)(batches * s.k), port_best, rs_best, (long long)port_misses,
                    (long long)rs_misses);
             fflush(stdout);
+            rs_cache_domain_free(&d);
         }
         free(s.next);
     }

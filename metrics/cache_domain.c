@@ -377,12 +377,21 @@ static void replay(cache_domain *d)
         }
         if (sizes_here)
             run_sizes(d, d->objs, n, d->pf, n_pf, &future, 0, 0, layer);
-        /* this batch's objects now wait for their next use */
-        for (int i = 0; i < n; i++) {
-            uint32_t next = d->link[trail + (size_t)i];
-            d->next_use[d->objs[i]] = next == UINT32_MAX ? CACHE_NEVER : next;
+        /* this batch's objects now wait for their next use (belady's keys too) */
+        if (main_here && p == CACHE_BELADY && !d->oracle.capacity && !d->sizes) {
+            for (int i = 0; i < n; i++) {
+                uint32_t next = d->link[trail + (size_t)i];
+                uint64_t use = next == UINT32_MAX ? CACHE_NEVER : next;
+                d->next_use[d->objs[i]] = use;
+                rs_cache_sim_next_use(&d->main, d->objs[i], use);
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                uint32_t next = d->link[trail + (size_t)i];
+                d->next_use[d->objs[i]] = next == UINT32_MAX ? CACHE_NEVER : next;
+            }
+            renew_next_uses(d, d->objs, n);
         }
-        renew_next_uses(d, d->objs, n);
         if (d->cfg.curve == CACHE_CURVE_BELADY)
             count_stack(d, d->objs, n, d->next_use);
         if (windowed && b + 1 < B) {

@@ -287,7 +287,7 @@ static int victim_sch(const cache_sim *s, const uint32_t *window)
  * current batch, the nearest of all, so the largest key is a pinned slot
  * only when every slot is pinned, or in a prefetch: then the pinned slots
  * are passed over one by one. */
-static int victim_belady(const cache_sim *s)
+SIM_INLINE int victim_belady(const cache_sim *s)
 {
     const int C = s->capacity;
     const uint64_t *key = s->key;
