@@ -12,7 +12,8 @@ another through one cache of 16 slots: at k=1 each token's first expert is
 one request; at k=8 each token's 8 experts are one batch under the batch
 rule (hits decided before the batch; a batch member is never evicted),
 which the port lays over libCacheSim's calls. Both sides run on one
-thread, alternated, best of the repeats; their miss counts must be equal."""
+thread (thread CPU time, so a busy machine's waits count for neither),
+alternated, best of the repeats; their miss counts must be equal."""
 
 import argparse
 import json
@@ -56,7 +57,7 @@ def main():
     ap.add_argument("--compare", default=None, help="default: bench/cache_compare next to the routesim binary")
     ap.add_argument("--tokens", type=int, default=40000)
     ap.add_argument("--slots", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--workdir", default=None, help="default: bench/ next to the routesim binary")
     args = ap.parse_args()
     here = os.path.dirname(os.path.abspath(args.routesim))
@@ -81,9 +82,9 @@ def main():
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
     log(f"\ncache simulator against libCacheSim's request loop (a port: libCacheSim is not installed), "
-        f"one thread\n  machine: {machine()}\n  stream: OLMoE-shaped top-{K}, {L} layers x {T} tokens one "
+        f"one thread, thread CPU time\n  machine: {machine()}\n  stream: OLMoE-shaped top-{K}, {L} layers x {T} tokens one "
         f"after another, {E} experts, {args.slots} slots, best of {args.repeats}")
-    log(f"{'policy':<8} {'k':>2} {'M accesses':>10} {'routesim M acc/s':>17} {'libCacheSim M acc/s':>20} "
+    log(f"{'policy':<8} {'k':>2} {'M accesses':>10} {'routesim M acc/s':>17} {'libCacheSim port M acc/s':>25} "
         f"{'ratio':>6} {'target':>6} {'misses':>10}")
     disagree = 0
     for row in rows:
@@ -92,7 +93,7 @@ def main():
         same = row["routesim_misses"] == row["port_misses"]
         disagree += not same
         misses = f"{row['routesim_misses']}" if same else f"{row['routesim_misses']}!={row['port_misses']}"
-        log(f"{row['policy']:<8} {row['k']:>2} {acc / 1e6:10.2f} {rs / 1e6:17.1f} {port / 1e6:20.1f} "
+        log(f"{row['policy']:<8} {row['k']:>2} {acc / 1e6:10.2f} {rs / 1e6:17.1f} {port / 1e6:25.1f} "
             f"{rs / port:5.1f}x {TARGET.get(row['k'], 3.0):5.1f}x {misses:>10}")
     if disagree:
         sys.exit(f"bench: routesim and the libCacheSim port disagree on {disagree} miss counts")
