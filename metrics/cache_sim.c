@@ -445,18 +445,20 @@ static void unpin(cache_sim *s, const int32_t *objs, int n)
 }
 
 /* The batch rule, inlined per policy so its switches fold away. */
-/* The batch rule for stamped lru and fifo. Hits are found, pinned and
- * counted without branching on them; the pins of objects not cached land
- * in scratch keys past slot C, spread so that they do not queue on one. An
- * lru hit is touched at once, keyed by its place in the batch, the order
- * the rule touches in: pinned, it is not a victim either way. */
+/* The batch rule for stamped lru and fifo, without branching on hit or
+ * miss for the hits. An lru hit is touched at once, keyed by its place in
+ * the batch (the order the rule touches in): every member then has a key
+ * above the batch's base, every other object one below, so the smallest key
+ * is the victim unless it is a member, and then all are. A fifo hit keeps
+ * its key, with the pin bit set for the batch. Writes for objects not
+ * cached land in scratch keys past slot C, spread so they do not queue. */
 SIM_INLINE int batch_stamped(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_policy policy)
 {
     int32_t *restrict where = s->where, *restrict missed = s->missed;
     int32_t *restrict obj_slot = s->obj_slot, *restrict slot_obj = s->slot_obj;
     uint64_t *restrict key = s->key;
     const int C = s->capacity;
-    const uint64_t base = s->clock;
+    const uint64_t base = s->clock, pin = policy == CACHE_FIFO ? STAMP_PIN : 0;
     int hits = 0, nmissed = 0;
     for (int i = 0; i < n; i++) {
         int32_t slot = obj_slot[objs[i]];
@@ -466,10 +468,10 @@ SIM_INLINE int batch_stamped(cache_sim *s, const int32_t *objs, int n, uint8_t *
         hits += cached;
         missed[nmissed] = i;
         nmissed += !cached;
-        key[at] = policy == CACHE_LRU ? (base + (uint64_t)i + 1) | STAMP_PIN : key[at] | STAMP_PIN;
+        key[at] = policy == CACHE_LRU ? base + (uint64_t)i + 1 : key[at] | STAMP_PIN;
     }
     if (nmissed)
-        s->ring_ok = 0; /* a pinned slot may be passed over */
+        s->ring_ok = 0; /* a member may be passed over */
     int used = s->used;
     for (int j = 0; j < nmissed; j++) { /* inserted in batch order, keyed likewise */
         const int i = missed[j];
@@ -478,8 +480,8 @@ SIM_INLINE int batch_stamped(cache_sim *s, const int32_t *objs, int n, uint8_t *
             slot = used++;
         } else {
             slot = argmin_key((const int64_t *)key, C);
-            if (key[slot] & STAMP_PIN) { /* every slot holds a member: streamed */
-                where[i] = -1;
+            if (policy == CACHE_LRU ? key[slot] > base : (key[slot] & STAMP_PIN) != 0) {
+                where[i] = -1; /* every slot holds a member: streamed */
                 continue;
             }
             obj_slot[slot_obj[slot]] = -1;
@@ -487,11 +489,12 @@ SIM_INLINE int batch_stamped(cache_sim *s, const int32_t *objs, int n, uint8_t *
         where[i] = slot;
         slot_obj[slot] = objs[i];
         obj_slot[objs[i]] = slot;
-        key[slot] = (base + (uint64_t)i + 1) | STAMP_PIN;
+        key[slot] = (base + (uint64_t)i + 1) | pin;
     }
     s->used = used;
-    for (int i = 0; i < n; i++)
-        key[where[i] >= 0 ? where[i] : C + (i & (STAMP_SCRATCH - 1))] &= ~STAMP_PIN;
+    if (policy == CACHE_FIFO)
+        for (int i = 0; i < n; i++)
+            key[where[i] >= 0 ? where[i] : C + (i & (STAMP_SCRATCH - 1))] &= ~STAMP_PIN;
     s->clock = base + (uint64_t)n;
     return hits;
 }
