@@ -328,8 +328,15 @@ $(NAIVE): bench/naive_scalar.c
 	$(call say,CC,$<)
 	$(Q)$(CC) -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O2 $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) -lm
 
+# routesim's cache simulator against a port of libCacheSim's request loop.
+CACHE_COMPARE := $(BUILD)/bench/cache_compare
+$(CACHE_COMPARE): bench/cache_compare.c bench/libcachesim_port.c bench/libcachesim_port.h $(LIB)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ bench/cache_compare.c bench/libcachesim_port.c $(LIB) $(LDLIBS)
+
 bench: deps
-	@$(MAKE) --no-print-directory all $(NAIVE)
+	@$(MAKE) --no-print-directory all $(NAIVE) $(CACHE_COMPARE)
 	$(PYTHON) bench/run_bench.py --routesim $(BIN) --naive $(NAIVE)
 	@for b in $(sort $(wildcard bench/bench_*.py)); do echo; $(PYTHON) $$b --routesim $(BIN) || exit 1; done
 

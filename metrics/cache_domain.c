@@ -80,6 +80,8 @@ int rs_cache_domain_init(cache_domain *d, const cache_domain_config *cfg)
     const cache_policy p = cfg->policy;
     d->lookahead = is_lookahead(p) || (cfg->gap && p != CACHE_BELADY) || cfg->curve == CACHE_CURVE_BELADY ||
                    (cfg->curve == CACHE_CURVE_PER_SIZE && is_lookahead(p));
+    d->plain = (p == CACHE_LRU || p == CACHE_FIFO || p == CACHE_LFU) && !d->lookahead && cfg->curve == CACHE_CURVE_NONE &&
+               !cfg->prefetch;
     int ok = 1;
     if (p != CACHE_STATIC)
         ok = rs_cache_sim_init(&d->main, p, cfg->capacity, cfg->nobj) == 0;
@@ -150,11 +152,21 @@ void rs_cache_domain_begin(cache_domain *d)
 
 /* The policy's batch results: hits, and warm-start hits (a first access to
  * an object while fewer than `capacity` distinct objects have been seen in
- * the segment counts as a hit, in slot order). */
-static void count_main(cache_domain *d, const int32_t *objs, int n, const uint8_t *hit, int loaded, int layer)
+ * the segment counts as a hit, in slot order). Once `capacity` objects were
+ * seen no access is a warm-start hit but a hit, so only the hits are
+ * counted (hits: the batch's, as rs_cache_sim_batch returned them). */
+__attribute__((always_inline)) static inline void count_main(cache_domain *d, const int32_t *objs, int n,
+                                                             const uint8_t *hit, int hits, int loaded, int layer)
 {
     cache_counts *k = &d->counts[layer];
-    int hits = 0, warm = 0;
+    k->accesses += n;
+    k->prefetched += loaded;
+    k->hits += hits;
+    if (d->distinct >= d->cfg.capacity && !d->obj_accesses) {
+        k->warm_hits += hits;
+        return;
+    }
+    int warm = 0;
     for (int i = 0; i < n; i++) {
         int first = 0;
         if (d->seen[objs[i]] != d->epoch) {
@@ -163,15 +175,11 @@ static void count_main(cache_domain *d, const int32_t *objs, int n, const uint8_
             if (d->obj_warm)
                 d->obj_warm[objs[i]] += first;
         }
-        hits += hit[i];
         warm += hit[i] | first;
     }
     if (d->obj_accesses) /* static */
         for (int i = 0; i < n; i++)
             d->obj_accesses[objs[i]]++;
-    k->accesses += n;
-    k->prefetched += loaded;
-    k->hits += hits;
     k->warm_hits += warm;
 }
 
@@ -261,16 +269,21 @@ void rs_cache_domain_push(cache_domain *d, const int32_t *objs, int n, const int
 {
     const cache_policy p = d->cfg.policy;
     const int counted = d->cfg.nlayers == 1 ? 0 : layer;
+    if (d->plain) { /* the policy alone, online */
+        int hits = rs_cache_sim_batch(&d->main, objs, n, d->hit, NULL, NULL);
+        count_main(d, objs, n, d->hit, hits, 0, counted);
+        return;
+    }
     if (p == CACHE_STATIC) {
         memset(d->hit, 0, (size_t)n);
-        count_main(d, objs, n, d->hit, 0, counted);
+        count_main(d, objs, n, d->hit, 0, 0, counted);
     } else if (!is_lookahead(p)) {
         rs_rng rng; /* random: keyed by where the batch is, whatever the split of the run */
         if (p == CACHE_RANDOM)
             rng = rs_rng_keyed(d->cfg.seed, (uint64_t)layer, (uint64_t)token);
         int loaded = n_pf ? rs_cache_sim_prefetch(&d->main, pf, n_pf, NULL, &rng) : 0;
-        rs_cache_sim_batch(&d->main, objs, n, d->hit, NULL, &rng);
-        count_main(d, objs, n, d->hit, loaded, counted);
+        int hits = rs_cache_sim_batch(&d->main, objs, n, d->hit, NULL, &rng);
+        count_main(d, objs, n, d->hit, hits, loaded, counted);
     }
     if (d->cfg.curve == CACHE_CURVE_LRU)
         count_stack(d, objs, n, NULL);
@@ -285,6 +298,21 @@ static void window_add(cache_domain *d, size_t at, int n, int sign)
 {
     for (int i = 0; i < n; i++)
         d->window[d->seg_objs[at + (size_t)i]] += (uint32_t)sign;
+}
+
+/* The Belady simulations learn the batch's new next uses (their victim order). */
+static void renew_next_uses(cache_domain *d, const int32_t *objs, int n)
+{
+    const int belady = d->cfg.policy == CACHE_BELADY;
+    if (belady)
+        for (int i = 0; i < n; i++)
+            rs_cache_sim_next_use(&d->main, objs[i], d->next_use[objs[i]]);
+    if (d->oracle.capacity)
+        for (int i = 0; i < n; i++)
+            rs_cache_sim_next_use(&d->oracle, objs[i], d->next_use[objs[i]]);
+    for (int c = 0; belady && d->sizes && c < d->cfg.curve_sizes; c++)
+        for (int i = 0; i < n; i++)
+            rs_cache_sim_next_use(&d->sizes[c], objs[i], d->next_use[objs[i]]);
 }
 
 /* Replays the segment for the simulations that look ahead. */
@@ -330,17 +358,17 @@ static void replay(cache_domain *d)
     const cache_future future = {.next_use = d->next_use, .window = d->window};
     const int main_here = is_lookahead(p), sizes_here = d->cfg.curve == CACHE_CURVE_PER_SIZE && main_here;
     size_t pf_at = 0, trail = 0; /* starts of batch b's prefetch set and objects */
-    for (size_t b = 0; b < B; b++) {
+    int layer = 0; /* batch b's layer, b % stride */
+    for (size_t b = 0; b < B; b++, layer = layer + 1 == d->cfg.stride ? 0 : layer + 1) {
         const int n = d->seg_n[b], n_pf = d->cfg.prefetch ? d->seg_pf_n[b] : 0;
-        const int layer = (int)(b % (size_t)d->cfg.stride);
         for (int i = 0; i < n; i++)
             d->objs[i] = d->seg_objs[trail + (size_t)i];
         for (int i = 0; i < n_pf; i++)
             d->pf[i] = d->seg_pf[pf_at + (size_t)i];
         if (main_here) {
             int loaded = n_pf ? rs_cache_sim_prefetch(&d->main, d->pf, n_pf, &future, NULL) : 0;
-            rs_cache_sim_batch(&d->main, d->objs, n, d->hit, &future, NULL);
-            count_main(d, d->objs, n, d->hit, loaded, d->cfg.nlayers == 1 ? 0 : layer);
+            int hits = rs_cache_sim_batch(&d->main, d->objs, n, d->hit, &future, NULL);
+            count_main(d, d->objs, n, d->hit, hits, loaded, d->cfg.nlayers == 1 ? 0 : layer);
         }
         if (d->oracle.capacity) {
             rs_cache_sim_batch(&d->oracle, d->objs, n, d->hit, &future, NULL);
@@ -349,10 +377,20 @@ static void replay(cache_domain *d)
         }
         if (sizes_here)
             run_sizes(d, d->objs, n, d->pf, n_pf, &future, 0, 0, layer);
-        /* this batch's objects now wait for their next use */
-        for (int i = 0; i < n; i++) {
-            uint32_t next = d->link[trail + (size_t)i];
-            d->next_use[d->objs[i]] = next == UINT32_MAX ? CACHE_NEVER : next;
+        /* this batch's objects now wait for their next use (belady's keys too) */
+        if (main_here && p == CACHE_BELADY && !d->oracle.capacity && !d->sizes) {
+            for (int i = 0; i < n; i++) {
+                uint32_t next = d->link[trail + (size_t)i];
+                uint64_t use = next == UINT32_MAX ? CACHE_NEVER : next;
+                d->next_use[d->objs[i]] = use;
+                rs_cache_sim_next_use(&d->main, d->objs[i], use);
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                uint32_t next = d->link[trail + (size_t)i];
+                d->next_use[d->objs[i]] = next == UINT32_MAX ? CACHE_NEVER : next;
+            }
+            renew_next_uses(d, d->objs, n);
         }
         if (d->cfg.curve == CACHE_CURVE_BELADY)
             count_stack(d, d->objs, n, d->next_use);

@@ -50,6 +50,7 @@ typedef struct cache_domain {
     int lookahead; /* some simulation needs the segment's future */
     int open;      /* a segment started and has not ended */
     int lost;      /* a segment outgrew max_buffer: lookahead results are unknown */
+    int plain;     /* lru, fifo or lfu alone: no lookahead, curve or prefetch */
 
     cache_sim main;      /* the policy (unless static) */
     cache_sim oracle;    /* Belady for belady_gap (gap, policy not belady) */

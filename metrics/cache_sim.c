@@ -11,7 +11,60 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int uses_list(cache_policy p) { return p == CACHE_LRU || p == CACHE_FIFO || p == CACHE_LFU; }
+static int uses_list(cache_policy p, int capacity)
+{
+    return p == CACHE_LFU || ((p == CACHE_LRU || p == CACHE_FIFO) && capacity > CACHE_STAMPED_MAX);
+}
+
+/* lru, fifo with few slots: each slot's key is the clock at its last touch
+ * (lru) or its insertion (fifo), so the victim, the first unpinned slot of
+ * the list, is the unpinned slot with the smallest key; a batch member's
+ * key carries STAMP_PIN, which puts it after every other. */
+/* The batch rule is specialised per policy: its helpers must inline so the
+ * policy's switches fold. */
+#define SIM_INLINE __attribute__((always_inline)) static inline
+
+#define STAMP_PIN (UINT64_C(1) << 62)
+#define STAMP_SCRATCH 8 /* keys past slot C, for the batch rule (a power of 2) */
+
+/* The slot of the smallest (largest) of C distinct keys below 2^63; two
+ * running extremes, even and odd slots, halve the chain of compares. */
+SIM_INLINE int argmin_key(const int64_t *key, int C)
+{
+    int64_t best0 = INT64_MAX, best1 = INT64_MAX;
+    int at0 = 0, at1 = 0, i = 0;
+    for (; i + 1 < C; i += 2) {
+        int below0 = key[i] < best0, below1 = key[i + 1] < best1;
+        best0 = below0 ? key[i] : best0;
+        at0 = below0 ? i : at0;
+        best1 = below1 ? key[i + 1] : best1;
+        at1 = below1 ? i + 1 : at1;
+    }
+    if (i < C && key[i] < best0) {
+        best0 = key[i];
+        at0 = i;
+    }
+    return best1 < best0 ? at1 : at0;
+}
+
+SIM_INLINE int argmax_key(const int64_t *key, int C)
+{
+    int64_t best0 = INT64_MIN, best1 = INT64_MIN;
+    int at0 = 0, at1 = 0, i = 0;
+    for (; i + 1 < C; i += 2) {
+        int above0 = key[i] > best0, above1 = key[i + 1] > best1;
+        best0 = above0 ? key[i] : best0;
+        at0 = above0 ? i : at0;
+        best1 = above1 ? key[i + 1] : best1;
+        at1 = above1 ? i + 1 : at1;
+    }
+    if (i < C && key[i] > best0) {
+        best0 = key[i];
+        at0 = i;
+    }
+    return best1 > best0 ? at1 : at0;
+}
+
 
 void rs_cache_sim_free(cache_sim *s)
 {
@@ -20,6 +73,7 @@ void rs_cache_sim_free(cache_sim *s)
     free(s->key);
     free(s->pinned);
     free(s->where);
+    free(s->missed);
     free(s->prev);
     free(s->next);
     free(s->bucket);
@@ -30,7 +84,7 @@ void rs_cache_sim_free(cache_sim *s)
 /* ---------------------------------------------------------------- lists */
 
 /* lru, fifo: one circular list through prev/next, head = capacity. */
-static inline void list_append(cache_sim *s, int32_t slot)
+SIM_INLINE void list_append(cache_sim *s, int32_t slot)
 {
     const int32_t head = s->capacity, last = s->prev[head];
     s->next[last] = slot;
@@ -39,7 +93,7 @@ static inline void list_append(cache_sim *s, int32_t slot)
     s->prev[head] = slot;
 }
 
-static inline void list_remove(cache_sim *s, int32_t slot)
+SIM_INLINE void list_remove(cache_sim *s, int32_t slot)
 {
     s->next[s->prev[slot]] = s->next[slot];
     s->prev[s->next[slot]] = s->prev[slot];
@@ -50,7 +104,7 @@ static inline void list_remove(cache_sim *s, int32_t slot)
  * non-empty buckets, and a touch opens one before it may empty another. */
 static int32_t bucket_head(const cache_sim *s) { return s->capacity + 1; }
 
-static inline int32_t bucket_open_after(cache_sim *s, int32_t after, uint64_t freq)
+SIM_INLINE int32_t bucket_open_after(cache_sim *s, int32_t after, uint64_t freq)
 {
     int32_t b = s->free_bucket;
     s->free_bucket = s->buckets[b].next;
@@ -64,7 +118,7 @@ static inline int32_t bucket_open_after(cache_sim *s, int32_t after, uint64_t fr
     return b;
 }
 
-static inline void bucket_append(cache_sim *s, int32_t b, int32_t slot)
+SIM_INLINE void bucket_append(cache_sim *s, int32_t b, int32_t slot)
 {
     int32_t last = s->buckets[b].last;
     s->prev[slot] = last;
@@ -77,7 +131,7 @@ static inline void bucket_append(cache_sim *s, int32_t b, int32_t slot)
     s->bucket[slot] = b;
 }
 
-static inline void bucket_remove(cache_sim *s, int32_t slot)
+SIM_INLINE void bucket_remove(cache_sim *s, int32_t slot)
 {
     int32_t b = s->bucket[slot], p = s->prev[slot], n = s->next[slot];
     if (p >= 0)
@@ -105,8 +159,10 @@ void rs_cache_sim_reset(cache_sim *s)
         s->obj_slot[s->slot_obj[i]] = -1;
     s->used = 0;
     s->clock = 0;
+    s->ring_ok = 1;
+    s->ring_head = 0;
     const int32_t C = s->capacity;
-    if (s->policy == CACHE_LRU || s->policy == CACHE_FIFO) {
+    if ((s->policy == CACHE_LRU || s->policy == CACHE_FIFO) && !s->stamped) {
         s->prev[C] = s->next[C] = C;
     } else if (s->policy == CACHE_LFU) {
         const int32_t head = bucket_head(s);
@@ -127,11 +183,13 @@ int rs_cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj)
     const size_t C = (size_t)capacity;
     s->slot_obj = malloc(C * sizeof *s->slot_obj);
     s->obj_slot = malloc((size_t)nobj * sizeof *s->obj_slot);
-    s->key = calloc(C, sizeof *s->key);
-    s->pinned = calloc(C, sizeof *s->pinned);
+    s->key = calloc(C + STAMP_SCRATCH, sizeof *s->key); /* past slot C: scratch of the batch rule */
+    s->pinned = calloc(C + 1, sizeof *s->pinned);
     s->where = malloc((size_t)nobj * sizeof *s->where);
-    int ok = s->slot_obj && s->obj_slot && s->key && s->pinned && s->where;
-    if (ok && uses_list(policy)) {
+    s->missed = malloc((size_t)nobj * sizeof *s->missed);
+    int ok = s->slot_obj && s->obj_slot && s->key && s->pinned && s->where && s->missed;
+    s->stamped = (policy == CACHE_LRU || policy == CACHE_FIFO) && capacity <= CACHE_STAMPED_MAX;
+    if (ok && uses_list(policy, capacity)) {
         s->prev = malloc((C + 1) * sizeof *s->prev);
         s->next = malloc((C + 1) * sizeof *s->next);
         ok = s->prev && s->next;
@@ -160,6 +218,8 @@ void rs_cache_sim_checkpoint(cache_sim *s, rs_state_io *io)
     RS_STATE_ARRAY(io, s->key, C);
     RS_STATE_ARRAY(io, s->pinned, C);
     RS_STATE(io, s->clock);
+    RS_STATE(io, s->ring_ok);
+    RS_STATE(io, s->ring_head);
     if (s->prev) {
         RS_STATE_ARRAY(io, s->prev, C + 1);
         RS_STATE_ARRAY(io, s->next, C + 1);
@@ -174,7 +234,7 @@ void rs_cache_sim_checkpoint(cache_sim *s, rs_state_io *io)
 /* ---------------------------------------------------------------- victims */
 
 /* lru, fifo: the first unpinned slot of the list. */
-static inline int victim_list(const cache_sim *s)
+SIM_INLINE int victim_list(const cache_sim *s)
 {
     const int32_t head = s->capacity;
     for (int32_t slot = s->next[head]; slot != head; slot = s->next[slot])
@@ -183,8 +243,15 @@ static inline int victim_list(const cache_sim *s)
     return -1;
 }
 
+/* lru, fifo stamped: the smallest key, unless it is pinned (then all are). */
+SIM_INLINE int victim_stamp(const cache_sim *s)
+{
+    int at = argmin_key((const int64_t *)s->key, s->capacity);
+    return s->key[at] & STAMP_PIN ? -1 : at;
+}
+
 /* lfu: the first unpinned slot of the lowest bucket. */
-static inline int victim_lfu(const cache_sim *s)
+SIM_INLINE int victim_lfu(const cache_sim *s)
 {
     const int32_t head = bucket_head(s);
     for (int32_t b = s->buckets[head].next; b != head; b = s->buckets[b].next)
@@ -215,23 +282,25 @@ static int victim_sch(const cache_sim *s, const uint32_t *window)
 }
 
 /* Farthest next use; ties (objects never used again, or next used by the
- * same token) to the lower object id. */
-static int victim_belady(const cache_sim *s, const uint64_t *next_use)
+ * same token) to the lower object id: the slot with the largest key
+ * (cache_belady_key). Batch members are pinned, and their next use is the
+ * current batch, the nearest of all, so the largest key is a pinned slot
+ * only when every slot is pinned, or in a prefetch: then the pinned slots
+ * are passed over one by one. */
+SIM_INLINE int victim_belady(const cache_sim *s)
 {
     const int C = s->capacity;
-    uint64_t best = 0;
-    int at = -1, best_obj = 0;
-    for (int i = 0; i < C; i++) {
-        if (s->pinned[i])
-            continue;
-        int obj = s->slot_obj[i];
-        uint64_t nu = next_use[obj];
-        if (at < 0 || nu > best || (nu == best && obj < best_obj)) {
-            best = nu;
-            best_obj = obj;
+    const uint64_t *key = s->key;
+    int at = argmax_key((const int64_t *)key, C);
+    if (!s->pinned[at])
+        return at;
+    uint64_t best = 0; /* every key is above 0: its low part is 0xFFFF - obj, obj below 0xFFFF */
+    at = -1;
+    for (int i = 0; i < C; i++)
+        if (!s->pinned[i] && key[i] > best) {
+            best = key[i];
             at = i;
         }
-    }
     return at;
 }
 
@@ -251,7 +320,7 @@ static int victim_random(const cache_sim *s, rs_rng *rng)
 }
 
 /* A free slot, else the victim's (evicted), else -1: the object is streamed. */
-static inline int make_room(cache_sim *s, const cache_future *f, rs_rng *rng, const cache_policy policy)
+SIM_INLINE int make_room(cache_sim *s, const cache_future *f, rs_rng *rng, const cache_policy policy)
 {
     if (s->used < s->capacity)
         return s->used++;
@@ -259,6 +328,15 @@ static inline int make_room(cache_sim *s, const cache_future *f, rs_rng *rng, co
     switch (policy) {
     case CACHE_LRU:
     case CACHE_FIFO:
+        if (s->stamped) {
+            if (policy == CACHE_FIFO && s->ring_ok) { /* the oldest slot, round robin */
+                slot = s->ring_head;
+                s->ring_head = slot + 1 == s->capacity ? 0 : slot + 1;
+            } else {
+                slot = victim_stamp(s);
+            }
+            break;
+        }
         slot = victim_list(s);
         if (slot >= 0)
             list_remove(s, slot);
@@ -269,7 +347,7 @@ static inline int make_room(cache_sim *s, const cache_future *f, rs_rng *rng, co
             bucket_remove(s, slot);
         break;
     case CACHE_SCH: slot = victim_sch(s, f->window); break;
-    case CACHE_BELADY: slot = victim_belady(s, f->next_use); break;
+    case CACHE_BELADY: slot = victim_belady(s); break;
     case CACHE_RANDOM: slot = victim_random(s, rng); break;
     case CACHE_STATIC: break;
     }
@@ -278,15 +356,19 @@ static inline int make_room(cache_sim *s, const cache_future *f, rs_rng *rng, co
     return slot;
 }
 
-static inline void insert_at(cache_sim *s, int slot, int32_t obj, const cache_policy policy)
+SIM_INLINE void insert_at(cache_sim *s, int slot, int32_t obj, const cache_future *f, const cache_policy policy)
 {
     s->slot_obj[slot] = obj;
     s->obj_slot[obj] = slot;
-    s->pinned[slot] = 1;
     uint64_t now = ++s->clock;
     switch (policy) {
     case CACHE_LRU:
-    case CACHE_FIFO: list_append(s, slot); break;
+    case CACHE_FIFO:
+        if (s->stamped)
+            s->key[slot] = now;
+        else
+            list_append(s, slot);
+        break;
     case CACHE_LFU: {
         const int32_t head = bucket_head(s);
         int32_t b = s->buckets[head].next;
@@ -296,15 +378,20 @@ static inline void insert_at(cache_sim *s, int slot, int32_t obj, const cache_po
         break;
     }
     case CACHE_SCH: s->key[slot] = now; break;
+    case CACHE_BELADY: s->key[slot] = cache_belady_key(f->next_use[obj], obj); break;
     default: break;
     }
 }
 
-static inline void touch(cache_sim *s, int slot, const cache_policy policy)
+SIM_INLINE void touch(cache_sim *s, int slot, const cache_policy policy)
 {
     uint64_t now = ++s->clock;
     switch (policy) {
     case CACHE_LRU:
+        if (s->stamped) { /* keeps a batch member's pin */
+            s->key[slot] = now | (s->key[slot] & STAMP_PIN);
+            break;
+        }
         list_remove(s, slot);
         list_append(s, slot);
         break;
@@ -331,31 +418,132 @@ static inline void touch(cache_sim *s, int slot, const cache_policy policy)
 
 /* ---------------------------------------------------------------- batches */
 
+/* A batch member may not be evicted. */
+SIM_INLINE void pin(cache_sim *s, int slot)
+{
+    if (s->stamped)
+        s->key[slot] |= STAMP_PIN;
+    else
+        s->pinned[slot] = 1;
+}
+
+SIM_INLINE void unpin_slot(cache_sim *s, int slot)
+{
+    if (s->stamped)
+        s->key[slot] &= ~STAMP_PIN;
+    else
+        s->pinned[slot] = 0;
+}
+
 static void unpin(cache_sim *s, const int32_t *objs, int n)
 {
     for (int i = 0; i < n; i++) {
         int slot = s->obj_slot[objs[i]];
         if (slot >= 0)
-            s->pinned[slot] = 0;
+            unpin_slot(s, slot);
     }
 }
 
 /* The batch rule, inlined per policy so its switches fold away. */
-static inline int batch_rule(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_future *f,
+/* The batch rule for stamped lru and fifo, without branching on hit or
+ * miss for the hits. An lru hit is touched at once, keyed by its place in
+ * the batch (the order the rule touches in): every member then has a key
+ * above the batch's base, every other object one below, so the smallest key
+ * is the victim unless it is a member, and then all are. A fifo hit keeps
+ * its key, with the pin bit set for the batch. Writes for objects not
+ * cached land in scratch keys past slot C, spread so they do not queue. */
+SIM_INLINE int batch_stamped(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_policy policy)
+{
+    int32_t *restrict where = s->where, *restrict missed = s->missed;
+    int32_t *restrict obj_slot = s->obj_slot, *restrict slot_obj = s->slot_obj;
+    uint64_t *restrict key = s->key;
+    const int C = s->capacity;
+    const uint64_t base = s->clock, pin = policy == CACHE_FIFO ? STAMP_PIN : 0;
+    int hits = 0, nmissed = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t slot = obj_slot[objs[i]];
+        int cached = slot >= 0, at = cached ? slot : C + (i & (STAMP_SCRATCH - 1));
+        where[i] = slot;
+        hit[i] = (uint8_t)cached;
+        hits += cached;
+        missed[nmissed] = i;
+        nmissed += !cached;
+        key[at] = policy == CACHE_LRU ? base + (uint64_t)i + 1 : key[at] | STAMP_PIN;
+    }
+    if (nmissed)
+        s->ring_ok = 0; /* a member may be passed over */
+    int used = s->used;
+    for (int j = 0; j < nmissed; j++) { /* inserted in batch order, keyed likewise */
+        const int i = missed[j];
+        int32_t slot;
+        if (used < C) {
+            slot = used++;
+        } else {
+            slot = argmin_key((const int64_t *)key, C);
+            if (policy == CACHE_LRU ? key[slot] > base : (key[slot] & STAMP_PIN) != 0) {
+                where[i] = -1; /* every slot holds a member: streamed */
+                continue;
+            }
+            obj_slot[slot_obj[slot]] = -1;
+        }
+        where[i] = slot;
+        slot_obj[slot] = objs[i];
+        obj_slot[objs[i]] = slot;
+        key[slot] = (base + (uint64_t)i + 1) | pin;
+    }
+    s->used = used;
+    if (policy == CACHE_FIFO)
+        for (int i = 0; i < n; i++)
+            key[where[i] >= 0 ? where[i] : C + (i & (STAMP_SCRATCH - 1))] &= ~STAMP_PIN;
+    s->clock = base + (uint64_t)n;
+    return hits;
+}
+
+SIM_INLINE int batch_rule(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_future *f,
                              rs_rng *rng, const cache_policy policy)
 {
-    int32_t *where = s->where; /* each object's slot through the batch */
-    int hits = 0;
+    if (n == 1) { /* alone in its batch: nothing to pin */
+        int32_t slot = s->obj_slot[objs[0]];
+        hit[0] = slot >= 0;
+        if (slot >= 0) {
+            if (policy != CACHE_FIFO) /* fifo: a batch of hits changes nothing */
+                touch(s, slot, policy);
+            return 1;
+        }
+        slot = make_room(s, f, rng, policy);
+        if (slot >= 0)
+            insert_at(s, slot, objs[0], f, policy);
+        return 0;
+    }
+    if (s->stamped)
+        return batch_stamped(s, objs, n, hit, policy);
+    /* Hits are found, pinned and counted without branching on them; slot C
+     * is scratch, where the pins of objects not cached land. */
+    int32_t *where = s->where, *missed = s->missed;
+    const int C = s->capacity;
+    int hits = 0, nmissed = 0;
     for (int i = 0; i < n; i++) {
         int32_t slot = s->obj_slot[objs[i]];
+        int cached = slot >= 0, at = cached ? slot : C;
         where[i] = slot;
-        hit[i] = slot >= 0;
-        if (slot >= 0) {
-            s->pinned[slot] = 1;
-            hits++;
-        }
+        hit[i] = (uint8_t)cached;
+        hits += cached;
+        missed[nmissed] = i;
+        nmissed += !cached;
+        s->pinned[at] = 1;
     }
-    if (!(hits == n && policy == CACHE_FIFO)) { /* fifo: a batch of hits changes nothing */
+    if (policy == CACHE_BELADY || policy == CACHE_RANDOM) { /* a hit changes nothing but the clock */
+        for (int j = 0; j < nmissed; j++) {
+            const int i = missed[j];
+            int32_t slot = make_room(s, f, rng, policy);
+            where[i] = slot;
+            if (slot >= 0) {
+                insert_at(s, slot, objs[i], f, policy);
+                s->pinned[slot] = 1;
+            }
+        }
+        s->clock += (uint64_t)hits;
+    } else if (!(hits == n && policy == CACHE_FIFO)) { /* fifo: a batch of hits changes nothing */
         for (int i = 0; i < n; i++) {
             if (where[i] >= 0) {
                 touch(s, where[i], policy);
@@ -363,13 +551,14 @@ static inline int batch_rule(cache_sim *s, const int32_t *objs, int n, uint8_t *
             }
             int32_t slot = make_room(s, f, rng, policy);
             where[i] = slot;
-            if (slot >= 0)
-                insert_at(s, slot, objs[i], policy);
+            if (slot >= 0) {
+                insert_at(s, slot, objs[i], f, policy);
+                s->pinned[slot] = 1;
+            }
         }
     }
     for (int i = 0; i < n; i++)
-        if (where[i] >= 0)
-            s->pinned[where[i]] = 0;
+        s->pinned[where[i] >= 0 ? where[i] : C] = 0;
     return hits;
 }
 
@@ -387,17 +576,19 @@ int rs_cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, c
 int rs_cache_sim_prefetch(cache_sim *s, const int32_t *objs, int n, const cache_future *f, rs_rng *rng)
 {
     int loaded = 0;
+    s->ring_ok = 0; /* a pinned slot may be passed over */
     for (int i = 0; i < n; i++) {
         int slot = s->obj_slot[objs[i]];
         if (slot >= 0)
-            s->pinned[slot] = 1;
+            pin(s, slot);
     }
     for (int i = 0; i < n; i++) {
         if (s->obj_slot[objs[i]] >= 0)
             continue;
         int slot = make_room(s, f, rng, s->policy);
         if (slot >= 0) {
-            insert_at(s, slot, objs[i], s->policy);
+            insert_at(s, slot, objs[i], f, s->policy);
+            pin(s, slot);
             loaded++;
         }
     }

@@ -28,7 +28,9 @@ typedef enum cache_policy {
 /* Next use of an object that is never used again. */
 #define CACHE_NEVER UINT64_MAX
 
-/* What the lookahead policies read at the current batch (NULL otherwise). */
+/* What the lookahead policies read at the current batch (NULL otherwise).
+ * belady reads next_use when it inserts an object; when a cached object's
+ * next use changes, the caller tells it (rs_cache_sim_next_use). */
 typedef struct cache_future {
     const uint64_t *next_use; /* belady: [nobj] next batch that uses the object, CACHE_NEVER if none */
     const uint32_t *window;   /* sch: [nobj] tokens among the next m-1 that use the object */
@@ -41,7 +43,12 @@ typedef struct cache_bucket {
     int32_t prev, next, first, last;
 } cache_bucket;
 
-/* LRU and FIFO keep their slots in one list, the next victim first (least
+/* LRU and FIFO with at most this many slots order them by a key per slot
+ * (the clock at the last touch, at insertion): a victim is a scan of the
+ * keys, a touch one store. */
+#define CACHE_STAMPED_MAX 64
+
+/* LRU and FIFO with more slots keep them in one list, the next victim first (least
  * recently touched, first inserted); LFU keeps a list of frequency buckets
  * in increasing order, each a list of slots in the order they reached it
  * (libCacheSim's LFU.c). A victim is the first unpinned slot of the list:
@@ -49,11 +56,17 @@ typedef struct cache_bucket {
 typedef struct cache_sim {
     cache_policy policy;
     int capacity, nobj, used;
+    int stamped;       /* lru, fifo with at most CACHE_STAMPED_MAX slots: keys, no list */
+    /* stamped fifo: while every eviction took the oldest slot (single-object
+     * batches since the reset), slots were filled in order and are evicted
+     * round robin: the next victim is ring_head */
+    int ring_ok, ring_head;
     int32_t *slot_obj; /* [capacity] */
     int32_t *obj_slot; /* [nobj]; -1 = not cached */
-    uint64_t *key;     /* [capacity] sch: last touch */
+    uint64_t *key;     /* [capacity] stamped lru, fifo and sch: last touch or insertion; belady: next use and id */
     uint8_t *pinned;   /* [capacity] holds a member of the batch being processed */
     int32_t *where;    /* [nobj] batch scratch: each member's slot */
+    int32_t *missed;   /* [nobj] batch scratch: the members not cached */
     uint64_t clock;    /* one tick per touch or insertion */
     /* slot lists: index capacity is the list head (lru, fifo) */
     int32_t *prev, *next; /* [capacity + 1] */
@@ -73,6 +86,24 @@ void rs_cache_sim_reset(cache_sim *s);
 /* One batch of n distinct objects: hit[i] = 1 where objs[i] was cached
  * before the batch. Returns the number of hits. rng: random policy only. */
 int rs_cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, const cache_future *f, rs_rng *rng);
+
+/* belady: one key per slot orders victims, farthest next use first, then
+ * the lower object id: the next use (batches, below UINT32_MAX; never =
+ * UINT32_MAX) above, 0xFFFF - obj below (lookahead objects are 16-bit). */
+static inline uint64_t cache_belady_key(uint64_t next_use, int32_t obj)
+{
+    uint64_t use = next_use == CACHE_NEVER ? UINT32_MAX : next_use;
+    return use << 16 | (uint64_t)(0xFFFF - obj);
+}
+
+/* belady: the object's next use is now next_use (cache_future's
+ * next_use[obj] changed); keeps the victim order. */
+static inline void rs_cache_sim_next_use(cache_sim *s, int32_t obj, uint64_t next_use)
+{
+    int32_t slot = s->obj_slot[obj];
+    if (slot >= 0)
+        s->key[slot] = cache_belady_key(next_use, obj);
+}
 
 /* Prefetch: inserts the objects of objs (distinct) that are not cached, by
  * the policy's insert rule, as a batch of their own (they do not evict each

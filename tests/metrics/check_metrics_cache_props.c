@@ -105,8 +105,11 @@ static void stack_case(cache_stack_kind kind, uint64_t seed, int walk)
             for (int i = 0; i < n[b]; i++)
                 hits[c] += hit[i];
         }
-        for (int i = 0; i < n[b]; i++)
+        for (int i = 0; i < n[b]; i++) {
             next_use[objs[start[b] + i]] = link[start[b] + i];
+            for (int c = 0; kind == CACHE_STACK_BELADY && c < nobj; c++) /* the simulations' victim order */
+                rs_cache_sim_next_use(&sims[c], objs[start[b] + i], link[start[b] + i]);
+        }
         rs_cache_stack_batch(&stack, objs + start[b], n[b], dist, next_use);
         for (int i = 0; i < n[b]; i++)
             stack_hits[dist[i]]++;
