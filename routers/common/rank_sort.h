@@ -136,11 +136,48 @@ static inline int rs_rank_top(const float *v, int n, int want, rs_rank_scratch *
     return n;
 }
 
+/* Largest row the walk's middle step handles (its gather needs n + RS_LANES
+ * entries of scratch). */
+#define RS_RANK_WALK_MID_MAX_N 1024
+
+/* The walk's middle step: ranks a prefix of at least 4 RS_LANES experts,
+ * without sorting the row. Each of the RS_LANES strided lanes keeps its 4
+ * largest values; the least of the lanes' 4th largest, tau, has at least
+ * 4 RS_LANES values at or above it, and the values >= tau are an exact
+ * prefix of the (-v, index) order (ties at tau included), so gathering and
+ * sorting them ranks that prefix. Returns its length. */
+static inline int rs_rank_prefix(const float *v, int n, rs_rank_scratch *s)
+{
+    enum { DEPTH = 4 };
+    float best[DEPTH][RS_LANES];
+    for (int r = 0; r < DEPTH; r++)
+        for (int j = 0; j < RS_LANES; j++)
+            best[r][j] = -__builtin_inff();
+    for (int b = 0; b < n; b += RS_LANES) {
+        int width = n - b < RS_LANES ? n - b : RS_LANES;
+        for (int j = 0; j < width; j++) { /* a sorting network per lane */
+            float x = v[b + j];
+            for (int r = 0; r < DEPTH; r++) {
+                float hi = x > best[r][j] ? x : best[r][j];
+                x = x > best[r][j] ? best[r][j] : x;
+                best[r][j] = hi;
+            }
+        }
+    }
+    float tau = best[DEPTH - 1][0];
+    for (int j = 1; j < RS_LANES; j++)
+        tau = best[DEPTH - 1][j] < tau ? best[DEPTH - 1][j] : tau;
+    int c = rs_gather_at_least(v, n, tau, s->order, s->vals);
+    rs_rank_subset(v, s->order, c, s->order, s);
+    return c;
+}
+
 /* Ranking for rules that walk the experts in order and mostly stop within
  * the first few (top-p, thresholds): start with the first RS_LANES by the
- * vectorised top-k; rank the whole row only when the walk gets past them.
- * rs_rank_walk_start returns how many are ranked; rs_rank_walk_at returns
- * the m-th expert, m counting up from 0, updating that count. */
+ * vectorised top-k; when the walk gets past them, rank a longer prefix
+ * (rs_rank_prefix); past that, the whole row. rs_rank_walk_start returns
+ * how many are ranked; rs_rank_walk_at returns the m-th expert, m counting
+ * up from 0, updating that count. */
 static inline int rs_rank_walk_start(const float *v, int n, rs_rank_scratch *s)
 {
     return rs_rank_top(v, n, n < RS_LANES ? n : RS_LANES, s);
@@ -148,8 +185,12 @@ static inline int rs_rank_walk_start(const float *v, int n, rs_rank_scratch *s)
 
 static inline int32_t rs_rank_walk_at(const float *v, int n, int m, int *ranked, rs_rank_scratch *s)
 {
-    if (m == *ranked)
-        *ranked = rs_rank_top(v, n, n, s);
+    if (m == *ranked) {
+        if (m < 4 * RS_LANES && n <= RS_RANK_WALK_MID_MAX_N)
+            *ranked = rs_rank_prefix(v, n, s);
+        if (m == *ranked) /* the prefix was no longer */
+            *ranked = rs_rank_top(v, n, n, s);
+    }
     return s->order[m];
 }
 
