@@ -62,33 +62,45 @@ static int top_any_create(void **state, rs_router_shape *shape, const rs_params 
     return 0;
 }
 
+RS_VECTOR_CLONES
 static void top_any_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     const top_any_state *s = state;
     const int E = c->E;
+    const float below = s->sure_below, above = s->sure_above;
     rs_rank_scratch scratch;
-    int32_t chosen[RS_RANK_MAX_E];
+    int32_t chosen[RS_RANK_MAX_E + RS_LANES];
+    float chosen_z[RS_RANK_MAX_E + RS_LANES];
     for (int t = 0; t < c->n; t++) {
         int32_t *ids;
         float *w;
         const float *z = rs_token_row(c, out, t, layer, &ids, &w);
         if (!z)
             continue;
-        int m = 0;
+        /* branch free on the sure sides; a row with a value in the band
+         * is redone with the exact test */
+        int m = 0, near = 0;
         for (int e = 0; e < E; e++) {
             float x = z[e];
             chosen[m] = e;
-            if (x > s->sure_above)
-                m++;
-            else if (x >= s->sure_below)
-                m += passes(x, s->threshold);
+            chosen_z[m] = x;
+            m += x > above;
+            near |= (x >= below) & (x <= above);
+        }
+        if (near) {
+            m = 0;
+            for (int e = 0; e < E; e++) {
+                chosen[m] = e;
+                chosen_z[m] = z[e];
+                m += passes(z[e], s->threshold);
+            }
         }
         if (m == 0) {
             rs_rank_top(z, E, 1, &scratch);
             ids[0] = scratch.order[0];
             m = 1;
         } else {
-            rs_rank_subset(z, chosen, m, scratch.order, &scratch);
+            rs_rank_gathered(chosen_z, chosen, m, scratch.order, &scratch);
             for (int j = 0; j < m; j++)
                 ids[j] = scratch.order[j];
         }
