@@ -111,7 +111,35 @@ __attribute__((always_inline)) static inline void rs_rank_gathered(float *cv, in
         cand[i] = INT32_MAX;
     }
     int rank[RS_RANK_COUNT_MAX];
-    rs_rank_width(cv, cand, c, padded, rank);
+    switch (padded / RS_LANES) { /* constant widths keep the ranks in registers */
+    case 1:
+        rs_rank_width(cv, cand, c, RS_LANES, rank);
+        break;
+    case 2:
+        rs_rank_width(cv, cand, c, 2 * RS_LANES, rank);
+        break;
+    case 3:
+        rs_rank_width(cv, cand, c, 3 * RS_LANES, rank);
+        break;
+    case 4:
+        rs_rank_width(cv, cand, c, 4 * RS_LANES, rank);
+        break;
+    case 5:
+        rs_rank_width(cv, cand, c, 5 * RS_LANES, rank);
+        break;
+    case 6:
+        rs_rank_width(cv, cand, c, 6 * RS_LANES, rank);
+        break;
+    case 7:
+        rs_rank_width(cv, cand, c, 7 * RS_LANES, rank);
+        break;
+    case 8:
+        rs_rank_width(cv, cand, c, 8 * RS_LANES, rank);
+        break;
+    default:
+        rs_rank_width(cv, cand, c, padded, rank);
+        break;
+    }
     for (int i = 0; i < c; i++)
         out[rank[i]] = cand[i];
 }
@@ -235,7 +263,8 @@ __attribute__((always_inline)) static inline int rs_rank_walk_start(const float 
     return rs_rank_top(v, n, n < RS_LANES ? n : RS_LANES, s);
 }
 
-__attribute__((always_inline)) static inline int32_t rs_rank_walk_at(const float *v, int n, int m, int *ranked, rs_rank_scratch *s)
+__attribute__((always_inline)) static inline int32_t rs_rank_walk_at(const float *v, int n, int m, int *ranked,
+                                                                    rs_rank_scratch *s)
 {
     if (m == *ranked) {
         if (m < 3 * RS_LANES && n >= RS_RANK_PREFIX_MIN_N && n <= RS_RANK_PREFIX_MAX_N)
