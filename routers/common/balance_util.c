@@ -173,17 +173,26 @@ static inline uint64_t descending_key(double v)
  * remaining candidates differ, counts them per digit and keeps the digit
  * holding the c-th. Linear in n, with none of the data-dependent branches
  * of a partition. cand is scratch for n indices. */
+RS_VECTOR_CLONES
 static uint64_t kth_best_key(const double *v, int32_t *cand, int n, int c, int *ahead)
 {
     int left = n, before = 0;
-    for (int i = 0; i < n; i++)
-        cand[i] = i;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < n; i++) { /* the first pass reads v directly */
+        uint64_t k = descending_key(v[i]);
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
+    }
+    int first = 1;
     while (left > SELECT_SMALL) {
-        uint64_t lo = UINT64_MAX, hi = 0;
-        for (int i = 0; i < left; i++) {
-            uint64_t k = descending_key(v[cand[i]]);
-            lo = k < lo ? k : lo;
-            hi = k > hi ? k : hi;
+        if (!first) {
+            lo = UINT64_MAX;
+            hi = 0;
+            for (int i = 0; i < left; i++) {
+                uint64_t k = descending_key(v[cand[i]]);
+                lo = k < lo ? k : lo;
+                hi = k > hi ? k : hi;
+            }
         }
         if (lo == hi) { /* all tie: the c-th is any of them */
             *ahead = before;
@@ -192,8 +201,12 @@ static uint64_t kth_best_key(const double *v, int32_t *cand, int n, int c, int *
         int shift = 63 - __builtin_clzll(lo ^ hi) - 7; /* higher bits are shared */
         shift = shift > 0 ? shift : 0;
         int count[256] = {0};
-        for (int i = 0; i < left; i++)
-            count[(descending_key(v[cand[i]]) >> shift) & 255u]++;
+        if (first)
+            for (int i = 0; i < n; i++)
+                count[(descending_key(v[i]) >> shift) & 255u]++;
+        else
+            for (int i = 0; i < left; i++)
+                count[(descending_key(v[cand[i]]) >> shift) & 255u]++;
         int want = c - before, digit = 0;
         while (count[digit] < want) {
             want -= count[digit];
@@ -201,12 +214,16 @@ static uint64_t kth_best_key(const double *v, int32_t *cand, int n, int c, int *
         }
         int kept = 0;
         for (int i = 0; i < left; i++) {
-            int32_t at = cand[i];
+            int32_t at = first ? i : cand[i];
             cand[kept] = at;
             kept += (int)((descending_key(v[at]) >> shift) & 255u) == digit;
         }
         left = kept;
+        first = 0;
     }
+    if (first) /* a short column: the candidates are all of it */
+        for (int i = 0; i < n; i++)
+            cand[i] = i;
     int want = c - before; /* 1 <= want <= left */
     for (int i = 0; i < left; i++) {
         uint64_t k = descending_key(v[cand[i]]);
