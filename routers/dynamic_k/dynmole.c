@@ -50,7 +50,7 @@ static double tsallis(const float *p, int E, double q, double eps)
 /* ln x for a normal double x > 0: x = m 2^k with m in [sqrt(1/2), sqrt(2)),
  * ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| < 0.172; the series to t^11
  * leaves an absolute error below 2e-11. */
-static inline double estimate_log(double x)
+__attribute__((always_inline)) static inline double estimate_log(double x)
 {
     uint64_t u;
     memcpy(&u, &x, sizeof u);
@@ -68,13 +68,14 @@ static inline double estimate_log(double x)
 }
 
 /* e^y for |y| < 700: 2^n e^r with |r| <= ln(2) / 2, Taylor to r^11 (relative
- * error below 1e-14). */
-static inline double estimate_exp(double y)
+ * error below 1e-14). n is y / ln 2 rounded to nearest. */
+__attribute__((always_inline)) static inline double estimate_exp(double y)
 {
     static const double inverse_factorial[12] = {1.0,         1.0,          1.0 / 2,       1.0 / 6,
                                                  1.0 / 24,    1.0 / 120,    1.0 / 720,     1.0 / 5040,
                                                  1.0 / 40320, 1.0 / 362880, 1.0 / 3628800, 1.0 / 39916800};
-    double n = floor(y * 1.4426950408889634 + 0.5), r = y - n * 0.6931471805599453;
+    const double round_bias = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
+    double n = (y * 1.4426950408889634 + round_bias) - round_bias, r = y - n * 0.6931471805599453;
     double poly = inverse_factorial[11];
     for (int i = 10; i >= 0; i--)
         poly = poly * r + inverse_factorial[i];
@@ -87,7 +88,7 @@ static inline double estimate_exp(double y)
 /* sum of (p + eps)^q within a relative 1e-9 of what tsallis sums with libm
  * (each term within 1e-10; every term is >= 0). p + eps is 0 or a normal
  * double (p is a float, eps <= 1), so q ln x lies in [-210, 1.4]. */
-static double estimate_power_sum(const float *p, int E, double q, double eps)
+__attribute__((always_inline)) static inline double estimate_power_sum(const float *p, int E, double q, double eps)
 {
     double sum = 0.0;
     for (int e = 0; e < E; e++) {
@@ -103,7 +104,7 @@ static double estimate_power_sum(const float *p, int E, double q, double eps)
  * critical_sum: an estimate of S clear of it by far more than its error
  * decides as the libm sum would; only tokens near the crossing (and
  * Shannon's q = 1, whose terms change sign) take the libm sum. */
-static int entropy_above(const dynmole_state *s, const float *p, int E)
+__attribute__((always_inline)) static inline int entropy_above(const dynmole_state *s, const float *p, int E)
 {
     if (s->q != 1.0) {
         double sum = estimate_power_sum(p, E, s->q, s->eps), margin = 1e-6 * sum + 1e-9;

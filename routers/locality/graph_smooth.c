@@ -176,6 +176,7 @@ static void remember(const graph_smooth_state *s, smooth_layer *sl, const float 
     sl->count += sl->count < W;
 }
 
+RS_VECTOR_CLONES
 static void graph_smooth_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     graph_smooth_state *s = state;
