@@ -150,14 +150,17 @@ static void smooth_probs(const graph_smooth_state *s, smooth_layer *sl, const fl
         a[i] = exp(a[i] - top);
         sum += a[i];
     }
+    RS_OMP_SIMD
     for (int e = 0; e < E; e++)
         sl->mix[e] = a[0] / sum * (double)p[e];
     for (int i = 0; i < n; i++) {
         const float *q = sl->past_p + (size_t)((oldest + i) % W) * E;
         double weight = a[1 + i] / sum;
+        RS_OMP_SIMD
         for (int e = 0; e < E; e++)
             sl->mix[e] += weight * (double)q[e];
     }
+    RS_OMP_SIMD
     for (int e = 0; e < E; e++)
         sl->smoothed[e] = (float)sl->mix[e];
 }
