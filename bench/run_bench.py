@@ -153,7 +153,7 @@ ROUTER_BOUNDS = {
     "topk": "one pass over E logits (the reference)",
     "topp": "pass over E + counting rank of the walked prefix",
     "threshold": "pass over E + counting rank of the walked prefix (~E/6 here); rows of E slots",
-    "dynmole": "Tsallis entropy in double: log + exp per expert; then a walk as threshold",
+    "dynmole": "vectorised estimate of the Tsallis sum per expert (libm only near h_max); then a walk as threshold",
     "top_any": "pass over E + counting rank of the ~E/2 kept; rows of E slots",
     "quantile_balance": "E double exp per token (weights need every p) + E radix selections of m per group",
     "expert_choice": "2 E double exp per token + E radix selections of m per group",
