@@ -156,7 +156,7 @@ ROUTER_BOUNDS = {
     "dynmole": "vectorised estimate of the Tsallis sum per expert (libm only near h_max); then a walk as threshold",
     "top_any": "pass over E + counting rank of the ~E/2 kept; rows of E slots",
     "quantile_balance": "E double exp per token (weights need every p) + E radix selections of m per group",
-    "expert_choice": "2 E double exp per token + E radix selections of m per group",
+    "expert_choice": "E double exp per token (kept for the column pass) + E radix selections of m per group",
     "sinkhorn": "E double exp per token + rounds x 2 passes over the m x E kernel",
     "selective_sinkhorn": "E double exp per token + rounds x 2 passes over the m x E kernel",
     "aux_free_bias": "E double exp per token (selection on p + bias needs every p)",
