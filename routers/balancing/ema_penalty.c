@@ -138,8 +138,13 @@ static void route_token(const ema_state *s, ema_layer *m, const float *z, int32_
     }
     rs_balance_topk(m->adjusted, E, k, ids, m->vals);
     double total = 0.0, selected = 0.0;
-    for (int e = 0; e < E; e++)
-        total += m->prob[e] = exp(m->adjusted[e] - max);
+    if (s->renorm) { /* the softmax's denominator cancels: only the k selected are needed */
+        for (int j = 0; j < k; j++)
+            m->prob[ids[j]] = exp(m->adjusted[ids[j]] - max);
+    } else {
+        for (int e = 0; e < E; e++)
+            total += m->prob[e] = exp(m->adjusted[e] - max);
+    }
     for (int j = 0; j < k; j++)
         selected += m->prob[ids[j]];
     double norm = s->renorm ? 1.0 / selected : 1.0 / total;

@@ -27,6 +27,7 @@ typedef struct choice_layer {
 
 typedef struct choice_state {
     rs_capacity capacity;
+    rs_sinkhorn_pool pool; /* per slot: the group's exp(z - max), computed once */
     rs_group group;
     int L, E;
     choice_layer *layers;
@@ -55,6 +56,7 @@ static void choice_destroy(void *state)
         free(x->fill);
     }
     free(s->layers);
+    rs_sinkhorn_pool_free(&s->pool);
     free(s);
 }
 
@@ -73,7 +75,7 @@ static int choice_create(void **state, rs_router_shape *shape, const rs_params *
     s->L = tr->num_layers;
     s->E = tr->num_experts;
     s->layers = calloc((size_t)s->L, sizeof *s->layers);
-    if (!s->layers) {
+    if (!s->layers || rs_sinkhorn_pool_init(&s->pool, s->L, s->E) != 0) {
         choice_destroy(s);
         return rs_fail(err, "router expert_choice: out of memory");
     }
@@ -87,6 +89,7 @@ static int choice_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
 {
     choice_state *s = state;
     size_t n = (size_t)rs_balance_largest_group(c, s->group);
+    RS_TRY(rs_sinkhorn_pool_reserve(&s->pool, c, s->group, s->E, "expert_choice", err));
     for (int l = 0; l < s->L; l++) {
         choice_layer *x = &s->layers[l];
         if (rs_balance_reserve(&x->max, &x->capacity[0], n, sizeof *x->max) ||
@@ -117,18 +120,16 @@ static void sort_row(const float *z, int32_t *ids, float *w, int count)
     }
 }
 
-static void choose_in_group(const choice_state *s, choice_layer *x, const rs_chunk *c, int layer, int m,
-                            rs_decisions *out)
+static void choose_in_group(const choice_state *s, choice_layer *x, const double *exps, const rs_chunk *c, int layer,
+                            int m, rs_decisions *out)
 {
     const int E = s->E;
     int64_t C = rs_capacity_of(&s->capacity, m, 1, E);
     if (C > m)
         C = m;
     for (int e = 0; e < E; e++) {
-        for (int j = 0; j < m; j++) {
-            x->key[j] = exp((double)rs_chunk_logits(c, x->token[j], layer)[e] - x->max[j]) / x->sum[j];
-            x->pos[j] = j;
-        }
+        for (int j = 0; j < m; j++)
+            x->key[j] = exps[(size_t)j * (size_t)E + (size_t)e] / x->sum[j];
         rs_balance_select_best(x->key, x->pos, m, (int)C);
         for (int i = 0; i < C; i++) {
             int j = x->pos[i];
@@ -150,29 +151,33 @@ static void choose_in_group(const choice_state *s, choice_layer *x, const rs_chu
 
 static void choice_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
-    const choice_state *s = state;
+    choice_state *s = state;
     choice_layer *x = &s->layers[layer];
     const rs_groups *groups = rs_balance_groups(c, s->group, layer, out);
     if (!groups)
         return;
+    int slot = rs_balance_slot_take(&s->pool.slots);
+    double *exps = s->pool.scratch[slot].kernel;
     for (int g = 0; g < groups->count; g++) {
         int n = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
         int m = rs_balance_valid_tokens(c, layer, out, tokens, n, x->token);
         for (int j = 0; j < m; j++) {
             const float *z = rs_chunk_logits(c, x->token[j], layer);
+            double *row = exps + (size_t)j * (size_t)s->E;
             double max = z[0], sum = 0.0;
             for (int e = 1; e < s->E; e++)
                 max = z[e] > max ? z[e] : max;
             for (int e = 0; e < s->E; e++)
-                sum += exp((double)z[e] - max);
+                sum += row[e] = exp((double)z[e] - max);
             x->max[j] = max;
             x->sum[j] = sum;
             x->fill[j] = 0;
         }
         if (m > 0)
-            choose_in_group(s, x, c, layer, m, out);
+            choose_in_group(s, x, exps, c, layer, m, out);
     }
+    rs_balance_slot_give(&s->pool.slots, slot);
 }
 
 static const rs_router_type expert_choice_type = {

@@ -154,62 +154,123 @@ void rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals)
         rs_topk_insert_double(v[e], e, k, &m, idx, vals);
 }
 
-static inline int better(double ka, int32_t pa, double kb, int32_t pb) { return ka > kb || (ka == kb && pa < pb); }
-
-static inline void swap_pair(double *key, int32_t *pos, int a, int b)
+/* A key whose ascending order is descending v; -0 is folded into +0 so
+ * that equal values tie. */
+static inline uint64_t descending_key(double v)
 {
-    double k = key[a];
-    key[a] = key[b];
-    key[b] = k;
-    int32_t p = pos[a];
-    pos[a] = pos[b];
-    pos[b] = p;
+    double x = v + 0.0;
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u >> 63) ? u : ~(u | (UINT64_C(1) << 63));
+}
+
+/* Candidates left when the narrowing below switches to pairwise counting. */
+#define SELECT_SMALL 16
+
+/* The key of the c-th best of v[0..n) (1 <= c <= n, larger first); *ahead
+ * gets how many are strictly better. A most-significant-digit radix
+ * selection: each pass takes the 8 bits below the highest bit on which the
+ * remaining candidates differ, counts them per digit and keeps the digit
+ * holding the c-th. Linear in n, with none of the data-dependent branches
+ * of a partition. cand is scratch for n indices. */
+RS_VECTOR_CLONES
+static uint64_t kth_best_key(const double *v, int32_t *cand, int n, int c, int *ahead)
+{
+    int left = n, before = 0;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < n; i++) { /* the first pass reads v directly */
+        uint64_t k = descending_key(v[i]);
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
+    }
+    int first = 1;
+    while (left > SELECT_SMALL) {
+        if (!first) {
+            lo = UINT64_MAX;
+            hi = 0;
+            for (int i = 0; i < left; i++) {
+                uint64_t k = descending_key(v[cand[i]]);
+                lo = k < lo ? k : lo;
+                hi = k > hi ? k : hi;
+            }
+        }
+        if (lo == hi) { /* all tie: the c-th is any of them */
+            *ahead = before;
+            return lo;
+        }
+        int shift = 63 - __builtin_clzll(lo ^ hi) - 7; /* higher bits are shared */
+        shift = shift > 0 ? shift : 0;
+        int count[256] = {0};
+        if (first)
+            for (int i = 0; i < n; i++)
+                count[(descending_key(v[i]) >> shift) & 255u]++;
+        else
+            for (int i = 0; i < left; i++)
+                count[(descending_key(v[cand[i]]) >> shift) & 255u]++;
+        int want = c - before, digit = 0;
+        while (count[digit] < want) {
+            want -= count[digit];
+            before += count[digit++];
+        }
+        int kept = 0;
+        for (int i = 0; i < left; i++) {
+            int32_t at = first ? i : cand[i];
+            cand[kept] = at;
+            kept += (int)((descending_key(v[at]) >> shift) & 255u) == digit;
+        }
+        left = kept;
+        first = 0;
+    }
+    if (first) /* a short column: the candidates are all of it */
+        for (int i = 0; i < n; i++)
+            cand[i] = i;
+    int want = c - before; /* 1 <= want <= left */
+    for (int i = 0; i < left; i++) {
+        uint64_t k = descending_key(v[cand[i]]);
+        int less = 0, equal = 0;
+        for (int j = 0; j < left; j++) {
+            uint64_t o = descending_key(v[cand[j]]);
+            less += o < k;
+            equal += o == k;
+        }
+        if (less < want && want <= less + equal) {
+            *ahead = before + less;
+            return k;
+        }
+    }
+    *ahead = before; /* not reached: some candidate holds the want-th rank */
+    return descending_key(v[cand[0]]);
 }
 
 void rs_balance_select_best(double *key, int32_t *pos, int n, int c)
 {
-    if (c <= 0 || c >= n)
+    c = c < n ? c : n;
+    if (c <= 0)
         return;
-    int lo = 0, hi = n - 1, target = c - 1;
-    while (lo < hi) {
-        /* median of three as pivot, moved to hi */
-        int mid = lo + (hi - lo) / 2;
-        if (better(key[mid], pos[mid], key[lo], pos[lo]))
-            swap_pair(key, pos, mid, lo);
-        if (better(key[hi], pos[hi], key[lo], pos[lo]))
-            swap_pair(key, pos, hi, lo);
-        if (better(key[mid], pos[mid], key[hi], pos[hi]))
-            swap_pair(key, pos, mid, hi);
-        double pk = key[hi];
-        int32_t pp = pos[hi];
-        int store = lo;
-        for (int i = lo; i < hi; i++)
-            if (better(key[i], pos[i], pk, pp))
-                swap_pair(key, pos, i, store++);
-        swap_pair(key, pos, store, hi);
-        if (store == target)
-            return;
-        if (store < target)
-            lo = store + 1;
-        else
-            hi = store - 1;
+    int ahead = 0;
+    uint64_t kth = kth_best_key(key, pos, n, c, &ahead);
+    int ties = c - ahead, kept = 0; /* of the keys equal to the c-th, the earliest */
+    for (int i = 0; i < n; i++) {
+        uint64_t k = descending_key(key[i]);
+        int take = k < kth || (k == kth && ties > 0);
+        ties -= take & (k == kth);
+        key[kept] = key[i];
+        pos[kept] = i;
+        kept += take;
     }
 }
 
 double rs_balance_kth_largest(double *v, int32_t *pos, int n, int kth)
 {
+    int ahead = 0;
+    uint64_t key = kth_best_key(v, pos, n, kth, &ahead);
     for (int i = 0; i < n; i++)
-        pos[i] = i;
-    rs_balance_select_best(v, pos, n, kth);
-    /* the kth best now sits at kth - 1 unless kth == n (no reordering done) */
-    if (kth < n)
-        return v[kth - 1];
-    double least = v[0];
-    for (int i = 1; i < n; i++)
-        least = v[i] < least ? v[i] : least;
-    return least;
+        if (descending_key(v[i]) == key)
+            return v[i];
+    return v[0]; /* not reached */
 }
 
+RS_VECTOR_CLONES
 int rs_balance_sinkhorn(const double *K, int T, int E, double tol, int max_iter, double *d0, double *d1,
                         double *col)
 {
@@ -218,13 +279,22 @@ int rs_balance_sinkhorn(const double *K, int T, int E, double tol, int max_iter,
     int rounds = 0;
     double change = INFINITY;
     while (rounds < max_iter && (tol < 0 || change > tol)) {
-        for (int t = 0; t < T; t++) {
-            const double *row = K + (size_t)t * (size_t)E;
-            double sum = 0.0;
-            for (int e = 0; e < E; e++)
-                sum += d1[e] * row[e];
-            /* a positive floor keeps an underflowed row finite */
-            d0[t] = 1.0 / ((double)T * (sum > DBL_MIN ? sum : DBL_MIN));
+        for (int t = 0; t < T; t += 4) {
+            /* four rows at once: each sum still runs in index order, but
+             * the four chains overlap instead of waiting on one adder */
+            int rows = T - t < 4 ? T - t : 4;
+            const double *r0 = K + (size_t)t * (size_t)E;
+            const double *r1 = rows > 1 ? r0 + E : r0, *r2 = rows > 2 ? r0 + 2 * (size_t)E : r0,
+                         *r3 = rows > 3 ? r0 + 3 * (size_t)E : r0;
+            double sum[4] = {0.0, 0.0, 0.0, 0.0};
+            for (int e = 0; e < E; e++) {
+                sum[0] += d1[e] * r0[e];
+                sum[1] += d1[e] * r1[e];
+                sum[2] += d1[e] * r2[e];
+                sum[3] += d1[e] * r3[e];
+            }
+            for (int i = 0; i < rows; i++) /* a positive floor keeps an underflowed row finite */
+                d0[t + i] = 1.0 / ((double)T * (sum[i] > DBL_MIN ? sum[i] : DBL_MIN));
         }
         for (int e = 0; e < E; e++)
             col[e] = 0.0;

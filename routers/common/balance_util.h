@@ -85,12 +85,13 @@ static inline double rs_balance_weight_norm(const double *score, const int32_t *
  * vals. 1 <= k <= n. */
 void rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals);
 
-/* Reorders (key, pos) pairs so that the first c are the c best by key
- * descending, then pos ascending (ties to the earlier position); pos values
- * must be distinct. Expected O(n). */
+/* Moves the c best of key[0..n) (larger first, ties to the lower index)
+ * to key[0..c), in index order, and their indices to pos[0..c); the rest of
+ * both arrays is scratch. Linear in n (radix selection on the bits of the
+ * doubles; -0 and +0 tie). */
 void rs_balance_select_best(double *key, int32_t *pos, int n, int c);
 
-/* The kth largest (1-based) of v[0..n); reorders v and uses pos as scratch. */
+/* The kth largest (1-based) of v[0..n); pos is scratch for n indices. */
 double rs_balance_kth_largest(double *v, int32_t *pos, int n, int kth);
 
 /* Sinkhorn scaling of K [T x E] (row-major, positive): from d1 = 1, repeats

@@ -86,6 +86,64 @@ static inline void rs_rank_subset(const float *v, const int32_t *cand, int m, in
         out[i] = (int32_t)(uint32_t)s->keys[i];
 }
 
+/* Most candidates rs_rank_gathered ranks by counting (beyond, it sorts). */
+#define RS_RANK_COUNT_MAX 128
+
+/* Ranks gathered candidates (cand[i] with value cv[i], in increasing index
+ * order) by (-value, index) into out. Up to RS_RANK_COUNT_MAX it counts
+ * each one's rank on whole vectors (rs_rank_width), with no data-dependent
+ * branches; larger sets are sorted. cv and cand need room for c rounded up
+ * to RS_LANES (the padding is overwritten); out must not alias them. */
+__attribute__((always_inline)) static inline void rs_rank_gathered(float *cv, int32_t *cand, int c, int32_t *out,
+                                                                   rs_rank_scratch *s)
+{
+    if (c > RS_RANK_COUNT_MAX) {
+        for (int i = 0; i < c; i++)
+            s->keys[i] = rs_rank_key(cv[i], cand[i]);
+        rs_sort_keys(s->keys, s->tmp, c);
+        for (int i = 0; i < c; i++)
+            out[i] = (int32_t)(uint32_t)s->keys[i];
+        return;
+    }
+    int padded = (c + RS_LANES - 1) / RS_LANES * RS_LANES;
+    for (int i = c; i < padded; i++) {
+        cv[i] = -__builtin_inff();
+        cand[i] = INT32_MAX;
+    }
+    int rank[RS_RANK_COUNT_MAX];
+    switch (padded / RS_LANES) { /* constant widths keep the ranks in registers */
+    case 1:
+        rs_rank_width(cv, cand, c, RS_LANES, rank);
+        break;
+    case 2:
+        rs_rank_width(cv, cand, c, 2 * RS_LANES, rank);
+        break;
+    case 3:
+        rs_rank_width(cv, cand, c, 3 * RS_LANES, rank);
+        break;
+    case 4:
+        rs_rank_width(cv, cand, c, 4 * RS_LANES, rank);
+        break;
+    case 5:
+        rs_rank_width(cv, cand, c, 5 * RS_LANES, rank);
+        break;
+    case 6:
+        rs_rank_width(cv, cand, c, 6 * RS_LANES, rank);
+        break;
+    case 7:
+        rs_rank_width(cv, cand, c, 7 * RS_LANES, rank);
+        break;
+    case 8:
+        rs_rank_width(cv, cand, c, 8 * RS_LANES, rank);
+        break;
+    default:
+        rs_rank_width(cv, cand, c, padded, rank);
+        break;
+    }
+    for (int i = 0; i < c; i++)
+        out[rank[i]] = cand[i];
+}
+
 /* Every expert of v[0..n) in (-v, index) order, into s->order: a stable
  * least-significant-digit radix sort on 8-bit digits of the value key,
  * starting from index order, so ties keep the lower index first. A digit
@@ -126,7 +184,7 @@ static inline void rs_rank_all(const float *v, int n, rs_rank_scratch *s)
 /* The first `want` experts of v[0..n) in (-v, index) order, into s->order.
  * Small requests take the vectorised top-k; larger ones sort the whole row.
  * Returns how many leading entries of s->order are ranked (want or n). */
-static inline int rs_rank_top(const float *v, int n, int want, rs_rank_scratch *s)
+__attribute__((always_inline)) static inline int rs_rank_top(const float *v, int n, int want, rs_rank_scratch *s)
 {
     if (want <= RS_LANES) {
         rs_topk_indices(v, n, want, s->order, s->vals);
@@ -136,20 +194,84 @@ static inline int rs_rank_top(const float *v, int n, int want, rs_rank_scratch *
     return n;
 }
 
+/* Rows the walk's middle step handles: long enough for the lanes' 4 largest
+ * to be a small part of the row, short enough for its gather's scratch
+ * (n + RS_LANES entries). */
+#define RS_RANK_PREFIX_MIN_N (8 * RS_LANES)
+#define RS_RANK_PREFIX_MAX_N 1024
+
+/* The walk's middle step: ranks a prefix of at least 3 RS_LANES experts
+ * without sorting the row. Each of the RS_LANES strided lanes keeps its 4
+ * largest values; tau, the 3/4 RS_LANES-th largest of the lanes' 4th
+ * largest, has 4 values at or above it in each of 3/4 RS_LANES lanes. The
+ * values >= tau are an exact prefix of the (-v, index) order (ties at tau
+ * included), so gathering and sorting them ranks that prefix. Returns its
+ * length. */
+__attribute__((always_inline)) static inline int rs_rank_prefix(const float *v, int n, rs_rank_scratch *s)
+{
+    enum { DEPTH = 4, LANES_USED = 3 * RS_LANES / 4 };
+    float best[DEPTH][RS_LANES];
+    for (int r = 0; r < DEPTH; r++)
+        for (int j = 0; j < RS_LANES; j++)
+            best[r][j] = -__builtin_inff();
+    int b = 0;
+    for (; b + RS_LANES <= n; b += RS_LANES) {
+        float x[RS_LANES];
+        for (int j = 0; j < RS_LANES; j++)
+            x[j] = v[b + j];
+        for (int r = 0; r < DEPTH; r++) { /* a sorting network per lane, all lanes at once */
+            RS_OMP_SIMD
+            for (int j = 0; j < RS_LANES; j++) {
+                float hi = x[j] > best[r][j] ? x[j] : best[r][j];
+                x[j] = x[j] > best[r][j] ? best[r][j] : x[j];
+                best[r][j] = hi;
+            }
+        }
+    }
+    for (int j = 0; b + j < n; j++) {
+        float x = v[b + j];
+        for (int r = 0; r < DEPTH; r++) {
+            float hi = x > best[r][j] ? x : best[r][j];
+            x = x > best[r][j] ? best[r][j] : x;
+            best[r][j] = hi;
+        }
+    }
+    const float *fourth = best[DEPTH - 1];
+    int rank[RS_LANES] = {0};
+    for (int j = 0; j < RS_LANES; j++) {
+        float x = fourth[j];
+        RS_OMP_SIMD
+        for (int i = 0; i < RS_LANES; i++)
+            rank[i] += (x > fourth[i]) | ((x == fourth[i]) & (j < i));
+    }
+    float tau = fourth[0];
+    for (int i = 0; i < RS_LANES; i++)
+        tau = rank[i] == LANES_USED - 1 ? fourth[i] : tau;
+    int c = rs_gather_at_least(v, n, tau, s->order2, s->vals);
+    rs_rank_gathered(s->vals, s->order2, c, s->order, s);
+    return c;
+}
+
 /* Ranking for rules that walk the experts in order and mostly stop within
  * the first few (top-p, thresholds): start with the first RS_LANES by the
- * vectorised top-k; rank the whole row only when the walk gets past them.
- * rs_rank_walk_start returns how many are ranked; rs_rank_walk_at returns
- * the m-th expert, m counting up from 0, updating that count. */
-static inline int rs_rank_walk_start(const float *v, int n, rs_rank_scratch *s)
+ * vectorised top-k; when the walk gets past them, rank a longer prefix
+ * (rs_rank_prefix); past that, the whole row. rs_rank_walk_start returns
+ * how many are ranked; rs_rank_walk_at returns the m-th expert, m counting
+ * up from 0, updating that count. */
+__attribute__((always_inline)) static inline int rs_rank_walk_start(const float *v, int n, rs_rank_scratch *s)
 {
     return rs_rank_top(v, n, n < RS_LANES ? n : RS_LANES, s);
 }
 
-static inline int32_t rs_rank_walk_at(const float *v, int n, int m, int *ranked, rs_rank_scratch *s)
+__attribute__((always_inline)) static inline int32_t rs_rank_walk_at(const float *v, int n, int m, int *ranked,
+                                                                    rs_rank_scratch *s)
 {
-    if (m == *ranked)
-        *ranked = rs_rank_top(v, n, n, s);
+    if (m == *ranked) {
+        if (m < 3 * RS_LANES && n >= RS_RANK_PREFIX_MIN_N && n <= RS_RANK_PREFIX_MAX_N)
+            *ranked = rs_rank_prefix(v, n, s);
+        if (m == *ranked) /* the prefix was no longer */
+            *ranked = rs_rank_top(v, n, n, s);
+    }
     return s->order[m];
 }
 

@@ -5,7 +5,9 @@
  * moe_peft/adapters/dynmole/model.py, _dynamic_routing; entropy from
  * moe_peft/common/moe_utils.py, tsallis_entropy). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "routers/common/rank_sort.h"
 #include "routers/common/token_row.h"
@@ -16,6 +18,7 @@ typedef struct dynmole_state {
     double top_p, q, h_max, eps;
     int keep_top_k;
     double max_entropy; /* of the uniform distribution over E, the normaliser */
+    double critical_sum; /* q != 1: sum of (p + eps)^q at which the entropy ratio is h_max */
     int broadcast;      /* h_max < 1 and E > 1: high-entropy tokens take every expert */
 } dynmole_state;
 
@@ -44,6 +47,96 @@ static double tsallis(const float *p, int E, double q, double eps)
     return (1.0 - sum) / (q - 1.0);
 }
 
+/* ln x for a normal double x > 0: x = m 2^k with m in [sqrt(1/2), sqrt(2)),
+ * ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| < 0.172; the series to t^11
+ * leaves an absolute error below 2e-11. Integer and float steps only, no
+ * conversions, so that the loop below vectorises. */
+__attribute__((always_inline)) static inline double estimate_log(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, sizeof u);
+    uint64_t exponent_bits = (u >> 52) | UINT64_C(0x4330000000000000); /* 2^52 + the biased exponent */
+    uint64_t mantissa_bits = (u & UINT64_C(0xfffffffffffff)) | UINT64_C(0x3ff0000000000000);
+    double biased, m;
+    memcpy(&biased, &exponent_bits, sizeof biased);
+    memcpy(&m, &mantissa_bits, sizeof m);
+    double k = biased - (4503599627370496.0 + 1023.0);
+    double high = m > 1.4142135623730951 ? 1.0 : 0.0;
+    m = high > 0.0 ? m * 0.5 : m;
+    k += high;
+    double t = (m - 1.0) / (m + 1.0), t2 = t * t;
+    double series =
+        t * (2.0 + t2 * (2.0 / 3 + t2 * (2.0 / 5 + t2 * (2.0 / 7 + t2 * (2.0 / 9 + t2 * (2.0 / 11))))));
+    return k * 0.6931471805599453 + series;
+}
+
+/* e^y for |y| < 700: 2^n e^r with n = y / ln 2 rounded to nearest (adding
+ * 1.5 2^52 rounds, and leaves n in the low bits) and |r| <= ln(2) / 2;
+ * Taylor to r^11 (relative error below 1e-14). */
+__attribute__((always_inline)) static inline double estimate_exp(double y)
+{
+    const double round_bias = 6755399441055744.0;
+    double shifted = y * 1.4426950408889634 + round_bias, n = shifted - round_bias;
+    double r = y - n * 0.6931471805599453;
+    double poly = 1.0 / 39916800;
+    poly = poly * r + 1.0 / 3628800;
+    poly = poly * r + 1.0 / 362880;
+    poly = poly * r + 1.0 / 40320;
+    poly = poly * r + 1.0 / 5040;
+    poly = poly * r + 1.0 / 720;
+    poly = poly * r + 1.0 / 120;
+    poly = poly * r + 1.0 / 24;
+    poly = poly * r + 1.0 / 6;
+    poly = poly * r + 1.0 / 2;
+    poly = poly * r + 1.0;
+    poly = poly * r + 1.0;
+    uint64_t shifted_bits;
+    memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    uint64_t bits = (shifted_bits - UINT64_C(0x4338000000000000) + 1023) << 52; /* 2^n */
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return poly * scale;
+}
+
+/* sum of (p + eps)^q within a relative 1e-9 of what tsallis sums with libm
+ * (each term within 1e-10; every term is >= 0). p + eps is 0 or a normal
+ * double (p is a float, eps <= 1), so q ln x lies in [-210, 1.4]. Terms are
+ * computed a block at a time, apart from the summation, so they vectorise. */
+__attribute__((always_inline)) static inline double estimate_power_sum(const float *p, int E, double q, double eps)
+{
+    enum { BLOCK = 64 };
+    double sum = 0.0, term[BLOCK];
+    for (int b = 0; b < E; b += BLOCK) {
+        int width = E - b < BLOCK ? E - b : BLOCK;
+        RS_OMP_SIMD
+        for (int i = 0; i < width; i++) {
+            double x = (double)p[b + i] + eps;
+            double power = estimate_exp(q * estimate_log(x > 0.0 ? x : 1.0));
+            term[i] = x > 0.0 ? power : 0.0;
+        }
+        for (int i = 0; i < width; i++)
+            sum += term[i];
+    }
+    return sum;
+}
+
+/* Whether the token's normalised entropy exceeds h_max. The ratio falls as
+ * the power sum S rises (q > 1; rises for q < 1), crossing h_max at
+ * critical_sum: an estimate of S clear of it by far more than its error
+ * decides as the libm sum would; only tokens near the crossing (and
+ * Shannon's q = 1, whose terms change sign) take the libm sum. */
+__attribute__((always_inline)) static inline int entropy_above(const dynmole_state *s, const float *p, int E)
+{
+    if (s->q != 1.0) {
+        double sum = estimate_power_sum(p, E, s->q, s->eps), margin = 1e-6 * sum + 1e-9;
+        if (sum < s->critical_sum - margin)
+            return s->q > 1.0;
+        if (sum > s->critical_sum + margin)
+            return s->q < 1.0;
+    }
+    return tsallis(p, E, s->q, s->eps) / s->max_entropy > s->h_max;
+}
+
 static int dynmole_create(void **state, rs_router_shape *shape, const rs_params *params,
                           const rs_router_setup *setup, rs_error *err)
 {
@@ -60,6 +153,7 @@ static int dynmole_create(void **state, rs_router_shape *shape, const rs_params 
     s->h_max = rs_param_float(params, "h_max");
     s->eps = rs_param_float(params, "eps");
     s->max_entropy = s->q == 1.0 ? log((double)E) : (1.0 - pow((double)E, 1.0 - s->q)) / (s->q - 1.0);
+    s->critical_sum = 1.0 - s->h_max * s->max_entropy * (s->q - 1.0);
     s->broadcast = s->h_max < 1.0 && E > 1;
     shape->kmax = E;
     *state = s;
@@ -80,7 +174,7 @@ static void dynmole_route_layer(void *state, const rs_chunk *c, int layer, rs_de
             continue;
         const float *p = rs_chunk_probs(c, t, layer);
         int m = 0;
-        if (s->broadcast && tsallis(p, E, s->q, s->eps) / s->max_entropy > s->h_max) {
+        if (s->broadcast && entropy_above(s, p, E)) {
             rs_rank_top(z, E, E, &scratch);
             m = E;
         } else {

@@ -83,52 +83,84 @@ static int graph_smooth_create(void **state, rs_router_shape *shape, const rs_pa
     return 0;
 }
 
-static double norm_of(const float *z, int E)
+/* Sum of squares of z, in index order. */
+static double sum_of_squares(const float *z, int E)
 {
     double sum = 0.0;
     for (int e = 0; e < E; e++)
         sum += (double)z[e] * (double)z[e];
-    return sqrt(sum);
+    return sum;
 }
 
-/* Cosine of two logit vectors; 0 when either is all zeros. */
-static double cosine(const float *a, double norm_a, const float *b, double norm_b, int E)
+/* Dot products of z with up to four rows in one pass. Each sum runs in index
+ * order as its own loop would, so the results are the same; the four
+ * independent chains keep the adder busy where one chain waits on each
+ * addition. Unused rows (count < 4) repeat the first. */
+static void dot_products(const float *z, const float *const *rows, int count, int E, double *dot)
+{
+    const float *r0 = rows[0], *r1 = count > 1 ? rows[1] : r0, *r2 = count > 2 ? rows[2] : r0,
+                *r3 = count > 3 ? rows[3] : r0;
+    double d0 = 0.0, d1 = 0.0, d2 = 0.0, d3 = 0.0;
+    for (int e = 0; e < E; e++) {
+        double x = z[e];
+        d0 += x * (double)r0[e];
+        d1 += x * (double)r1[e];
+        d2 += x * (double)r2[e];
+        d3 += x * (double)r3[e];
+    }
+    dot[0] = d0;
+    dot[1] = d1;
+    dot[2] = d2;
+    dot[3] = d3;
+}
+
+/* Cosine from a dot product; 0 when either vector is all zeros. */
+static double cosine(double dot, double norm_a, double norm_b)
 {
     if (norm_a == 0.0 || norm_b == 0.0)
         return 0.0;
-    double dot = 0.0;
-    for (int e = 0; e < E; e++)
-        dot += (double)a[e] * (double)b[e];
     return dot / (norm_a * norm_b);
 }
 
 /* p~ = a_self p_t + sum_j a_j p_j over the held tokens (oldest first),
  * a = softmax(cosine / temp); written to sl->smoothed. */
-static void smooth_probs(const graph_smooth_state *s, smooth_layer *sl, const float *z, double norm, const float *p)
+static void smooth_probs(const graph_smooth_state *s, smooth_layer *sl, const float *z, double squares, double norm,
+                         const float *p)
 {
     const int E = s->E, W = s->window, n = sl->count;
     const int oldest = (sl->head - n + W) % W;
     double *a = sl->affinity; /* a[0]: this token, a[1 + i]: the i-th oldest held token */
-    a[0] = cosine(z, norm, z, norm, E) / s->temp;
+    a[0] = cosine(squares, norm, norm) / s->temp; /* z . z is the sum of squares, summed alike */
     double top = a[0];
-    for (int i = 0; i < n; i++) {
-        int slot = (oldest + i) % W;
-        a[1 + i] = cosine(z, norm, sl->past_z + (size_t)slot * E, sl->past_norm[slot], E) / s->temp;
-        top = a[1 + i] > top ? a[1 + i] : top;
+    for (int i = 0; i < n; i += 4) {
+        const float *rows[4];
+        double dot[4];
+        int count = n - i < 4 ? n - i : 4;
+        for (int j = 0; j < count; j++)
+            rows[j] = sl->past_z + (size_t)((oldest + i + j) % W) * E;
+        dot_products(z, rows, count, E, dot);
+        for (int j = 0; j < count; j++) {
+            int slot = (oldest + i + j) % W;
+            a[1 + i + j] = cosine(dot[j], norm, sl->past_norm[slot]) / s->temp;
+            top = a[1 + i + j] > top ? a[1 + i + j] : top;
+        }
     }
     double sum = 0.0;
     for (int i = 0; i <= n; i++) {
         a[i] = exp(a[i] - top);
         sum += a[i];
     }
+    RS_OMP_SIMD
     for (int e = 0; e < E; e++)
         sl->mix[e] = a[0] / sum * (double)p[e];
     for (int i = 0; i < n; i++) {
         const float *q = sl->past_p + (size_t)((oldest + i) % W) * E;
         double weight = a[1 + i] / sum;
+        RS_OMP_SIMD
         for (int e = 0; e < E; e++)
             sl->mix[e] += weight * (double)q[e];
     }
+    RS_OMP_SIMD
     for (int e = 0; e < E; e++)
         sl->smoothed[e] = (float)sl->mix[e];
 }
@@ -147,6 +179,7 @@ static void remember(const graph_smooth_state *s, smooth_layer *sl, const float 
     sl->count += sl->count < W;
 }
 
+RS_VECTOR_CLONES
 static void graph_smooth_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     graph_smooth_state *s = state;
@@ -165,13 +198,13 @@ static void graph_smooth_route_layer(void *state, const rs_chunk *c, int layer, 
             continue;
         }
         const float *z = rs_chunk_logits(c, t, layer), *p = rs_chunk_probs(c, t, layer);
-        double norm = norm_of(z, E);
+        double squares = sum_of_squares(z, E), norm = sqrt(squares);
         if (sl->count == 0) {
             /* nothing to mix: plain top-k, selected on z like topk (no ties invented by rounding p) */
             rs_topk_indices(z, E, s->k, ids, vals);
             rs_weights_from_probs(p, ids, s->k, s->renorm, w);
         } else {
-            smooth_probs(s, sl, z, norm, p);
+            smooth_probs(s, sl, z, squares, norm, p);
             rs_topk_indices(sl->smoothed, E, s->k, ids, vals);
             rs_weights_from_probs(sl->smoothed, ids, s->k, s->renorm, w);
         }

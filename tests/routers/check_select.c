@@ -1,7 +1,8 @@
 /* The top-k kernel and the whole-row ranking against a plain reference
  * (sort by (-value, index)), on every code path: the threshold path (k <=
- * 16, 32 <= n <= 1024), the insertion fallback, the radix ranking, ties,
- * signed zeros, NaN-free extremes. */
+ * 16, 32 <= n <= 1024), the insertion fallback, the radix ranking, the
+ * ranking walk and its counted prefix, ties, signed zeros, NaN-free
+ * extremes. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -199,6 +200,72 @@ START_TEST(whole_row_ranking_matches_reference)
 }
 END_TEST
 
+/* The walk (first RS_LANES by top-k, then the counted prefix, then the whole
+ * row) hands out the experts in the reference order at every step, on rows
+ * with ties, signed zeros and infinities, for row lengths below, at and
+ * above the prefix step's limits. */
+START_TEST(walk_ranking_matches_reference)
+{
+    static const int ns[] = {8, 64, 127, 128, 255, 256, 300, 1024, 1025};
+    static rs_rank_scratch scratch;
+    float *v = malloc(1025 * sizeof *v);
+    int32_t *want = malloc(1025 * sizeof *want);
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        const int n = ns[c];
+        for (int r = 0; r < 30; r++) {
+            float quantum = r % 3 == 0 ? 0.5f : r % 3 == 1 ? 1e-3f : 0.0f;
+            for (int i = 0; i < n; i++) {
+                float x = (float)(next_uniform() * 8.0 - 4.0);
+                v[i] = quantum > 0 ? roundf(x / quantum) * quantum : x;
+                if (next_uniform() < 0.05)
+                    v[i] = next_uniform() < 0.5 ? -0.0f : 0.0f;
+            }
+            if (r % 7 == 3) /* every value tied */
+                for (int i = 0; i < n; i++)
+                    v[i] = 1.0f;
+            if (n > 4 && r % 5 == 1) {
+                v[1] = INFINITY;
+                v[3] = -INFINITY;
+            }
+            reference_topk(v, n, n, want);
+            int ranked = rs_rank_walk_start(v, n, &scratch);
+            for (int m = 0; m < n; m++) {
+                int32_t e = rs_rank_walk_at(v, n, m, &ranked, &scratch);
+                ck_assert_msg(e == want[m], "n=%d row %d: step %d gives expert %d, reference %d", n, r, m, e,
+                              want[m]);
+            }
+        }
+    }
+    free(v);
+    free(want);
+}
+END_TEST
+
+/* rs_rank_gathered orders any subset like the reference, through both the
+ * counting path (up to RS_RANK_COUNT_MAX) and the sort. */
+START_TEST(gathered_ranking_matches_reference)
+{
+    static rs_rank_scratch scratch;
+    static const int sizes_kept[] = {1, 2, 15, 16, 17, 100, 128, 129, 300};
+    float v[600], cv[300 + 16], kept_v[300];
+    int32_t cand[300 + 16], out[300], want[300];
+    for (size_t c = 0; c < sizeof sizes_kept / sizeof sizes_kept[0]; c++) {
+        const int m = sizes_kept[c];
+        for (int i = 0; i < 600; i++)
+            v[i] = roundf((float)(next_uniform() * 40.0 - 20.0)) * 0.25f;
+        for (int i = 0; i < m; i++) { /* every other expert, in index order */
+            cand[i] = 2 * i;
+            cv[i] = v[2 * i];
+            kept_v[i] = v[2 * i];
+        }
+        rs_rank_gathered(cv, cand, m, out, &scratch);
+        reference_topk(kept_v, m, m, want);
+        for (int j = 0; j < m; j++)
+            ck_assert_msg(out[j] == 2 * want[j], "m=%d rank %d: expert %d, reference %d", m, j, out[j], 2 * want[j]);
+    }
+}
+END_TEST
+
 Suite *select_suite(void)
 {
     Suite *s = suite_create("select");
@@ -208,6 +275,8 @@ Suite *select_suite(void)
     tcase_add_test(tc, gather_at_least_is_ordered_and_complete);
     tcase_add_test(tc, gather_paths_match_plain_filter);
     tcase_add_test(tc, whole_row_ranking_matches_reference);
+    tcase_add_test(tc, walk_ranking_matches_reference);
+    tcase_add_test(tc, gathered_ranking_matches_reference);
     suite_add_tcase(s, tc);
     return s;
 }
