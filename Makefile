@@ -199,6 +199,7 @@ check: deps
 	 echo "== build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(BIN) $(LIB) $(SHLIB) $(TESTS) $(PLUGIN) $(TEST_PLUGINS) && \
 	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests && \
+	 $(MAKE) --no-print-directory $(CHECK_JOBS) isa-tests && \
 	 echo "== ASan/UBSan build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(SAN_BIN) $(SAN_TESTS) $(REPLAYS) && \
 	 $(MAKE) --no-print-directory san-tests fuzz-replay && \
@@ -237,7 +238,7 @@ python-tests: $(BIN) $(SHLIB) $(PLUGIN)
 # native build's results.
 ISA_LEVELS = $(shell scripts/isa-levels.sh)
 isa-tests: $(BIN)
-	@echo "== every x86-64 level's kernel clones (ROUTESIM_ISA=$(ISA_LEVELS))"
+	@echo "== every x86-64 level's kernel clones (ROUTESIM_ISA=$(ISA_LEVELS))$(at)"
 	$(Q)for l in $(ISA_LEVELS); do $(MAKE) --no-print-directory ROUTESIM_ISA=$$l $(BUILD)/isa-$$l/routesim || exit 1; done
 	$(Q)tests/isa_test.sh $(BIN) $(foreach l,$(ISA_LEVELS),$(BUILD)/isa-$(l)/routesim)
 
