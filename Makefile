@@ -9,6 +9,14 @@
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
+# make MPI=1: build/mpi/, compiled with mpicc, where `routesim run` splits
+# its runs across the ranks of mpirun or srun (docs/cluster.md).
+ifeq ($(MPI),1)
+BUILD ?= build/mpi
+ifeq ($(origin CC),default)
+CC := mpicc
+endif
+endif
 BUILD ?= build
 PYTHON ?= /usr/bin/python3
 
@@ -39,7 +47,9 @@ find_src = $(sort $(shell find $(1) -name '$(2)' -type f))
 # metrics, the simulator's stages (sim/), plots; the CLI links them all.
 LAYERS := core workloads routers metrics sim plots
 CLI_SRC := $(call find_src,sim/cli,*.c)
-LIB_SRC := $(filter-out $(CLI_SRC),$(call find_src,$(LAYERS),*.c))
+# One of the two implementations of sim/experiment/ranks.h: MPI or one process.
+RANKS_UNUSED := sim/experiment/$(if $(filter 1,$(MPI)),ranks_single.c,ranks_mpi.c)
+LIB_SRC := $(filter-out $(CLI_SRC) $(RANKS_UNUSED),$(call find_src,$(LAYERS),*.c))
 CHECK_SRC := $(call find_src,tests,check_*.c)
 TEST_SRC := $(CHECK_SRC) tests/test_main.c tests/test_util.c
 

@@ -7,9 +7,12 @@
 
 #include "sim/cli/cli.h"
 #include "sim/config/breakdown.h"
+#include "sim/experiment/ranks.h"
 
 int rs_cli_fail(const rs_error *err)
 {
+    if (rs_ranks_rank() != 0) /* the ranks of an MPI job agree on the error; rank 0 says it */
+        return RS_EXIT_FAIL;
     fprintf(stderr, "routesim: error: %s\n", err->msg[0] ? err->msg : "unknown failure");
     return RS_EXIT_FAIL;
 }

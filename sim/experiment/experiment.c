@@ -7,7 +7,9 @@
 
 #include "core/output_path.h"
 #include "sim/experiment/repeats.h"
+#include "sim/experiment/ranks.h"
 #include "sim/experiment/run_cache.h"
+#include "sim/experiment/run_exchange.h"
 #include "sim/experiment/run_meta.h"
 #include "workloads/generator/generator.h"
 #include "workloads/trace/trace.h"
@@ -215,32 +217,53 @@ static int plan_passes(const rs_config *cfg, const rs_experiment_options *xo, co
     return 0;
 }
 
-static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt,
-                     const rs_trace_entry *te, rs_results *results, cJSON *meta, int *threads_used, rs_error *err)
+/* Generates or imports the trace when it is missing: on rank 0 only, the
+ * others waiting, so that no two processes write the same file. */
+static int prepare_trace(const rs_experiment_options *xo, const rs_trace_entry *te, rs_error *err)
 {
-    const int n = cfg->num_routers;
-    if (te->generate && !file_exists(te->path)) {
+    int rc = 0;
+    if (rs_ranks_rank() == 0 && te->generate && !file_exists(te->path)) {
         fprintf(stderr, "routesim: generating %s\n", te->path);
-        RS_TRY(rs_generate_trace(te->path, &te->gen, &te->limit, xo->progress, err));
+        rc = rs_generate_trace(te->path, &te->gen, &te->limit, xo->progress, err);
     }
-    if (te->import && !file_exists(te->path))
-        RS_TRY(import_trace(te, err));
-    rs_trace *trace = NULL;
-    RS_TRY(rs_trace_open(&trace, te->path, err));
-    rs_results held;
-    rs_results_init(&held);
-    int *held_run = malloc(((size_t)n + 1) * 3 * sizeof *held_run);
-    char **keys = calloc((size_t)n + 1, sizeof *keys);
-    int rc = held_run && keys ? 0 : rs_fail(err, "out of memory");
-    int *pending = held_run ? held_run + n + 1 : NULL, *final_run = held_run ? held_run + 2 * (n + 1) : NULL;
-    int num_pending = 0, stored = 0;
-    for (int r = 0; r < n && rc == 0; r++) {
-        held_run[r] = -1;
+    if (rs_ranks_rank() == 0 && rc == 0 && te->import && !file_exists(te->path))
+        rc = import_trace(te, err);
+    return rs_ranks_agree(rc, err);
+}
+
+/* Sums the statistics of one pass into the trace's. */
+static void add_stats(rs_engine_stats *total, const rs_engine_stats *stats)
+{
+    total->tokens = stats->tokens;
+    total->skipped_tokens = stats->skipped_tokens;
+    total->reference_skipped_tokens = stats->reference_skipped_tokens;
+    total->chunk_tokens = stats->chunk_tokens;
+    total->largest_chunk = stats->largest_chunk > total->largest_chunk ? stats->largest_chunk : total->largest_chunk;
+    total->banded_chunks += stats->banded_chunks;
+    total->chunks += stats->chunks;
+    total->threads = stats->threads;
+    total->seconds += stats->seconds;
+    total->read_seconds += stats->read_seconds;
+    total->compute_seconds += stats->compute_seconds;
+    total->checkpoints += stats->checkpoints;
+    total->checkpoint_seconds += stats->checkpoint_seconds;
+    total->resumed_at = stats->resumed_at > total->resumed_at ? stats->resumed_at : total->resumed_at;
+}
+
+/* This rank's share [first, last) of the trace's runs into held: stored
+ * runs loaded, the others routed in passes and stored. */
+static int route_share(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt,
+                       const rs_trace_entry *te, rs_trace *trace, int first, int last, rs_results *held,
+                       int *held_run, char **keys, int *pending, rs_engine_stats *total, int *threads_used,
+                       rs_error *err)
+{
+    int num_pending = 0, stored = 0, rc = 0;
+    for (int r = first; r < last && rc == 0; r++) {
         if (!(keys[r] = rs_run_cache_key(cfg, opt, te->path, r, err))) {
             rc = -1;
             break;
         }
-        int hit = xo->force ? 0 : rs_run_cache_load(cfg->output, keys[r], &held, &held_run[r], err);
+        int hit = xo->force ? 0 : rs_run_cache_load(cfg->output, keys[r], held, &held_run[r], err);
         if (hit < 0)
             rc = -1;
         else if (hit)
@@ -250,9 +273,8 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
     }
     if (rc == 0 && stored > 0)
         fprintf(stderr, "routesim: %s: %d of %d runs already in %s/runs (--force recomputes them)\n", te->path, stored,
-                n, cfg->output);
+                last - first, cfg->output);
 
-    rs_engine_stats total = {0};
     int *pass_sizes = malloc(((size_t)num_pending + 1) * sizeof *pass_sizes), num_passes = 0;
     if (rc == 0 && !pass_sizes)
         rc = rs_fail(err, "out of memory");
@@ -267,45 +289,68 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
             snprintf(label, sizeof label, "%s", te->path);
         opt->progress_label = label;
         rs_engine_stats stats = {0};
-        rc = route_pass(cfg, xo, opt, trace, pending + p, count, keys, &held, held_run, &stats, err);
+        rc = route_pass(cfg, xo, opt, trace, pending + p, count, keys, held, held_run, &stats, err);
         if (rc == 0) {
             report_stats(cfg, te->path, &stats);
             *threads_used = stats.threads;
-            total.tokens = stats.tokens;
-            total.skipped_tokens = stats.skipped_tokens;
-            total.reference_skipped_tokens = stats.reference_skipped_tokens;
-            total.chunk_tokens = stats.chunk_tokens;
-            total.largest_chunk = stats.largest_chunk > total.largest_chunk ? stats.largest_chunk : total.largest_chunk;
-            total.banded_chunks += stats.banded_chunks;
-            total.chunks += stats.chunks;
-            total.threads = stats.threads;
-            total.seconds += stats.seconds;
-            total.read_seconds += stats.read_seconds;
-            total.compute_seconds += stats.compute_seconds;
-            total.checkpoints += stats.checkpoints;
-            total.checkpoint_seconds += stats.checkpoint_seconds;
-            total.resumed_at = stats.resumed_at > total.resumed_at ? stats.resumed_at : total.resumed_at;
+            add_stats(total, &stats);
         }
     }
+    free(pass_sizes);
+    return rc;
+}
+
+/* Trace number t of cfg: this rank routes its share of the runs (all of
+ * them in one process); rank 0 receives the others' and adds every run to
+ * results in config order. */
+static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt, int t,
+                     rs_results *results, cJSON *meta, int *threads_used, rs_error *err)
+{
+    const rs_trace_entry *te = &cfg->traces[t];
+    const int n = cfg->num_routers, rank = rs_ranks_rank();
+    RS_TRY(prepare_trace(xo, te, err));
+    int first = 0, last = 0;
+    rs_run_share(t, cfg->num_traces, n, rank, rs_ranks_size(), &first, &last);
+    rs_trace *trace = NULL;
+    rs_results held;
+    rs_results_init(&held);
+    int *held_run = malloc(((size_t)n + 1) * 3 * sizeof *held_run);
+    char **keys = calloc((size_t)n + 1, sizeof *keys);
+    int rc = held_run && keys ? 0 : rs_fail(err, "out of memory");
+    int *pending = held_run ? held_run + n + 1 : NULL, *final_run = held_run ? held_run + 2 * (n + 1) : NULL;
+    for (int r = 0; r < n && held_run; r++)
+        held_run[r] = -1;
+    rs_engine_stats total = {0};
+    if (rc == 0 && (first < last || rank == 0)) /* rank 0 also describes the trace in meta */
+        rc = rs_trace_open(&trace, te->path, err);
+    if (rc == 0)
+        rc = route_share(cfg, xo, opt, te, trace, first, last, &held, held_run, keys, pending, &total, threads_used,
+                         err);
+    if (rs_ranks_agree(rc, err) != 0)
+        rc = -1;
+    const int agreed = rc;
+    if (rc == 0)
+        rc = rs_run_exchange(t, cfg->num_traces, n, &held, held_run, err);
 
     /* every run of this trace in config order, each run's rows together */
     size_t *order = NULL, *start = NULL;
-    if (rc == 0)
+    if (rc == 0 && rank == 0)
         rc = rows_by_run(&held, &order, &start, err);
-    for (int r = 0; r < n && rc == 0; r++) {
+    for (int r = 0; r < n && rc == 0 && rank == 0; r++) {
         int h = held_run[r];
         rc = copy_run(results, &held, h, order + start[h], start[h + 1] - start[h], &final_run[r], err);
     }
-    if (rc == 0)
+    if (rc == 0 && rank == 0)
         rc = rs_summarize_repeats(results, cfg->routers, final_run, n, 0.95, err);
-    if (rc == 0 && meta) {
+    if (rc == 0 && rank == 0 && meta) {
         total.tokens = rs_trace_get_info(trace)->num_tokens;
         rs_run_meta_add_trace(meta, rs_trace_get_info(trace), rs_logits_dtype_name(rs_trace_logits_dtype(trace)),
                               &total);
     }
+    if (agreed == 0) /* a failure on rank 0 alone stops the others too */
+        rc = rs_ranks_agree(rc, err);
     free(order);
     free(start);
-    free(pass_sizes);
     for (int r = 0; keys && r < n; r++)
         free(keys[r]);
     free(keys);
@@ -321,12 +366,11 @@ int rs_experiment_run(const rs_config *cfg, const rs_experiment_options *xo, rs_
     rs_engine_options opt = xo->engine;
     opt.reference = cfg->reference;
     rs_trace *reference_trace = NULL;
-    if (cfg->reference_trace)
-        RS_TRY(rs_trace_open(&reference_trace, cfg->reference_trace, err));
+    int rc = cfg->reference_trace ? rs_trace_open(&reference_trace, cfg->reference_trace, err) : 0;
+    rc = rs_ranks_agree(rc, err); /* every rank goes on, or none */
     opt.reference_trace = reference_trace;
-    int rc = 0;
     for (int i = 0; i < cfg->num_traces && rc == 0; i++)
-        rc = run_trace(cfg, xo, &opt, &cfg->traces[i], results, meta, threads_used, err);
+        rc = run_trace(cfg, xo, &opt, i, results, meta, threads_used, err);
     rs_trace_close(reference_trace);
     return rc;
 }
