@@ -2,7 +2,8 @@
 #
 #   make            build/routesim, build/libroutesim.a and build/libroutesim.so
 #   make demo       install missing packages, build, run experiments/quickstart.json
-#   make check      install missing packages, run the test suite (also under ASan/UBSan)
+#   make check      install missing packages, run the test suite (also under ASan/UBSan and MPI)
+#   make MPI=1      build/mpi/routesim (mpicc): routesim run split across MPI ranks (docs/cluster.md)
 #   make fuzz       the libFuzzer targets of tests/fuzz/ (clang); make fuzz-smoke runs each 60 s
 #   make bench      throughput against a numpy implementation of the same computation
 #   make install PREFIX=/usr/local   (or PREFIX=$HOME/.local: bin/routesim, lib/libroutesim.{a,so}, include/routesim/)
@@ -80,7 +81,7 @@ TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildc
 PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BUILD)/tests/plugins/bad_abi.so) \
              ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
-.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests bench docs \
+.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests mpi-tests bench docs \
         fuzz fuzzers fuzz-smoke fuzz-replay install uninstall \
         clean FORCE
 
@@ -198,11 +199,22 @@ check: deps
 	@export RS_CHECK_START=$$(date +%s); \
 	 echo "== build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(BIN) $(LIB) $(SHLIB) $(TESTS) $(PLUGIN) $(TEST_PLUGINS) && \
-	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests && \
+	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests mpi-tests && \
 	 echo "== ASan/UBSan build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(SAN_BIN) $(SAN_TESTS) $(REPLAYS) && \
 	 $(MAKE) --no-print-directory san-tests fuzz-replay && \
 	 echo "== make check passed$(at)"
+
+# The MPI build (make MPI=1, in $(BUILD)/mpi) gives the plain build's
+# results on 1, 2 and 3 ranks; skipped, saying so, where OpenMPI is missing.
+mpi-tests: $(BIN)
+	@echo "== MPI build and tests (tests/mpi_test.sh)$(at)"
+	$(Q)if command -v mpicc >/dev/null && command -v mpirun >/dev/null; then \
+	   $(MAKE) --no-print-directory $(CHECK_JOBS) MPI=1 CC=mpicc BUILD=$(BUILD)/mpi $(BUILD)/mpi/routesim && \
+	   tests/mpi_test.sh $(BUILD)/mpi/routesim $(BIN); \
+	 else \
+	   echo "mpi-tests: SKIPPED: mpicc or mpirun not found (scripts/install-deps.sh installs libopenmpi-dev openmpi-bin)"; \
+	 fi
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
 layer-tests:
