@@ -334,6 +334,7 @@ $(NAIVE): bench/naive_scalar.c
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(NAIVE)
+	@if command -v mpicc >/dev/null; then $(MAKE) --no-print-directory MPI=1 CC=mpicc BUILD=$(BUILD)/mpi $(BUILD)/mpi/routesim; fi
 	$(PYTHON) bench/run_bench.py --routesim $(BIN) --naive $(NAIVE)
 	@for b in $(sort $(wildcard bench/bench_*.py)); do echo; $(PYTHON) $$b --routesim $(BIN) || exit 1; done
 
