@@ -175,6 +175,7 @@ int rs_pipeline_run(const rs_pipeline_options *opt, rs_pipeline_report *report, 
     memset(report, 0, sizeof *report);
     rs_config cfg;
     if (load_config(&cfg, opt, err) != 0) {
+        rs_ranks_agree(-1, err); /* the ranks of an MPI job stop together */
         rs_config_free(&cfg);
         return -1;
     }
@@ -187,6 +188,7 @@ int rs_pipeline_run(const rs_pipeline_options *opt, rs_pipeline_report *report, 
     int rc = check_outputs(&cfg, opt, report, err);
     if (rc == 0)
         rc = rs_make_dirs(cfg.output, err);
+    rc = rs_ranks_agree(rc, err);
     double wall_start = rs_now();
     cJSON *meta = rc == 0 ? rs_run_meta_new(cfg.name, rs_epoch_now()) : NULL;
     if (rc == 0 && meta) {

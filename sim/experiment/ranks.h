@@ -23,6 +23,10 @@ int rs_ranks_size(void); /* number of processes; 1 without MPI */
  * holding the message of the lowest failing rank ("rank K of N: ..."). */
 int rs_ranks_agree(int rc, rs_error *err);
 
+/* 1 once rs_ranks_agree has reported a failure: every rank holds the same
+ * message, which rank 0 alone needs to print. */
+int rs_ranks_failure_shared(void);
+
 /* Collective: rank 0 receives every rank's bytes. On rank 0, *all (caller
  * frees) holds them back to back in rank order and lens[k] (lens has size
  * entries) says how many came from rank k; elsewhere *all is NULL. */

@@ -11,7 +11,7 @@
 /* Large messages go in pieces: MPI counts are ints. */
 #define PIECE_BYTES (1 << 30)
 
-static int world_rank, world_size = 1, started;
+static int world_rank, world_size = 1, started, failure_shared;
 
 int rs_ranks_init(int *argc, char ***argv)
 {
@@ -60,7 +60,13 @@ int rs_ranks_agree(int rc, rs_error *err)
     MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, first, MPI_COMM_WORLD);
     msg[sizeof msg - 1] = '\0';
     memcpy(err->msg, msg, sizeof msg);
+    failure_shared = 1;
     return -1;
+}
+
+int rs_ranks_failure_shared(void)
+{
+    return failure_shared;
 }
 
 static void send_bytes(const char *data, size_t len)
