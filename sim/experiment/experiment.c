@@ -217,17 +217,20 @@ static int plan_passes(const rs_config *cfg, const rs_experiment_options *xo, co
     return 0;
 }
 
-/* Generates or imports the trace when it is missing: on rank 0 only, the
+/* Generates or imports the traces that are missing: on rank 0 only, the
  * others waiting, so that no two processes write the same file. */
-static int prepare_trace(const rs_experiment_options *xo, const rs_trace_entry *te, rs_error *err)
+static int prepare_traces(const rs_config *cfg, const rs_experiment_options *xo, rs_error *err)
 {
     int rc = 0;
-    if (rs_ranks_rank() == 0 && te->generate && !file_exists(te->path)) {
-        fprintf(stderr, "routesim: generating %s\n", te->path);
-        rc = rs_generate_trace(te->path, &te->gen, &te->limit, xo->progress, err);
+    for (int t = 0; t < cfg->num_traces && rc == 0 && rs_ranks_rank() == 0; t++) {
+        const rs_trace_entry *te = &cfg->traces[t];
+        if (te->generate && !file_exists(te->path)) {
+            fprintf(stderr, "routesim: generating %s\n", te->path);
+            rc = rs_generate_trace(te->path, &te->gen, &te->limit, xo->progress, err);
+        }
+        if (rc == 0 && te->import && !file_exists(te->path))
+            rc = import_trace(te, err);
     }
-    if (rs_ranks_rank() == 0 && rc == 0 && te->import && !file_exists(te->path))
-        rc = import_trace(te, err);
     return rs_ranks_agree(rc, err);
 }
 
@@ -300,63 +303,67 @@ static int route_share(const rs_config *cfg, const rs_experiment_options *xo, rs
     return rc;
 }
 
-/* Trace number t of cfg: this rank routes its share of the runs (all of
- * them in one process); rank 0 receives the others' and adds every run to
- * results in config order. */
-static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt, int t,
-                     rs_results *results, cJSON *meta, int *threads_used, rs_error *err)
+/* What this rank holds of one trace: its runs (held_run[r] = run r's
+ * index in held, -1 when another rank routed it) and its passes' stats. */
+typedef struct trace_share {
+    rs_results held;
+    int *held_run; /* n + 1, then n + 1 for pending, then n + 1 for the final index */
+    rs_engine_stats total;
+} trace_share;
+
+/* This rank's share of the runs of trace number t. */
+static int route_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt, int t,
+                       trace_share *sh, int *threads_used, rs_error *err)
 {
     const rs_trace_entry *te = &cfg->traces[t];
-    const int n = cfg->num_routers, rank = rs_ranks_rank();
-    RS_TRY(prepare_trace(xo, te, err));
+    const int n = cfg->num_routers;
     int first = 0, last = 0;
-    rs_run_share(t, cfg->num_traces, n, rank, rs_ranks_size(), &first, &last);
-    rs_trace *trace = NULL;
-    rs_results held;
-    rs_results_init(&held);
-    int *held_run = malloc(((size_t)n + 1) * 3 * sizeof *held_run);
+    rs_run_share(t, cfg->num_traces, n, rs_ranks_rank(), rs_ranks_size(), &first, &last);
+    sh->held_run = malloc(((size_t)n + 1) * 3 * sizeof *sh->held_run);
     char **keys = calloc((size_t)n + 1, sizeof *keys);
-    int rc = held_run && keys ? 0 : rs_fail(err, "out of memory");
-    int *pending = held_run ? held_run + n + 1 : NULL, *final_run = held_run ? held_run + 2 * (n + 1) : NULL;
-    for (int r = 0; r < n && held_run; r++)
-        held_run[r] = -1;
-    rs_engine_stats total = {0};
-    if (rc == 0 && (first < last || rank == 0)) /* rank 0 also describes the trace in meta */
+    int rc = sh->held_run && keys ? 0 : rs_fail(err, "out of memory");
+    for (int r = 0; r < n && sh->held_run; r++)
+        sh->held_run[r] = -1;
+    rs_trace *trace = NULL;
+    if (rc == 0 && first < last)
         rc = rs_trace_open(&trace, te->path, err);
-    if (rc == 0)
-        rc = route_share(cfg, xo, opt, te, trace, first, last, &held, held_run, keys, pending, &total, threads_used,
-                         err);
-    if (rs_ranks_agree(rc, err) != 0)
-        rc = -1;
-    const int agreed = rc;
-    if (rc == 0)
-        rc = rs_run_exchange(t, cfg->num_traces, n, &held, held_run, err);
-
-    /* every run of this trace in config order, each run's rows together */
-    size_t *order = NULL, *start = NULL;
-    if (rc == 0 && rank == 0)
-        rc = rows_by_run(&held, &order, &start, err);
-    for (int r = 0; r < n && rc == 0 && rank == 0; r++) {
-        int h = held_run[r];
-        rc = copy_run(results, &held, h, order + start[h], start[h + 1] - start[h], &final_run[r], err);
-    }
-    if (rc == 0 && rank == 0)
-        rc = rs_summarize_repeats(results, cfg->routers, final_run, n, 0.95, err);
-    if (rc == 0 && rank == 0 && meta) {
-        total.tokens = rs_trace_get_info(trace)->num_tokens;
-        rs_run_meta_add_trace(meta, rs_trace_get_info(trace), rs_logits_dtype_name(rs_trace_logits_dtype(trace)),
-                              &total);
-    }
-    if (agreed == 0) /* a failure on rank 0 alone stops the others too */
-        rc = rs_ranks_agree(rc, err);
-    free(order);
-    free(start);
+    if (rc == 0 && first < last)
+        rc = route_share(cfg, xo, opt, te, trace, first, last, &sh->held, sh->held_run, keys, sh->held_run + n + 1,
+                         &sh->total, threads_used, err);
     for (int r = 0; keys && r < n; r++)
         free(keys[r]);
     free(keys);
-    free(held_run);
-    rs_results_free(&held);
     rs_trace_close(trace);
+    return rc;
+}
+
+/* On rank 0, once every run of trace number t is in sh: the runs in config
+ * order (each run's rows together), their repeat summaries and the trace's
+ * entry in meta. */
+static int assemble_trace(const rs_config *cfg, int t, trace_share *sh, rs_results *results, cJSON *meta,
+                          rs_error *err)
+{
+    const int n = cfg->num_routers;
+    int *final_run = sh->held_run + 2 * (n + 1);
+    size_t *order = NULL, *start = NULL;
+    int rc = rows_by_run(&sh->held, &order, &start, err);
+    for (int r = 0; r < n && rc == 0; r++) {
+        int h = sh->held_run[r];
+        rc = copy_run(results, &sh->held, h, order + start[h], start[h + 1] - start[h], &final_run[r], err);
+    }
+    if (rc == 0)
+        rc = rs_summarize_repeats(results, cfg->routers, final_run, n, 0.95, err);
+    rs_trace *trace = NULL;
+    if (rc == 0 && meta)
+        rc = rs_trace_open(&trace, cfg->traces[t].path, err);
+    if (rc == 0 && meta) {
+        sh->total.tokens = rs_trace_get_info(trace)->num_tokens;
+        rs_run_meta_add_trace(meta, rs_trace_get_info(trace), rs_logits_dtype_name(rs_trace_logits_dtype(trace)),
+                              &sh->total);
+    }
+    rs_trace_close(trace);
+    free(order);
+    free(start);
     return rc;
 }
 
@@ -369,8 +376,36 @@ int rs_experiment_run(const rs_config *cfg, const rs_experiment_options *xo, rs_
     int rc = cfg->reference_trace ? rs_trace_open(&reference_trace, cfg->reference_trace, err) : 0;
     rc = rs_ranks_agree(rc, err); /* every rank goes on, or none */
     opt.reference_trace = reference_trace;
-    for (int i = 0; i < cfg->num_traces && rc == 0; i++)
-        rc = run_trace(cfg, xo, &opt, i, results, meta, threads_used, err);
+    if (rc == 0)
+        rc = prepare_traces(cfg, xo, err);
+    if (rc != 0) { /* agreed: every rank stops here */
+        rs_trace_close(reference_trace);
+        return rc;
+    }
+    const int T = cfg->num_traces, n = cfg->num_routers;
+    trace_share *shares = calloc((size_t)T + 1, sizeof *shares);
+    if (!shares)
+        rc = rs_fail(err, "out of memory");
+    for (int t = 0; t < T && shares; t++)
+        rs_results_init(&shares[t].held);
+    /* every rank routes its shares of all traces, then rank 0 gathers them:
+     * no rank waits for another between traces */
+    for (int t = 0; t < T && rc == 0; t++)
+        rc = route_trace(cfg, xo, &opt, t, &shares[t], threads_used, err);
+    if (rs_ranks_agree(rc, err) != 0)
+        rc = -1;
+    const int agreed = rc;
+    for (int t = 0; t < T && rc == 0; t++)
+        rc = rs_run_exchange(t, T, n, &shares[t].held, shares[t].held_run, err);
+    for (int t = 0; t < T && rc == 0 && rs_ranks_rank() == 0; t++)
+        rc = assemble_trace(cfg, t, &shares[t], results, meta, err);
+    if (agreed == 0) /* a failure on rank 0 alone stops the others too */
+        rc = rs_ranks_agree(rc, err);
+    for (int t = 0; t < T && shares; t++) {
+        rs_results_free(&shares[t].held);
+        free(shares[t].held_run);
+    }
+    free(shares);
     rs_trace_close(reference_trace);
     return rc;
 }
