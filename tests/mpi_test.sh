@@ -61,6 +61,17 @@ cat > "$work/bad.json" <<JSON
   "output": "$work/unused"
 }
 JSON
+# a trace that is not HDF5: with 2 ranks only rank 1 opens it
+printf 'not an HDF5 file\n' > "$work/bad.h5"
+cat > "$work/badtrace.json" <<JSON
+{
+  "name": "mpi-bad-trace",
+  "traces": [{"path": "$work/a.h5"}, {"path": "$work/bad.h5"}],
+  "routers": [{"name": "topk", "params": {"k": 2}}],
+  "metrics": [{"name": "load"}],
+  "output": "$work/unused"
+}
+JSON
 
 for config in sweep single; do
   "$plain_bin" run "$work/$config.json" "${run_opts[@]}" --output "$work/$config-plain" 2>"$work/log" ||
@@ -86,16 +97,20 @@ cmp "$work/sweep-plain/results.csv" "$work/sweep-np2/results.csv" || fail "resum
 echo "mpi test: a rerun with 3 ranks takes the runs 2 ranks stored"
 
 # a failing rank stops every rank: one error line, no results files
-set +e
-mpirun "${mpirun_args[@]}" -np 3 "$mpi_bin" run "$work/bad.json" "${run_opts[@]}" --output "$work/bad" \
-  >"$work/out" 2>"$work/log"
-rc=$?
-set -e
-[ $rc -ne 0 ] || fail "a failing rank: mpirun exited 0"
-errors=$(grep -c "^routesim: error" "$work/log" || true)
-[ "$errors" -eq 1 ] || { cat "$work/log"; fail "a failing rank: expected one error line, got $errors"; }
-grep -q "^routesim: error: rank 2 of 3: router replay: .*/router/topk_ids" "$work/log" ||
-  { cat "$work/log"; fail "a failing rank: the error does not name rank 2 and the missing dataset"; }
-[ ! -e "$work/bad/results.csv" ] && [ ! -e "$work/bad/results.json" ] ||
-  fail "a failing rank: results files were written"
-echo "mpi test: a failing rank stops all ranks with one error line and no results"
+expect_failure() { # CONFIG NP WHAT PATTERN
+  local out="$work/$1-out"
+  set +e
+  mpirun "${mpirun_args[@]}" -np "$2" "$mpi_bin" run "$work/$1.json" "${run_opts[@]}" --output "$out" \
+    >"$work/out" 2>"$work/log"
+  local rc=$?
+  set -e
+  [ $rc -ne 0 ] || fail "$3: mpirun exited 0"
+  local errors
+  errors=$(grep -c "^routesim: error" "$work/log" || true)
+  [ "$errors" -eq 1 ] || { cat "$work/log"; fail "$3: expected one error line, got $errors"; }
+  grep -q "^routesim: error: $4" "$work/log" || { cat "$work/log"; fail "$3: the error is not '$4'"; }
+  [ ! -e "$out/results.csv" ] && [ ! -e "$out/results.json" ] || fail "$3: results files were written"
+  echo "mpi test: $3 stops all ranks with one error line and no results"
+}
+expect_failure bad 3 "a router failing on rank 2" "rank 2 of 3: router replay: .*/router/topk_ids"
+expect_failure badtrace 2 "a bad trace opened by rank 1" "rank 1 of 2: .*bad.h5"
