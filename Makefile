@@ -2,13 +2,22 @@
 #
 #   make            build/routesim, build/libroutesim.a and build/libroutesim.so
 #   make demo       install missing packages, build, run experiments/quickstart.json
-#   make check      install missing packages, run the test suite (also under ASan/UBSan)
+#   make check      install missing packages, run the test suite (also under ASan/UBSan and MPI)
+#   make MPI=1      build/mpi/routesim (mpicc): routesim run split across MPI ranks (docs/cluster.md)
 #   make fuzz       the libFuzzer targets of tests/fuzz/ (clang); make fuzz-smoke runs each 60 s
 #   make bench      throughput against a numpy implementation of the same computation
 #   make install PREFIX=/usr/local   (or PREFIX=$HOME/.local: bin/routesim, lib/libroutesim.{a,so}, include/routesim/)
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
+# make MPI=1: build/mpi/, compiled with mpicc, where `routesim run` splits
+# its runs across the ranks of mpirun or srun (docs/cluster.md).
+ifeq ($(MPI),1)
+BUILD ?= build/mpi
+ifeq ($(origin CC),default)
+CC := mpicc
+endif
+endif
 BUILD ?= build
 # ROUTESIM_ISA=v4|v3|baseline (make variable or environment): every cloned
 # kernel is built for that x86-64 level only, into $(BUILD)/isa-LEVEL/, so
@@ -49,7 +58,9 @@ find_src = $(sort $(shell find $(1) -name '$(2)' -type f))
 # metrics, the simulator's stages (sim/), plots; the CLI links them all.
 LAYERS := core workloads routers metrics sim plots
 CLI_SRC := $(call find_src,sim/cli,*.c)
-LIB_SRC := $(filter-out $(CLI_SRC),$(call find_src,$(LAYERS),*.c))
+# One of the two implementations of sim/experiment/ranks.h: MPI or one process.
+RANKS_UNUSED := sim/experiment/$(if $(filter 1,$(MPI)),ranks_single.c,ranks_mpi.c)
+LIB_SRC := $(filter-out $(CLI_SRC) $(RANKS_UNUSED),$(call find_src,$(LAYERS),*.c))
 CHECK_SRC := $(call find_src,tests,check_*.c)
 TEST_SRC := $(CHECK_SRC) tests/test_main.c tests/test_util.c
 
@@ -80,7 +91,7 @@ TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildc
 PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BUILD)/tests/plugins/bad_abi.so) \
              ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
-.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests isa-tests bench docs \
+.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests isa-tests mpi-tests bench docs \
         fuzz fuzzers fuzz-smoke fuzz-replay install uninstall \
         clean FORCE
 
@@ -198,12 +209,23 @@ check: deps
 	@export RS_CHECK_START=$$(date +%s); \
 	 echo "== build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(BIN) $(LIB) $(SHLIB) $(TESTS) $(PLUGIN) $(TEST_PLUGINS) && \
-	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests && \
+	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests mpi-tests && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) isa-tests && \
 	 echo "== ASan/UBSan build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(SAN_BIN) $(SAN_TESTS) $(REPLAYS) && \
 	 $(MAKE) --no-print-directory san-tests fuzz-replay && \
 	 echo "== make check passed$(at)"
+
+# The MPI build (make MPI=1, in $(BUILD)/mpi) gives the plain build's
+# results on 1, 2 and 3 ranks; skipped, saying so, where OpenMPI is missing.
+mpi-tests: $(BIN)
+	@echo "== MPI build and tests (tests/mpi_test.sh)$(at)"
+	$(Q)if command -v mpicc >/dev/null && command -v mpirun >/dev/null; then \
+	   $(MAKE) --no-print-directory $(CHECK_JOBS) MPI=1 CC=mpicc BUILD=$(BUILD)/mpi $(BUILD)/mpi/routesim && \
+	   tests/mpi_test.sh $(BUILD)/mpi/routesim $(BIN); \
+	 else \
+	   echo "mpi-tests: SKIPPED: mpicc or mpirun not found (scripts/install-deps.sh installs libopenmpi-dev openmpi-bin)"; \
+	 fi
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
 layer-tests:
@@ -338,6 +360,7 @@ $(CACHE_COMPARE): bench/cache_compare.c bench/libcachesim_port.c bench/libcaches
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(NAIVE) $(CACHE_COMPARE)
+	@if command -v mpicc >/dev/null; then $(MAKE) --no-print-directory MPI=1 CC=mpicc BUILD=$(BUILD)/mpi $(BUILD)/mpi/routesim; fi
 	$(PYTHON) bench/run_bench.py --routesim $(BIN) --naive $(NAIVE)
 	@for b in $(sort $(wildcard bench/bench_*.py)); do echo; $(PYTHON) $$b --routesim $(BIN) || exit 1; done
 

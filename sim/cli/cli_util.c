@@ -7,15 +7,24 @@
 
 #include "sim/cli/cli.h"
 #include "sim/config/breakdown.h"
+#include "sim/experiment/ranks.h"
 
 int rs_cli_fail(const rs_error *err)
 {
+    if (rs_ranks_rank() != 0) { /* of an MPI job: rank 0 says an error the ranks agreed on */
+        if (!rs_ranks_failure_shared())
+            fprintf(stderr, "routesim: error: rank %d of %d: %s\n", rs_ranks_rank(), rs_ranks_size(),
+                    err->msg[0] ? err->msg : "unknown failure");
+        return RS_EXIT_FAIL;
+    }
     fprintf(stderr, "routesim: error: %s\n", err->msg[0] ? err->msg : "unknown failure");
     return RS_EXIT_FAIL;
 }
 
 int rs_cli_usage_error(const char *command, const char *fmt, ...)
 {
+    if (rs_ranks_rank() != 0) /* every rank of an MPI job reads the same arguments */
+        return RS_EXIT_USAGE;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "routesim: %s: ", command);

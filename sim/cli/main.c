@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "sim/cli/cli.h"
+#include "sim/experiment/ranks.h"
 #include "version.h"
 
 static const rs_command commands[] = {
@@ -29,7 +30,7 @@ static void usage(FILE *out)
     fprintf(out, "\n'routesim COMMAND --help' describes one command. 'routesim --version' prints the version.\n");
 }
 
-int main(int argc, char **argv)
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -43,9 +44,27 @@ int main(int argc, char **argv)
         printf("routesim %s (%s)\n", ROUTESIM_VERSION, ROUTESIM_REVISION);
         return RS_EXIT_OK;
     }
+    /* only run splits its work across MPI ranks; the others would all write the same files */
+    if (rs_ranks_size() > 1 && strcmp(argv[1], "run") != 0) {
+        if (rs_ranks_rank() == 0)
+            fprintf(stderr, "routesim: %s: runs in one process only; of the commands, only run splits across MPI ranks\n",
+                    argv[1]);
+        return RS_EXIT_USAGE;
+    }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "routesim: unknown command '%s' (see routesim --help)\n", argv[1]);
     return RS_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    if (rs_ranks_init(&argc, &argv) != 0) {
+        fprintf(stderr, "routesim: error: cannot start MPI\n");
+        return RS_EXIT_FAIL;
+    }
+    int rc = dispatch(argc, argv);
+    rs_ranks_finalize();
+    return rc;
 }

@@ -7,7 +7,9 @@
 
 #include "core/output_path.h"
 #include "sim/experiment/repeats.h"
+#include "sim/experiment/ranks.h"
 #include "sim/experiment/run_cache.h"
+#include "sim/experiment/run_exchange.h"
 #include "sim/experiment/run_meta.h"
 #include "workloads/generator/generator.h"
 #include "workloads/trace/trace.h"
@@ -215,32 +217,56 @@ static int plan_passes(const rs_config *cfg, const rs_experiment_options *xo, co
     return 0;
 }
 
-static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt,
-                     const rs_trace_entry *te, rs_results *results, cJSON *meta, int *threads_used, rs_error *err)
+/* Generates or imports the traces that are missing: on rank 0 only, the
+ * others waiting, so that no two processes write the same file. */
+static int prepare_traces(const rs_config *cfg, const rs_experiment_options *xo, rs_error *err)
 {
-    const int n = cfg->num_routers;
-    if (te->generate && !file_exists(te->path)) {
-        fprintf(stderr, "routesim: generating %s\n", te->path);
-        RS_TRY(rs_generate_trace(te->path, &te->gen, &te->limit, xo->progress, err));
+    int rc = 0;
+    for (int t = 0; t < cfg->num_traces && rc == 0 && rs_ranks_rank() == 0; t++) {
+        const rs_trace_entry *te = &cfg->traces[t];
+        if (te->generate && !file_exists(te->path)) {
+            fprintf(stderr, "routesim: generating %s\n", te->path);
+            rc = rs_generate_trace(te->path, &te->gen, &te->limit, xo->progress, err);
+        }
+        if (rc == 0 && te->import && !file_exists(te->path))
+            rc = import_trace(te, err);
     }
-    if (te->import && !file_exists(te->path))
-        RS_TRY(import_trace(te, err));
-    rs_trace *trace = NULL;
-    RS_TRY(rs_trace_open(&trace, te->path, err));
-    rs_results held;
-    rs_results_init(&held);
-    int *held_run = malloc(((size_t)n + 1) * 3 * sizeof *held_run);
-    char **keys = calloc((size_t)n + 1, sizeof *keys);
-    int rc = held_run && keys ? 0 : rs_fail(err, "out of memory");
-    int *pending = held_run ? held_run + n + 1 : NULL, *final_run = held_run ? held_run + 2 * (n + 1) : NULL;
-    int num_pending = 0, stored = 0;
-    for (int r = 0; r < n && rc == 0; r++) {
-        held_run[r] = -1;
+    return rs_ranks_agree(rc, err);
+}
+
+/* Sums the statistics of one pass into the trace's. */
+static void add_stats(rs_engine_stats *total, const rs_engine_stats *stats)
+{
+    total->tokens = stats->tokens;
+    total->skipped_tokens = stats->skipped_tokens;
+    total->reference_skipped_tokens = stats->reference_skipped_tokens;
+    total->chunk_tokens = stats->chunk_tokens;
+    total->largest_chunk = stats->largest_chunk > total->largest_chunk ? stats->largest_chunk : total->largest_chunk;
+    total->banded_chunks += stats->banded_chunks;
+    total->chunks += stats->chunks;
+    total->threads = stats->threads;
+    total->seconds += stats->seconds;
+    total->read_seconds += stats->read_seconds;
+    total->compute_seconds += stats->compute_seconds;
+    total->checkpoints += stats->checkpoints;
+    total->checkpoint_seconds += stats->checkpoint_seconds;
+    total->resumed_at = stats->resumed_at > total->resumed_at ? stats->resumed_at : total->resumed_at;
+}
+
+/* This rank's share [first, last) of the trace's runs into held: stored
+ * runs loaded, the others routed in passes and stored. */
+static int route_share(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt,
+                       const rs_trace_entry *te, rs_trace *trace, int first, int last, rs_results *held,
+                       int *held_run, char **keys, int *pending, rs_engine_stats *total, int *threads_used,
+                       rs_error *err)
+{
+    int num_pending = 0, stored = 0, rc = 0;
+    for (int r = first; r < last && rc == 0; r++) {
         if (!(keys[r] = rs_run_cache_key(cfg, opt, te->path, r, err))) {
             rc = -1;
             break;
         }
-        int hit = xo->force ? 0 : rs_run_cache_load(cfg->output, keys[r], &held, &held_run[r], err);
+        int hit = xo->force ? 0 : rs_run_cache_load(cfg->output, keys[r], held, &held_run[r], err);
         if (hit < 0)
             rc = -1;
         else if (hit)
@@ -250,9 +276,8 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
     }
     if (rc == 0 && stored > 0)
         fprintf(stderr, "routesim: %s: %d of %d runs already in %s/runs (--force recomputes them)\n", te->path, stored,
-                n, cfg->output);
+                last - first, cfg->output);
 
-    rs_engine_stats total = {0};
     int *pass_sizes = malloc(((size_t)num_pending + 1) * sizeof *pass_sizes), num_passes = 0;
     if (rc == 0 && !pass_sizes)
         rc = rs_fail(err, "out of memory");
@@ -267,51 +292,78 @@ static int run_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_e
             snprintf(label, sizeof label, "%s", te->path);
         opt->progress_label = label;
         rs_engine_stats stats = {0};
-        rc = route_pass(cfg, xo, opt, trace, pending + p, count, keys, &held, held_run, &stats, err);
+        rc = route_pass(cfg, xo, opt, trace, pending + p, count, keys, held, held_run, &stats, err);
         if (rc == 0) {
             report_stats(cfg, te->path, &stats);
             *threads_used = stats.threads;
-            total.tokens = stats.tokens;
-            total.skipped_tokens = stats.skipped_tokens;
-            total.reference_skipped_tokens = stats.reference_skipped_tokens;
-            total.chunk_tokens = stats.chunk_tokens;
-            total.largest_chunk = stats.largest_chunk > total.largest_chunk ? stats.largest_chunk : total.largest_chunk;
-            total.banded_chunks += stats.banded_chunks;
-            total.chunks += stats.chunks;
-            total.threads = stats.threads;
-            total.seconds += stats.seconds;
-            total.read_seconds += stats.read_seconds;
-            total.compute_seconds += stats.compute_seconds;
-            total.checkpoints += stats.checkpoints;
-            total.checkpoint_seconds += stats.checkpoint_seconds;
-            total.resumed_at = stats.resumed_at > total.resumed_at ? stats.resumed_at : total.resumed_at;
+            add_stats(total, &stats);
         }
     }
-
-    /* every run of this trace in config order, each run's rows together */
-    size_t *order = NULL, *start = NULL;
-    if (rc == 0)
-        rc = rows_by_run(&held, &order, &start, err);
-    for (int r = 0; r < n && rc == 0; r++) {
-        int h = held_run[r];
-        rc = copy_run(results, &held, h, order + start[h], start[h + 1] - start[h], &final_run[r], err);
-    }
-    if (rc == 0)
-        rc = rs_summarize_repeats(results, cfg->routers, final_run, n, 0.95, err);
-    if (rc == 0 && meta) {
-        total.tokens = rs_trace_get_info(trace)->num_tokens;
-        rs_run_meta_add_trace(meta, rs_trace_get_info(trace), rs_logits_dtype_name(rs_trace_logits_dtype(trace)),
-                              &total);
-    }
-    free(order);
-    free(start);
     free(pass_sizes);
+    return rc;
+}
+
+/* What this rank holds of one trace: its runs (held_run[r] = run r's
+ * index in held, -1 when another rank routed it) and its passes' stats. */
+typedef struct trace_share {
+    rs_results held;
+    int *held_run; /* n + 1, then n + 1 for pending, then n + 1 for the final index */
+    rs_engine_stats total;
+} trace_share;
+
+/* This rank's share of the runs of trace number t. */
+static int route_trace(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt, int t,
+                       trace_share *sh, int *threads_used, rs_error *err)
+{
+    const rs_trace_entry *te = &cfg->traces[t];
+    const int n = cfg->num_routers;
+    int first = 0, last = 0;
+    rs_run_share(t, cfg->num_traces, n, rs_ranks_rank(), rs_ranks_size(), &first, &last);
+    sh->held_run = malloc(((size_t)n + 1) * 3 * sizeof *sh->held_run);
+    char **keys = calloc((size_t)n + 1, sizeof *keys);
+    int rc = sh->held_run && keys ? 0 : rs_fail(err, "out of memory");
+    for (int r = 0; r < n && sh->held_run; r++)
+        sh->held_run[r] = -1;
+    rs_trace *trace = NULL;
+    if (rc == 0 && first < last)
+        rc = rs_trace_open(&trace, te->path, err);
+    if (rc == 0 && first < last)
+        rc = route_share(cfg, xo, opt, te, trace, first, last, &sh->held, sh->held_run, keys, sh->held_run + n + 1,
+                         &sh->total, threads_used, err);
     for (int r = 0; keys && r < n; r++)
         free(keys[r]);
     free(keys);
-    free(held_run);
-    rs_results_free(&held);
     rs_trace_close(trace);
+    return rc;
+}
+
+/* On rank 0, once every run of trace number t is in sh: the runs in config
+ * order (each run's rows together), their repeat summaries and the trace's
+ * entry in meta. */
+static int assemble_trace(const rs_config *cfg, int t, trace_share *sh, rs_results *results, cJSON *meta,
+                          rs_error *err)
+{
+    const int n = cfg->num_routers;
+    int *final_run = sh->held_run + 2 * (n + 1);
+    size_t *order = NULL, *start = NULL;
+    int rc = rows_by_run(&sh->held, &order, &start, err);
+    for (int r = 0; r < n && rc == 0; r++) {
+        int h = sh->held_run[r];
+        rc = copy_run(results, &sh->held, h, order + start[h], start[h + 1] - start[h], &final_run[r], err);
+    }
+    if (rc == 0)
+        rc = rs_summarize_repeats(results, cfg->routers, final_run, n, 0.95, err);
+    rs_trace *trace = NULL;
+    if (rc == 0 && meta)
+        rc = rs_trace_open(&trace, cfg->traces[t].path, err);
+    if (rc == 0 && meta) {
+        sh->total.tokens = rs_trace_get_info(trace)->num_tokens;
+        rs_run_meta_add_trace(meta, rs_trace_get_info(trace), rs_logits_dtype_name(rs_trace_logits_dtype(trace)),
+                              &sh->total);
+    }
+    rs_trace_close(trace);
+    free(order);
+    free(start);
     return rc;
 }
 
@@ -321,12 +373,39 @@ int rs_experiment_run(const rs_config *cfg, const rs_experiment_options *xo, rs_
     rs_engine_options opt = xo->engine;
     opt.reference = cfg->reference;
     rs_trace *reference_trace = NULL;
-    if (cfg->reference_trace)
-        RS_TRY(rs_trace_open(&reference_trace, cfg->reference_trace, err));
+    int rc = cfg->reference_trace ? rs_trace_open(&reference_trace, cfg->reference_trace, err) : 0;
+    rc = rs_ranks_agree(rc, err); /* every rank goes on, or none */
     opt.reference_trace = reference_trace;
-    int rc = 0;
-    for (int i = 0; i < cfg->num_traces && rc == 0; i++)
-        rc = run_trace(cfg, xo, &opt, &cfg->traces[i], results, meta, threads_used, err);
+    if (rc == 0)
+        rc = prepare_traces(cfg, xo, err);
+    if (rc != 0) { /* agreed: every rank stops here */
+        rs_trace_close(reference_trace);
+        return rc;
+    }
+    const int T = cfg->num_traces, n = cfg->num_routers;
+    trace_share *shares = calloc((size_t)T + 1, sizeof *shares);
+    if (!shares)
+        rc = rs_fail(err, "out of memory");
+    for (int t = 0; t < T && shares; t++)
+        rs_results_init(&shares[t].held);
+    /* every rank routes its shares of all traces, then rank 0 gathers them:
+     * no rank waits for another between traces */
+    for (int t = 0; t < T && rc == 0; t++)
+        rc = route_trace(cfg, xo, &opt, t, &shares[t], threads_used, err);
+    if (rs_ranks_agree(rc, err) != 0)
+        rc = -1;
+    const int agreed = rc;
+    for (int t = 0; t < T && rc == 0; t++)
+        rc = rs_run_exchange(t, T, n, &shares[t].held, shares[t].held_run, err);
+    for (int t = 0; t < T && rc == 0 && rs_ranks_rank() == 0; t++)
+        rc = assemble_trace(cfg, t, &shares[t], results, meta, err);
+    if (agreed == 0) /* a failure on rank 0 alone stops the others too */
+        rc = rs_ranks_agree(rc, err);
+    for (int t = 0; t < T && shares; t++) {
+        rs_results_free(&shares[t].held);
+        free(shares[t].held_run);
+    }
+    free(shares);
     rs_trace_close(reference_trace);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include "sim/config/config.h"
 #include "sim/experiment/curves.h"
 #include "sim/experiment/experiment.h"
+#include "sim/experiment/ranks.h"
 #include "sim/experiment/run_meta.h"
 #include "workloads/trace/output_check.h"
 
@@ -174,15 +175,20 @@ int rs_pipeline_run(const rs_pipeline_options *opt, rs_pipeline_report *report, 
     memset(report, 0, sizeof *report);
     rs_config cfg;
     if (load_config(&cfg, opt, err) != 0) {
+        rs_ranks_agree(-1, err); /* the ranks of an MPI job stop together */
         rs_config_free(&cfg);
         return -1;
     }
     rs_experiment_options xo = experiment_options(&cfg, opt);
+    const int root = rs_ranks_rank() == 0; /* of an MPI job: the one that writes results */
+    if (!root)
+        xo.engine.progress = xo.progress = 0;
     snprintf(report->results_csv, sizeof report->results_csv, "%s/results.csv", cfg.output);
     snprintf(report->results_json, sizeof report->results_json, "%s/results.json", cfg.output);
     int rc = check_outputs(&cfg, opt, report, err);
     if (rc == 0)
         rc = rs_make_dirs(cfg.output, err);
+    rc = rs_ranks_agree(rc, err);
     double wall_start = rs_now();
     cJSON *meta = rc == 0 ? rs_run_meta_new(cfg.name, rs_epoch_now()) : NULL;
     if (rc == 0 && meta) {
@@ -193,6 +199,12 @@ int rs_pipeline_run(const rs_pipeline_options *opt, rs_pipeline_report *report, 
     rs_results_init(&results);
     if (rc == 0)
         rc = rs_experiment_run(&cfg, &xo, &results, meta, &report->threads, err);
+    if (rc == 0 && !root) { /* its runs went to rank 0 */
+        cJSON_Delete(meta);
+        rs_results_free(&results);
+        rs_config_free(&cfg);
+        return 0;
+    }
     if (rc == 0) /* curve.* rows of swept query routers, once every run is in */
         rc = rs_curves_add(&results, &cfg, err);
     if (rc == 0) {

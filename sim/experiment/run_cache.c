@@ -154,8 +154,14 @@ int rs_run_cache_load(const char *dir, const char *key, rs_results *results, int
     char *body = rs_read_file(path);
     if (!body)
         return 0;
-    cJSON *doc = cJSON_Parse(body);
+    int rc = rs_run_cache_decode(body, key, results, run, err);
     free(body);
+    return rc;
+}
+
+int rs_run_cache_decode(const char *body, const char *key, rs_results *results, int *run, rs_error *err)
+{
+    cJSON *doc = cJSON_Parse(body);
     const cJSON *desc = doc ? cJSON_GetObjectItemCaseSensitive(doc, "run") : NULL;
     const cJSON *rows = doc ? cJSON_GetObjectItemCaseSensitive(doc, "rows") : NULL;
     const char *stored = doc ? string_of(doc, "key") : NULL;
@@ -163,7 +169,7 @@ int rs_run_cache_load(const char *dir, const char *key, rs_results *results, int
     static const char *const names[5] = {"label", "trace", "router", "params", "spec"};
     for (int i = 0; i < 5 && desc; i++)
         fields[i] = string_of(desc, names[i]);
-    int usable = stored && strcmp(stored, key) == 0 && cJSON_IsArray(rows) && fields[0] && fields[1] && fields[2] &&
+    int usable = stored && (!key || strcmp(stored, key) == 0) && cJSON_IsArray(rows) && fields[0] && fields[1] && fields[2] &&
                  fields[3] && fields[4];
     if (!usable) { /* another key with the same hash, or a damaged entry: recompute */
         cJSON_Delete(doc);
@@ -207,13 +213,8 @@ int rs_run_cache_load(const char *dir, const char *key, rs_results *results, int
     return 1;
 }
 
-int rs_run_cache_store(const char *dir, const char *key, const rs_results *results, int run, rs_error *err)
+char *rs_run_cache_encode(const char *key, const rs_results *results, int run)
 {
-    char runs[4200], path[4200], tmp[4300];
-    snprintf(runs, sizeof runs, "%s/runs", dir);
-    RS_TRY(rs_make_dirs(runs, err));
-    entry_path(dir, key, path, sizeof path);
-    RS_TRY(rs_temp_path(path, tmp, sizeof tmp, err));
     cJSON *doc = cJSON_CreateObject(), *desc = cJSON_CreateObject(), *rows = cJSON_CreateArray();
     int ok = doc && desc && rows;
     if (ok) {
@@ -248,6 +249,17 @@ int rs_run_cache_store(const char *dir, const char *key, const rs_results *resul
     cJSON_Delete(doc);
     cJSON_Delete(desc);
     cJSON_Delete(rows);
+    return body;
+}
+
+int rs_run_cache_store(const char *dir, const char *key, const rs_results *results, int run, rs_error *err)
+{
+    char runs[4200], path[4200], tmp[4300];
+    snprintf(runs, sizeof runs, "%s/runs", dir);
+    RS_TRY(rs_make_dirs(runs, err));
+    entry_path(dir, key, path, sizeof path);
+    RS_TRY(rs_temp_path(path, tmp, sizeof tmp, err));
+    char *body = rs_run_cache_encode(key, results, run);
     if (!body) {
         rs_temp_discard(tmp);
         return rs_fail(err, "out of memory");

@@ -28,4 +28,12 @@ void rs_run_cache_checkpoint_path(const char *dir, const char *pass_key, char *b
  * written to a temporary file and renamed. */
 int rs_run_cache_store(const char *dir, const char *key, const rs_results *results, int run, rs_error *err);
 
+/* The text of a stored entry: run `run` of results under key (caller
+ * frees; NULL when out of memory). Exact: decoding gives the same values. */
+char *rs_run_cache_encode(const char *key, const rs_results *results, int run);
+
+/* Adds the run in body (an entry's text) to results as
+ * rs_run_cache_load does; a NULL key accepts any entry's key. */
+int rs_run_cache_decode(const char *body, const char *key, rs_results *results, int *run, rs_error *err);
+
 #endif
