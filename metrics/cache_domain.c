@@ -315,6 +315,38 @@ static void renew_next_uses(cache_domain *d, const int32_t *objs, int n)
             rs_cache_sim_next_use(&d->sizes[c], objs[i], d->next_use[objs[i]]);
 }
 
+/* Replay of belady alone (no oracle, sizes, prefetch or stack curve) over
+ * batches of one object: the simulation runs a block of batches in one
+ * loop, then the counts follow. */
+static int belady_singles_only(const cache_domain *d)
+{
+    if (d->cfg.policy != CACHE_BELADY || d->oracle.capacity || d->sizes || d->cfg.prefetch ||
+        d->cfg.curve == CACHE_CURVE_BELADY || d->seg_objs_len != d->seg_batches)
+        return 0;
+    for (size_t b = 0; b < d->seg_batches; b++)
+        if (d->seg_n[b] != 1) /* an empty batch beside a pair */
+            return 0;
+    return 1;
+}
+
+static void replay_belady_singles(cache_domain *d)
+{
+    enum { BLOCK = 256 };
+    uint8_t hit[BLOCK];
+    const size_t B = d->seg_batches;
+    int layer = 0; /* batch b's layer, b % stride */
+    for (size_t at = 0; at < B; at += BLOCK) {
+        const size_t count = B - at < BLOCK ? B - at : BLOCK;
+        rs_cache_sim_belady_singles(&d->main, d->seg_objs + at, d->link + at, count, hit);
+        for (size_t b = 0; b < count; b++) {
+            const int32_t obj = d->seg_objs[at + b];
+            count_main(d, &obj, 1, &hit[b], hit[b], 0, d->cfg.nlayers == 1 ? 0 : layer);
+            d->next_use[obj] = d->link[at + b] == UINT32_MAX ? CACHE_NEVER : d->link[at + b];
+            layer = layer + 1 == d->cfg.stride ? 0 : layer + 1;
+        }
+    }
+}
+
 /* Replays the segment for the simulations that look ahead. */
 static void replay(cache_domain *d)
 {
@@ -344,6 +376,10 @@ static void replay(cache_domain *d)
     }
     for (int o = 0; o < d->cfg.nobj; o++)
         d->next_use[o] = d->last_use[o] == UINT32_MAX ? CACHE_NEVER : d->last_use[o];
+    if (belady_singles_only(d)) {
+        replay_belady_singles(d);
+        return;
+    }
 
     /* sch: window[o] = batches b+1 .. b+W that use o, W = (m-1) * stride. */
     const size_t W = (size_t)(d->cfg.m - 1) * (size_t)d->cfg.stride;

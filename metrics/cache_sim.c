@@ -72,6 +72,7 @@ void rs_cache_sim_free(cache_sim *s)
     free(s->obj_slot);
     free(s->key);
     free(s->pinned);
+    free(s->order);
     free(s->where);
     free(s->missed);
     free(s->prev);
@@ -159,8 +160,9 @@ void rs_cache_sim_reset(cache_sim *s)
         s->obj_slot[s->slot_obj[i]] = -1;
     s->used = 0;
     s->clock = 0;
-    s->ring_ok = 1;
-    s->ring_head = 0;
+    s->order_head = 0;
+    for (int i = 0; s->order && i < s->capacity; i++) /* filled in slot order */
+        s->order[i] = i;
     const int32_t C = s->capacity;
     if ((s->policy == CACHE_LRU || s->policy == CACHE_FIFO) && !s->stamped) {
         s->prev[C] = s->next[C] = C;
@@ -189,6 +191,8 @@ int rs_cache_sim_init(cache_sim *s, cache_policy policy, int capacity, int nobj)
     s->missed = malloc((size_t)nobj * sizeof *s->missed);
     int ok = s->slot_obj && s->obj_slot && s->key && s->pinned && s->where && s->missed;
     s->stamped = (policy == CACHE_LRU || policy == CACHE_FIFO) && capacity <= CACHE_STAMPED_MAX;
+    if (ok && s->stamped && policy == CACHE_FIFO)
+        ok = (s->order = malloc(C * sizeof *s->order)) != NULL;
     if (ok && uses_list(policy, capacity)) {
         s->prev = malloc((C + 1) * sizeof *s->prev);
         s->next = malloc((C + 1) * sizeof *s->next);
@@ -218,8 +222,10 @@ void rs_cache_sim_checkpoint(cache_sim *s, rs_state_io *io)
     RS_STATE_ARRAY(io, s->key, C);
     RS_STATE_ARRAY(io, s->pinned, C);
     RS_STATE(io, s->clock);
-    RS_STATE(io, s->ring_ok);
-    RS_STATE(io, s->ring_head);
+    if (s->order) {
+        RS_STATE_ARRAY(io, s->order, C);
+        RS_STATE(io, s->order_head);
+    }
     if (s->prev) {
         RS_STATE_ARRAY(io, s->prev, C + 1);
         RS_STATE_ARRAY(io, s->next, C + 1);
@@ -248,6 +254,29 @@ SIM_INLINE int victim_stamp(const cache_sim *s)
 {
     int at = argmin_key((const int64_t *)s->key, s->capacity);
     return s->key[at] & STAMP_PIN ? -1 : at;
+}
+
+/* stamped fifo, full: the first unpinned slot in insertion order, which
+ * becomes the newest (the object replacing its own goes in at once), or -1. */
+SIM_INLINE int victim_fifo_order(cache_sim *s)
+{
+    const int C = s->capacity, head = s->order_head;
+    int32_t *order = s->order;
+    for (int i = 0; i < C; i++) {
+        int at = head + i < C ? head + i : head + i - C;
+        int32_t slot = order[at];
+        if (s->key[slot] & STAMP_PIN)
+            continue;
+        for (; i > 0; i--) { /* the pinned older ones move up one place */
+            int to = at, from = at == 0 ? C - 1 : at - 1;
+            order[to] = order[from];
+            at = from;
+        }
+        order[head] = slot; /* head's place is now the newest */
+        s->order_head = head + 1 == C ? 0 : head + 1;
+        return slot;
+    }
+    return -1;
 }
 
 /* lfu: the first unpinned slot of the lowest bucket. */
@@ -329,12 +358,7 @@ SIM_INLINE int make_room(cache_sim *s, const cache_future *f, rs_rng *rng, const
     case CACHE_LRU:
     case CACHE_FIFO:
         if (s->stamped) {
-            if (policy == CACHE_FIFO && s->ring_ok) { /* the oldest slot, round robin */
-                slot = s->ring_head;
-                s->ring_head = slot + 1 == s->capacity ? 0 : slot + 1;
-            } else {
-                slot = victim_stamp(s);
-            }
+            slot = policy == CACHE_FIFO ? victim_fifo_order(s) : victim_stamp(s);
             break;
         }
         slot = victim_list(s);
@@ -470,8 +494,6 @@ SIM_INLINE int batch_stamped(cache_sim *s, const int32_t *objs, int n, uint8_t *
         nmissed += !cached;
         key[at] = policy == CACHE_LRU ? base + (uint64_t)i + 1 : key[at] | STAMP_PIN;
     }
-    if (nmissed)
-        s->ring_ok = 0; /* a member may be passed over */
     int used = s->used;
     for (int j = 0; j < nmissed; j++) { /* inserted in batch order, keyed likewise */
         const int i = missed[j];
@@ -479,8 +501,13 @@ SIM_INLINE int batch_stamped(cache_sim *s, const int32_t *objs, int n, uint8_t *
         if (used < C) {
             slot = used++;
         } else {
-            slot = argmin_key((const int64_t *)key, C);
-            if (policy == CACHE_LRU ? key[slot] > base : (key[slot] & STAMP_PIN) != 0) {
+            if (policy == CACHE_FIFO) {
+                slot = victim_fifo_order(s);
+            } else {
+                slot = argmin_key((const int64_t *)key, C);
+                slot = key[slot] > base ? -1 : slot;
+            }
+            if (slot < 0) {
                 where[i] = -1; /* every slot holds a member: streamed */
                 continue;
             }
@@ -573,10 +600,40 @@ int rs_cache_sim_batch(cache_sim *s, const int32_t *objs, int n, uint8_t *hit, c
     }
 }
 
+int64_t rs_cache_sim_belady_singles(cache_sim *s, const uint16_t *objs, const uint32_t *next, size_t batches,
+                                    uint8_t *hit)
+{
+    int32_t *restrict obj_slot = s->obj_slot, *restrict slot_obj = s->slot_obj;
+    uint64_t *restrict key = s->key;
+    const int C = s->capacity;
+    int used = s->used;
+    int64_t hits = 0;
+    for (size_t b = 0; b < batches; b++) {
+        const int32_t obj = objs[b];
+        const uint64_t later = next[b] == UINT32_MAX ? CACHE_NEVER : next[b];
+        int32_t slot = obj_slot[obj];
+        hit[b] = slot >= 0;
+        hits += slot >= 0;
+        if (slot < 0) { /* alone in its batch: nothing pinned, the farthest key goes */
+            if (used < C) {
+                slot = used++;
+            } else {
+                slot = argmax_key((const int64_t *)key, C);
+                obj_slot[slot_obj[slot]] = -1;
+            }
+            slot_obj[slot] = obj;
+            obj_slot[obj] = slot;
+        }
+        key[slot] = cache_belady_key(later, obj);
+    }
+    s->used = used;
+    s->clock += batches; /* one touch or insertion each */
+    return hits;
+}
+
 int rs_cache_sim_prefetch(cache_sim *s, const int32_t *objs, int n, const cache_future *f, rs_rng *rng)
 {
     int loaded = 0;
-    s->ring_ok = 0; /* a pinned slot may be passed over */
     for (int i = 0; i < n; i++) {
         int slot = s->obj_slot[objs[i]];
         if (slot >= 0)

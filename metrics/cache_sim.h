@@ -57,10 +57,11 @@ typedef struct cache_sim {
     cache_policy policy;
     int capacity, nobj, used;
     int stamped;       /* lru, fifo with at most CACHE_STAMPED_MAX slots: keys, no list */
-    /* stamped fifo: while every eviction took the oldest slot (single-object
-     * batches since the reset), slots were filled in order and are evicted
-     * round robin: the next victim is ring_head */
-    int ring_ok, ring_head;
+    /* stamped fifo: the slots in insertion order (their keys ascending),
+     * oldest first: order[(order_head + i) % capacity] for i < used. The
+     * victim is the first unpinned one, nearly always the oldest. */
+    int32_t *order;
+    int order_head;
     int32_t *slot_obj; /* [capacity] */
     int32_t *obj_slot; /* [nobj]; -1 = not cached */
     uint64_t *key;     /* [capacity] stamped lru, fifo and sch: last touch or insertion; belady: next use and id */
@@ -104,6 +105,14 @@ static inline void rs_cache_sim_next_use(cache_sim *s, int32_t obj, uint64_t nex
     if (slot >= 0)
         s->key[slot] = cache_belady_key(next_use, obj);
 }
+
+/* belady, batches of one object each (a segment replayed with nothing else
+ * looking ahead): objs[b] is batch b's object, next[b] the batch that next
+ * uses it (UINT32_MAX: none). hit[b] = 1 where it was cached. The same
+ * cache as rs_cache_sim_batch of each batch followed by
+ * rs_cache_sim_next_use of its object, in one loop. Returns the hits. */
+int64_t rs_cache_sim_belady_singles(cache_sim *s, const uint16_t *objs, const uint32_t *next, size_t batches,
+                                    uint8_t *hit);
 
 /* Prefetch: inserts the objects of objs (distinct) that are not cached, by
  * the policy's insert rule, as a batch of their own (they do not evict each

@@ -177,12 +177,68 @@ START_TEST(cache_sim_equals_model)
 }
 END_TEST
 
+/* belady's one-loop replay of single-object batches against the batch
+ * rule: the same hits, batch by batch, and the same cache afterwards. */
+START_TEST(belady_singles_equal_batches)
+{
+    for (uint64_t seed = 0; seed < 200; seed++) {
+        rs_rng r = rs_rng_keyed(seed, 11, 0);
+        const int nobj = 2 + (int)rs_rng_below(&r, 100), capacity = 1 + (int)rs_rng_below(&r, (uint64_t)nobj);
+        const size_t B = 1 + rs_rng_below(&r, 600);
+        uint16_t *objs = malloc(B * sizeof *objs);
+        uint32_t *next = malloc(B * sizeof *next), *last = malloc((size_t)nobj * sizeof *last);
+        uint64_t *next_use = malloc((size_t)nobj * sizeof *next_use);
+        uint8_t *hit = malloc(B);
+        for (size_t b = 0; b < B; b++)
+            objs[b] = (uint16_t)rs_rng_below(&r, (uint64_t)nobj);
+        for (int o = 0; o < nobj; o++)
+            last[o] = UINT32_MAX;
+        for (size_t b = B; b-- > 0;) {
+            next[b] = last[objs[b]];
+            last[objs[b]] = (uint32_t)b;
+        }
+        for (int o = 0; o < nobj; o++)
+            next_use[o] = last[o] == UINT32_MAX ? CACHE_NEVER : last[o];
+        cache_sim one, batched;
+        ck_assert_int_eq(rs_cache_sim_init(&one, CACHE_BELADY, capacity, nobj), 0);
+        ck_assert_int_eq(rs_cache_sim_init(&batched, CACHE_BELADY, capacity, nobj), 0);
+        int64_t hits = rs_cache_sim_belady_singles(&one, objs, next, B, hit), want = 0;
+        const cache_future f = {.next_use = next_use};
+        for (size_t b = 0; b < B; b++) {
+            int32_t obj = objs[b];
+            uint8_t h;
+            int got = rs_cache_sim_batch(&batched, &obj, 1, &h, &f, NULL);
+            want += got;
+            ck_assert_msg(h == hit[b], "seed %llu batch %zu: hit %d, batch rule %d", (unsigned long long)seed, b,
+                          hit[b], h);
+            next_use[obj] = next[b] == UINT32_MAX ? CACHE_NEVER : next[b];
+            rs_cache_sim_next_use(&batched, obj, next_use[obj]);
+        }
+        ck_assert_int_eq(hits, want);
+        ck_assert_int_eq(one.used, batched.used);
+        ck_assert_uint_eq(one.clock, batched.clock);
+        for (int i = 0; i < one.used; i++) {
+            ck_assert_int_eq(one.slot_obj[i], batched.slot_obj[i]);
+            ck_assert_uint_eq(one.key[i], batched.key[i]);
+        }
+        rs_cache_sim_free(&one);
+        rs_cache_sim_free(&batched);
+        free(objs);
+        free(next);
+        free(last);
+        free(next_use);
+        free(hit);
+    }
+}
+END_TEST
+
 Suite *cache_sim_model_suite(void)
 {
     Suite *s = suite_create("cache_sim_model");
     TCase *tc = tcase_create("cache_sim_model");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, cache_sim_equals_model);
+    tcase_add_test(tc, belady_singles_equal_batches);
     suite_add_tcase(s, tc);
     return s;
 }
