@@ -112,7 +112,7 @@ int rs_engine_blocks_check(engine *e, const int64_t *starts, int n, char *why, s
         t->destroy(a);
         RS_TRY(rc);
         if (!merges) {
-            snprintf(why, size, "metric %s: %s", t->name, refused.msg);
+            snprintf(why, size, "%s", refused.msg);
             return 0;
         }
     }
