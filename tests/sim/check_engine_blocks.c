@@ -13,20 +13,24 @@
 enum { T = 777, L = 3, E = 8, BATCH = 50 };
 /* 5 sequences: [0, 100), [100, 101), [101, 350), [350, 600), [600, 777) */
 static const int64_t offsets[] = {0, 100, 101, 350, 600, 777};
+/* 5 sequences, two of them empty: in 5 blocks, blocks 0 and 2 hold no token */
+static const int64_t empty_offsets[] = {0, 0, 100, 100, 350, 777};
 
-static const char *write_trace(void)
+static const char *write_trace_with(const char *name, const int64_t *offs)
 {
-    const char *path = rs_test_path("blocks.h5");
+    const char *path = rs_test_path(name);
     float *z = rs_test_random_logits(T, L, E, 17);
     int32_t *ids = malloc(T * sizeof *ids);
     for (int t = 0; t < T; t++)
         ids[t] = (t * 11) % 40;
-    rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = 5, .offsets = offsets, .logits = z, .token_ids = ids};
+    rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = 5, .offsets = offs, .logits = z, .token_ids = ids};
     rs_test_write_trace(path, &tt);
     free(ids);
     free(z);
     return path;
 }
+
+static const char *write_trace(void) { return write_trace_with("blocks.h5", offsets); }
 
 /* Block k of N starts at sequence floor(k S / N). By hand: S = 10, N = 3:
  * 0, 10/3 = 3, 20/3 = 6, 10; S = 7, N = 2: 0, 3, 7; S = N = 5: every
@@ -125,10 +129,12 @@ static void same_rows(const rs_results *a, const rs_results *b, int N)
 
 /* The whole pass, then the same pass in N = 1..5 blocks, each routed by
  * an engine of its own with smaller chunks and 2 threads (as another rank
- * would), saved as bytes and merged into block 0's engine in order. */
+ * would), saved as bytes and merged into block 0's engine in order; on
+ * the trace above (_i = 0) and on one whose 5 blocks include empty ones,
+ * the first among them (_i = 1). */
 START_TEST(blocks_merge_to_the_whole_pass)
 {
-    const char *path = write_trace();
+    const char *path = _i == 0 ? write_trace() : write_trace_with("empty-blocks.h5", empty_offsets);
     specs s;
     make_specs(&s, "topk:k=2", mergeable, 4);
     rs_trace *tr = NULL;
@@ -252,7 +258,7 @@ Suite *engine_blocks_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, first_sequences_by_hand);
     tcase_add_test(tc, block_tokens_by_hand);
-    tcase_add_test(tc, blocks_merge_to_the_whole_pass);
+    tcase_add_loop_test(tc, blocks_merge_to_the_whole_pass, 0, 2);
     tcase_add_test(tc, passes_that_blocks_would_change_are_refused);
     suite_add_tcase(s, tc);
     return s;
