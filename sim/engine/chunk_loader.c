@@ -340,7 +340,7 @@ int rs_chunk_loader_create(rs_chunk_loader **out, const rs_loader_config *cfg, r
         rs_chunk_loader_destroy(l);
         return -1;
     }
-    if (cfg->background && last_token(l) - cfg->start > cfg->chunk_tokens) {
+    if (cfg->background && l->info->num_tokens > cfg->chunk_tokens) {
         if (pthread_create(&l->thread, NULL, reader_main, l) != 0) {
             rs_chunk_loader_destroy(l);
             return rs_fail(err, "cannot start the reader thread");
