@@ -52,6 +52,26 @@ START_TEST(first_sequences_by_hand)
 }
 END_TEST
 
+/* For S >= N the blocks cover the sequences 0..S once, in order, each
+ * holding at least one, their sizes differing by at most one. */
+START_TEST(blocks_cover_every_sequence_once)
+{
+    for (int64_t S = 1; S <= 60; S++)
+        for (int N = 1; N <= S; N++) {
+            int64_t smallest = S, largest = 0;
+            ck_assert_int_eq(rs_block_first_sequence(S, N, 0), 0);
+            ck_assert_int_eq(rs_block_first_sequence(S, N, N), S);
+            for (int k = 0; k < N; k++) {
+                int64_t size = rs_block_first_sequence(S, N, k + 1) - rs_block_first_sequence(S, N, k);
+                smallest = size < smallest ? size : smallest;
+                largest = size > largest ? size : largest;
+            }
+            ck_assert_int_ge(smallest, 1);
+            ck_assert_int_le(largest - smallest, 1);
+        }
+}
+END_TEST
+
 /* Token ranges on the trace above (S = 5): N = 2 cuts at sequence 2,
  * token 101; N = 3 at sequences 1 and 3, tokens 100 and 350; N = 5 gives
  * each sequence, the one-token sequence [100, 101) included. */
@@ -257,6 +277,7 @@ Suite *engine_blocks_suite(void)
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, first_sequences_by_hand);
+    tcase_add_test(tc, blocks_cover_every_sequence_once);
     tcase_add_test(tc, block_tokens_by_hand);
     tcase_add_loop_test(tc, blocks_merge_to_the_whole_pass, 0, 2);
     tcase_add_test(tc, passes_that_blocks_would_change_are_refused);
