@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""make bench: MPI speed-up of sweeps of 8 runs (make MPI=1, docs/cluster.md).
+"""make bench: MPI speed-up of sweeps of 8 runs and of one run (make MPI=1, docs/cluster.md).
 
-Two sweeps of 8 runs with the load and entropy metrics, run by
-build/mpi/routesim under mpirun with 1 and 2 ranks of one thread each:
+Two sweeps of 8 runs and a single run, with the load and entropy metrics,
+run by build/mpi/routesim under mpirun with 1 and 2 ranks of one thread
+each:
 
 - traces: topk:k=2 over 8 Mixtral-shaped synthetic traces (different seeds);
   the ranks share nothing, so this is the speed-up of whole runs;
@@ -10,7 +11,9 @@ build/mpi/routesim under mpirun with 1 and 2 ranks of one thread each:
   trace of 8 times the tokens. One process routes them in one pass, reading
   and normalising each token once for all 8; split across ranks, each rank
   makes its own pass, so that shared work is done once per rank and the
-  speed-up is lower.
+  speed-up is lower;
+- single: topk:k=2 alone over that trace; with 2 ranks each routes a block
+  of half its sequences and rank 0 merges the two blocks' accumulators.
 
 The time is the wall time of the whole mpirun (starting the ranks, routing,
 gathering, writing results), best of a few repeats, with --force so that
@@ -67,7 +70,10 @@ def main():
                     "routers": [{"name": "topk", "params": {"k": [1, 2, 3, 4]}},
                                 {"name": "sigmoid_topk", "params": {"k": [1, 2]}},
                                 {"name": "random", "params": {"k": [1, 2], "seed": 1}}]},
+        "single": {"traces": [trace(8 * args.tokens, 1)], "routers": [{"name": "topk", "params": {"k": 2}}]},
     }
+    what = {"traces": "8 runs split by traces", "routers": "8 runs split by routers",
+            "single": "1 run in blocks of sequences"}
     mpirun = ["mpirun", "--oversubscribe"] + (["--allow-run-as-root"] if os.geteuid() == 0 else [])
     env = dict(os.environ, OMP_NUM_THREADS="1")
     for name, sweep in sweeps.items():
@@ -91,7 +97,7 @@ def main():
         if not filecmp.cmp(os.path.join(work, f"{name}-np1", "results.csv"),
                            os.path.join(work, f"{name}-np2", "results.csv"), shallow=False):
             sys.exit(f"{name}: results.csv differs between 1 and 2 ranks")
-        log(f"  8 runs split by {name:7s}: 1 rank {seconds[1]:7.2f} s, 2 ranks {seconds[2]:7.2f} s: "
+        log(f"  {what[name]:29s}: 1 rank {seconds[1]:7.2f} s, 2 ranks {seconds[2]:7.2f} s: "
             f"speed-up {seconds[1] / seconds[2]:.2f}x (goal: at least 1.7x; results.csv identical)")
 
 

@@ -146,6 +146,12 @@ static int ensure_capacity(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs
     return 0;
 }
 
+/* One past the last token this loader reads. */
+static int64_t last_token(const rs_chunk_loader *l)
+{
+    return l->cfg.end > 0 && l->cfg.end < l->info->num_tokens ? l->cfg.end : l->info->num_tokens;
+}
+
 /* Boundaries of one grouping mode, for chunks starting at t0. */
 static int64_t mode_floor(rs_chunk_loader *l, rs_group mode, int64_t t0, int64_t x, rs_error *err, int *failed)
 {
@@ -160,7 +166,7 @@ static int64_t mode_floor(rs_chunk_loader *l, rs_group mode, int64_t t0, int64_t
 
 static int64_t mode_ceil(rs_chunk_loader *l, rs_group mode, int64_t t0, int64_t x, rs_error *err, int *failed)
 {
-    const int64_t B = l->cfg.batch_tokens, T = l->info->num_tokens;
+    const int64_t B = l->cfg.batch_tokens, T = last_token(l);
     switch (mode) {
     case RS_GROUP_BATCH: {
         int64_t up = (x + B - 1) / B * B;
@@ -178,7 +184,7 @@ static int64_t mode_ceil(rs_chunk_loader *l, rs_group mode, int64_t t0, int64_t 
  * all modes agree (at worst the end of the trace). */
 static int64_t chunk_end(rs_chunk_loader *l, int64_t t0, rs_error *err, int *failed)
 {
-    const int64_t T = l->info->num_tokens;
+    const int64_t T = last_token(l);
     int64_t end = t0 + l->cfg.chunk_tokens;
     for (int i = 0; i < l->cfg.num_cuts; i++)
         if (l->cfg.cuts[i] > t0) {
@@ -216,6 +222,7 @@ int rs_chunk_loader_largest(const rs_loader_config *cfg, int64_t *largest, rs_er
 {
     *largest = 0;
     rs_chunk_loader l = {.cfg = *cfg, .info = rs_trace_get_info(cfg->trace)};
+    l.cfg.end = 0; /* the whole trace's chunks, as the loop below walks them */
     RS_TRY(rs_sequence_cursor_init(&l.cursor, cfg->trace, err));
     int failed = 0;
     for (int64_t t0 = 0; t0 < l.info->num_tokens && !failed;) {
@@ -347,7 +354,7 @@ int rs_chunk_loader_create(rs_chunk_loader **out, const rs_loader_config *cfg, r
 int rs_chunk_loader_next(rs_chunk_loader *l, rs_loaded_chunk **chunk, rs_error *err)
 {
     *chunk = NULL;
-    const int64_t T = l->info->num_tokens;
+    const int64_t T = last_token(l);
     int next = 1 - l->current;
     if (l->thread_started) {
         /* The read of buf[next] started with the previous call (or starts now). */

@@ -55,6 +55,9 @@ typedef struct rs_loader_config {
     /* The first chunk's first token (a pass resumed from a checkpoint):
      * a boundary of every grouping mode and cut, as chunk ends are. */
     int64_t start;
+    /* One past the last token read (0: the trace's end): the end of a
+     * block of whole sequences, a boundary as start is. */
+    int64_t end;
 } rs_loader_config;
 
 typedef struct rs_chunk_loader rs_chunk_loader;

@@ -132,6 +132,30 @@ int64_t rs_engine_start_token(const rs_engine *e);
 int rs_engine_run(rs_engine *e, rs_decisions_writer *decisions_out, rs_engine_stats *stats, rs_error *err);
 void rs_engine_destroy(rs_engine *e);
 
+/* Blocks of whole sequences (engine_blocks.c): a pass cut at sequence
+ * starts, each block routed by an engine of its own, the accumulators
+ * merged in block order. Block k of n holds the sequences from
+ * rs_block_first_sequence(S, n, k) = k S / n (rounded down) to the next
+ * block's first; rs_block_tokens gives its tokens [*t_begin, *t_end). */
+int64_t rs_block_first_sequence(int64_t num_sequences, int num_blocks, int block);
+int rs_block_tokens(rs_trace *trace, int num_blocks, int block, int64_t *t_begin, int64_t *t_end, rs_error *err);
+/* Whether blocks starting at tokens starts[0..n) (after 0) give the whole
+ * pass's results: 1, or 0 with *why naming what would change them (a
+ * router that carries state from one chunk to the next or cannot save it,
+ * token groups that cross a block's start, a metric that cannot save or
+ * merge its accumulators, bootstrap); -1 with err on failure. */
+int rs_engine_blocks_check(rs_engine *e, const int64_t *starts, int n, char *why, size_t size, rs_error *err);
+/* Routes the tokens [t_begin, t_end) of a block only (a fresh engine), and
+ * leaves its accumulators unfiled, for rs_engine_blocks_save or _merge. */
+int rs_engine_run_block(rs_engine *e, int64_t t_begin, int64_t t_end, rs_engine_stats *stats, rs_error *err);
+/* A routed block's accumulators as bytes (*bytes: caller frees). */
+int rs_engine_blocks_save(rs_engine *e, char **bytes, size_t *len, rs_error *err);
+/* Merges the accumulators of the next block, saved by an engine created
+ * alike, after those e holds. */
+int rs_engine_blocks_merge(rs_engine *e, const char *bytes, size_t len, rs_error *err);
+/* Files every metric's rows once the last block is merged. */
+int rs_engine_blocks_file(rs_engine *e, rs_error *err);
+
 /* A run's counts (rs_run_counts) with the arrays they point into. */
 typedef struct rs_counted_run {
     rs_run_counts counts;

@@ -137,6 +137,10 @@ struct rs_engine {
     /* a pass resumed from a checkpoint: its first token and the counts so far */
     int64_t start;
     int64_t resumed_skipped, resumed_paired_skipped, resumed_chunks;
+    /* a block of whole sequences (engine_blocks.c): the pass ends at token
+     * `end` (0: the trace's end) and leaves its accumulators unfiled */
+    int64_t end;
+    int block_pass;
 };
 
 /* Buffers for a chunk of n tokens, routed whole or (e->banded) in bands of
@@ -176,6 +180,8 @@ int rs_engine_chunk_end(rs_engine *e, const rs_chunk *c, const rs_chunk *paired,
 
 /* What the chunk loader of e reads (engine_run.c). */
 rs_loader_config rs_engine_loader_config(const rs_engine *e);
+/* Files every metric slot's rows in e->results (engine_run.c). */
+int rs_engine_file_results(rs_engine *e, rs_error *err);
 
 /* Measures what the metric accumulators of the pass keep (metric_bytes);
  * the check fails, naming the need, when that exceeds the budget

@@ -20,7 +20,8 @@ rs_loader_config rs_engine_loader_config(const engine *e)
                               .background = e->threads > 1,
                               .cuts = e->cuts,
                               .num_cuts = e->num_cuts,
-                              .start = e->start};
+                              .start = e->start,
+                              .end = e->end};
 }
 
 /* A loaded chunk of e, widened, checked and prepared for its routers (in
@@ -45,7 +46,7 @@ static int check_routers(engine *e, rs_error *err)
     return 0;
 }
 
-static int file_results(engine *e, rs_error *err)
+int rs_engine_file_results(engine *e, rs_error *err)
 {
     for (int m = 0; m < e->num_metric_slots; m++) {
         metric_slot *ms = &e->metrics[m];
@@ -86,7 +87,7 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
     double read_seconds = 0, compute_seconds = 0, checkpoint_seconds = 0, last_save = start;
     int64_t checkpoints = 0, since_save = 0;
     const int64_t T = e->info->num_tokens;
-    const int wanted = cp->path && cp->key && (cp->seconds > 0 || cp->chunks > 0);
+    const int wanted = cp->path && cp->key && (cp->seconds > 0 || cp->chunks > 0) && !e->block_pass;
     char why[300] = "";
     int saving = wanted && rs_engine_checkpointable(e, why, sizeof why);
     rs_chunk_loader *loader = NULL, *paired_loader = NULL;
@@ -178,7 +179,8 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
     rs_chunk_loader_destroy(paired_loader);
     if (rc == 0) {
         rs_progress_finish(&progress);
-        rc = file_results(e, err);
+        if (!e->block_pass) /* a block's accumulators are merged first (engine_blocks.c) */
+            rc = rs_engine_file_results(e, err);
     }
     if (stats) {
         stats->tokens = T;

@@ -8,6 +8,7 @@
 #include "core/output_path.h"
 #include "sim/experiment/repeats.h"
 #include "sim/experiment/ranks.h"
+#include "sim/experiment/run_blocks.h"
 #include "sim/experiment/run_cache.h"
 #include "sim/experiment/run_exchange.h"
 #include "sim/experiment/run_meta.h"
@@ -256,12 +257,14 @@ static void add_stats(rs_engine_stats *total, const rs_engine_stats *stats)
 /* This rank's share [first, last) of the trace's runs into held: stored
  * runs loaded, the others routed in passes and stored. */
 static int route_share(const rs_config *cfg, const rs_experiment_options *xo, rs_engine_options *opt,
-                       const rs_trace_entry *te, rs_trace *trace, int first, int last, rs_results *held,
-                       int *held_run, char **keys, int *pending, rs_engine_stats *total, int *threads_used,
-                       rs_error *err)
+                       const rs_trace_entry *te, rs_trace *trace, int first, int last, const unsigned char *by_blocks,
+                       rs_results *held, int *held_run, char **keys, int *pending, rs_engine_stats *total,
+                       int *threads_used, rs_error *err)
 {
     int num_pending = 0, stored = 0, rc = 0;
     for (int r = first; r < last && rc == 0; r++) {
+        if (by_blocks[r]) /* every rank routes a block of it later (run_blocks.h) */
+            continue;
         if (!(keys[r] = rs_run_cache_key(cfg, opt, te->path, r, err))) {
             rc = -1;
             break;
@@ -306,6 +309,7 @@ static int route_share(const rs_config *cfg, const rs_experiment_options *xo, rs
 /* What this rank holds of one trace: its runs (held_run[r] = run r's
  * index in held, -1 when another rank routed it) and its passes' stats. */
 typedef struct trace_share {
+    const unsigned char *by_blocks; /* [n]: runs routed in blocks of sequences by every rank */
     rs_results held;
     int *held_run; /* n + 1, then n + 1 for pending, then n + 1 for the final index */
     rs_engine_stats total;
@@ -328,8 +332,8 @@ static int route_trace(const rs_config *cfg, const rs_experiment_options *xo, rs
     if (rc == 0 && first < last)
         rc = rs_trace_open(&trace, te->path, err);
     if (rc == 0 && first < last)
-        rc = route_share(cfg, xo, opt, te, trace, first, last, &sh->held, sh->held_run, keys, sh->held_run + n + 1,
-                         &sh->total, threads_used, err);
+        rc = route_share(cfg, xo, opt, te, trace, first, last, sh->by_blocks, &sh->held, sh->held_run, keys,
+                         sh->held_run + n + 1, &sh->total, threads_used, err);
     for (int r = 0; keys && r < n; r++)
         free(keys[r]);
     free(keys);
@@ -384,19 +388,37 @@ int rs_experiment_run(const rs_config *cfg, const rs_experiment_options *xo, rs_
     }
     const int T = cfg->num_traces, n = cfg->num_routers;
     trace_share *shares = calloc((size_t)T + 1, sizeof *shares);
-    if (!shares)
+    unsigned char *by_blocks = calloc((size_t)T * (size_t)n + 1, 1);
+    if (!shares || !by_blocks)
         rc = rs_fail(err, "out of memory");
-    for (int t = 0; t < T && shares; t++)
+    for (int t = 0; t < T && shares && by_blocks; t++) {
         rs_results_init(&shares[t].held);
+        shares[t].by_blocks = by_blocks + (size_t)t * (size_t)n;
+    }
+    if (rs_ranks_agree(rc, err) == 0) /* fewer runs than ranks: runs in blocks of sequences */
+        rc = rs_blocks_plan(cfg, &opt, by_blocks, err);
+    else
+        rc = -1;
+    if (rc != 0) { /* agreed: every rank stops here */
+        for (int t = 0; t < T && shares; t++)
+            rs_results_free(&shares[t].held);
+        free(shares);
+        free(by_blocks);
+        rs_trace_close(reference_trace);
+        return rc;
+    }
     /* every rank routes its shares of all traces, then rank 0 gathers them:
      * no rank waits for another between traces */
     for (int t = 0; t < T && rc == 0; t++)
         rc = route_trace(cfg, xo, &opt, t, &shares[t], threads_used, err);
     if (rs_ranks_agree(rc, err) != 0)
         rc = -1;
+    for (int t = 0; t < T && rc == 0; t++) /* returns what every rank agreed */
+        rc = rs_blocks_route(cfg, xo, &opt, t, shares[t].by_blocks, &shares[t].held, shares[t].held_run,
+                             &shares[t].total, threads_used, err);
     const int agreed = rc;
     for (int t = 0; t < T && rc == 0; t++)
-        rc = rs_run_exchange(t, T, n, &shares[t].held, shares[t].held_run, err);
+        rc = rs_run_exchange(t, T, n, shares[t].by_blocks, &shares[t].held, shares[t].held_run, err);
     for (int t = 0; t < T && rc == 0 && rs_ranks_rank() == 0; t++)
         rc = assemble_trace(cfg, t, &shares[t], results, meta, err);
     if (agreed == 0) /* a failure on rank 0 alone stops the others too */
@@ -406,6 +428,7 @@ int rs_experiment_run(const rs_config *cfg, const rs_experiment_options *xo, rs_
         free(shares[t].held_run);
     }
     free(shares);
+    free(by_blocks);
     rs_trace_close(reference_trace);
     return rc;
 }

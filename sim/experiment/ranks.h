@@ -27,6 +27,9 @@ int rs_ranks_agree(int rc, rs_error *err);
  * message, which rank 0 alone needs to print. */
 int rs_ranks_failure_shared(void);
 
+/* Collective: every rank gets rank 0's len bytes at data (len < 2 GiB). */
+void rs_ranks_broadcast(void *data, size_t len);
+
 /* Collective: rank 0 receives every rank's bytes. On rank 0, *all (caller
  * frees) holds them back to back in rank order and lens[k] (lens has size
  * entries) says how many came from rank k; elsewhere *all is NULL. */

@@ -69,6 +69,12 @@ int rs_ranks_failure_shared(void)
     return failure_shared;
 }
 
+void rs_ranks_broadcast(void *data, size_t len)
+{
+    if (world_size > 1 && len > 0)
+        MPI_Bcast(data, (int)len, MPI_BYTE, 0, MPI_COMM_WORLD);
+}
+
 static void send_bytes(const char *data, size_t len)
 {
     unsigned long long n = len;

@@ -34,6 +34,12 @@ int rs_ranks_failure_shared(void)
     return 0;
 }
 
+void rs_ranks_broadcast(void *data, size_t len)
+{
+    (void)data;
+    (void)len;
+}
+
 int rs_ranks_gather(const char *data, size_t len, char **all, size_t *lens, rs_error *err)
 {
     *all = malloc(len + 1);

@@ -15,11 +15,14 @@ void rs_run_share(int trace, int num_traces, int n, int rank, int size, int *fir
 }
 
 /* This rank's runs, each as its run store text followed by a NUL. */
-static char *encode_share(int first, int last, const rs_results *held, const int *held_run, size_t *len)
+static char *encode_share(int first, int last, const unsigned char *by_blocks, const rs_results *held,
+                          const int *held_run, size_t *len)
 {
     size_t used = 0;
     char *buf = malloc(1);
     for (int r = first; r < last && buf; r++) {
+        if (by_blocks && by_blocks[r])
+            continue;
         char *text = rs_run_cache_encode("", held, held_run[r]);
         size_t n = text ? strlen(text) + 1 : 0;
         char *grown = text ? realloc(buf, used + n + 1) : NULL;
@@ -37,7 +40,8 @@ static char *encode_share(int first, int last, const rs_results *held, const int
     return buf;
 }
 
-int rs_run_exchange(int trace, int num_traces, int n, rs_results *held, int *held_run, rs_error *err)
+int rs_run_exchange(int trace, int num_traces, int n, const unsigned char *by_blocks, rs_results *held,
+                    int *held_run, rs_error *err)
 {
     const int rank = rs_ranks_rank(), size = rs_ranks_size();
     if (size == 1)
@@ -47,7 +51,7 @@ int rs_run_exchange(int trace, int num_traces, int n, rs_results *held, int *hel
     char *mine = NULL;
     if (rank != 0) {
         rs_run_share(trace, num_traces, n, rank, size, &first, &last);
-        mine = encode_share(first, last, held, held_run, &len);
+        mine = encode_share(first, last, by_blocks, held, held_run, &len);
     }
     size_t *lens = calloc((size_t)size, sizeof *lens);
     int rc = (rank != 0 && !mine) || !lens ? rs_fail(err, "out of memory") : 0;
@@ -64,6 +68,8 @@ int rs_run_exchange(int trace, int num_traces, int n, rs_results *held, int *hel
         rs_run_share(trace, num_traces, n, k, size, &first, &last);
         const char *end = at + lens[k];
         for (int r = first; r < last && rc == 0; r++) {
+            if (by_blocks && by_blocks[r])
+                continue;
             int ok = at < end ? rs_run_cache_decode(at, NULL, held, &held_run[r], err) : 0;
             if (ok < 0)
                 rc = -1;

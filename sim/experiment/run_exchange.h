@@ -15,7 +15,10 @@ void rs_run_share(int trace, int num_traces, int n, int rank, int size, int *fir
 
 /* Collective, after every rank routed its share of trace number `trace`
  * into held (held_run[r]: run r's index there): rank 0 adds every other
- * rank's runs to held and sets their held_run. Other ranks only send. */
-int rs_run_exchange(int trace, int num_traces, int n, rs_results *held, int *held_run, rs_error *err);
+ * rank's runs to held and sets their held_run. Other ranks only send.
+ * Runs marked in by_blocks (NULL: none) are left out: every rank routed
+ * a block of them, and rank 0 holds them merged (run_blocks.h). */
+int rs_run_exchange(int trace, int num_traces, int n, const unsigned char *by_blocks, rs_results *held,
+                    int *held_run, rs_error *err);
 
 #endif
