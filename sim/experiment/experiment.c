@@ -417,11 +417,17 @@ int rs_experiment_run(const rs_config *cfg, const rs_experiment_options *xo, rs_
         rc = rs_blocks_route(cfg, xo, &opt, t, shares[t].by_blocks, &shares[t].held, shares[t].held_run,
                              &shares[t].total, threads_used, err);
     const int agreed = rc;
-    for (int t = 0; t < T && rc == 0; t++)
+    for (int t = 0; t < T && rc == 0; t++) {
         rc = rs_run_exchange(t, T, n, shares[t].by_blocks, &shares[t].held, shares[t].held_run, err);
+        /* rank 0 alone can fail to read what it received: every rank stops
+         * here, before the next trace's exchange (a failure the ranks
+         * already agreed on is shared as it is) */
+        if (!rs_ranks_failure_shared())
+            rc = rs_ranks_agree(rc, err);
+    }
     for (int t = 0; t < T && rc == 0 && rs_ranks_rank() == 0; t++)
         rc = assemble_trace(cfg, t, &shares[t], results, meta, err);
-    if (agreed == 0) /* a failure on rank 0 alone stops the others too */
+    if (agreed == 0 && !rs_ranks_failure_shared()) /* a failure on rank 0 alone stops the others too */
         rc = rs_ranks_agree(rc, err);
     for (int t = 0; t < T && shares; t++) {
         rs_results_free(&shares[t].held);
