@@ -4,6 +4,7 @@
 #   make demo       install missing packages, build, run experiments/quickstart.json
 #   make check      install missing packages, run the test suite (also under ASan/UBSan and MPI)
 #   make MPI=1      build/mpi/routesim (mpicc): routesim run split across MPI ranks (docs/cluster.md)
+#   make GPU=1      build/gpu/routesim with OpenMP offload to NVIDIA GPUs (docs/gpu.md)
 #   make fuzz       the libFuzzer targets of tests/fuzz/ (clang); make fuzz-smoke runs each 60 s
 #   make bench      throughput against a numpy implementation of the same computation
 #   make install PREFIX=/usr/local   (or PREFIX=$HOME/.local: bin/routesim, lib/libroutesim.{a,so}, include/routesim/)
@@ -17,6 +18,17 @@ BUILD ?= build/mpi
 ifeq ($(origin CC),default)
 CC := mpicc
 endif
+endif
+# make GPU=1: build/gpu/, every source compiled with GCC's nvptx offload
+# compiler as well (docs/gpu.md); build/gpu/lib/ gets the libraries a
+# GPU machine without a compiler lacks.
+# Other builds compile the target regions for the host only.
+ifeq ($(GPU),1)
+BUILD ?= build/gpu
+OFFLOAD_FLAGS := -foffload=nvptx-none -foffload-options=nvptx-none=-misa=sm_80 \
+                 -foffload-options=nvptx-none=-ffp-contract=off -foffload-options=-lm
+else
+OFFLOAD_FLAGS := -foffload=disable
 endif
 BUILD ?= build
 # ROUTESIM_ISA=v4|v3|baseline (make variable or environment): every cloned
@@ -43,9 +55,9 @@ CFLAGS ?= -O2 -g
 # marked RS_API (include/routesim/api.h) are visible outside the binary and
 # the shared library; -fPIC lets the same objects make both.
 STD_FLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fopenmp \
-             -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC $(ISA_FLAGS)
+             -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC $(ISA_FLAGS) $(OFFLOAD_FLAGS)
 ALL_CFLAGS = $(STD_FLAGS) $(CFLAGS) -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS)
-LDLIBS = $(PKG_LIBS) -fopenmp -lm -lz -ldl
+LDLIBS = $(PKG_LIBS) -fopenmp $(OFFLOAD_FLAGS) -lm -lz -ldl
 # The binary exports the public API (RS_API) so plugins (dlopen) can call it.
 EXPORTS := $(BUILD)/gen/exports.dynlist
 EXPORT_LIB = -Wl,--dynamic-list=$(EXPORTS) -Wl,--whole-archive $(1) -Wl,--no-whole-archive
@@ -160,6 +172,7 @@ $(SHLIB): $(call obj,$(LIB_SRC)) $(BUILD)/gen/libroutesim.map
 $(BIN): $(call obj,$(CLI_SRC)) $(LIB) $(EXPORTS)
 	$(call say,LINK,$@)
 	$(Q)$(CC) -fopenmp -o $@ $(call obj,$(CLI_SRC)) $(call EXPORT_LIB,$(LIB)) $(LDLIBS)
+	$(if $(filter 1,$(GPU)),$(Q)scripts/gpu-bundle.sh $@ $(@D)/lib)
 
 $(TESTS): $(call obj,$(TEST_SRC)) $(LIB) $(BUILD)/gen/suites.h
 	@mkdir -p $(@D)
@@ -294,7 +307,7 @@ FUZZ_LIMITS := -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=20
 $(BUILD)/fuzz/obj/%.o: %.c $(BUILD)/gen/flags | $(BUILD)/gen/version.h
 	@mkdir -p $(@D)
 	$(call say,CC-FUZZ,$<)
-	$(Q)$(FUZZ_CC) $(STD_FLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
+	$(Q)$(FUZZ_CC) $(filter-out -foffload%,$(STD_FLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
 	    -MMD -MP -c $< -o $@
 
 $(FUZZ_LIB): $(call fuzz_obj,$(LIB_SRC))
@@ -304,7 +317,7 @@ $(FUZZ_LIB): $(call fuzz_obj,$(LIB_SRC))
 
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(call fuzz_obj,$(FUZZ_HELPERS)) $(FUZZ_LIB)
 	$(call say,LINK,$@)
-	$(Q)$(FUZZ_CC) -fopenmp -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	$(Q)$(FUZZ_CC) -fopenmp -fsanitize=fuzzer,address,undefined -o $@ $^ $(filter-out -foffload%,$(LDLIBS))
 
 $(BUILD)/san/fuzz/replay_%: $(BUILD)/san/obj/tests/fuzz/fuzz_%.o $(call san_obj,tests/fuzz/replay_main.c $(FUZZ_HELPERS)) \
                             $(SAN_LIB)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/engine/engine_device.h"
 #include "sim/engine/engine_internal.h"
 #include "sim/engine/kernels.h"
 
@@ -221,7 +222,8 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
     for (int r = 0; r < e->num_routers; r++) {
         router_slot *rs = &e->routers[r];
         rs_decisions dec = sub_decisions(&rs->dec, it->offset, view.L);
-        rs->spec->type->route_layer(rs->state, &view, l, &dec);
+        if (!(rs->on_device && e->device_routed)) /* else routed on the device (engine_device.c) */
+            rs->spec->type->route_layer(rs->state, &view, l, &dec);
         if (view.valid) {
             for (int t = 0; t < n; t++) {
                 if (view.valid[t])
@@ -330,7 +332,10 @@ int rs_engine_process_chunk(engine *e, const rs_chunk *c, const rs_chunk *paired
 {
     int slices = 1;
     int rc = rs_engine_chunk_begin(e, c, &slices, err);
+    if (rc == 0 && e->device)
+        rc = rs_engine_device_route(e, c, err);
     if (rc == 0)
         rc = rs_engine_process_layers(e, c, paired, 0, slices, e->threads, err);
+    e->device_routed = 0;
     return rs_engine_chunk_end(e, c, paired, slices, rc, err);
 }

@@ -32,6 +32,7 @@ typedef struct router_slot {
     rs_decisions full; /* [n, L, kmax] of banded chunks, when needed; NULL ids otherwise */
     size_t full_rows;
     int run; /* its results run; -1: routed only as the reference */
+    int on_device; /* --device gpu: routed by its device hook (engine_device.c) */
 } router_slot;
 
 /* One (metric parameter combination, router) accumulator. */
@@ -137,6 +138,10 @@ struct rs_engine {
     /* a pass resumed from a checkpoint: its first token and the counts so far */
     int64_t start;
     int64_t resumed_skipped, resumed_paired_skipped, resumed_chunks;
+    /* --device gpu (engine_device.c): the device's buffers, and whether
+     * the chunk being processed was routed there by its on_device routers */
+    struct rs_device_state *device;
+    int device_routed;
 };
 
 /* Buffers for a chunk of n tokens, routed whole or (e->banded) in bands of

@@ -1,0 +1,228 @@
+/* The device path: buffers in the offload device's memory, the chunk's
+ * upload, the softmax there and the routers' device hooks, then the
+ * decisions back into each router's dec. Target regions run on the host
+ * when the device is the host (ROUTESIM_ALLOW_HOST_FALLBACK=1), with the
+ * same code. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/engine/engine_device.h"
+#include "sim/engine/engine_internal.h"
+#include "sim/engine/softmax_core.h"
+
+typedef struct rs_engine engine;
+
+struct rs_device_state {
+    int device;
+    int needs_probs;  /* some router on the device reads probabilities */
+    int64_t capacity; /* tokens the buffers hold */
+    float *logits, *probs, *bias;
+    uint8_t *valid;
+    int32_t *token_ids;
+    int32_t **ids; /* [num_routers]: decisions of the routers on the device, NULL for the others */
+    float **weights;
+};
+
+static void device_release(int device, void *p)
+{
+    if (p)
+        omp_target_free(p, device);
+}
+
+static void free_chunk_buffers(engine *e, struct rs_device_state *d)
+{
+    device_release(d->device, d->logits);
+    device_release(d->device, d->probs);
+    device_release(d->device, d->valid);
+    device_release(d->device, d->token_ids);
+    for (int r = 0; r < e->num_routers; r++) {
+        device_release(d->device, d->ids[r]);
+        device_release(d->device, d->weights[r]);
+        d->ids[r] = NULL;
+        d->weights[r] = NULL;
+    }
+    d->logits = d->probs = NULL;
+    d->valid = NULL;
+    d->token_ids = NULL;
+    d->capacity = 0;
+}
+
+void rs_engine_device_free(engine *e)
+{
+    struct rs_device_state *d = e->device;
+    if (!d)
+        return;
+    if (d->ids)
+        free_chunk_buffers(e, d);
+    device_release(d->device, d->bias);
+    free(d->ids);
+    free(d->weights);
+    free(d);
+    e->device = NULL;
+}
+
+static void *device_alloc(int device, size_t bytes) { return omp_target_alloc(bytes ? bytes : 1, device); }
+
+static int upload(int device, void *dst, const void *src, size_t bytes, rs_error *err)
+{
+    if (bytes == 0)
+        return 0;
+    if (omp_target_memcpy(dst, (void *)src, bytes, 0, 0, device, omp_get_initial_device()) != 0)
+        return rs_fail(err, "--device gpu: copying %zu bytes to the device failed", bytes);
+    return 0;
+}
+
+static int download(int device, void *dst, const void *src, size_t bytes, rs_error *err)
+{
+    if (bytes == 0)
+        return 0;
+    if (omp_target_memcpy(dst, (void *)src, bytes, 0, 0, omp_get_initial_device(), device) != 0)
+        return rs_fail(err, "--device gpu: copying %zu bytes from the device failed", bytes);
+    return 0;
+}
+
+/* Device buffers for chunks of n tokens. */
+static int reserve(engine *e, struct rs_device_state *d, int64_t n, rs_error *err)
+{
+    if (n <= d->capacity)
+        return 0;
+    free_chunk_buffers(e, d);
+    const size_t cells = (size_t)n * (size_t)e->L * (size_t)e->E;
+    d->logits = device_alloc(d->device, cells * sizeof(float));
+    d->probs = d->needs_probs ? device_alloc(d->device, cells * sizeof(float)) : NULL;
+    d->valid = device_alloc(d->device, (size_t)n);
+    d->token_ids = device_alloc(d->device, (size_t)n * sizeof(int32_t));
+    int ok = d->logits && (d->probs || !d->needs_probs) && d->valid && d->token_ids;
+    for (int r = 0; r < e->num_routers && ok; r++) {
+        if (!e->routers[r].on_device)
+            continue;
+        const size_t slots = (size_t)n * (size_t)e->L * (size_t)e->routers[r].shape.kmax;
+        d->ids[r] = device_alloc(d->device, slots * sizeof(int32_t));
+        d->weights[r] = device_alloc(d->device, slots * sizeof(float));
+        ok = d->ids[r] && d->weights[r];
+    }
+    if (!ok) {
+        free_chunk_buffers(e, d);
+        return rs_fail(err, "--device gpu: out of device memory for a chunk of %lld tokens (try a smaller "
+                            "--chunk-tokens or --memory-mb)", (long long)n);
+    }
+    d->capacity = n;
+    return 0;
+}
+
+/* Whether router r can route on the device: it has a hook, keeps nothing
+ * across tokens and accepts its configuration there (asked with n = 0). */
+static int wants_device(engine *e, struct rs_device_state *d, int r)
+{
+    router_slot *rs = &e->routers[r];
+    const rs_router_type *t = rs->spec->type;
+    if (!t->route_device || t->prepare_chunk || (t->flags & (RS_ROUTER_STATEFUL | RS_ROUTER_GROUPED)) ||
+        rs->shape.group != RS_GROUP_NONE || ((rs->shape.needs & RS_NEEDS_TOPK) != 0))
+        return 0;
+    rs_device_chunk probe = {.device = d->device, .t0 = 0, .n = 0, .L = e->L, .E = e->E};
+    rs_decisions none = {.kmax = rs->shape.kmax};
+    return t->route_device(rs->state, &probe, &none) == 0;
+}
+
+/* One line: the device, and which routers run on it; metrics always run on the CPU. */
+static void say_where(engine *e, const struct rs_device_state *d, int fallback)
+{
+    char on[512] = "", off[512] = "";
+    for (int r = 0; r < e->num_routers; r++) {
+        char *list = e->routers[r].on_device ? on : off;
+        size_t used = strlen(list);
+        snprintf(list + used, 512 - used, "%s%s", used ? ", " : "", e->routers[r].spec->type->name);
+    }
+    if (fallback)
+        fprintf(stderr, "routesim: device gpu: no offload device, target regions run on the host (%s=1);",
+                RS_HOST_FALLBACK_ENV);
+    else
+        fprintf(stderr, "routesim: device gpu: OpenMP device %d of %d;", d->device, omp_get_num_devices());
+    fprintf(stderr, " on the device: softmax%s%s; on the CPU: routers %s, capacity stage and metrics\n",
+            on[0] ? ", routers " : "", on, off[0] ? off : "(none)");
+}
+
+int rs_engine_device_setup(engine *e, rs_error *err)
+{
+    const char *allow = getenv(RS_HOST_FALLBACK_ENV);
+    const int fallback = omp_get_num_devices() == 0;
+    RS_CHECK(!fallback || (allow && strcmp(allow, "1") == 0), err,
+             "--device gpu: no GPU found (no OpenMP offload device; a binary of make GPU=1 and a GPU driver are "
+             "needed); set %s=1 to run the device path on the host", RS_HOST_FALLBACK_ENV);
+    struct rs_device_state *d = calloc(1, sizeof *d);
+    RS_CHECK(d, err, "out of memory");
+    e->device = d;
+    d->device = fallback ? omp_get_initial_device() : omp_get_default_device();
+    d->ids = calloc((size_t)e->num_routers + 1, sizeof *d->ids);
+    d->weights = calloc((size_t)e->num_routers + 1, sizeof *d->weights);
+    RS_CHECK(d->ids && d->weights, err, "out of memory");
+    for (int r = 0; r < e->num_routers; r++) {
+        e->routers[r].on_device = wants_device(e, d, r);
+        if (e->routers[r].on_device && (e->routers[r].shape.needs & RS_NEEDS_PROBS))
+            d->needs_probs = 1;
+    }
+    if (e->bias) {
+        const size_t bytes = (size_t)e->L * (size_t)e->E * sizeof(float);
+        d->bias = device_alloc(d->device, bytes);
+        RS_CHECK(d->bias, err, "--device gpu: out of device memory");
+        RS_TRY(upload(d->device, d->bias, e->bias, bytes, err));
+    }
+    say_where(e, d, fallback);
+    return 0;
+}
+
+/* Softmax of every row of the chunk on the device: the probabilities the
+ * CPU's rs_softmax_row writes, bit for bit (the same rs_softmax_core). */
+static void softmax_rows(int device, const float *logits, float *probs, int64_t rows, int E)
+{
+#pragma omp target teams distribute parallel for device(device) is_device_ptr(logits, probs)
+    for (int64_t r = 0; r < rows; r++) {
+        double sum, dot;
+        rs_softmax_core(logits + r * E, probs + r * E, E, &sum, &dot);
+    }
+}
+
+int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
+{
+    struct rs_device_state *d = e->device;
+    int any = 0;
+    for (int r = 0; d && r < e->num_routers; r++)
+        any |= e->routers[r].on_device;
+    if (!any || !c->logits || c->L != e->L)
+        return 0;
+    RS_TRY(reserve(e, d, c->n, err));
+    const int64_t rows = (int64_t)c->n * e->L;
+    const size_t cells = (size_t)rows * (size_t)e->E;
+    RS_TRY(upload(d->device, d->logits, c->logits, cells * sizeof(float), err));
+    if (c->valid)
+        RS_TRY(upload(d->device, d->valid, c->valid, (size_t)c->n, err));
+    if (c->token_ids)
+        RS_TRY(upload(d->device, d->token_ids, c->token_ids, (size_t)c->n * sizeof(int32_t), err));
+    if (d->needs_probs)
+        softmax_rows(d->device, d->logits, d->probs, rows, e->E);
+    rs_device_chunk view = {.device = d->device,
+                            .t0 = c->t0,
+                            .n = c->n,
+                            .L = e->L,
+                            .E = e->E,
+                            .logits = d->logits,
+                            .probs = d->needs_probs ? d->probs : NULL,
+                            .valid = c->valid ? d->valid : NULL,
+                            .bias = d->bias,
+                            .token_ids = c->token_ids ? d->token_ids : NULL};
+    for (int r = 0; r < e->num_routers; r++) {
+        router_slot *rs = &e->routers[r];
+        if (!rs->on_device)
+            continue;
+        rs_decisions out = {.kmax = rs->shape.kmax, .ids = d->ids[r], .weights = d->weights[r]};
+        RS_CHECK(rs->spec->type->route_device(rs->state, &view, &out) == 0, err,
+                 "--device gpu: router %s declined a chunk it accepted before", rs->spec->type->name);
+        const size_t slots = (size_t)rows * (size_t)rs->shape.kmax;
+        RS_TRY(download(d->device, rs->dec.ids, d->ids[r], slots * sizeof(int32_t), err));
+        RS_TRY(download(d->device, rs->dec.weights, d->weights[r], slots * sizeof(float), err));
+    }
+    e->device_routed = 1;
+    return 0;
+}
