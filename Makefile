@@ -27,6 +27,9 @@ ifeq ($(GPU),1)
 BUILD ?= build/gpu
 OFFLOAD_FLAGS := -foffload=nvptx-none -foffload-options=nvptx-none=-misa=sm_80 \
                  -foffload-options=nvptx-none=-ffp-contract=off -foffload-options=-lm
+# GCC's offload table object is not position independent: a PIE would
+# carry text relocations next to the kernels' ifuncs (target_clones).
+BIN_LDFLAGS := -no-pie
 else
 OFFLOAD_FLAGS := -foffload=disable
 endif
@@ -171,7 +174,7 @@ $(SHLIB): $(call obj,$(LIB_SRC)) $(BUILD)/gen/libroutesim.map
 
 $(BIN): $(call obj,$(CLI_SRC)) $(LIB) $(EXPORTS)
 	$(call say,LINK,$@)
-	$(Q)$(CC) -fopenmp -o $@ $(call obj,$(CLI_SRC)) $(call EXPORT_LIB,$(LIB)) $(LDLIBS)
+	$(Q)$(CC) -fopenmp $(BIN_LDFLAGS) -o $@ $(call obj,$(CLI_SRC)) $(call EXPORT_LIB,$(LIB)) $(LDLIBS)
 	$(if $(filter 1,$(GPU)),$(Q)scripts/gpu-bundle.sh $@ $(@D)/lib)
 
 $(TESTS): $(call obj,$(TEST_SRC)) $(LIB) $(BUILD)/gen/suites.h

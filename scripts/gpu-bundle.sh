@@ -19,5 +19,5 @@ fi
 cp -L "$plugin" "$dir/"
 # the libraries of the binary and of the plugin, without the C library's
 ldd "$bin" "$plugin" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
-  grep -Ev '/(libc|libm|libpthread|libdl|librt|ld-linux[^/]*)\.so' |
+  grep -Ev '/(libc|libm|libpthread|libdl|librt|libresolv|ld-linux[^/]*)\.so' |
   while read -r lib; do cp -L "$lib" "$dir/"; done

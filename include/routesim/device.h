@@ -26,6 +26,10 @@ typedef struct rs_device_chunk {
 /* Most experts per row the built-in device hooks select (their per-row
  * scratch lives in registers and local memory); a larger k runs on the CPU. */
 #define RS_DEVICE_MAX_K 64
+/* Most experts per row, and groups, of the built-in hooks that keep a row of
+ * scores or groups (deepseek_v3, group_limited, sqrt_softplus). */
+#define RS_DEVICE_MAX_E 512
+#define RS_DEVICE_MAX_GROUPS 64
 
 /* Row (token t, layer l) of an [n, L, width] array. */
 static inline uint64_t rs_device_row(const rs_device_chunk *c, int64_t t, int l, int width)

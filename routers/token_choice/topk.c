@@ -84,11 +84,7 @@ static int topk_route_device(void *state, const rs_device_chunk *c, rs_decisions
         const float *z = logits + r * E;
         int32_t *row_ids = ids + r * kmax;
         float vals[RS_DEVICE_MAX_K];
-        int m = 0;
-        for (int j = 0; j < k; j++)
-            row_ids[j] = -1;
-        for (int e = 0; e < E; e++)
-            rs_topk_insert(z[e], e, k, &m, row_ids, vals);
+        rs_topk_insert_row(z, E, k, row_ids, vals);
         topk_weights(k, renorm, scale, probs + r * E, row_ids, weights + r * kmax);
     }
     return 0;

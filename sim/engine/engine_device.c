@@ -90,11 +90,11 @@ static int reserve(engine *e, struct rs_device_state *d, int64_t n, rs_error *er
         return 0;
     free_chunk_buffers(e, d);
     const size_t cells = (size_t)n * (size_t)e->L * (size_t)e->E;
-    d->logits = device_alloc(d->device, cells * sizeof(float));
+    d->logits = e->needs & RS_NEEDS_LOGITS ? device_alloc(d->device, cells * sizeof(float)) : NULL;
     d->probs = d->needs_probs ? device_alloc(d->device, cells * sizeof(float)) : NULL;
     d->valid = device_alloc(d->device, (size_t)n);
     d->token_ids = device_alloc(d->device, (size_t)n * sizeof(int32_t));
-    int ok = d->logits && (d->probs || !d->needs_probs) && d->valid && d->token_ids;
+    int ok = (d->logits || !(e->needs & RS_NEEDS_LOGITS)) && (d->probs || !d->needs_probs) && d->valid && d->token_ids;
     for (int r = 0; r < e->num_routers && ok; r++) {
         if (!e->routers[r].on_device)
             continue;
@@ -140,8 +140,9 @@ static void say_where(engine *e, const struct rs_device_state *d, int fallback)
                 RS_HOST_FALLBACK_ENV);
     else
         fprintf(stderr, "routesim: device gpu: OpenMP device %d of %d;", d->device, omp_get_num_devices());
-    fprintf(stderr, " on the device: softmax%s%s; on the CPU: routers %s, capacity stage and metrics\n",
-            on[0] ? ", routers " : "", on, off[0] ? off : "(none)");
+    fprintf(stderr, " on the device: %s%s%s%s; on the CPU: routers %s, capacity stage and metrics\n",
+            d->needs_probs ? "softmax" : "", d->needs_probs && on[0] ? ", " : "", on[0] ? "routers " : "",
+            on[0] ? on : d->needs_probs ? "" : "nothing", off[0] ? off : "(none)");
 }
 
 int rs_engine_device_setup(engine *e, rs_error *err)
@@ -190,25 +191,26 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
     int any = 0;
     for (int r = 0; d && r < e->num_routers; r++)
         any |= e->routers[r].on_device;
-    if (!any || !c->logits || c->L != e->L)
+    if (!any || c->L != e->L || ((e->needs & RS_NEEDS_LOGITS) && !c->logits))
         return 0;
     RS_TRY(reserve(e, d, c->n, err));
     const int64_t rows = (int64_t)c->n * e->L;
     const size_t cells = (size_t)rows * (size_t)e->E;
-    RS_TRY(upload(d->device, d->logits, c->logits, cells * sizeof(float), err));
+    if (c->logits)
+        RS_TRY(upload(d->device, d->logits, c->logits, cells * sizeof(float), err));
     if (c->valid)
         RS_TRY(upload(d->device, d->valid, c->valid, (size_t)c->n, err));
     if (c->token_ids)
         RS_TRY(upload(d->device, d->token_ids, c->token_ids, (size_t)c->n * sizeof(int32_t), err));
-    if (d->needs_probs)
+    if (d->needs_probs && c->logits)
         softmax_rows(d->device, d->logits, d->probs, rows, e->E);
     rs_device_chunk view = {.device = d->device,
                             .t0 = c->t0,
                             .n = c->n,
                             .L = e->L,
                             .E = e->E,
-                            .logits = d->logits,
-                            .probs = d->needs_probs ? d->probs : NULL,
+                            .logits = c->logits ? d->logits : NULL,
+                            .probs = d->needs_probs && c->logits ? d->probs : NULL,
                             .valid = c->valid ? d->valid : NULL,
                             .bias = d->bias,
                             .token_ids = c->token_ids ? d->token_ids : NULL};
