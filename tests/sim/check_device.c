@@ -36,7 +36,8 @@ static const char *const device_routers[] = {
  * experts in 8 groups) stored as bf16, and a 64-expert f32 one. */
 static const char *bf16_trace(void)
 {
-    const char *path = rs_test_path("ds_bf16.h5");
+    static char path[4096]; /* rs_test_path's buffers rotate */
+    snprintf(path, sizeof path, "%s", rs_test_path("ds_bf16.h5"));
     if (!rs_test_file_exists(path))
         ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("gen --preset deepseek-v3 --layers 2 --tokens 400 --seed 3 "
                                                      "--dtype bfloat16 --no-progress -o %s",
@@ -48,7 +49,8 @@ static const char *bf16_trace(void)
 
 static const char *f32_trace(void)
 {
-    const char *path = rs_test_path("olmoe_f32.h5");
+    static char path[4096]; /* rs_test_path's buffers rotate */
+    snprintf(path, sizeof path, "%s", rs_test_path("olmoe_f32.h5"));
     if (!rs_test_file_exists(path))
         ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("gen --preset olmoe --layers 3 --tokens 500 --seed 5 "
                                                      "--no-progress -o %s",
@@ -64,7 +66,8 @@ static char *route_csv(const char *trace, const char *router, const char *device
                        const char *extra, char **err)
 {
     static int count;
-    const char *csv = rs_test_path(rs_test_cmd("route_%d.csv", count++));
+    char csv[4096];
+    snprintf(csv, sizeof csv, "%s", rs_test_path(rs_test_cmd("route_%d.csv", count++)));
     char *out = NULL;
     int rc = rs_test_run_cli(rs_test_cmd("route %s --router '%s' --metrics %s --device %s --chunk-tokens %d "
                                          "--threads %d --no-progress --csv %s %s",
@@ -89,19 +92,46 @@ static void check_on_device(const char *err, const char *router)
     ck_assert_msg(on && cpu && at && at < cpu, "%s did not run on the device: %s", router, line);
 }
 
+/* Two files hold the same bytes. */
+static int same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int x = fgetc(fa), y = fgetc(fb);
+        same = x == y;
+        if (x == EOF)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
+/* results.csv, and the decisions file (ids and weights, which these
+ * metrics do not read), of --device gpu equal --device cpu's. */
 static void compare_paths(const char *trace, const char *router)
 {
     static const int chunks[] = {400, 97, 33};
     setenv(FALLBACK, "1", 1);
-    char *reference = route_csv(trace, router, "cpu", 400, 1, NULL, NULL);
+    char cpu_decisions[4096], gpu_decisions[4096], cpu_out[4200], gpu_out[4200]; /* the helpers' buffers rotate */
+    snprintf(cpu_decisions, sizeof cpu_decisions, "%s", rs_test_path("cpu_decisions.h5"));
+    snprintf(gpu_decisions, sizeof gpu_decisions, "%s", rs_test_path("gpu_decisions.h5"));
+    snprintf(cpu_out, sizeof cpu_out, "--force --out %s", cpu_decisions);
+    snprintf(gpu_out, sizeof gpu_out, "--force --out %s", gpu_decisions);
+    char *reference = route_csv(trace, router, "cpu", 400, 1, cpu_out, NULL);
     ck_assert_msg(strchr(reference, '\n') && strstr(reference, "load"), "%s: no rows", router);
     for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
         for (int threads = 1; threads <= 2; threads++) {
             char *err = NULL;
-            char *gpu = route_csv(trace, router, "gpu", chunks[c], threads, NULL, &err);
+            char *gpu = route_csv(trace, router, "gpu", chunks[c], threads, gpu_out, &err);
             check_on_device(err, router);
             ck_assert_msg(strcmp(gpu, reference) == 0, "%s on %s: --device gpu (chunks of %d, %d threads) differs "
                           "from --device cpu", router, trace, chunks[c], threads);
+            ck_assert_msg(same_file(gpu_decisions, cpu_decisions), "%s on %s: decisions of --device gpu (chunks "
+                          "of %d, %d threads) differ from --device cpu's", router, trace, chunks[c], threads);
             free(gpu);
             free(err);
         }
@@ -220,7 +250,8 @@ START_TEST(test_device_nonfinite)
 {
     enum { T = 300, L = 2, E = 16 };
     static const int64_t offsets[] = {0, 140, 300};
-    const char *trace = rs_test_path("nan.h5");
+    char trace[4096];
+    snprintf(trace, sizeof trace, "%s", rs_test_path("nan.h5"));
     float *z = rs_test_random_logits(T, L, E, 4);
     z[(size_t)(177 * L + 1) * E + 5] = NAN;
     z[(size_t)(20 * L) * E + 2] = INFINITY;
