@@ -106,7 +106,7 @@ TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildc
 PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BUILD)/tests/plugins/bad_abi.so) \
              ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
-.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests isa-tests mpi-tests bench docs \
+.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests isa-tests mpi-tests gpu-tests bench docs \
         fuzz fuzzers fuzz-smoke fuzz-replay install uninstall \
         clean FORCE
 
@@ -225,7 +225,7 @@ check: deps
 	@export RS_CHECK_START=$$(date +%s); \
 	 echo "== build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(BIN) $(LIB) $(SHLIB) $(TESTS) $(PLUGIN) $(TEST_PLUGINS) && \
-	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests mpi-tests && \
+	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests mpi-tests gpu-tests && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) isa-tests && \
 	 echo "== ASan/UBSan build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(SAN_BIN) $(SAN_TESTS) $(REPLAYS) && \
@@ -241,6 +241,19 @@ mpi-tests: $(BIN)
 	   tests/mpi_test.sh $(BUILD)/mpi/routesim $(BIN); \
 	 else \
 	   echo "mpi-tests: SKIPPED: mpicc or mpirun not found (scripts/install-deps.sh installs libopenmpi-dev openmpi-bin)"; \
+	 fi
+
+# The offload build (make GPU=1, in $(BUILD)/gpu) holds an nvptx image and,
+# its target regions run on the host, gives --device cpu's results with
+# --device gpu; skipped, saying so, where GCC has no nvptx offload compiler.
+gpu-tests: $(BIN)
+	@echo "== GPU offload build and tests (tests/gpu_test.sh)$(at)"
+	$(Q)if $(CC) -v 2>&1 | grep -q 'OFFLOAD_TARGET_NAMES=.*nvptx-none' && \
+	       [ -e "$$($(CC) -print-prog-name=lto-wrapper | xargs dirname)/accel/nvptx-none/mkoffload" ]; then \
+	   $(MAKE) --no-print-directory $(CHECK_JOBS) GPU=1 BUILD=$(BUILD)/gpu $(BUILD)/gpu/routesim && \
+	   tests/gpu_test.sh $(BUILD)/gpu/routesim $(BIN); \
+	 else \
+	   echo "gpu-tests: SKIPPED: no nvptx offload compiler (scripts/install-deps.sh installs gcc-12-offload-nvptx)"; \
 	 fi
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
