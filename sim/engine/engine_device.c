@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/progress.h"
 #include "sim/engine/engine_device.h"
 #include "sim/engine/engine_internal.h"
 #include "sim/engine/softmax_core.h"
@@ -23,6 +24,9 @@ struct rs_device_state {
     int32_t *token_ids;
     int32_t **ids; /* [num_routers]: decisions of the routers on the device, NULL for the others */
     float **weights;
+    /* what the pass moved and computed, for the line at its end */
+    int64_t chunks;
+    double upload_bytes, upload_seconds, route_seconds;
 };
 
 static void device_release(int device, void *p)
@@ -54,6 +58,12 @@ void rs_engine_device_free(engine *e)
     struct rs_device_state *d = e->device;
     if (!d)
         return;
+    if (d->chunks > 0) /* what scripts/gpu-check.sh reads: the transfer rate this pass achieved */
+        fprintf(stderr,
+                "routesim: device gpu: %lld chunks, %.0f bytes of logits to the device in %.6f s (%.3f GB/s); "
+                "softmax, routing and decisions back in %.6f s\n",
+                (long long)d->chunks, d->upload_bytes, d->upload_seconds,
+                d->upload_seconds > 0 ? d->upload_bytes / d->upload_seconds / 1e9 : 0.0, d->route_seconds);
     if (d->ids)
         free_chunk_buffers(e, d);
     device_release(d->device, d->bias);
@@ -194,6 +204,7 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
     if (!any || c->L != e->L || ((e->needs & RS_NEEDS_LOGITS) && !c->logits))
         return 0;
     RS_TRY(reserve(e, d, c->n, err));
+    const double t_upload = rs_now();
     const int64_t rows = (int64_t)c->n * e->L;
     const size_t cells = (size_t)rows * (size_t)e->E;
     if (c->logits)
@@ -202,6 +213,9 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
         RS_TRY(upload(d->device, d->valid, c->valid, (size_t)c->n, err));
     if (c->token_ids)
         RS_TRY(upload(d->device, d->token_ids, c->token_ids, (size_t)c->n * sizeof(int32_t), err));
+    const double t_route = rs_now();
+    d->upload_seconds += t_route - t_upload;
+    d->upload_bytes += c->logits ? (double)(cells * sizeof(float)) : 0.0;
     if (d->needs_probs && c->logits)
         softmax_rows(d->device, d->logits, d->probs, rows, e->E);
     rs_device_chunk view = {.device = d->device,
@@ -225,6 +239,8 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
         RS_TRY(download(d->device, rs->dec.ids, d->ids[r], slots * sizeof(int32_t), err));
         RS_TRY(download(d->device, rs->dec.weights, d->weights[r], slots * sizeof(float), err));
     }
+    d->route_seconds += rs_now() - t_route;
+    d->chunks++;
     e->device_routed = 1;
     return 0;
 }
