@@ -390,6 +390,8 @@ $(CACHE_COMPARE): bench/cache_compare.c bench/libcachesim_port.c bench/libcaches
 bench: deps
 	@$(MAKE) --no-print-directory all $(NAIVE) $(CACHE_COMPARE)
 	@if command -v mpicc >/dev/null; then $(MAKE) --no-print-directory MPI=1 CC=mpicc BUILD=$(BUILD)/mpi $(BUILD)/mpi/routesim; fi
+	@if $(CC) -v 2>&1 | grep -q 'OFFLOAD_TARGET_NAMES=.*nvptx-none'; then \
+	   $(MAKE) --no-print-directory GPU=1 BUILD=$(BUILD)/gpu $(BUILD)/gpu/routesim; fi
 	$(PYTHON) bench/run_bench.py --routesim $(BIN) --naive $(NAIVE)
 	@for b in $(sort $(wildcard bench/bench_*.py)); do echo; $(PYTHON) $$b --routesim $(BIN) || exit 1; done
 

@@ -36,7 +36,7 @@ if command -v nvidia-smi >/dev/null 2>&1; then
 else
   echo "nvidia-smi: not found"
 fi
-"$bin" gen --preset small --tokens 64 --no-progress -o "$work/probe.h5" >/dev/null
+"$bin" gen --preset small --tokens 64 --no-progress -o "$work/probe.h5" >/dev/null 2>&1
 if "$bin" route "$work/probe.h5" --router topk:k=2 --metrics none --device gpu --no-progress 2>"$work/probe.err"; then
   fallback=0
 else
@@ -45,7 +45,8 @@ else
   export ROUTESIM_ALLOW_HOST_FALLBACK=1
   fallback=1
 fi
-"$bin" route "$work/probe.h5" --router topk:k=2 --metrics none --device gpu --no-progress 2>&1 | head -n 1
+"$bin" route "$work/probe.h5" --router topk:k=2 --metrics none --device gpu --no-progress 2>"$work/probe.err"
+head -n 1 "$work/probe.err"
 
 trace=${1:-}
 if [ -z "$trace" ]; then
@@ -53,7 +54,8 @@ if [ -z "$trace" ]; then
   echo "== generating a DeepSeek-V3-shaped trace: $tokens tokens, bf16"
   "$bin" gen --preset deepseek-v3 --tokens "$tokens" --seed 1 --dtype bfloat16 --no-progress -o "$trace" >/dev/null
 fi
-"$bin" info "$trace" | head -n 4
+"$bin" info "$trace" > "$work/info.txt"
+grep -E '^(model|shape|logits) ' "$work/info.txt"
 
 now() { date +%s.%N; }
 route() { # name device threads...

@@ -61,7 +61,7 @@ void rs_engine_device_free(engine *e)
     if (d->chunks > 0) /* what scripts/gpu-check.sh reads: the transfer rate this pass achieved */
         fprintf(stderr,
                 "routesim: device gpu: %lld chunks, %.0f bytes of logits to the device in %.6f s (%.3f GB/s); "
-                "softmax, routing and decisions back in %.6f s\n",
+                "kernels and decisions back in %.6f s\n",
                 (long long)d->chunks, d->upload_bytes, d->upload_seconds,
                 d->upload_seconds > 0 ? d->upload_bytes / d->upload_seconds / 1e9 : 0.0, d->route_seconds);
     if (d->ids)
