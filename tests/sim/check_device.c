@@ -30,6 +30,9 @@ static const char *const device_routers[] = {
     "deepseek_v3:n_group=1,topk_group=1,k=4",
     "sqrt_softplus:k=6",
     "random:k=3,seed=7",
+    "topp:p=0.7",
+    "threshold:t=0.6",
+    "dynmole:h_max=1,top_p=0.5,keep_top_k=1",
 };
 
 /* A DeepSeek-V3-shaped trace (sigmoid scoring, a selection bias, 256
@@ -158,7 +161,7 @@ END_TEST
  * the line says so. */
 START_TEST(test_device_declined_on_cpu)
 {
-    static const char *const routers[] = {"pnorm_topk:k=4,p=2", "topk:k=65", "sigmoid_topk:k=2"};
+    static const char *const routers[] = {"pnorm_topk:k=4,p=2", "topk:k=65", "sigmoid_topk:k=2", "dynmole"};
     const char *trace = bf16_trace();
     setenv(FALLBACK, "1", 1);
     for (size_t i = 0; i < sizeof routers / sizeof routers[0]; i++) {
