@@ -49,7 +49,7 @@ for router in topk:k=8 "topk:k=2,renorm=0" pnorm_topk:k=4 group_limited:n_group=
   check "$work/ds.h5" "$router"
 done
 for router in topk:k=2 pnorm_topk:k=3 group_limited:n_group=4,topk_group=2,k=4 sqrt_softplus:k=4 random:k=2 \
-              topp:p=0.6 dynmole:h_max=1,keep_top_k=3; do
+              topp:p=0.6 dynmole:h_max=1,keep_top_k=3 hash hash:mode=balanced hash:mode=bigram; do
   check "$work/olmoe.h5" "$router"
 done
 

@@ -122,13 +122,13 @@ static int reserve(engine *e, struct rs_device_state *d, int64_t n, rs_error *er
     return 0;
 }
 
-/* Whether router r can route on the device: it has a hook, keeps nothing
- * across tokens and accepts its configuration there (asked with n = 0). */
+/* Whether router r can route on the device: it has a hook, decides token
+ * by token and accepts its configuration there (asked with n = 0). */
 static int wants_device(engine *e, struct rs_device_state *d, int r)
 {
     router_slot *rs = &e->routers[r];
     const rs_router_type *t = rs->spec->type;
-    if (!t->route_device || t->prepare_chunk || (t->flags & (RS_ROUTER_STATEFUL | RS_ROUTER_GROUPED)) ||
+    if (!t->route_device || (t->flags & (RS_ROUTER_STATEFUL | RS_ROUTER_GROUPED)) ||
         rs->shape.group != RS_GROUP_NONE || ((rs->shape.needs & RS_NEEDS_TOPK) != 0))
         return 0;
     rs_device_chunk probe = {.device = d->device, .t0 = 0, .n = 0, .L = e->L, .E = e->E};

@@ -33,6 +33,9 @@ static const char *const device_routers[] = {
     "topp:p=0.7",
     "threshold:t=0.6",
     "dynmole:h_max=1,top_p=0.5,keep_top_k=1",
+    "hash",
+    "hash:mode=balanced",
+    "hash:mode=pair,seed=2",
 };
 
 /* A DeepSeek-V3-shaped trace (sigmoid scoring, a selection bias, 256
