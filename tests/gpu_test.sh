@@ -45,7 +45,8 @@ check() { # trace router
 }
 
 for router in topk:k=8 "topk:k=2,renorm=0" pnorm_topk:k=4 group_limited:n_group=8,topk_group=3,k=6 \
-              deepseek_v3 sqrt_softplus:k=6 random:k=4 topp:p=0.8 threshold:t=0.5 dynmole:h_max=1; do
+              deepseek_v3 sqrt_softplus:k=6 random:k=4 topp:p=0.8 threshold:t=0.5 dynmole:h_max=1 \
+              sigmoid_topk:k=4 null_experts; do
   check "$work/ds.h5" "$router"
 done
 for router in topk:k=2 pnorm_topk:k=3 group_limited:n_group=4,topk_group=2,k=4 sqrt_softplus:k=4 random:k=2 \

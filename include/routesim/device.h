@@ -21,6 +21,10 @@ typedef struct rs_device_chunk {
     const uint8_t *valid;     /* [n] 1 = finite logits; NULL = every token is */
     const float *bias;        /* [L, E] selection bias, or NULL */
     const int32_t *token_ids; /* [n] or NULL */
+    /* The same logits in host memory: a hook may select on the device and
+     * finish on the host what needs the host's libm (whose results the
+     * device's library need not reproduce bit for bit). */
+    const float *host_logits;
 } rs_device_chunk;
 
 /* Most experts per row the built-in device hooks select (their per-row

@@ -227,7 +227,8 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
                             .probs = d->needs_probs && c->logits ? d->probs : NULL,
                             .valid = c->valid ? d->valid : NULL,
                             .bias = d->bias,
-                            .token_ids = c->token_ids ? d->token_ids : NULL};
+                            .token_ids = c->token_ids ? d->token_ids : NULL,
+                            .host_logits = c->logits};
     for (int r = 0; r < e->num_routers; r++) {
         router_slot *rs = &e->routers[r];
         if (!rs->on_device)

@@ -36,6 +36,10 @@ static const char *const device_routers[] = {
     "hash",
     "hash:mode=balanced",
     "hash:mode=pair,seed=2",
+    "sigmoid_topk:k=2",
+    "sigmoid_topk:k=6,renorm=1",
+    "null_experts:n_null=4,k=6,c=0.5",
+    "topk:k=2,capacity_factor=1,drop_policy=random", /* the capacity stage on the CPU after the device */
 };
 
 /* A DeepSeek-V3-shaped trace (sigmoid scoring, a selection bias, 256
@@ -164,7 +168,7 @@ END_TEST
  * the line says so. */
 START_TEST(test_device_declined_on_cpu)
 {
-    static const char *const routers[] = {"pnorm_topk:k=4,p=2", "topk:k=65", "sigmoid_topk:k=2", "dynmole"};
+    static const char *const routers[] = {"pnorm_topk:k=4,p=2", "topk:k=65", "dynmole", "switch"};
     const char *trace = bf16_trace();
     setenv(FALLBACK, "1", 1);
     for (size_t i = 0; i < sizeof routers / sizeof routers[0]; i++) {
@@ -221,7 +225,7 @@ START_TEST(test_device_config)
         FILE *f = fopen(config, "w");
         ck_assert_ptr_nonnull(f);
         fprintf(f,
-                "{\"traces\": [\"%s\"], \"routers\": [\"topk:k=8\", \"deepseek_v3\", \"sigmoid_topk:k=2\"], "
+                "{\"traces\": [\"%s\"], \"routers\": [\"topk:k=8\", \"deepseek_v3\", \"pnorm_topk:k=2,p=3\"], "
                 "\"metrics\": [\"load\", \"entropy\", \"activation\"], \"output\": \"%s\", \"chunk_tokens\": 150, "
                 "\"device\": \"%s\"}\n",
                 trace, output, gpu ? "gpu" : "cpu");
@@ -230,7 +234,7 @@ START_TEST(test_device_config)
         int rc = rs_test_run_cli(rs_test_cmd("run %s --no-plots --no-progress -q", config), NULL, &err);
         ck_assert_msg(rc == 0, "%s", err);
         if (gpu)
-            ck_assert_msg(strstr(err, "routers topk, deepseek_v3; on the CPU: routers sigmoid_topk"), "%s", err);
+            ck_assert_msg(strstr(err, "routers topk, deepseek_v3; on the CPU: routers pnorm_topk"), "%s", err);
         free(err);
         csv[gpu] = rs_test_read_file(rs_test_cmd("%s/results.csv", output));
         ck_assert_ptr_nonnull(csv[gpu]);
