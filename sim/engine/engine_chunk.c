@@ -87,6 +87,7 @@ int rs_engine_nonfinite_error(const engine *e, int64_t token, int layer, int exp
 int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *skipped, rs_error *err)
 {
     memset(c, 0, sizeof *c);
+    e->chunk_stored = NULL;
     c->t0 = b->t0;
     c->n = b->n;
     c->L = e->L;
@@ -117,6 +118,7 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
         int any_invalid = 0;
         RS_TRY(widen_and_check(e, b, skipped, &any_invalid, err));
         c->logits = b->logits;
+        e->chunk_stored = b->stored; /* half the bytes for the device path */
         c->valid = any_invalid ? b->valid : NULL;
     }
     for (int m = RS_GROUP_SEQUENCE; m < RS_GROUP_COUNT; m++) {

@@ -12,6 +12,7 @@
 #include "sim/engine/engine_device.h"
 #include "sim/engine/engine_internal.h"
 #include "sim/engine/softmax_core.h"
+#include "workloads/trace/half.h"
 
 typedef struct rs_engine engine;
 
@@ -20,6 +21,8 @@ struct rs_device_state {
     int needs_probs;  /* some router on the device reads probabilities */
     int64_t capacity; /* tokens the buffers hold */
     float *logits, *probs, *bias;
+    uint16_t *stored; /* 16-bit logits as the trace stores them (bf16, f16), widened on the device */
+    rs_logits_dtype dtype;
     uint8_t *valid;
     int32_t *token_ids;
     int32_t **ids; /* [num_routers]: decisions of the routers on the device, NULL for the others */
@@ -38,6 +41,7 @@ static void device_release(int device, void *p)
 static void free_chunk_buffers(engine *e, struct rs_device_state *d)
 {
     device_release(d->device, d->logits);
+    device_release(d->device, d->stored);
     device_release(d->device, d->probs);
     device_release(d->device, d->valid);
     device_release(d->device, d->token_ids);
@@ -48,6 +52,7 @@ static void free_chunk_buffers(engine *e, struct rs_device_state *d)
         d->weights[r] = NULL;
     }
     d->logits = d->probs = NULL;
+    d->stored = NULL;
     d->valid = NULL;
     d->token_ids = NULL;
     d->capacity = 0;
@@ -101,10 +106,12 @@ static int reserve(engine *e, struct rs_device_state *d, int64_t n, rs_error *er
     free_chunk_buffers(e, d);
     const size_t cells = (size_t)n * (size_t)e->L * (size_t)e->E;
     d->logits = e->needs & RS_NEEDS_LOGITS ? device_alloc(d->device, cells * sizeof(float)) : NULL;
+    const int sixteen = (e->needs & RS_NEEDS_LOGITS) && d->dtype != RS_LOGITS_F32;
+    d->stored = sixteen ? device_alloc(d->device, cells * sizeof(uint16_t)) : NULL;
     d->probs = d->needs_probs ? device_alloc(d->device, cells * sizeof(float)) : NULL;
     d->valid = device_alloc(d->device, (size_t)n);
     d->token_ids = device_alloc(d->device, (size_t)n * sizeof(int32_t));
-    int ok = (d->logits || !(e->needs & RS_NEEDS_LOGITS)) && (d->probs || !d->needs_probs) && d->valid && d->token_ids;
+    int ok = (d->logits || !(e->needs & RS_NEEDS_LOGITS)) && (d->stored || !sixteen) && (d->probs || !d->needs_probs) && d->valid && d->token_ids;
     for (int r = 0; r < e->num_routers && ok; r++) {
         if (!e->routers[r].on_device)
             continue;
@@ -166,6 +173,7 @@ int rs_engine_device_setup(engine *e, rs_error *err)
     RS_CHECK(d, err, "out of memory");
     e->device = d;
     d->device = fallback ? omp_get_initial_device() : omp_get_default_device();
+    d->dtype = rs_trace_logits_dtype(e->trace);
     d->ids = calloc((size_t)e->num_routers + 1, sizeof *d->ids);
     d->weights = calloc((size_t)e->num_routers + 1, sizeof *d->weights);
     RS_CHECK(d->ids && d->weights, err, "out of memory");
@@ -182,6 +190,15 @@ int rs_engine_device_setup(engine *e, rs_error *err)
     }
     say_where(e, d, fallback);
     return 0;
+}
+
+/* Float32 logits from the trace's 16-bit words, on the device: the rules
+ * of workloads/trace/half.c, so the floats equal the host's widening. */
+static void widen(int device, const uint16_t *stored, float *logits, size_t cells, int half)
+{
+#pragma omp target teams distribute parallel for device(device) is_device_ptr(stored, logits)
+    for (size_t i = 0; i < cells; i++)
+        logits[i] = half ? rs_half_to_float(stored[i]) : rs_bf16_to_float(stored[i]);
 }
 
 /* Softmax of every row of the chunk on the device: the probabilities the
@@ -207,7 +224,11 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
     const double t_upload = rs_now();
     const int64_t rows = (int64_t)c->n * e->L;
     const size_t cells = (size_t)rows * (size_t)e->E;
-    if (c->logits)
+    /* 16-bit rows go as stored and are widened there: half the bytes */
+    const uint16_t *stored = d->stored && c->logits && e->chunk_stored ? e->chunk_stored : NULL;
+    if (stored)
+        RS_TRY(upload(d->device, d->stored, stored, cells * sizeof(uint16_t), err));
+    else if (c->logits)
         RS_TRY(upload(d->device, d->logits, c->logits, cells * sizeof(float), err));
     if (c->valid)
         RS_TRY(upload(d->device, d->valid, c->valid, (size_t)c->n, err));
@@ -215,7 +236,9 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
         RS_TRY(upload(d->device, d->token_ids, c->token_ids, (size_t)c->n * sizeof(int32_t), err));
     const double t_route = rs_now();
     d->upload_seconds += t_route - t_upload;
-    d->upload_bytes += c->logits ? (double)(cells * sizeof(float)) : 0.0;
+    d->upload_bytes += stored ? (double)(cells * sizeof(uint16_t)) : c->logits ? (double)(cells * sizeof(float)) : 0.0;
+    if (stored)
+        widen(d->device, d->stored, d->logits, cells, d->dtype == RS_LOGITS_F16);
     if (d->needs_probs && c->logits)
         softmax_rows(d->device, d->logits, d->probs, rows, e->E);
     rs_device_chunk view = {.device = d->device,

@@ -142,6 +142,7 @@ struct rs_engine {
      * the chunk being processed was routed there by its on_device routers */
     struct rs_device_state *device;
     int device_routed;
+    const uint16_t *chunk_stored; /* the chunk's 16-bit logits as stored, NULL for float32 (engine_chunk.c) */
 };
 
 /* Buffers for a chunk of n tokens, routed whole or (e->banded) in bands of

@@ -163,6 +163,22 @@ START_TEST(test_device_routers_f32)
 }
 END_TEST
 
+/* float16 logits go to the device as stored and are widened there: the
+ * same floats as the host's widening. */
+START_TEST(test_device_f16)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", rs_test_path("f16.h5"));
+    ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("gen --preset olmoe --layers 2 --tokens 300 --seed 8 "
+                                                 "--dtype float16 --no-progress -o %s",
+                                                 path),
+                                     NULL, NULL),
+                     0);
+    compare_paths(path, "topk:k=8");
+    compare_paths(path, "threshold:t=0.5");
+}
+END_TEST
+
 /* Configurations a hook declines (k beyond its scratch, p != 1 needing
  * pow) and routers without one run on the CPU, with the CPU's results, and
  * the line says so. */
@@ -303,6 +319,7 @@ Suite *device_suite(void)
     const int n = (int)(sizeof device_routers / sizeof device_routers[0]);
     tcase_add_loop_test(tc, test_device_routers_bf16, 0, n);
     tcase_add_loop_test(tc, test_device_routers_f32, 0, n);
+    tcase_add_test(tc, test_device_f16);
     tcase_add_test(tc, test_device_declined_on_cpu);
     tcase_add_test(tc, test_device_missing_fails);
     tcase_add_test(tc, test_device_config);
