@@ -28,8 +28,11 @@ BUILD ?= build/gpu
 OFFLOAD_FLAGS := -foffload=nvptx-none -foffload-options=nvptx-none=-misa=sm_80 \
                  -foffload-options=nvptx-none=-ffp-contract=off -foffload-options=-lm
 # GCC's offload table object is not position independent: a PIE would
-# carry text relocations next to the kernels' ifuncs (target_clones).
+# carry text relocations next to the kernels' ifuncs (target_clones), so
+# the binary is not a PIE and libroutesim.so gets no device image (its
+# target regions run on the host).
 BIN_LDFLAGS := -no-pie
+SHLIB_LDLIBS = $(filter-out -foffload%,$(LDLIBS)) -foffload=disable
 else
 OFFLOAD_FLAGS := -foffload=disable
 endif
@@ -61,6 +64,7 @@ STD_FLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra 
              -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC $(ISA_FLAGS) $(OFFLOAD_FLAGS)
 ALL_CFLAGS = $(STD_FLAGS) $(CFLAGS) -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS)
 LDLIBS = $(PKG_LIBS) -fopenmp $(OFFLOAD_FLAGS) -lm -lz -ldl
+SHLIB_LDLIBS ?= $(LDLIBS)
 # The binary exports the public API (RS_API) so plugins (dlopen) can call it.
 EXPORTS := $(BUILD)/gen/exports.dynlist
 EXPORT_LIB = -Wl,--dynamic-list=$(EXPORTS) -Wl,--whole-archive $(1) -Wl,--no-whole-archive
@@ -170,7 +174,7 @@ $(LIB): $(call obj,$(LIB_SRC))
 $(SHLIB): $(call obj,$(LIB_SRC)) $(BUILD)/gen/libroutesim.map
 	$(call say,LINK,$@)
 	$(Q)$(CC) -shared -Wl,-soname,libroutesim.so -Wl,-z,defs -Wl,--version-script=$(BUILD)/gen/libroutesim.map \
-	    -o $@ $(call obj,$(LIB_SRC)) $(LDLIBS)
+	    -o $@ $(call obj,$(LIB_SRC)) $(SHLIB_LDLIBS)
 
 $(BIN): $(call obj,$(CLI_SRC)) $(LIB) $(EXPORTS)
 	$(call say,LINK,$@)
