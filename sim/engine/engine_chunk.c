@@ -249,6 +249,8 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
         reference_view(e, &view, paired, it, scratch, &paired_view, &ref_dec, &ref);
     for (int s = 0; s < e->num_metric_slots; s++) {
         metric_slot *ms = &e->metrics[s];
+        if (ms->device_done) /* measured on the device (engine_device.c) */
+            continue;
         rs_decisions dec = sub_decisions(&e->routers[ms->router].dec, it->offset, view.L);
         void *acc = it->slice == 0 ? ms->acc : ms->slice_acc[it->slice];
         rs_chunk seen = rs_engine_slot_view(e, ms, &view, it->offset);
@@ -339,5 +341,7 @@ int rs_engine_process_chunk(engine *e, const rs_chunk *c, const rs_chunk *paired
     if (rc == 0)
         rc = rs_engine_process_layers(e, c, paired, 0, slices, e->threads, err);
     e->device_routed = 0;
+    for (int m = 0; m < e->num_metric_slots; m++)
+        e->metrics[m].device_done = 0;
     return rs_engine_chunk_end(e, c, paired, slices, rc, err);
 }

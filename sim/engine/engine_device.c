@@ -143,23 +143,51 @@ static int wants_device(engine *e, struct rs_device_state *d, int r)
     return t->route_device(rs->state, &probe, &none) == 0;
 }
 
-/* One line: the device, and which routers run on it; metrics always run on the CPU. */
+/* Whether metric slot m can be measured on the device: its family has a
+ * hook that accepts, its router routes there without a capacity stage, and
+ * it measures all tokens of its own router. */
+static int metric_wants_device(engine *e, struct rs_device_state *d, int m)
+{
+    metric_slot *ms = &e->metrics[m];
+    const rs_metric_type *t = ms->spec->type;
+    const router_slot *rs = &e->routers[ms->router];
+    if (!t->update_device || !rs->on_device || rs->capacity.enabled || ms->by >= 0 || (t->flags & RS_METRIC_REFERENCE))
+        return 0;
+    rs_device_chunk probe = {.device = d->device, .t0 = 0, .n = 0, .L = e->L, .E = e->E};
+    rs_decisions none = {.kmax = rs->shape.kmax};
+    return t->update_device(NULL, &probe, &none) == 0;
+}
+
+/* Appends name to a comma-separated list unless it is there. */
+static void list_add(char *list, size_t size, const char *name)
+{
+    for (const char *at = strstr(list, name); at; at = strstr(at + 1, name)) {
+        size_t n = strlen(name);
+        if ((at == list || at[-1] == ' ') && (at[n] == ',' || at[n] == '\0'))
+            return;
+    }
+    size_t used = strlen(list);
+    snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
+/* One line: the device, and which routers and metrics run on it. */
 static void say_where(engine *e, const struct rs_device_state *d, int fallback)
 {
-    char on[512] = "", off[512] = "";
-    for (int r = 0; r < e->num_routers; r++) {
-        char *list = e->routers[r].on_device ? on : off;
-        size_t used = strlen(list);
-        snprintf(list + used, 512 - used, "%s%s", used ? ", " : "", e->routers[r].spec->type->name);
-    }
+    char on[512] = "", off[512] = "", metrics[512] = "";
+    for (int r = 0; r < e->num_routers; r++)
+        list_add(e->routers[r].on_device ? on : off, sizeof on, e->routers[r].spec->type->name);
+    for (int m = 0; m < e->num_metric_slots; m++)
+        if (e->metrics[m].on_device)
+            list_add(metrics, sizeof metrics, e->metrics[m].spec->type->name);
     if (fallback)
         fprintf(stderr, "routesim: device gpu: no offload device, target regions run on the host (%s=1);",
                 RS_HOST_FALLBACK_ENV);
     else
         fprintf(stderr, "routesim: device gpu: OpenMP device %d of %d;", d->device, omp_get_num_devices());
-    fprintf(stderr, " on the device: %s%s%s%s; on the CPU: routers %s, capacity stage and metrics\n",
+    fprintf(stderr, " on the device: %s%s%s%s%s%s; on the CPU: routers %s, capacity stage and %smetrics\n",
             d->needs_probs ? "softmax" : "", d->needs_probs && on[0] ? ", " : "", on[0] ? "routers " : "",
-            on[0] ? on : d->needs_probs ? "" : "nothing", off[0] ? off : "(none)");
+            on[0] ? on : d->needs_probs ? "" : "nothing", metrics[0] ? ", metrics " : "", metrics,
+            off[0] ? off : "(none)", metrics[0] ? "other " : "");
 }
 
 int rs_engine_device_setup(engine *e, rs_error *err)
@@ -182,6 +210,8 @@ int rs_engine_device_setup(engine *e, rs_error *err)
         if (e->routers[r].on_device && (e->routers[r].shape.needs & RS_NEEDS_PROBS))
             d->needs_probs = 1;
     }
+    for (int m = 0; m < e->num_metric_slots; m++)
+        e->metrics[m].on_device = metric_wants_device(e, d, m);
     if (e->bias) {
         const size_t bytes = (size_t)e->L * (size_t)e->E * sizeof(float);
         d->bias = device_alloc(d->device, bytes);
@@ -259,6 +289,11 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
         rs_decisions out = {.kmax = rs->shape.kmax, .ids = d->ids[r], .weights = d->weights[r]};
         RS_CHECK(rs->spec->type->route_device(rs->state, &view, &out) == 0, err,
                  "--device gpu: router %s declined a chunk it accepted before", rs->spec->type->name);
+        for (int m = 0; m < e->num_metric_slots; m++) {
+            metric_slot *ms = &e->metrics[m];
+            if (ms->on_device && ms->router == r)
+                ms->device_done = ms->spec->type->update_device(ms->acc, &view, &out) == 0;
+        }
         const size_t slots = (size_t)rows * (size_t)rs->shape.kmax;
         RS_TRY(download(d->device, rs->dec.ids, d->ids[r], slots * sizeof(int32_t), err));
         RS_TRY(download(d->device, rs->dec.weights, d->weights[r], slots * sizeof(float), err));

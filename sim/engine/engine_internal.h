@@ -45,6 +45,8 @@ typedef struct metric_slot {
     unsigned long long keep; /* outputs this combination reports */
     int by;                  /* its tokens: the group e->by_groups[by] of a breakdown; -1 = all */
     rs_metric_setup setup;
+    int on_device;   /* --device gpu: measured by its device hook (engine_device.c) */
+    int device_done; /* ... and the chunk being processed was */
 } metric_slot;
 
 /* One group of a breakdown: the tokens whose `dim` has this value. */

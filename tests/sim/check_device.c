@@ -90,7 +90,8 @@ static char *route_csv(const char *trace, const char *router, const char *device
     return text;
 }
 
-/* The router ran on the device, as the run's one line says. */
+/* The router ran on the device, as the run's one line says, and so did
+ * the activation metric unless a capacity stage follows the router. */
 static void check_on_device(const char *err, const char *router)
 {
     char name[64];
@@ -100,6 +101,10 @@ static void check_on_device(const char *err, const char *router)
     const char *on = strstr(line, "on the device:"), *cpu = strstr(line, "on the CPU:");
     const char *at = on ? strstr(on, name) : NULL;
     ck_assert_msg(on && cpu && at && at < cpu, "%s did not run on the device: %s", router, line);
+    if (!strstr(router, "capacity")) {
+        const char *metric = strstr(on, "metrics activation");
+        ck_assert_msg(metric && metric < cpu, "%s: activation was not measured on the device: %s", router, line);
+    }
 }
 
 /* Two files hold the same bytes. */
@@ -250,7 +255,7 @@ START_TEST(test_device_config)
         int rc = rs_test_run_cli(rs_test_cmd("run %s --no-plots --no-progress -q", config), NULL, &err);
         ck_assert_msg(rc == 0, "%s", err);
         if (gpu)
-            ck_assert_msg(strstr(err, "routers topk, deepseek_v3; on the CPU: routers pnorm_topk"), "%s", err);
+            ck_assert_msg(strstr(err, "routers topk, deepseek_v3, metrics activation; on the CPU: routers pnorm_topk"), "%s", err);
         free(err);
         csv[gpu] = rs_test_read_file(rs_test_cmd("%s/results.csv", output));
         ck_assert_ptr_nonnull(csv[gpu]);
