@@ -180,7 +180,7 @@ static void say_where(engine *e, const struct rs_device_state *d, int fallback)
         if (e->metrics[m].on_device)
             list_add(metrics, sizeof metrics, e->metrics[m].spec->type->name);
     if (fallback)
-        fprintf(stderr, "routesim: device gpu: no offload device, target regions run on the host (%s=1);",
+        fprintf(stderr, "routesim: device gpu: no usable offload device, target regions run on the host (%s=1);",
                 RS_HOST_FALLBACK_ENV);
     else
         fprintf(stderr, "routesim: device gpu: OpenMP device %d of %d;", d->device, omp_get_num_devices());
@@ -190,13 +190,28 @@ static void say_where(engine *e, const struct rs_device_state *d, int fallback)
             off[0] ? off : "(none)", metrics[0] ? "other " : "");
 }
 
+/* Whether a target region on the device runs there: libgomp runs a region
+ * on the host, silently, when the binary holds no code for the device (a
+ * build without GPU=1 on a machine with a GPU), where it would then read
+ * device memory through host pointers. */
+static int device_runs_regions(int device)
+{
+    int on_host = 1;
+#pragma omp target device(device) map(from : on_host)
+    on_host = omp_is_initial_device();
+    return !on_host;
+}
+
 int rs_engine_device_setup(engine *e, rs_error *err)
 {
     const char *allow = getenv(RS_HOST_FALLBACK_ENV);
-    const int fallback = omp_get_num_devices() == 0;
+    const int found = omp_get_num_devices() > 0;
+    const int fallback = !found || !device_runs_regions(omp_get_default_device());
     RS_CHECK(!fallback || (allow && strcmp(allow, "1") == 0), err,
-             "--device gpu: no GPU found (no OpenMP offload device; a binary of make GPU=1 and a GPU driver are "
-             "needed); set %s=1 to run the device path on the host", RS_HOST_FALLBACK_ENV);
+             "--device gpu: %s; set %s=1 to run the device path on the host",
+             found ? "this binary holds no code for the GPU it found (build it with make GPU=1)"
+                   : "no GPU found (no OpenMP offload device; a binary of make GPU=1 and a GPU driver are needed)",
+             RS_HOST_FALLBACK_ENV);
     struct rs_device_state *d = calloc(1, sizeof *d);
     RS_CHECK(d, err, "out of memory");
     e->device = d;
