@@ -38,7 +38,7 @@ check() { # trace router
   ROUTESIM_ALLOW_HOST_FALLBACK=1 "$gpu_bin" route "$trace" "${opts[@]}" --threads 2 --device gpu \
     --csv "$work/gpu.csv" --out "$work/gpu_dec.h5" >/dev/null 2>"$work/gpu.err" ||
     fail "$router on $trace: --device gpu failed: $(cat "$work/gpu.err")"
-  grep -q "on the device: .*routers .*$name.*metrics activation; on the CPU" "$work/gpu.err" ||
+  grep -q "on the device: .*routers .*$name.*metrics .*activation; on the CPU" "$work/gpu.err" ||
     fail "$router or the activation metric did not run on the device: $(cat "$work/gpu.err")"
   cmp -s "$work/cpu.csv" "$work/gpu.csv" || fail "$router on $trace: results.csv differs between cpu and gpu"
   cmp -s "$work/cpu_dec.h5" "$work/gpu_dec.h5" || fail "$router on $trace: decisions differ between cpu and gpu"

@@ -155,8 +155,9 @@ typedef struct rs_metric_type {
      * CPU's. Observed rows are those of valid tokens (chunk->valid, NULL =
      * all). Returns 0, or nonzero having added nothing (the engine then
      * measures the chunk on the CPU from the decisions); the engine asks
-     * once with an empty chunk (n = 0) and acc NULL whether the family
-     * takes this configuration. Used for metrics
+     * once with an empty chunk (n = 0), which must change nothing, whether
+     * the family takes this accumulator's configuration (acc may be NULL
+     * then: answer for any). Used for metrics
      * of a router routed on the device without a capacity stage, outside
      * breakdowns and reference comparisons. */
     int (*update_device)(void *acc, const rs_device_chunk *chunk, const rs_decisions *dec);

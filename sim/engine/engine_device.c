@@ -155,7 +155,7 @@ static int metric_wants_device(engine *e, struct rs_device_state *d, int m)
         return 0;
     rs_device_chunk probe = {.device = d->device, .t0 = 0, .n = 0, .L = e->L, .E = e->E};
     rs_decisions none = {.kmax = rs->shape.kmax};
-    return t->update_device(NULL, &probe, &none) == 0;
+    return t->update_device(ms->acc, &probe, &none) == 0;
 }
 
 /* Appends name to a comma-separated list unless it is there. */
@@ -225,8 +225,12 @@ int rs_engine_device_setup(engine *e, rs_error *err)
         if (e->routers[r].on_device && (e->routers[r].shape.needs & RS_NEEDS_PROBS))
             d->needs_probs = 1;
     }
-    for (int m = 0; m < e->num_metric_slots; m++)
-        e->metrics[m].on_device = metric_wants_device(e, d, m);
+    for (int m = 0; m < e->num_metric_slots; m++) {
+        metric_slot *ms = &e->metrics[m];
+        ms->on_device = metric_wants_device(e, d, m);
+        if (ms->on_device && (ms->spec->type->needs & (RS_NEEDS_PROBS | RS_WANTS_PROBS)) && e->info->has_logits)
+            d->needs_probs = 1;
+    }
     if (e->bias) {
         const size_t bytes = (size_t)e->L * (size_t)e->E * sizeof(float);
         d->bias = device_alloc(d->device, bytes);

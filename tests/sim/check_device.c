@@ -102,8 +102,9 @@ static void check_on_device(const char *err, const char *router)
     const char *at = on ? strstr(on, name) : NULL;
     ck_assert_msg(on && cpu && at && at < cpu, "%s did not run on the device: %s", router, line);
     if (!strstr(router, "capacity")) {
-        const char *metric = strstr(on, "metrics activation");
-        ck_assert_msg(metric && metric < cpu, "%s: activation was not measured on the device: %s", router, line);
+        const char *metrics = strstr(on, ", metrics "), *activation = metrics ? strstr(metrics, "activation") : NULL;
+        ck_assert_msg(activation && activation < cpu, "%s: activation was not measured on the device: %s", router,
+                      line);
     }
 }
 
@@ -255,7 +256,7 @@ START_TEST(test_device_config)
         int rc = rs_test_run_cli(rs_test_cmd("run %s --no-plots --no-progress -q", config), NULL, &err);
         ck_assert_msg(rc == 0, "%s", err);
         if (gpu)
-            ck_assert_msg(strstr(err, "routers topk, deepseek_v3, metrics activation; on the CPU: routers pnorm_topk"), "%s", err);
+            ck_assert_msg(strstr(err, "routers topk, deepseek_v3, metrics load, activation; on the CPU: routers pnorm_topk"), "%s", err);
         free(err);
         csv[gpu] = rs_test_read_file(rs_test_cmd("%s/results.csv", output));
         ck_assert_ptr_nonnull(csv[gpu]);
