@@ -219,7 +219,7 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
 {
     const int l = it->layer, n = it->count;
     rs_chunk view = sub_chunk(c, it->offset, n);
-    if (e->needs & RS_NEEDS_PROBS)
+    if ((e->needs & RS_NEEDS_PROBS) && (!e->device_routed || e->device_host_probs))
         softmax_layer(&view, l, &scratch->softmax);
     for (int r = 0; r < e->num_routers; r++) {
         router_slot *rs = &e->routers[r];

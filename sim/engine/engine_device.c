@@ -261,6 +261,35 @@ static void softmax_rows(int device, const float *logits, float *probs, int64_t 
     }
 }
 
+/* Whether the CPU reads router r's decisions of this chunk: a metric of it
+ * measured there, its capacity stage, the reference of agreement metrics,
+ * cross-layer metrics or the decisions file (needs_full). */
+static int decisions_needed(const engine *e, int r)
+{
+    if (e->needs_full || e->routers[r].capacity.enabled || r == e->ref_router)
+        return 1;
+    for (int m = 0; m < e->num_metric_slots; m++)
+        if (e->metrics[m].router == r && !e->metrics[m].device_done)
+            return 1;
+    return 0;
+}
+
+/* Whether the CPU needs the chunk's softmax: a router or metric there that
+ * reads probabilities, a capacity stage (drop_policy=probs), a reference. */
+static int host_needs_probs(const engine *e)
+{
+    if (e->ref_router >= 0 || e->paired)
+        return 1;
+    for (int r = 0; r < e->num_routers; r++)
+        if ((!e->routers[r].on_device && (e->routers[r].shape.needs & RS_NEEDS_PROBS)) ||
+            e->routers[r].capacity.enabled)
+            return 1;
+    for (int m = 0; m < e->num_metric_slots; m++)
+        if (!e->metrics[m].device_done && (e->metrics[m].spec->type->needs & (RS_NEEDS_PROBS | RS_WANTS_PROBS)))
+            return 1;
+    return 0;
+}
+
 int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
 {
     struct rs_device_state *d = e->device;
@@ -313,10 +342,13 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
             if (ms->on_device && ms->router == r)
                 ms->device_done = ms->spec->type->update_device(ms->acc, &view, &out) == 0;
         }
+        if (!decisions_needed(e, r))
+            continue;
         const size_t slots = (size_t)rows * (size_t)rs->shape.kmax;
         RS_TRY(download(d->device, rs->dec.ids, d->ids[r], slots * sizeof(int32_t), err));
         RS_TRY(download(d->device, rs->dec.weights, d->weights[r], slots * sizeof(float), err));
     }
+    e->device_host_probs = host_needs_probs(e);
     d->route_seconds += rs_now() - t_route;
     d->chunks++;
     e->device_routed = 1;

@@ -145,6 +145,7 @@ struct rs_engine {
     struct rs_device_state *device;
     int device_routed;
     const uint16_t *chunk_stored; /* the chunk's 16-bit logits as stored, NULL for float32 (engine_chunk.c) */
+    int device_host_probs; /* a routed chunk still needs the CPU's softmax (a CPU router, metric or capacity stage) */
 };
 
 /* Buffers for a chunk of n tokens, routed whole or (e->banded) in bands of
