@@ -1,8 +1,8 @@
 /* The device path: buffers in the offload device's memory, the chunk's
- * upload, the softmax there and the routers' device hooks, then the
- * decisions back into each router's dec. Target regions run on the host
- * when the device is the host (ROUTESIM_ALLOW_HOST_FALLBACK=1), with the
- * same code. */
+ * upload (16-bit rows widened there), the softmax there, the routers' and
+ * metrics' device hooks, then the decisions back into each router's dec
+ * where the CPU reads them. Target regions run on the host when the device
+ * is the host (ROUTESIM_ALLOW_HOST_FALLBACK=1), with the same code. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>

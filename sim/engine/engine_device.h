@@ -1,7 +1,7 @@
 /* The device path of the engine (--device gpu, docs/gpu.md): per chunk,
  * the logits go to the OpenMP offload device, the softmax and every router
- * with a device hook run there, and their decisions come back for the
- * capacity stage and the metrics, which run on the CPU. */
+ * and metric with a device hook run there, and the decisions come back
+ * where the CPU reads them (the capacity stage, the other metrics). */
 #ifndef ROUTESIM_ENGINE_DEVICE_H
 #define ROUTESIM_ENGINE_DEVICE_H
 
@@ -19,7 +19,9 @@ struct rs_engine;
  * stderr, in one line, what runs where. */
 int rs_engine_device_setup(struct rs_engine *e, rs_error *err);
 /* Routes chunk c with every router marked for the device (a no-op without
- * any): their decisions are then in their dec, as if route_layer had run. */
+ * any) and measures it with their metrics marked for the device: the
+ * decisions the CPU reads are then in their dec, as if route_layer had run,
+ * and those metrics' accumulators hold the chunk. */
 int rs_engine_device_route(struct rs_engine *e, const rs_chunk *c, rs_error *err);
 void rs_engine_device_free(struct rs_engine *e);
 
