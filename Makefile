@@ -4,6 +4,7 @@
 #   make demo       install missing packages, build, run experiments/quickstart.json
 #   make check      install missing packages, run the test suite (also under ASan/UBSan and MPI)
 #   make MPI=1      build/mpi/routesim (mpicc): routesim run split across MPI ranks (docs/cluster.md)
+#   make GPU=1      build/gpu/routesim with OpenMP offload to NVIDIA GPUs (docs/gpu.md)
 #   make fuzz       the libFuzzer targets of tests/fuzz/ (clang); make fuzz-smoke runs each 60 s
 #   make bench      throughput against a numpy implementation of the same computation
 #   make install PREFIX=/usr/local   (or PREFIX=$HOME/.local: bin/routesim, lib/libroutesim.{a,so}, include/routesim/)
@@ -17,6 +18,23 @@ BUILD ?= build/mpi
 ifeq ($(origin CC),default)
 CC := mpicc
 endif
+endif
+# make GPU=1: build/gpu/, every source compiled with GCC's nvptx offload
+# compiler as well (docs/gpu.md); build/gpu/lib/ gets the libraries a
+# GPU machine without a compiler lacks.
+# Other builds compile the target regions for the host only.
+ifeq ($(GPU),1)
+BUILD ?= build/gpu
+OFFLOAD_FLAGS := -foffload=nvptx-none -foffload-options=nvptx-none=-misa=sm_80 \
+                 -foffload-options=nvptx-none=-ffp-contract=off -foffload-options=-lm
+# GCC's offload table object is not position independent: a PIE would
+# carry text relocations next to the kernels' ifuncs (target_clones), so
+# the binary is not a PIE and libroutesim.so gets no device image (its
+# target regions run on the host).
+BIN_LDFLAGS := -no-pie
+SHLIB_LDLIBS = $(filter-out -foffload%,$(LDLIBS)) -foffload=disable
+else
+OFFLOAD_FLAGS := -foffload=disable
 endif
 BUILD ?= build
 # ROUTESIM_ISA=v4|v3|baseline (make variable or environment): every cloned
@@ -43,9 +61,10 @@ CFLAGS ?= -O2 -g
 # marked RS_API (include/routesim/api.h) are visible outside the binary and
 # the shared library; -fPIC lets the same objects make both.
 STD_FLAGS := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -fopenmp \
-             -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC $(ISA_FLAGS)
+             -fno-trapping-math -fno-math-errno -fvisibility=hidden -fPIC $(ISA_FLAGS) $(OFFLOAD_FLAGS)
 ALL_CFLAGS = $(STD_FLAGS) $(CFLAGS) -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS)
-LDLIBS = $(PKG_LIBS) -fopenmp -lm -lz -ldl
+LDLIBS = $(PKG_LIBS) -fopenmp $(OFFLOAD_FLAGS) -lm -lz -ldl
+SHLIB_LDLIBS ?= $(LDLIBS)
 # The binary exports the public API (RS_API) so plugins (dlopen) can call it.
 EXPORTS := $(BUILD)/gen/exports.dynlist
 EXPORT_LIB = -Wl,--dynamic-list=$(EXPORTS) -Wl,--whole-archive $(1) -Wl,--no-whole-archive
@@ -91,7 +110,7 @@ TEST_PLUGINS := $(patsubst tests/plugins/%.c,$(BUILD)/tests/plugins/%.so,$(wildc
 PLUGIN_ENV = ROUTESIM_PLUGIN=$(abspath $(PLUGIN)) ROUTESIM_BAD_PLUGIN=$(abspath $(BUILD)/tests/plugins/bad_abi.so) \
              ROUTESIM_TEST_PLUGINS=$(abspath $(BUILD)/tests/plugins)
 
-.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests isa-tests mpi-tests bench docs \
+.PHONY: all deps demo check layer-tests api-tests unit-tests san-tests interop-tests python-tests isa-tests mpi-tests gpu-tests bench docs \
         fuzz fuzzers fuzz-smoke fuzz-replay install uninstall \
         clean FORCE
 
@@ -155,11 +174,12 @@ $(LIB): $(call obj,$(LIB_SRC))
 $(SHLIB): $(call obj,$(LIB_SRC)) $(BUILD)/gen/libroutesim.map
 	$(call say,LINK,$@)
 	$(Q)$(CC) -shared -Wl,-soname,libroutesim.so -Wl,-z,defs -Wl,--version-script=$(BUILD)/gen/libroutesim.map \
-	    -o $@ $(call obj,$(LIB_SRC)) $(LDLIBS)
+	    -o $@ $(call obj,$(LIB_SRC)) $(SHLIB_LDLIBS)
 
 $(BIN): $(call obj,$(CLI_SRC)) $(LIB) $(EXPORTS)
 	$(call say,LINK,$@)
-	$(Q)$(CC) -fopenmp -o $@ $(call obj,$(CLI_SRC)) $(call EXPORT_LIB,$(LIB)) $(LDLIBS)
+	$(Q)$(CC) -fopenmp $(BIN_LDFLAGS) -o $@ $(call obj,$(CLI_SRC)) $(call EXPORT_LIB,$(LIB)) $(LDLIBS)
+	$(if $(filter 1,$(GPU)),$(Q)scripts/gpu-bundle.sh $@ $(@D)/lib)
 
 $(TESTS): $(call obj,$(TEST_SRC)) $(LIB) $(BUILD)/gen/suites.h
 	@mkdir -p $(@D)
@@ -209,7 +229,7 @@ check: deps
 	@export RS_CHECK_START=$$(date +%s); \
 	 echo "== build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(BIN) $(LIB) $(SHLIB) $(TESTS) $(PLUGIN) $(TEST_PLUGINS) && \
-	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests mpi-tests && \
+	 $(MAKE) --no-print-directory layer-tests api-tests unit-tests interop-tests python-tests mpi-tests gpu-tests && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) isa-tests && \
 	 echo "== ASan/UBSan build$(at)" && \
 	 $(MAKE) --no-print-directory $(CHECK_JOBS) $(SAN_BIN) $(SAN_TESTS) $(REPLAYS) && \
@@ -225,6 +245,19 @@ mpi-tests: $(BIN)
 	   tests/mpi_test.sh $(BUILD)/mpi/routesim $(BIN); \
 	 else \
 	   echo "mpi-tests: SKIPPED: mpicc or mpirun not found (scripts/install-deps.sh installs libopenmpi-dev openmpi-bin)"; \
+	 fi
+
+# The offload build (make GPU=1, in $(BUILD)/gpu) holds an nvptx image and,
+# its target regions run on the host, gives --device cpu's results with
+# --device gpu; skipped, saying so, where GCC has no nvptx offload compiler.
+gpu-tests: $(BIN)
+	@echo "== GPU offload build and tests (tests/gpu_test.sh)$(at)"
+	$(Q)if $(CC) -v 2>&1 | grep -q 'OFFLOAD_TARGET_NAMES=.*nvptx-none' && \
+	       [ -e "$$($(CC) -print-prog-name=lto-wrapper | xargs dirname)/accel/nvptx-none/mkoffload" ]; then \
+	   $(MAKE) --no-print-directory $(CHECK_JOBS) GPU=1 BUILD=$(BUILD)/gpu $(BUILD)/gpu/routesim && \
+	   tests/gpu_test.sh $(BUILD)/gpu/routesim $(BIN); \
+	 else \
+	   echo "gpu-tests: SKIPPED: no nvptx offload compiler (scripts/install-deps.sh installs gcc-12-offload-nvptx)"; \
 	 fi
 
 # The include rules of docs/architecture.md hold, and the checker catches a breach.
@@ -294,7 +327,7 @@ FUZZ_LIMITS := -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=20
 $(BUILD)/fuzz/obj/%.o: %.c $(BUILD)/gen/flags | $(BUILD)/gen/version.h
 	@mkdir -p $(@D)
 	$(call say,CC-FUZZ,$<)
-	$(Q)$(FUZZ_CC) $(STD_FLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
+	$(Q)$(FUZZ_CC) $(filter-out -foffload%,$(STD_FLAGS)) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -Iinclude -I. -I$(BUILD)/gen $(PKG_CFLAGS) \
 	    -MMD -MP -c $< -o $@
 
 $(FUZZ_LIB): $(call fuzz_obj,$(LIB_SRC))
@@ -304,7 +337,7 @@ $(FUZZ_LIB): $(call fuzz_obj,$(LIB_SRC))
 
 $(BUILD)/fuzz/fuzz_%: $(BUILD)/fuzz/obj/tests/fuzz/fuzz_%.o $(call fuzz_obj,$(FUZZ_HELPERS)) $(FUZZ_LIB)
 	$(call say,LINK,$@)
-	$(Q)$(FUZZ_CC) -fopenmp -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	$(Q)$(FUZZ_CC) -fopenmp -fsanitize=fuzzer,address,undefined -o $@ $^ $(filter-out -foffload%,$(LDLIBS))
 
 $(BUILD)/san/fuzz/replay_%: $(BUILD)/san/obj/tests/fuzz/fuzz_%.o $(call san_obj,tests/fuzz/replay_main.c $(FUZZ_HELPERS)) \
                             $(SAN_LIB)
@@ -361,6 +394,8 @@ $(CACHE_COMPARE): bench/cache_compare.c bench/libcachesim_port.c bench/libcaches
 bench: deps
 	@$(MAKE) --no-print-directory all $(NAIVE) $(CACHE_COMPARE)
 	@if command -v mpicc >/dev/null; then $(MAKE) --no-print-directory MPI=1 CC=mpicc BUILD=$(BUILD)/mpi $(BUILD)/mpi/routesim; fi
+	@if $(CC) -v 2>&1 | grep -q 'OFFLOAD_TARGET_NAMES=.*nvptx-none'; then \
+	   $(MAKE) --no-print-directory GPU=1 BUILD=$(BUILD)/gpu $(BUILD)/gpu/routesim; fi
 	$(PYTHON) bench/run_bench.py --routesim $(BIN) --naive $(NAIVE)
 	@for b in $(sort $(wildcard bench/bench_*.py)); do echo; $(PYTHON) $$b --routesim $(BIN) || exit 1; done
 

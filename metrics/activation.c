@@ -3,6 +3,7 @@
  * Everything is an integer histogram of k_t, so values do not depend on
  * chunking or merge order. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -53,6 +54,16 @@ static int activation_create(void **out, const rs_params *params, const rs_metri
     return 0;
 }
 
+/* k_t of one decision row: its kept experts among the first K slots. The
+ * same function on the CPU and the device. */
+static int activation_kept(const int32_t *ids, int K)
+{
+    int k = 0;
+    for (int j = 0; j < K; j++)
+        k += ids[j] >= 0;
+    return k;
+}
+
 static void activation_update_layer(void *p, const rs_chunk *c, int layer, const rs_decisions *dec,
                                     const rs_metric_ref *ref)
 {
@@ -63,12 +74,46 @@ static void activation_update_layer(void *p, const rs_chunk *c, int layer, const
     for (int t = 0; t < c->n; t++) {
         if (!rs_row_observed(c, dec, t, layer))
             continue;
-        const int32_t *ids = dec->ids + rs_decision_row(c, dec, t, layer);
-        int k = 0;
-        for (int j = 0; j < K; j++)
-            k += ids[j] >= 0;
-        hist[k]++;
+        hist[activation_kept(dec->ids + rs_decision_row(c, dec, t, layer), K)]++;
     }
+}
+
+/* The histogram of the chunk counted on the device (atomic integer adds:
+ * the order does not matter), then added to acc's. */
+static int activation_update_device(void *p, const rs_device_chunk *c, const rs_decisions *dec)
+{
+    activation_acc *a = p;
+    if (c->n == 0)
+        return 0;
+    const int L = c->L, width = a->kmax + 1, kmax = dec->kmax, K = dec->kmax < a->kmax ? dec->kmax : a->kmax;
+    const size_t cells = (size_t)L * (size_t)width;
+    int64_t *counts = calloc(cells, sizeof *counts);
+    int64_t *hist = omp_target_alloc(cells * sizeof *hist, c->device);
+    const int host = omp_get_initial_device();
+    if (!counts || !hist || omp_target_memcpy(hist, counts, cells * sizeof *hist, 0, 0, c->device, host) != 0) {
+        free(counts);
+        if (hist)
+            omp_target_free(hist, c->device);
+        return -1;
+    }
+    const int32_t *ids = dec->ids;
+    const uint8_t *valid = c->valid;
+    const int64_t rows = (int64_t)c->n * L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(hist, ids, valid)
+    for (int64_t r = 0; r < rows; r++) {
+        if (valid && valid[r / L] != 1)
+            continue;
+        const int64_t cell = (r % L) * width + activation_kept(ids + r * kmax, K);
+#pragma omp atomic update
+        hist[cell] += 1;
+    }
+    int rc = omp_target_memcpy(counts, hist, cells * sizeof *hist, 0, 0, host, c->device);
+    omp_target_free(hist, c->device);
+    if (rc == 0)
+        for (size_t i = 0; i < cells; i++)
+            a->hist[i] += counts[i];
+    free(counts);
+    return rc != 0 ? -1 : 0;
 }
 
 static int activation_merge(void *p, const void *q, rs_error *err)
@@ -127,6 +172,7 @@ static const rs_metric_type activation_type = {
     .finalize = activation_finalize,
     .destroy = activation_destroy,
     .checkpoint = activation_checkpoint,
+    .update_device = activation_update_device,
 };
 
 const rs_metric_type *const rs_metric_activation = &activation_type;

@@ -2,6 +2,7 @@
  * (docs/metrics.md#load). Counts are integers and probability sums fixed
  * point, so every value is independent of chunking and merge order. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,98 @@ static void load_update_layer(void *p, const rs_chunk *c, int layer, const rs_de
     }
 }
 
+/* The device's counts of a whole chunk: per (layer, batch of the chunk,
+ * expert) kept assignments and per (layer, expert) fixed-point probability
+ * sums, integer atomic adds (order free); then, on the host, each layer's
+ * batches are filled in token order as load_update_layer fills them.
+ * Without a capacity stage (the engine's rule for device metrics) nothing
+ * is dropped and every token sits in the first position bin. */
+static int load_update_device(void *p, const rs_device_chunk *c, const rs_decisions *dec)
+{
+    load_acc *a = p;
+    if (!a) /* asked about any accumulator */
+        return 0;
+    const int want_probs = a->with_probs && a->scoring == RS_SCORING_SOFTMAX;
+    if (a->with_probs && !want_probs)
+        return -1; /* other scorings call libm per row */
+    if (c->n == 0)
+        return 0;
+    if (want_probs && !c->probs)
+        return -1;
+    const int L = c->L, E = a->E, K = dec->kmax;
+    const int64_t B = a->batch, t0 = c->t0, first = t0 / B, batches = (t0 + c->n - 1) / B - first + 1;
+    const size_t load_cells = (size_t)L * (size_t)batches * (size_t)E, prob_cells = (size_t)L * (size_t)(E + 1);
+    const size_t cells = load_cells + (want_probs ? prob_cells : 0);
+    int64_t *host_counts = calloc(cells, sizeof *host_counts);
+    int64_t *counts = omp_target_alloc(cells * sizeof *counts, c->device);
+    const int host = omp_get_initial_device();
+    int rc = !host_counts || !counts ||
+             omp_target_memcpy(counts, host_counts, cells * sizeof *counts, 0, 0, c->device, host) != 0;
+    if (rc == 0) {
+        const int32_t *ids = dec->ids;
+        const uint8_t *valid = c->valid;
+        const float *probs = want_probs ? c->probs : NULL;
+        const int64_t rows = (int64_t)c->n * L, n_batches = batches;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(counts, ids, valid, probs)
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t t = r / L, l = r % L;
+            if (valid && valid[t] != 1)
+                continue;
+            int64_t *row_loads = counts + ((size_t)l * (size_t)n_batches + (size_t)((t0 + t) / B - first)) * (size_t)E;
+            for (int j = 0; j < K; j++) {
+                const int32_t e = ids[r * K + j];
+                if (e >= 0) {
+#pragma omp atomic update
+                    row_loads[e] += 1;
+                }
+            }
+            if (probs) {
+                int64_t *sums = counts + load_cells + (size_t)l * (size_t)(E + 1);
+                for (int e = 0; e < E; e++) {
+                    const int64_t fixed = rs_prob_fixed(probs[r * E + e]);
+#pragma omp atomic update
+                    sums[e] += fixed;
+                }
+#pragma omp atomic update
+                sums[E] += 1; /* tokens */
+            }
+        }
+        rc = omp_target_memcpy(host_counts, counts, cells * sizeof *counts, 0, 0, host, c->device) != 0;
+    }
+    if (counts)
+        omp_target_free(counts, c->device);
+    if (rc != 0) {
+        free(host_counts);
+        return -1;
+    }
+    for (int l = 0; l < L; l++) {
+        load_layer *ly = &a->layers[l];
+        for (int64_t b = 0; b < batches; b++) {
+            const int64_t index = first + b;
+            const int64_t from = index * B > t0 ? index * B : t0;
+            const int64_t to = (index + 1) * B < t0 + c->n ? (index + 1) * B : t0 + c->n;
+            const int64_t *add = host_counts + ((size_t)l * (size_t)batches + (size_t)b) * (size_t)E;
+            open_group *g = group_slot(ly, index);
+            for (int e = 0; e < E; e++) {
+                ly->loads[e] += add[e];
+                g->loads[e] += add[e];
+                ly->requested[0] += add[e];
+            }
+            g->tokens += to - from;
+            if (g->tokens == B)
+                close_group(ly, g, E);
+        }
+        if (want_probs) {
+            const int64_t *sums = host_counts + load_cells + (size_t)l * (size_t)(E + 1);
+            for (int e = 0; e < E; e++)
+                ly->probs[e] += sums[e];
+            ly->prob_tokens += sums[E];
+        }
+    }
+    free(host_counts);
+    return 0;
+}
+
 static int load_merge(void *p, const void *q, rs_error *err)
 {
     load_acc *a = p;
@@ -456,6 +549,7 @@ static const rs_metric_type load_type = {
     .needs = RS_WANTS_PROBS, /* aux_loss needs the router's probabilities; the rest works on top-k-only traces */
     .create = load_create,
     .update_layer = load_update_layer,
+    .update_device = load_update_device,
     .merge = load_merge,
     .seal = load_seal,
     .finalize = load_finalize,

@@ -2,7 +2,8 @@
 # Installs the Debian packages routesim needs to build, test and plot.
 # As root it runs apt-get; otherwise it prints the exact command to run.
 #
-#   scripts/install-deps.sh         what make, make check and make bench need (OpenMPI: make MPI=1)
+#   scripts/install-deps.sh         what make, make check and make bench need (OpenMPI: make MPI=1,
+#                                   GCC's nvptx offload compiler: make GPU=1)
 #   scripts/install-deps.sh fuzz    also clang and libFuzzer, for make fuzz
 set -euo pipefail
 
@@ -12,6 +13,7 @@ packages=(
   gnuplot-nox fonts-urw-base35
   python3-numpy python3-h5py python3-pandas python3-torch python3-pip python3-setuptools
   libopenmpi-dev openmpi-bin
+  gcc-12-offload-nvptx
 )
 if [ "${1:-}" = "fuzz" ]; then
   packages+=(clang libclang-rt-dev libomp-dev)

@@ -12,6 +12,7 @@
 
 #include "routesim/checkpoint.h"
 #include "routesim/chunk.h"
+#include "routesim/device.h"
 #include "routesim/error.h"
 #include "routesim/params.h"
 
@@ -147,6 +148,19 @@ typedef struct rs_metric_type {
      * routes the trace once more before the pass, with the same router, to
      * count it (a resumed pass counts again). */
     unsigned (*needs_counts)(const rs_params *params);
+    /* Optional (--device gpu, docs/gpu.md): adds every (token, layer) of a
+     * whole chunk to acc from decisions in device memory (dec: [n, L,
+     * kmax], routesim/device.h), as update_layer would, with exact,
+     * order-independent sums (integer counts), so the results equal the
+     * CPU's. Observed rows are those of valid tokens (chunk->valid, NULL =
+     * all). Returns 0, or nonzero having added nothing (the engine then
+     * measures the chunk on the CPU from the decisions); the engine asks
+     * once with an empty chunk (n = 0), which must change nothing, whether
+     * the family takes this accumulator's configuration (acc may be NULL
+     * then: answer for any). Used for metrics
+     * of a router routed on the device without a capacity stage, outside
+     * breakdowns and reference comparisons. */
+    int (*update_device)(void *acc, const rs_device_chunk *chunk, const rs_decisions *dec);
 } rs_metric_type;
 
 /* Registry: built-ins, then plugins in load order. */

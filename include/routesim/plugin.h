@@ -31,13 +31,14 @@
 
 /* Bumped whenever the plugin interface changes in a way sizes do not show
  * (a field's meaning, a function's signature, this list). */
-#define RS_PLUGIN_ABI_VERSION 4
+#define RS_PLUGIN_ABI_VERSION 5
 
 /* The structures a plugin shares with routesim, in the order of
  * routesim_plugin_sizes. */
 #define RS_PLUGIN_STRUCTS(X)                                                 \
     X(rs_error) X(rs_param_def) X(rs_params)                                 \
     X(rs_trace_info) X(rs_groups) X(rs_chunk) X(rs_decisions)                \
+    X(rs_device_chunk)                                                       \
     X(rs_router_setup) X(rs_router_shape) X(rs_router_type)                  \
     X(rs_metric_output) X(rs_metric_setup) X(rs_metric_ref) X(rs_metric_type)
 

@@ -12,6 +12,7 @@
 
 #include "routesim/checkpoint.h"
 #include "routesim/chunk.h"
+#include "routesim/device.h"
 #include "routesim/error.h"
 #include "routesim/params.h"
 
@@ -91,6 +92,17 @@ typedef struct rs_router_type {
      * state and may leave it NULL; any other router without it makes its
      * pass run without checkpoints. */
     void (*checkpoint)(void *state, rs_state_io *io);
+    /* Optional, for routers that are neither stateful nor grouped: routes
+     * every (token, layer) of a whole chunk held in device memory
+     * (routesim/device.h; prepare_chunk saw the chunk on the host first)
+     * into out, whose ids and weights [n, L, kmax] are device memory too,
+     * with the same bits route_layer gives (docs/gpu.md). Returns 0,
+     * or nonzero without launching anything when this configuration cannot
+     * run there (a k beyond the device's row scratch): the engine asks once
+     * with an empty chunk (n = 0) before routing, and a router that
+     * declines then routes on the CPU. Rows of invalid tokens are
+     * overwritten afterwards, as on the CPU. */
+    int (*route_device)(void *state, const rs_device_chunk *chunk, rs_decisions *out);
 } rs_router_type;
 
 /* The checkpoint function of a router whose state lasts one chunk at most

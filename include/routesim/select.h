@@ -72,6 +72,20 @@ __attribute__((always_inline)) static inline void rs_topk_insert(float x, int32_
     idx[pos] = e;
 }
 
+/* Writes to idx[0..k) the indices of the k largest of v[0..n) by
+ * insertion: the ids rs_topk_indices gives (the same order and ties), with
+ * no scratch beyond vals (k floats) and no call out of line, as device code
+ * (routesim/device.h) needs. Slots a NaN row leaves empty hold -1. */
+__attribute__((always_inline)) static inline void rs_topk_insert_row(const float *v, int n, int k, int32_t *idx,
+                                                                     float *vals)
+{
+    int m = 0;
+    for (int j = 0; j < k; j++)
+        idx[j] = -1;
+    for (int e = 0; e < n; e++)
+        rs_topk_insert(v[e], e, k, &m, idx, vals);
+}
+
 /* Candidates the branch-free ranking handles (more fall back to insertion). */
 #define RS_RANK_MAX_CANDIDATES 64
 

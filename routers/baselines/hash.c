@@ -19,6 +19,7 @@
  * in). State that spans chunks (the last id of a chunk, the balanced table)
  * is updated in prepare_chunk, which the engine calls once per chunk in
  * token order, so decisions do not depend on chunking or threads. */
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,11 @@ typedef struct hash_state {
     size_t table_size, table_used;
     int64_t *load;
     int32_t *perm;
+    /* --device gpu: the chunk's keys and the permutations in device memory */
+    int device;
+    uint64_t *device_keys;
+    size_t device_key_capacity;
+    int32_t *device_perm;
 } hash_state;
 
 static const rs_param_def hash_params[] = {
@@ -60,6 +66,10 @@ static void hash_destroy(void *state)
     hash_state *s = state;
     if (!s)
         return;
+    if (s->device_keys)
+        omp_target_free(s->device_keys, s->device);
+    if (s->device_perm)
+        omp_target_free(s->device_perm, s->device);
     free(s->keys);
     free(s->table);
     free(s->load);
@@ -191,6 +201,19 @@ static int hash_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
     return 0;
 }
 
+/* The expert of token t at layer: the same function on the CPU and the
+ * device. keys: prepare_chunk's (NULL in random mode); perm: the layer's
+ * permutation (balanced mode), else NULL. */
+static int32_t hash_expert(uint64_t seed, int E, int layer, const uint64_t *keys, const int32_t *perm,
+                           const int32_t *token_ids, int64_t t)
+{
+    if (perm)
+        return perm[keys[t]];
+    uint64_t key = keys ? keys[t] : (uint64_t)(uint32_t)token_ids[t];
+    rs_rng rng = rs_rng_keyed(seed, (uint64_t)layer, key);
+    return (int32_t)rs_rng_below(&rng, (uint64_t)E);
+}
+
 static void hash_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     const hash_state *s = state;
@@ -200,17 +223,53 @@ static void hash_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
     const int32_t *perm = s->mode == HASH_BALANCED ? s->perm + (size_t)layer * (size_t)E : NULL;
     for (int t = 0; t < c->n; t++) {
         size_t row = rs_decision_row(c, out, t, layer);
-        int32_t expert;
-        if (perm) {
-            expert = perm[keys[t]];
-        } else {
-            uint64_t key = keys ? keys[t] : (uint64_t)(uint32_t)c->token_ids[t];
-            rs_rng rng = rs_rng_keyed(s->seed, (uint64_t)layer, key);
-            expert = (int32_t)rs_rng_below(&rng, (uint64_t)E);
-        }
-        out->ids[row] = expert;
+        out->ids[row] = hash_expert(s->seed, E, layer, keys, perm, c->token_ids, t);
         out->weights[row] = 1.0f;
     }
+}
+
+/* The device sees the whole chunk prepare_chunk saw: its keys (and the
+ * permutations, which balanced mode never changes) are copied to device
+ * buffers the router owns. */
+static int hash_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    hash_state *s = state;
+    const int E = c->E, L = c->L, kmax = out->kmax;
+    const int host = omp_get_initial_device();
+    if (c->n == 0)
+        return 0;
+    if (s->mode != HASH_RANDOM && (size_t)c->n > s->device_key_capacity) {
+        if (s->device_keys)
+            omp_target_free(s->device_keys, s->device);
+        s->device_keys = omp_target_alloc((size_t)c->n * sizeof *s->device_keys, c->device);
+        s->device_key_capacity = s->device_keys ? (size_t)c->n : 0;
+        s->device = c->device;
+    }
+    if (s->mode == HASH_BALANCED && !s->device_perm) {
+        const size_t bytes = (size_t)L * (size_t)E * sizeof *s->perm;
+        s->device_perm = omp_target_alloc(bytes, c->device);
+        s->device = c->device;
+        if (s->device_perm && omp_target_memcpy(s->device_perm, s->perm, bytes, 0, 0, c->device, host) != 0)
+            return -1;
+    }
+    if ((s->mode != HASH_RANDOM && !s->device_keys) || (s->mode == HASH_BALANCED && !s->device_perm))
+        return -1;
+    if (s->mode != HASH_RANDOM &&
+        omp_target_memcpy(s->device_keys, s->keys, (size_t)c->n * sizeof *s->keys, 0, 0, c->device, host) != 0)
+        return -1;
+    const uint64_t seed = s->seed;
+    const uint64_t *keys = s->mode == HASH_RANDOM ? NULL : s->device_keys;
+    const int32_t *perm = s->mode == HASH_BALANCED ? s->device_perm : NULL, *token_ids = c->token_ids;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+    const int64_t rows = (int64_t)c->n * L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(keys, perm, token_ids, ids, weights)
+    for (int64_t r = 0; r < rows; r++) {
+        const int layer = (int)(r % L);
+        ids[r * kmax] = hash_expert(seed, E, layer, keys, perm ? perm + (int64_t)layer * E : NULL, token_ids, r / L);
+        weights[r * kmax] = 1.0f;
+    }
+    return 0;
 }
 
 /* The last token of the previous chunk, and the balanced table (its slots
@@ -258,6 +317,7 @@ static const rs_router_type hash_type = {
     .route_layer = hash_route_layer,
     .destroy = hash_destroy,
     .checkpoint = hash_checkpoint,
+    .route_device = hash_route_device,
 };
 
 const rs_router_type *const rs_router_hash = &hash_type;

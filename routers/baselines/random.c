@@ -31,28 +31,46 @@ static int random_create(void **state, rs_router_shape *shape, const rs_params *
     return 0;
 }
 
+/* k distinct experts of one (layer, token) by Floyd's algorithm, O(k^2),
+ * weight 1/k each: the same function on the CPU and the device. */
+static void random_row(int k, int E, uint64_t seed, int layer, int64_t token, int32_t *ids, float *wt)
+{
+    const float w = 1.0f / (float)k;
+    rs_rng rng = rs_rng_keyed(seed, (uint64_t)layer, (uint64_t)token);
+    for (int j = E - k, m = 0; j < E; j++, m++) {
+        int32_t pick = (int32_t)rs_rng_below(&rng, (uint64_t)j + 1);
+        for (int i = 0; i < m; i++) {
+            if (ids[i] == pick) {
+                pick = j;
+                break;
+            }
+        }
+        ids[m] = pick;
+        wt[m] = w;
+    }
+}
+
 static void random_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     const random_state *s = state;
-    const int E = c->E, k = s->k;
-    const float w = 1.0f / (float)k;
     for (int t = 0; t < c->n; t++) {
-        int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
-        float *wt = out->weights + rs_decision_row(c, out, t, layer);
-        rs_rng rng = rs_rng_keyed(s->seed, (uint64_t)layer, (uint64_t)(c->t0 + t));
-        /* Floyd's algorithm: k distinct values of [0, E) in O(k^2). */
-        for (int j = E - k, m = 0; j < E; j++, m++) {
-            int32_t pick = (int32_t)rs_rng_below(&rng, (uint64_t)j + 1);
-            for (int i = 0; i < m; i++) {
-                if (ids[i] == pick) {
-                    pick = j;
-                    break;
-                }
-            }
-            ids[m] = pick;
-            wt[m] = w;
-        }
+        const size_t row = rs_decision_row(c, out, t, layer);
+        random_row(s->k, c->E, s->seed, layer, c->t0 + t, out->ids + row, out->weights + row);
     }
+}
+
+static int random_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    const random_state *s = state;
+    const int k = s->k, E = c->E, L = c->L, kmax = out->kmax;
+    const uint64_t seed = s->seed;
+    const int64_t t0 = c->t0, rows = (int64_t)c->n * L;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(ids, weights)
+    for (int64_t r = 0; r < rows; r++)
+        random_row(k, E, seed, (int)(r % L), t0 + r / L, ids + r * kmax, weights + r * kmax);
+    return 0;
 }
 
 static void random_destroy(void *state) { free(state); }
@@ -69,6 +87,7 @@ static const rs_router_type random_type = {
     .create = random_create,
     .route_layer = random_route_layer,
     .destroy = random_destroy,
+    .route_device = random_route_device,
 };
 
 const rs_router_type *const rs_router_random = &random_type;

@@ -258,6 +258,21 @@ __attribute__((always_inline)) static inline int rs_rank_prefix(const float *v, 
  * (rs_rank_prefix); past that, the whole row. rs_rank_walk_start returns
  * how many are ranked; rs_rank_walk_at returns the m-th expert, m counting
  * up from 0, updating that count. */
+/* The walk of rs_rank_walk_at without scratch, for device code
+ * (routesim/device.h): returns the m-th expert of v[0..n) in (-v, index)
+ * order (the same order: keys of rs_rank_key), given in *last the key of
+ * the (m-1)-th (anything for m = 0), which it updates. O(n) per step. */
+__attribute__((always_inline)) static inline int32_t rs_rank_walk_next(const float *v, int n, int m, uint64_t *last)
+{
+    uint64_t best = UINT64_MAX;
+    for (int e = 0; e < n; e++) {
+        uint64_t key = rs_rank_key(v[e], e);
+        best = (m == 0 || key > *last) && key < best ? key : best;
+    }
+    *last = best;
+    return (int32_t)(uint32_t)best;
+}
+
 __attribute__((always_inline)) static inline int rs_rank_walk_start(const float *v, int n, rs_rank_scratch *s)
 {
     return rs_rank_top(v, n, n < RS_LANES ? n : RS_LANES, s);

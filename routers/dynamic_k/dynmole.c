@@ -191,6 +191,39 @@ static void dynmole_route_layer(void *state, const rs_chunk *c, int layer, rs_de
     }
 }
 
+/* The top-p walk on the device. The entropy test calls libm (log, exp)
+ * for tokens near h_max, whose device versions need not give glibc's bits:
+ * with it (h_max < 1) dynmole runs on the CPU. */
+static int dynmole_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    const dynmole_state *s = state;
+    if (s->broadcast || c->E > RS_DEVICE_MAX_E)
+        return -1;
+    const double top_p = s->top_p;
+    const int keep_top_k = s->keep_top_k, E = c->E, kmax = out->kmax;
+    const float *logits = c->logits, *probs = c->probs;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+    const int64_t rows = (int64_t)c->n * c->L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, probs, ids, weights)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *z = logits + r * E, *p = probs + r * E;
+        int32_t order[RS_DEVICE_MAX_E];
+        uint64_t last = 0;
+        int m = 0;
+        double cum = 0.0;
+        while (m < E) {
+            order[m] = rs_rank_walk_next(z, E, m, &last);
+            cum += p[order[m]];
+            if (m >= keep_top_k && cum > top_p)
+                break;
+            m++;
+        }
+        rs_row_ranked_probs(ids + r * kmax, weights + r * kmax, order, p, m, kmax);
+    }
+    return 0;
+}
+
 static void dynmole_destroy(void *state) { free(state); }
 
 static const rs_router_type dynmole_type = {
@@ -208,6 +241,7 @@ static const rs_router_type dynmole_type = {
     .create = dynmole_create,
     .route_layer = dynmole_route_layer,
     .destroy = dynmole_destroy,
+    .route_device = dynmole_route_device,
 };
 
 const rs_router_type *const rs_router_dynmole = &dynmole_type;

@@ -5,6 +5,7 @@
  * experts. (AdaMoE trains a second gate for the null logits; a constant
  * logit is the replayable approximation. Reference: CengZihao/AdaMoE
  * exp_2/.../adaptive_moe_utils.py, CustomMixtralSparseMoeBlock.forward.) */
+#include <omp.h>
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
@@ -15,6 +16,10 @@
 typedef struct null_state {
     int n_null, k;
     double c;
+    /* the device path's ids and weights on the host */
+    int32_t *host_ids;
+    float *host_weights;
+    size_t host_cells;
 } null_state;
 
 static const rs_param_def null_params[] = {
@@ -32,7 +37,7 @@ static int null_create(void **state, rs_router_shape *shape, const rs_params *pa
     RS_TRY(rs_check_experts_at_most("null_experts", RS_RANK_MAX_E, tr, err));
     RS_CHECK(k <= E + n_null, err, "router null_experts: parameter k=%lld exceeds num_experts + n_null = %lld of %s",
              k, E + n_null, tr->path);
-    null_state *s = malloc(sizeof *s);
+    null_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router null_experts: out of memory");
     s->n_null = (int)n_null;
     s->k = (int)k;
@@ -81,7 +86,70 @@ static void null_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
     }
 }
 
-static void null_destroy(void *state) { free(state); }
+/* Selection on the device: the m real experts taken, ranked by insertion
+ * (rs_rank_top's order). Their softmax needs libm's exp, so the ids come
+ * back and the weights are computed on the host (rs_row_ranked_softmax,
+ * as route_layer) and sent to the device. */
+static int null_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    null_state *s = state;
+    const int kmax = out->kmax, E = c->E;
+    if (kmax > RS_DEVICE_MAX_K)
+        return -1;
+    if (c->n == 0)
+        return 0;
+    const int64_t rows = (int64_t)c->n * c->L;
+    const size_t cells = (size_t)rows * (size_t)kmax;
+    if (cells > s->host_cells) {
+        free(s->host_ids);
+        free(s->host_weights);
+        s->host_ids = malloc(cells * sizeof *s->host_ids);
+        s->host_weights = malloc(cells * sizeof *s->host_weights);
+        s->host_cells = s->host_ids && s->host_weights ? cells : 0;
+        if (!s->host_cells)
+            return -1;
+    }
+    const null_state params = {.n_null = s->n_null, .k = s->k, .c = s->c};
+    const float *logits = c->logits;
+    int32_t *ids = out->ids;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, ids)
+    for (int64_t r = 0; r < rows; r++) {
+        float vals[RS_DEVICE_MAX_K];
+        const float *z = logits + r * E;
+        int32_t *row = ids + r * kmax;
+        int m = real_experts_taken(z, E, &params);
+        for (int j = 0; j < kmax; j++)
+            row[j] = -1;
+        if (m > 0)
+            rs_topk_insert_row(z, E, m, row, vals);
+    }
+    const int host = omp_get_initial_device();
+    if (omp_target_memcpy(s->host_ids, ids, cells * sizeof *s->host_ids, 0, 0, host, c->device) != 0)
+        return -1;
+    const float *z = c->host_logits;
+    int32_t *host_ids = s->host_ids;
+    float *host_weights = s->host_weights;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        int32_t *row = host_ids + r * kmax;
+        float *w = host_weights + r * kmax;
+        int m = 0;
+        while (m < kmax && row[m] >= 0)
+            m++;
+        if (m > 0)
+            rs_row_ranked_softmax(row, w, row, z + r * E, m);
+        rs_pad_row(row, w, m, kmax);
+    }
+    return omp_target_memcpy(out->weights, s->host_weights, cells * sizeof *s->host_weights, 0, 0, c->device, host);
+}
+
+static void null_destroy(void *state)
+{
+    null_state *s = state;
+    free(s->host_ids);
+    free(s->host_weights);
+    free(s);
+}
 
 static const rs_router_type null_type = {
     .name = "null_experts",
@@ -97,6 +165,7 @@ static const rs_router_type null_type = {
     .create = null_create,
     .route_layer = null_route_layer,
     .destroy = null_destroy,
+    .route_device = null_route_device,
 };
 
 const rs_router_type *const rs_router_null_experts = &null_type;

@@ -54,6 +54,35 @@ static void threshold_route_layer(void *state, const rs_chunk *c, int layer, rs_
     }
 }
 
+/* The same walk on the device: experts in (-z, index) order until the
+ * mass kept before the next reaches t, weighted by rs_row_ranked_probs. */
+static int threshold_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    const threshold_state *s = state;
+    if (c->E > RS_DEVICE_MAX_E)
+        return -1;
+    const double t = s->t;
+    const int E = c->E, kmax = out->kmax;
+    const float *logits = c->logits, *probs = c->probs;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+    const int64_t rows = (int64_t)c->n * c->L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, probs, ids, weights)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *z = logits + r * E, *p = probs + r * E;
+        int32_t order[RS_DEVICE_MAX_E];
+        uint64_t last = 0;
+        int m = 0;
+        double before = 0.0; /* mass of the experts already kept */
+        do {
+            order[m] = rs_rank_walk_next(z, E, m, &last);
+            before += p[order[m++]];
+        } while (m < E && before < t);
+        rs_row_ranked_probs(ids + r * kmax, weights + r * kmax, order, p, m, kmax);
+    }
+    return 0;
+}
+
 static void threshold_destroy(void *state) { free(state); }
 
 static const rs_router_type threshold_type = {
@@ -71,6 +100,7 @@ static const rs_router_type threshold_type = {
     .create = threshold_create,
     .route_layer = threshold_route_layer,
     .destroy = threshold_destroy,
+    .route_device = threshold_route_device,
 };
 
 const rs_router_type *const rs_router_threshold = &threshold_type;

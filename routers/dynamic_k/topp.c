@@ -55,6 +55,37 @@ static void topp_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
     }
 }
 
+/* The same walk on the device: experts in (-z, index) order until their
+ * cumulative p exceeds p, weighted by rs_row_ranked_probs. */
+static int topp_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    const topp_state *s = state;
+    if (c->E > RS_DEVICE_MAX_E)
+        return -1;
+    const double top_p = s->p;
+    const int E = c->E, kmax = out->kmax;
+    const float *logits = c->logits, *probs = c->probs;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+    const int64_t rows = (int64_t)c->n * c->L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, probs, ids, weights)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *z = logits + r * E, *p = probs + r * E;
+        int32_t order[RS_DEVICE_MAX_E];
+        uint64_t last = 0;
+        int m = 0;
+        double cum = 0.0;
+        while (m < E) {
+            order[m] = rs_rank_walk_next(z, E, m, &last);
+            cum += p[order[m++]];
+            if (cum > top_p)
+                break;
+        }
+        rs_row_ranked_probs(ids + r * kmax, weights + r * kmax, order, p, m, kmax);
+    }
+    return 0;
+}
+
 static void topp_destroy(void *state) { free(state); }
 
 static const rs_router_type topp_type = {
@@ -71,6 +102,7 @@ static const rs_router_type topp_type = {
     .create = topp_create,
     .route_layer = topp_route_layer,
     .destroy = topp_destroy,
+    .route_device = topp_route_device,
 };
 
 const rs_router_type *const rs_router_topp = &topp_type;

@@ -64,13 +64,43 @@ static int deepseek_v3_create(void **state, rs_router_shape *shape, const rs_par
     return 0;
 }
 
+/* The row's scores s and biased scores s' (float32 throughout, as the
+ * official gate computes), and the group step on s': the same arithmetic on
+ * the CPU and the device. */
+__attribute__((always_inline)) static inline void deepseek_v3_scores(const deepseek_v3_state *s, const float *z,
+                                                                     const float *b, int E, float *score,
+                                                                     float *biased, double *group_score, uint8_t *keep)
+{
+#pragma omp simd
+    for (int e = 0; e < E; e++) {
+        score[e] = rs_fast_sigmoidf(z[e]);
+        biased[e] = score[e] + b[e];
+    }
+    if (s->n_group > 1) {
+        const int size = E / s->n_group;
+        rs_group_scores(biased, s->n_group, size, 1, group_score);
+        rs_keep_top_groups(group_score, s->n_group, s->topk_group, keep);
+        rs_mask_groups(biased, s->n_group, size, keep);
+    }
+}
+
+/* w = s_S / sum_S s * scale */
+__attribute__((always_inline)) static inline void deepseek_v3_weights(const deepseek_v3_state *s, const float *score,
+                                                                      const int32_t *ids, float *w)
+{
+    float sum = 0.0f;
+    for (int j = 0; j < s->k; j++)
+        sum += ids[j] >= 0 ? score[ids[j]] : 0.0f; /* -1 only for NaN rows (skipped) */
+    for (int j = 0; j < s->k; j++)
+        w[j] = ids[j] >= 0 && sum > 0.0f ? score[ids[j]] / sum * s->scale : 0.0f;
+}
+
 RS_VECTOR_CLONES
 static void deepseek_v3_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     const deepseek_v3_state *s = state;
-    const int E = c->E, k = s->k, n_group = s->n_group, size = E / n_group;
+    const int E = c->E, k = s->k;
     const float *b = c->bias + (size_t)layer * (size_t)E;
-    /* float32 throughout, as the official gate computes */
     float score[RS_ROW_MAX_E], biased[RS_ROW_MAX_E], vals[1024];
     double group_score[RS_MAX_GROUPS];
     uint8_t keep[RS_MAX_GROUPS];
@@ -78,23 +108,33 @@ static void deepseek_v3_route_layer(void *state, const rs_chunk *c, int layer, r
         const float *z = rs_chunk_logits(c, t, layer);
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
         float *w = out->weights + rs_decision_row(c, out, t, layer);
-#pragma omp simd
-        for (int e = 0; e < E; e++) {
-            score[e] = rs_fast_sigmoidf(z[e]);
-            biased[e] = score[e] + b[e];
-        }
-        if (n_group > 1) {
-            rs_group_scores(biased, n_group, size, 1, group_score);
-            rs_keep_top_groups(group_score, n_group, s->topk_group, keep);
-            rs_mask_groups(biased, n_group, size, keep);
-        }
+        deepseek_v3_scores(s, z, b, E, score, biased, group_score, keep);
         rs_topk_indices(biased, E, k, ids, vals);
-        float sum = 0.0f;
-        for (int j = 0; j < k; j++)
-            sum += ids[j] >= 0 ? score[ids[j]] : 0.0f; /* -1 only for NaN rows (skipped) */
-        for (int j = 0; j < k; j++)
-            w[j] = ids[j] >= 0 && sum > 0.0f ? score[ids[j]] / sum * s->scale : 0.0f;
+        deepseek_v3_weights(s, score, ids, w);
     }
+}
+
+static int deepseek_v3_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    const deepseek_v3_state *s = state;
+    if (s->k > RS_DEVICE_MAX_K || c->E > RS_DEVICE_MAX_E || s->n_group > RS_DEVICE_MAX_GROUPS)
+        return -1;
+    const deepseek_v3_state params = *s;
+    const int E = c->E, L = c->L, kmax = out->kmax;
+    const float *logits = c->logits, *bias = c->bias;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+    const int64_t rows = (int64_t)c->n * L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, bias, ids, weights)
+    for (int64_t r = 0; r < rows; r++) {
+        float score[RS_DEVICE_MAX_E], biased[RS_DEVICE_MAX_E], vals[RS_DEVICE_MAX_K];
+        double group_score[RS_DEVICE_MAX_GROUPS];
+        uint8_t keep[RS_DEVICE_MAX_GROUPS];
+        deepseek_v3_scores(&params, logits + r * E, bias + (r % L) * E, E, score, biased, group_score, keep);
+        rs_topk_insert_row(biased, E, params.k, ids + r * kmax, vals);
+        deepseek_v3_weights(&params, score, ids + r * kmax, weights + r * kmax);
+    }
+    return 0;
 }
 
 static void deepseek_v3_destroy(void *state) { free(state); }
@@ -114,6 +154,7 @@ static const rs_router_type deepseek_v3_type = {
     .create = deepseek_v3_create,
     .route_layer = deepseek_v3_route_layer,
     .destroy = deepseek_v3_destroy,
+    .route_device = deepseek_v3_route_device,
 };
 
 const rs_router_type *const rs_router_deepseek_v3 = &deepseek_v3_type;

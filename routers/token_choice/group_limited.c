@@ -51,12 +51,33 @@ static int group_limited_create(void **state, rs_router_shape *shape, const rs_p
     return 0;
 }
 
+/* The row to select from: z, with the groups outside the topk_group best
+ * (by their largest z, the order of their largest p) masked; the same
+ * arithmetic on the CPU and the device. */
+__attribute__((always_inline)) static inline void group_limited_mask(const group_limited_state *s, const float *z,
+                                                                     int E, float *row, double *group_score,
+                                                                     uint8_t *keep)
+{
+    const int size = E / s->n_group;
+    memcpy(row, z, (size_t)E * sizeof *row);
+    rs_group_scores(row, s->n_group, size, 0, group_score);
+    rs_keep_top_groups(group_score, s->n_group, s->topk_group, keep);
+    rs_mask_groups(row, s->n_group, size, keep);
+}
+
+__attribute__((always_inline)) static inline void group_limited_weights(const group_limited_state *s, const float *p,
+                                                                        const int32_t *ids, float *w)
+{
+    for (int j = 0; j < s->k; j++)
+        w[j] = ids[j] >= 0 ? p[ids[j]] * s->scale : 0.0f; /* -1 only for NaN rows (skipped) */
+}
+
 RS_VECTOR_CLONES
 static void group_limited_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     const group_limited_state *s = state;
-    const int E = c->E, k = s->k, n_group = s->n_group, size = E / n_group;
-    const int every_group = s->topk_group == n_group;
+    const int E = c->E, k = s->k;
+    const int every_group = s->topk_group == s->n_group;
     float row[RS_ROW_MAX_E], vals[1024];
     double group_score[RS_MAX_GROUPS];
     uint8_t keep[RS_MAX_GROUPS];
@@ -68,16 +89,38 @@ static void group_limited_route_layer(void *state, const rs_chunk *c, int layer,
         if (every_group) {
             rs_topk_indices(z, E, k, ids, vals);
         } else {
-            /* group score = max p, the same order as max z; then top-k in the kept groups */
-            memcpy(row, z, (size_t)E * sizeof *row);
-            rs_group_scores(row, n_group, size, 0, group_score);
-            rs_keep_top_groups(group_score, n_group, s->topk_group, keep);
-            rs_mask_groups(row, n_group, size, keep);
+            group_limited_mask(s, z, E, row, group_score, keep);
             rs_topk_indices(row, E, k, ids, vals);
         }
-        for (int j = 0; j < k; j++)
-            w[j] = ids[j] >= 0 ? p[ids[j]] * s->scale : 0.0f; /* -1 only for NaN rows (skipped) */
+        group_limited_weights(s, p, ids, w);
     }
+}
+
+static int group_limited_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    const group_limited_state *s = state;
+    if (s->k > RS_DEVICE_MAX_K || c->E > RS_DEVICE_MAX_E || s->n_group > RS_DEVICE_MAX_GROUPS)
+        return -1;
+    const group_limited_state params = *s;
+    const int E = c->E, kmax = out->kmax, every_group = s->topk_group == s->n_group;
+    const float *logits = c->logits, *probs = c->probs;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+    const int64_t rows = (int64_t)c->n * c->L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, probs, ids, weights)
+    for (int64_t r = 0; r < rows; r++) {
+        float row[RS_DEVICE_MAX_E], vals[RS_DEVICE_MAX_K];
+        double group_score[RS_DEVICE_MAX_GROUPS];
+        uint8_t keep[RS_DEVICE_MAX_GROUPS];
+        const float *z = logits + r * E;
+        if (!every_group) {
+            group_limited_mask(&params, z, E, row, group_score, keep);
+            z = row;
+        }
+        rs_topk_insert_row(z, E, params.k, ids + r * kmax, vals);
+        group_limited_weights(&params, probs + r * E, ids + r * kmax, weights + r * kmax);
+    }
+    return 0;
 }
 
 static void group_limited_destroy(void *state) { free(state); }
@@ -96,6 +139,7 @@ static const rs_router_type group_limited_type = {
     .create = group_limited_create,
     .route_layer = group_limited_route_layer,
     .destroy = group_limited_destroy,
+    .route_device = group_limited_route_device,
 };
 
 const rs_router_type *const rs_router_group_limited = &group_limited_type;

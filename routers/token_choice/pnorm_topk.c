@@ -50,6 +50,19 @@ static double pnorm(const double *x, int k, double p)
     return largest * pow(sum, 1.0 / p);
 }
 
+/* w of one row from its selected ids: the picked p over their p-norm. The
+ * same function on the CPU and, for p = 1 (no pow), on the device. */
+__attribute__((always_inline)) static inline void pnorm_weights(int k, double p, const float *prob,
+                                                                const int32_t *ids, double *picked, float *w)
+{
+    for (int j = 0; j < k; j++)
+        picked[j] = ids[j] >= 0 ? prob[ids[j]] : 0.0; /* -1 only for NaN rows (skipped) */
+    double norm = pnorm(picked, k, p);
+    double inv = norm > 0.0 ? 1.0 / norm : 0.0;
+    for (int j = 0; j < k; j++)
+        w[j] = (float)(picked[j] * inv);
+}
+
 static void pnorm_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     const pnorm_state *s = state;
@@ -62,13 +75,30 @@ static void pnorm_route_layer(void *state, const rs_chunk *c, int layer, rs_deci
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
         float *w = out->weights + rs_decision_row(c, out, t, layer);
         rs_topk_indices(z, E, k, ids, vals); /* softmax is monotone: select on z */
-        for (int j = 0; j < k; j++)
-            picked[j] = ids[j] >= 0 ? prob[ids[j]] : 0.0; /* -1 only for NaN rows (skipped) */
-        double norm = pnorm(picked, k, s->p);
-        double inv = norm > 0.0 ? 1.0 / norm : 0.0;
-        for (int j = 0; j < k; j++)
-            w[j] = (float)(picked[j] * inv);
+        pnorm_weights(k, s->p, prob, ids, picked, w);
     }
+}
+
+/* p != 1 needs libm's pow, whose bits the device's library need not
+ * share: such a router runs on the CPU. */
+static int pnorm_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    const pnorm_state *s = state;
+    if (s->k > RS_DEVICE_MAX_K || s->p != 1.0)
+        return -1;
+    const int k = s->k, E = c->E, kmax = out->kmax;
+    const float *logits = c->logits, *probs = c->probs;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+    const int64_t rows = (int64_t)c->n * c->L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, probs, ids, weights)
+    for (int64_t r = 0; r < rows; r++) {
+        float vals[RS_DEVICE_MAX_K];
+        double picked[RS_DEVICE_MAX_K];
+        rs_topk_insert_row(logits + r * E, E, k, ids + r * kmax, vals);
+        pnorm_weights(k, 1.0, probs + r * E, ids + r * kmax, picked, weights + r * kmax);
+    }
+    return 0;
 }
 
 static void pnorm_destroy(void *state) { free(state); }
@@ -87,6 +117,7 @@ static const rs_router_type pnorm_type = {
     .create = pnorm_create,
     .route_layer = pnorm_route_layer,
     .destroy = pnorm_destroy,
+    .route_device = pnorm_route_device,
 };
 
 const rs_router_type *const rs_router_pnorm_topk = &pnorm_type;

@@ -2,6 +2,7 @@
  * Llama 4 routes top-1 and gates the expert with the sigmoid of its logit,
  * independently of the other experts (no softmax, no renormalisation). */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 #include "routers/common/score_select.h"
@@ -11,6 +12,10 @@
 
 typedef struct sigmoid_state {
     int k, renorm;
+    /* the device path's ids and weights on the host */
+    int32_t *host_ids;
+    float *host_weights;
+    size_t host_cells;
 } sigmoid_state;
 
 static const rs_param_def sigmoid_params[] = {
@@ -23,7 +28,7 @@ static int sigmoid_create(void **state, rs_router_shape *shape, const rs_params 
 {
     int k = (int)rs_param_int(params, "k");
     RS_TRY(rs_check_param_experts("sigmoid_topk", "k", k, setup->trace, err));
-    sigmoid_state *s = malloc(sizeof *s);
+    sigmoid_state *s = calloc(1, sizeof *s);
     RS_CHECK(s, err, "router sigmoid_topk: out of memory");
     s->k = k;
     s->renorm = rs_param_bool(params, "renorm");
@@ -31,6 +36,21 @@ static int sigmoid_create(void **state, rs_router_shape *shape, const rs_params 
     shape->scoring = RS_SCORING_SIGMOID;
     *state = s;
     return 0;
+}
+
+/* w of one row from its selected ids: sigmoid gates (libm's exp),
+ * renormalised when asked. The same function for route_layer and for the
+ * device path, which runs it on the host. */
+static void sigmoid_weights(int k, int renorm, const float *z, const int32_t *ids, double *gate, float *w)
+{
+    double sum = 0.0;
+    for (int j = 0; j < k; j++) {
+        gate[j] = ids[j] >= 0 ? rs_sigmoid((double)z[ids[j]]) : 0.0;
+        sum += gate[j];
+    }
+    double norm = !renorm ? 1.0 : sum > 0.0 ? 1.0 / sum : 0.0;
+    for (int j = 0; j < k; j++)
+        w[j] = (float)(gate[j] * norm);
 }
 
 static void sigmoid_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
@@ -46,18 +66,60 @@ static void sigmoid_route_layer(void *state, const rs_chunk *c, int layer, rs_de
         /* the sigmoid is monotone, so the top-k of z is the top-k of s
          * (HF Llama4Router takes torch.topk of the logits too) */
         rs_topk_indices(z, E, k, ids, vals);
-        double sum = 0.0;
-        for (int j = 0; j < k; j++) {
-            gate[j] = ids[j] >= 0 ? rs_sigmoid((double)z[ids[j]]) : 0.0;
-            sum += gate[j];
-        }
-        double norm = !s->renorm ? 1.0 : sum > 0.0 ? 1.0 / sum : 0.0;
-        for (int j = 0; j < k; j++)
-            w[j] = (float)(gate[j] * norm);
+        sigmoid_weights(k, s->renorm, z, ids, gate, w);
     }
 }
 
-static void sigmoid_destroy(void *state) { free(state); }
+/* Selection on the device; the k gates of each row need libm's exp, so
+ * the ids come back and the weights are computed on the host (from the
+ * host's copy of the logits) and sent to the device. */
+static int sigmoid_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    sigmoid_state *s = state;
+    if (s->k > RS_DEVICE_MAX_K)
+        return -1;
+    if (c->n == 0)
+        return 0;
+    const int k = s->k, E = c->E;
+    const int64_t rows = (int64_t)c->n * c->L;
+    const size_t cells = (size_t)rows * (size_t)k;
+    if (cells > s->host_cells) {
+        free(s->host_ids);
+        free(s->host_weights);
+        s->host_ids = malloc(cells * sizeof *s->host_ids);
+        s->host_weights = malloc(cells * sizeof *s->host_weights);
+        s->host_cells = s->host_ids && s->host_weights ? cells : 0;
+        if (!s->host_cells)
+            return -1;
+    }
+    const float *logits = c->logits;
+    int32_t *ids = out->ids;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, ids)
+    for (int64_t r = 0; r < rows; r++) {
+        float vals[RS_DEVICE_MAX_K];
+        rs_topk_insert_row(logits + r * E, E, k, ids + r * k, vals);
+    }
+    const int host = omp_get_initial_device();
+    if (omp_target_memcpy(s->host_ids, ids, cells * sizeof *s->host_ids, 0, 0, host, c->device) != 0)
+        return -1;
+    const float *z = c->host_logits;
+    int32_t *host_ids = s->host_ids;
+    float *host_weights = s->host_weights;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+        double gate[RS_DEVICE_MAX_K];
+        sigmoid_weights(k, s->renorm, z + r * E, host_ids + r * k, gate, host_weights + r * k);
+    }
+    return omp_target_memcpy(out->weights, s->host_weights, cells * sizeof *s->host_weights, 0, 0, c->device, host);
+}
+
+static void sigmoid_destroy(void *state)
+{
+    sigmoid_state *s = state;
+    free(s->host_ids);
+    free(s->host_weights);
+    free(s);
+}
 
 static const rs_router_type sigmoid_type = {
     .name = "sigmoid_topk",
@@ -73,6 +135,7 @@ static const rs_router_type sigmoid_type = {
     .create = sigmoid_create,
     .route_layer = sigmoid_route_layer,
     .destroy = sigmoid_destroy,
+    .route_device = sigmoid_route_device,
 };
 
 const rs_router_type *const rs_router_sigmoid_topk = &sigmoid_type;

@@ -40,6 +40,30 @@ static int sqrt_softplus_create(void **state, rs_router_shape *shape, const rs_p
     return 0;
 }
 
+/* s = sqrt(softplus(z)) and the biased s + b of one row (b may be NULL);
+ * softplus(z) = z above 20, as the kernel; float32 like it. The same
+ * arithmetic on the CPU and the device. */
+__attribute__((always_inline)) static inline void sqrt_softplus_scores(const float *z, const float *b, int E,
+                                                                       float *score, float *biased)
+{
+#pragma omp simd
+    for (int e = 0; e < E; e++) {
+        float sp = z[e] > 20.0f ? z[e] : rs_fast_softplusf(z[e]);
+        score[e] = sqrtf(sp);
+        biased[e] = b ? score[e] + b[e] : score[e];
+    }
+}
+
+__attribute__((always_inline)) static inline void sqrt_softplus_weights(int k, double scale, const float *score,
+                                                                        const int32_t *ids, float *w)
+{
+    float sum = 0.0f;
+    for (int j = 0; j < k; j++)
+        sum += ids[j] >= 0 ? score[ids[j]] : 0.0f;
+    for (int j = 0; j < k; j++)
+        w[j] = ids[j] >= 0 && sum > 0.0f ? score[ids[j]] / sum * scale : 0.0f;
+}
+
 RS_VECTOR_CLONES
 static void sqrt_softplus_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
@@ -51,20 +75,31 @@ static void sqrt_softplus_route_layer(void *state, const rs_chunk *c, int layer,
         const float *z = rs_chunk_logits(c, t, layer);
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
         float *w = out->weights + rs_decision_row(c, out, t, layer);
-        /* softplus(z) = z above 20, as the kernel; float32 like it */
-#pragma omp simd
-        for (int e = 0; e < E; e++) {
-            float sp = z[e] > 20.0f ? z[e] : rs_fast_softplusf(z[e]);
-            score[e] = sqrtf(sp);
-            biased[e] = b ? score[e] + b[e] : score[e];
-        }
+        sqrt_softplus_scores(z, b, E, score, biased);
         rs_topk_indices(biased, E, k, ids, vals);
-        float sum = 0.0f;
-        for (int j = 0; j < k; j++)
-            sum += ids[j] >= 0 ? score[ids[j]] : 0.0f;
-        for (int j = 0; j < k; j++)
-            w[j] = ids[j] >= 0 && sum > 0.0f ? score[ids[j]] / sum * s->scale : 0.0f;
+        sqrt_softplus_weights(k, s->scale, score, ids, w);
     }
+}
+
+static int sqrt_softplus_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    const sqrt_softplus_state *s = state;
+    if (s->k > RS_DEVICE_MAX_K || c->E > RS_DEVICE_MAX_E)
+        return -1;
+    const int k = s->k, E = c->E, L = c->L, kmax = out->kmax;
+    const double scale = s->scale;
+    const float *logits = c->logits, *bias = c->bias;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+    const int64_t rows = (int64_t)c->n * L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, bias, ids, weights)
+    for (int64_t r = 0; r < rows; r++) {
+        float score[RS_DEVICE_MAX_E], biased[RS_DEVICE_MAX_E], vals[RS_DEVICE_MAX_K];
+        sqrt_softplus_scores(logits + r * E, bias ? bias + (r % L) * E : NULL, E, score, biased);
+        rs_topk_insert_row(biased, E, k, ids + r * kmax, vals);
+        sqrt_softplus_weights(k, scale, score, ids + r * kmax, weights + r * kmax);
+    }
+    return 0;
 }
 
 static void sqrt_softplus_destroy(void *state) { free(state); }
@@ -82,6 +117,7 @@ static const rs_router_type sqrt_softplus_type = {
     .create = sqrt_softplus_create,
     .route_layer = sqrt_softplus_route_layer,
     .destroy = sqrt_softplus_destroy,
+    .route_device = sqrt_softplus_route_device,
 };
 
 const rs_router_type *const rs_router_sqrt_softplus = &sqrt_softplus_type;

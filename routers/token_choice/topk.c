@@ -32,6 +32,22 @@ static int topk_create(void **state, rs_router_shape *shape, const rs_params *pa
     return 0;
 }
 
+/* w of one row from its selected ids: the same function on the CPU and on
+ * the device (topk_route_device). */
+static void topk_weights(int k, int renorm, float scale, const float *p, const int32_t *ids, float *w)
+{
+    /* ids < 0 only for rows with NaN logits, which the engine then discards */
+    double norm = 1.0;
+    if (renorm) {
+        double sum = 0.0;
+        for (int j = 0; j < k; j++)
+            sum += ids[j] >= 0 ? p[ids[j]] : 0.0f;
+        norm = sum > 0.0 ? 1.0 / sum : 0.0;
+    }
+    for (int j = 0; j < k; j++)
+        w[j] = ids[j] >= 0 ? (float)((double)p[ids[j]] * norm * scale) : 0.0f;
+}
+
 RS_VECTOR_CLONES
 static void topk_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
@@ -46,17 +62,32 @@ static void topk_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
         /* Selecting on z equals selecting on p (softmax is monotone) and
          * never invents ties from float rounding of p. */
         rs_topk_indices(z, E, k, ids, vals);
-        /* ids < 0 only for rows with NaN logits, which the engine then discards */
-        double norm = 1.0;
-        if (s->renorm) {
-            double sum = 0.0;
-            for (int j = 0; j < k; j++)
-                sum += ids[j] >= 0 ? p[ids[j]] : 0.0f;
-            norm = sum > 0.0 ? 1.0 / sum : 0.0;
-        }
-        for (int j = 0; j < k; j++)
-            w[j] = ids[j] >= 0 ? (float)((double)p[ids[j]] * norm * s->scale) : 0.0f;
+        topk_weights(k, s->renorm, s->scale, p, ids, w);
     }
+}
+
+/* The device's selection is the insertion of select.h, which gives the
+ * ids rs_topk_indices gives (its contract); its scratch bounds k. */
+static int topk_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
+{
+    const topk_state *s = state;
+    const int k = s->k, renorm = s->renorm, E = c->E, L = c->L, kmax = out->kmax;
+    if (k > RS_DEVICE_MAX_K)
+        return -1;
+    const float scale = s->scale;
+    const float *logits = c->logits, *probs = c->probs;
+    int32_t *ids = out->ids;
+    float *weights = out->weights;
+    const int64_t rows = (int64_t)c->n * L;
+#pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, probs, ids, weights)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *z = logits + r * E;
+        int32_t *row_ids = ids + r * kmax;
+        float vals[RS_DEVICE_MAX_K];
+        rs_topk_insert_row(z, E, k, row_ids, vals);
+        topk_weights(k, renorm, scale, probs + r * E, row_ids, weights + r * kmax);
+    }
+    return 0;
 }
 
 static void topk_destroy(void *state) { free(state); }
@@ -73,6 +104,7 @@ static const rs_router_type topk_type = {
     .create = topk_create,
     .route_layer = topk_route_layer,
     .destroy = topk_destroy,
+    .route_device = topk_route_device,
 };
 
 const rs_router_type *const rs_router_topk = &topk_type;

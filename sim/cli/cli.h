@@ -28,6 +28,8 @@ int rs_cli_parse_long(const char *command, const char *option, const char *text,
 /* --by LIST: breakdown dimensions ("domain", "phase", "domain,phase") added
  * to *dims; a usage error otherwise. */
 int rs_cli_parse_breakdown(const char *command, const char *text, unsigned *dims);
+/* --device cpu|gpu into *device (RS_DEVICE_CPU, RS_DEVICE_GPU). */
+int rs_cli_parse_device(const char *command, const char *text, int *device);
 
 /* --max-output-gb N: a limit in GiB, a number > 0; a usage error otherwise. */
 int rs_cli_parse_output_limit(const char *command, const char *text, rs_output_limit *limit);

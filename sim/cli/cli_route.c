@@ -7,6 +7,7 @@
 
 #include "sim/cli/cli.h"
 #include "routers/plugins.h"
+#include "sim/engine/engine.h"
 #include "sim/experiment/route.h"
 
 static void usage(void)
@@ -37,6 +38,8 @@ static void usage(void)
            "  --chunk-tokens N    tokens per chunk (default: from the memory budget)\n"
            "  --memory-mb MB      chunk buffer budget (default 64)\n"
            "  --skip-nonfinite    skip tokens with NaN/inf logits instead of failing\n"
+           "  --device cpu|gpu    gpu: softmax and routing on an OpenMP offload device, the same\n"
+           "                      results (a binary of make GPU=1; docs/gpu.md; default cpu)\n"
            "  --plugin FILE.so    load routers and metrics from a plugin (repeatable)\n"
            "  --no-progress       no progress bar\n");
 }
@@ -55,11 +58,12 @@ int rs_cmd_route(int argc, char **argv)
         {"skip-nonfinite", no_argument, NULL, 's'},     {"no-progress", no_argument, NULL, 'P'},
         {"plugin", required_argument, NULL, 'p'},       {"reference", required_argument, NULL, 'R'},
         {"reference-trace", required_argument, NULL, 'T'}, {"force", no_argument, NULL, 'f'},
-        {"by", required_argument, NULL, 'y'},           {NULL, 0, NULL, 0},
+        {"by", required_argument, NULL, 'y'},           {"device", required_argument, NULL, 'D'},
+        {NULL, 0, NULL, 0},
     };
     const char *router = NULL, *out = NULL, *metrics = NULL, *csv = NULL, *reference = NULL, *reference_path = NULL;
     long long batch = 4096, threads = 0, chunk = 0, memory = 0;
-    int skip = 0, progress = -1, force = 0;
+    int skip = 0, progress = -1, force = 0, device = RS_DEVICE_CPU;
     unsigned breakdown = 0;
     optind = 1;
     opterr = 0;
@@ -77,6 +81,7 @@ int rs_cmd_route(int argc, char **argv)
         case 'c': bad = rs_cli_parse_long("route", "--chunk-tokens", optarg, 1, 1 << 20, &chunk); break;
         case 'm': bad = rs_cli_parse_long("route", "--memory-mb", optarg, 1, 10000000, &memory); break;
         case 'y': bad = rs_cli_parse_breakdown("route", optarg, &breakdown); break;
+        case 'D': bad = rs_cli_parse_device("route", optarg, &device); break;
         case 's': skip = 1; break;
         case 'f': force = 1; break;
         case 'P': progress = 0; break;
@@ -112,6 +117,7 @@ int rs_cmd_route(int argc, char **argv)
                             .memory_budget = (size_t)memory << 20,
                             .skip_nonfinite = skip,
                             .breakdown = breakdown,
+                            .device = device,
                             .progress = progress};
     rs_results results;
     rs_results_init(&results);

@@ -22,6 +22,8 @@ static void usage(void)
            "  --chunk-tokens N    tokens per chunk (default: from the memory budget)\n"
            "  --memory-mb MB      chunk buffer budget (default 64)\n"
            "  --skip-nonfinite    skip tokens with NaN/inf logits instead of failing\n"
+           "  --device cpu|gpu    gpu: softmax and routing on an OpenMP offload device, the same\n"
+           "                      results (a binary of make GPU=1; docs/gpu.md; default: the config's)\n"
            "  --bootstrap N       N bootstrap resamples over sequences: 95%% basic intervals\n"
            "  --by LIST           also every metric per domain and/or phase (domain, phase or\n"
            "                      domain,phase): rows keyed domain=NAME, phase=prefill|decode\n"
@@ -60,7 +62,8 @@ int rs_cmd_run(int argc, char **argv)
         {"runs-per-pass", required_argument, NULL, 'R'}, {"tokens", required_argument, NULL, 'T'},
         {"no-plots", no_argument, NULL, 'N'},          {"plot-format", required_argument, NULL, 'F'},
         {"checkpoint-seconds", required_argument, NULL, 'S'}, {"checkpoint-chunks", required_argument, NULL, 'C'},
-        {"by", required_argument, NULL, 'y'},          {NULL, 0, NULL, 0},
+        {"by", required_argument, NULL, 'y'},          {"device", required_argument, NULL, 'D'},
+        {NULL, 0, NULL, 0},
     };
     rs_pipeline_options opt;
     rs_pipeline_options_init(&opt, default_config);
@@ -116,6 +119,10 @@ int rs_cmd_run(int argc, char **argv)
             break;
         case 'y':
             if (rs_cli_parse_breakdown("run", optarg, &opt.breakdown) != 0)
+                return RS_EXIT_USAGE;
+            break;
+        case 'D':
+            if (rs_cli_parse_device("run", optarg, &opt.device) != 0)
                 return RS_EXIT_USAGE;
             break;
         case 'P': opt.progress = 0; break;

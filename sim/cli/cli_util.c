@@ -7,6 +7,7 @@
 
 #include "sim/cli/cli.h"
 #include "sim/config/breakdown.h"
+#include "sim/engine/engine.h"
 #include "sim/experiment/ranks.h"
 
 int rs_cli_fail(const rs_error *err)
@@ -68,6 +69,16 @@ int rs_cli_parse_breakdown(const char *command, const char *text, unsigned *dims
         return -1;
     }
     *dims |= parsed;
+    return 0;
+}
+
+int rs_cli_parse_device(const char *command, const char *text, int *device)
+{
+    if (strcmp(text, "cpu") != 0 && strcmp(text, "gpu") != 0) {
+        rs_cli_usage_error(command, "--device: expected cpu or gpu, got '%s'", text);
+        return -1;
+    }
+    *device = strcmp(text, "gpu") == 0 ? RS_DEVICE_GPU : RS_DEVICE_CPU;
     return 0;
 }
 

@@ -720,7 +720,7 @@ int rs_config_parse(rs_config *cfg, const char *text, const char *source, rs_err
     static const char *const known[] = {"name",    "description", "traces",        "routers",   "metrics",
                                         "batch_tokens", "output", "threads", "chunk_tokens", "memory_mb",
                                         "skip_nonfinite", "plugins", "reference", "bootstrap", "seeds", "group", "runs_per_pass", "plots",
-                                        "checkpoint_seconds", "checkpoint_chunks", "breakdown", NULL};
+                                        "checkpoint_seconds", "checkpoint_chunks", "breakdown", "device", NULL};
     RS_TRY(check_keys(root, known, source, "", err));
     /* Plugins first: their routers and metrics must exist before those are read. */
     const cJSON *plugins = cJSON_GetObjectItemCaseSensitive(root, "plugins");
@@ -803,6 +803,13 @@ int rs_config_parse(rs_config *cfg, const char *text, const char *source, rs_err
     if (skip) {
         RS_CHECK(cJSON_IsBool(skip), err, "%s: skip_nonfinite: expected true or false", source);
         cfg->skip_nonfinite = cJSON_IsTrue(skip);
+    }
+    const cJSON *device = cJSON_GetObjectItemCaseSensitive(root, "device");
+    if (device) {
+        RS_CHECK(cJSON_IsString(device) && (strcmp(device->valuestring, "cpu") == 0 ||
+                                            strcmp(device->valuestring, "gpu") == 0),
+                 err, "%s: device: expected \"cpu\" or \"gpu\"", source);
+        cfg->device = strcmp(device->valuestring, "gpu") == 0;
     }
     const cJSON *breakdown = cJSON_GetObjectItemCaseSensitive(root, "breakdown");
     if (breakdown)

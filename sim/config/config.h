@@ -45,6 +45,7 @@ typedef struct rs_config {
     int64_t chunk_tokens;
     double memory_mb;
     int skip_nonfinite;
+    int device; /* "device": 0 cpu, 1 gpu (RS_DEVICE_* of sim/engine/engine.h) */
     /* agreement metrics' reference: one of routers, or reference_owned;
      * reference_trace = a paired trace (NULL: the same trace) */
     const rs_router_spec *reference;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/engine/engine_device.h"
 #include "sim/engine/engine_internal.h"
 #include "sim/engine/engine_results.h"
 #include "core/progress.h"
@@ -258,6 +259,7 @@ void rs_engine_destroy(engine *e)
         if (e->routers[r].state)
             e->routers[r].spec->type->destroy(e->routers[r].state);
     free_chunk_buffers(e);
+    rs_engine_device_free(e);
     for (int t = 0; e->scratch && t < e->threads; t++)
         rs_capacity_scratch_free(&e->scratch[t].capacity);
     for (int m = 0; m < RS_GROUP_COUNT; m++)
@@ -596,7 +598,8 @@ int rs_engine_create(rs_engine **out, rs_trace *trace, const rs_router_spec *rou
     e->info = rs_trace_get_info(trace);
     e->opt = options;
     e->results = results;
-    if (setup(e, routers, num_routers, metrics, num_metrics, err) != 0) {
+    if (setup(e, routers, num_routers, metrics, num_metrics, err) != 0 ||
+        (options->device == RS_DEVICE_GPU && !options->measure_only && rs_engine_device_setup(e, err) != 0)) {
         rs_engine_destroy(e);
         return -1;
     }

@@ -79,7 +79,12 @@ typedef struct rs_engine_options {
      * on each group of tokens of each dimension (a domain, a phase), its
      * rows keyed DIM=VALUE; the whole run's rows are kept. 0 = none. */
     unsigned breakdown;
+    /* RS_DEVICE_GPU: softmax and the routers with a device hook run on the
+     * OpenMP offload device, with the CPU's results (docs/gpu.md). */
+    int device;
 } rs_engine_options;
+
+enum { RS_DEVICE_CPU = 0, RS_DEVICE_GPU = 1 };
 
 typedef struct rs_engine_stats {
     int64_t tokens;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/engine/engine_device.h"
 #include "sim/engine/engine_internal.h"
 #include "sim/engine/kernels.h"
 
@@ -86,6 +87,7 @@ int rs_engine_nonfinite_error(const engine *e, int64_t token, int layer, int exp
 int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *skipped, rs_error *err)
 {
     memset(c, 0, sizeof *c);
+    e->chunk_stored = NULL;
     c->t0 = b->t0;
     c->n = b->n;
     c->L = e->L;
@@ -116,6 +118,7 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
         int any_invalid = 0;
         RS_TRY(widen_and_check(e, b, skipped, &any_invalid, err));
         c->logits = b->logits;
+        e->chunk_stored = b->stored; /* half the bytes for the device path */
         c->valid = any_invalid ? b->valid : NULL;
     }
     for (int m = RS_GROUP_SEQUENCE; m < RS_GROUP_COUNT; m++) {
@@ -216,12 +219,13 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
 {
     const int l = it->layer, n = it->count;
     rs_chunk view = sub_chunk(c, it->offset, n);
-    if (e->needs & RS_NEEDS_PROBS)
+    if ((e->needs & RS_NEEDS_PROBS) && (!e->device_routed || e->device_host_probs))
         softmax_layer(&view, l, &scratch->softmax);
     for (int r = 0; r < e->num_routers; r++) {
         router_slot *rs = &e->routers[r];
         rs_decisions dec = sub_decisions(&rs->dec, it->offset, view.L);
-        rs->spec->type->route_layer(rs->state, &view, l, &dec);
+        if (!(rs->on_device && e->device_routed)) /* else routed on the device (engine_device.c) */
+            rs->spec->type->route_layer(rs->state, &view, l, &dec);
         if (view.valid) {
             for (int t = 0; t < n; t++) {
                 if (view.valid[t])
@@ -245,6 +249,8 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
         reference_view(e, &view, paired, it, scratch, &paired_view, &ref_dec, &ref);
     for (int s = 0; s < e->num_metric_slots; s++) {
         metric_slot *ms = &e->metrics[s];
+        if (ms->device_done) /* measured on the device (engine_device.c) */
+            continue;
         rs_decisions dec = sub_decisions(&e->routers[ms->router].dec, it->offset, view.L);
         void *acc = it->slice == 0 ? ms->acc : ms->slice_acc[it->slice];
         rs_chunk seen = rs_engine_slot_view(e, ms, &view, it->offset);
@@ -330,7 +336,12 @@ int rs_engine_process_chunk(engine *e, const rs_chunk *c, const rs_chunk *paired
 {
     int slices = 1;
     int rc = rs_engine_chunk_begin(e, c, &slices, err);
+    if (rc == 0 && e->device)
+        rc = rs_engine_device_route(e, c, err);
     if (rc == 0)
         rc = rs_engine_process_layers(e, c, paired, 0, slices, e->threads, err);
+    e->device_routed = 0;
+    for (int m = 0; m < e->num_metric_slots; m++)
+        e->metrics[m].device_done = 0;
     return rs_engine_chunk_end(e, c, paired, slices, rc, err);
 }

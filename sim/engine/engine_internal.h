@@ -32,6 +32,7 @@ typedef struct router_slot {
     rs_decisions full; /* [n, L, kmax] of banded chunks, when needed; NULL ids otherwise */
     size_t full_rows;
     int run; /* its results run; -1: routed only as the reference */
+    int on_device; /* --device gpu: routed by its device hook (engine_device.c) */
 } router_slot;
 
 /* One (metric parameter combination, router) accumulator. */
@@ -44,6 +45,8 @@ typedef struct metric_slot {
     unsigned long long keep; /* outputs this combination reports */
     int by;                  /* its tokens: the group e->by_groups[by] of a breakdown; -1 = all */
     rs_metric_setup setup;
+    int on_device;   /* --device gpu: measured by its device hook (engine_device.c) */
+    int device_done; /* ... and the chunk being processed was */
 } metric_slot;
 
 /* One group of a breakdown: the tokens whose `dim` has this value. */
@@ -141,6 +144,12 @@ struct rs_engine {
      * `end` (0: the trace's end) and leaves its accumulators unfiled */
     int64_t end;
     int block_pass;
+    /* --device gpu (engine_device.c): the device's buffers, and whether
+     * the chunk being processed was routed there by its on_device routers */
+    struct rs_device_state *device;
+    int device_routed;
+    const uint16_t *chunk_stored; /* the chunk's 16-bit logits as stored, NULL for float32 (engine_chunk.c) */
+    int device_host_probs; /* a routed chunk still needs the CPU's softmax (a CPU router, metric or capacity stage) */
 };
 
 /* Buffers for a chunk of n tokens, routed whole or (e->banded) in bands of

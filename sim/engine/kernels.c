@@ -5,58 +5,15 @@
 
 #include "routesim/fastmath.h"
 #include "routesim/vector.h"
+#include "sim/engine/softmax_core.h"
 
 float rs_expf(float x) { return rs_fast_expf(x); }
 
 RS_VECTOR_CLONES
 void rs_softmax_row(const float *z, float *p, int E, rs_softmax_stat *stat)
 {
-    /* Fixed-lane maximum and sums: registers, and the same order on every
-     * vector width. */
-    float max_lane[RS_LANES], sum_lane[RS_LANES] = {0}, dot_lane[RS_LANES] = {0};
-    for (int j = 0; j < RS_LANES; j++)
-        max_lane[j] = z[0];
-    int b = 0;
-    for (; b + RS_LANES <= E; b += RS_LANES) {
-#pragma omp simd
-        for (int j = 0; j < RS_LANES; j++)
-            max_lane[j] = z[b + j] > max_lane[j] ? z[b + j] : max_lane[j];
-    }
-    for (int j = 0; b + j < E; j++)
-        max_lane[j] = z[b + j] > max_lane[j] ? z[b + j] : max_lane[j];
-    float max = max_lane[0];
-    for (int j = 1; j < RS_LANES; j++)
-        max = max_lane[j] > max ? max_lane[j] : max;
-    /* e^(z - max), its sum and sum e^(z - max) (z - max) in one pass; the
-     * floor keeps x finite when z - max overflows */
-    for (b = 0; b + RS_LANES <= E; b += RS_LANES) {
-#pragma omp simd
-        for (int j = 0; j < RS_LANES; j++) {
-            float x = z[b + j] - max;
-            x = x > RS_EXP_FLOOR ? x : RS_EXP_FLOOR;
-            float ex = rs_fast_expf_nonpos(x);
-            p[b + j] = ex;
-            sum_lane[j] += ex;
-            dot_lane[j] = fmaf(ex, x, dot_lane[j]);
-        }
-    }
-    for (int j = 0; b + j < E; j++) {
-        float x = z[b + j] - max;
-        x = x > RS_EXP_FLOOR ? x : RS_EXP_FLOOR;
-        float ex = rs_fast_expf_nonpos(x);
-        p[b + j] = ex;
-        sum_lane[j] += ex;
-        dot_lane[j] = fmaf(ex, x, dot_lane[j]);
-    }
-    double sum = 0.0, dot = 0.0;
-    for (int j = 0; j < RS_LANES; j++) {
-        sum += sum_lane[j];
-        dot += dot_lane[j];
-    }
-    float inv = (float)(1.0 / sum);
-#pragma omp simd
-    for (int k = 0; k < E; k++)
-        p[k] *= inv;
+    double sum, dot;
+    const float max = rs_softmax_core(z, p, E, &sum, &dot);
     /* sum >= 1 (the maximum's term) and dot <= 0: both parts of the
      * entropy are >= 0, and nothing cancels */
     const double log_norm = log(sum), shifted_mean = dot / sum;

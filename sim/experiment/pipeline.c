@@ -24,6 +24,7 @@ void rs_pipeline_options_init(rs_pipeline_options *opt, const char *config)
     opt->checkpoint_chunks = -1;
     opt->plots = 1;
     opt->progress = -1;
+    opt->device = -1;
 }
 
 /* tokens > 0: generated traces get that many tokens and a path of their own
@@ -111,6 +112,7 @@ static rs_experiment_options experiment_options(const rs_config *cfg, const rs_p
                 .bootstrap_level = cfg->bootstrap_level,
                 .bootstrap_seed = cfg->bootstrap_seed,
                 .breakdown = cfg->breakdown | opt->breakdown,
+                .device = opt->device >= 0 ? opt->device : cfg->device,
                 .checkpoint =
                     {
                         .seconds = opt->checkpoint_seconds >= 0 ? opt->checkpoint_seconds : cfg->checkpoint_seconds,

@@ -30,6 +30,7 @@ typedef struct rs_pipeline_options {
     int plots;               /* make the figures the config's "plots" asks for */
     const char *plot_format; /* NULL: png */
     int progress;            /* -1: when stderr is a terminal, 0: never */
+    int device;              /* -1: the config's; RS_DEVICE_CPU, RS_DEVICE_GPU (engine.h) */
     int quiet;               /* quieter figure making */
     int silent;              /* nothing on stderr on success (a library call: rs_run_config) */
     FILE *table;             /* the results table goes here; NULL: nowhere */

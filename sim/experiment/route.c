@@ -100,6 +100,7 @@ int rs_route_run(const rs_route_request *req, rs_results *results, rs_route_repo
                              .batch_tokens = req->batch_tokens > 0 ? req->batch_tokens : 4096,
                              .skip_nonfinite = req->skip_nonfinite,
                              .breakdown = req->breakdown,
+                             .device = req->device,
                              .progress = req->progress,
                              .progress_label = req->trace,
                              .reference = req->reference ? &ref_spec : NULL,

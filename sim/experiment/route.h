@@ -26,6 +26,7 @@ typedef struct rs_route_request {
     int skip_nonfinite;
     unsigned breakdown; /* bits 1 << rs_breakdown_dim: rows per domain, phase too */
     int progress;                /* -1: when stderr is a terminal, 0: never, 1: always */
+    int device;                  /* RS_DEVICE_CPU or RS_DEVICE_GPU (engine.h) */
 } rs_route_request;
 
 typedef struct rs_route_report {

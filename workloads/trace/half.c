@@ -11,6 +11,7 @@ static inline uint32_t float_bits(float f)
     return u;
 }
 
+#pragma omp declare target
 static inline float bits_float(uint32_t u)
 {
     float f;
@@ -32,6 +33,9 @@ float rs_half_to_float(uint16_t h)
     }
     return bits_float(sign | ((exp + 112u) << 23) | (mant << 13));
 }
+
+float rs_bf16_to_float(uint16_t b) { return bits_float((uint32_t)b << 16); }
+#pragma omp end declare target
 
 uint16_t rs_float_to_half(float f)
 {
@@ -56,8 +60,6 @@ uint16_t rs_float_to_half(float f)
     uint32_t rounded = abs + 0xfffu + ((abs >> 13) & 1u);
     return (uint16_t)(sign | ((rounded - 0x38000000u) >> 13));
 }
-
-float rs_bf16_to_float(uint16_t b) { return bits_float((uint32_t)b << 16); }
 
 uint16_t rs_float_to_bf16(float f)
 {

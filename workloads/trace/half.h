@@ -5,9 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The widening rules also run on an offload device (sim/engine/engine_device.c). */
+#pragma omp declare target
 float rs_half_to_float(uint16_t h);
-uint16_t rs_float_to_half(float f);
 float rs_bf16_to_float(uint16_t b);
+#pragma omp end declare target
+uint16_t rs_float_to_half(float f);
 uint16_t rs_float_to_bf16(float f);
 
 void rs_half_to_float_n(const uint16_t *in, float *out, size_t n);

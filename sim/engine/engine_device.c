@@ -1,0 +1,356 @@
+/* The device path: buffers in the offload device's memory, the chunk's
+ * upload (16-bit rows widened there), the softmax there, the routers' and
+ * metrics' device hooks, then the decisions back into each router's dec
+ * where the CPU reads them. Target regions run on the host when the device
+ * is the host (ROUTESIM_ALLOW_HOST_FALLBACK=1), with the same code. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/progress.h"
+#include "sim/engine/engine_device.h"
+#include "sim/engine/engine_internal.h"
+#include "sim/engine/softmax_core.h"
+#include "workloads/trace/half.h"
+
+typedef struct rs_engine engine;
+
+struct rs_device_state {
+    int device;
+    int needs_probs;  /* some router on the device reads probabilities */
+    int64_t capacity; /* tokens the buffers hold */
+    float *logits, *probs, *bias;
+    uint16_t *stored; /* 16-bit logits as the trace stores them (bf16, f16), widened on the device */
+    rs_logits_dtype dtype;
+    uint8_t *valid;
+    int32_t *token_ids;
+    int32_t **ids; /* [num_routers]: decisions of the routers on the device, NULL for the others */
+    float **weights;
+    /* what the pass moved and computed, for the line at its end */
+    int64_t chunks;
+    double upload_bytes, upload_seconds, route_seconds;
+};
+
+static void device_release(int device, void *p)
+{
+    if (p)
+        omp_target_free(p, device);
+}
+
+static void free_chunk_buffers(engine *e, struct rs_device_state *d)
+{
+    device_release(d->device, d->logits);
+    device_release(d->device, d->stored);
+    device_release(d->device, d->probs);
+    device_release(d->device, d->valid);
+    device_release(d->device, d->token_ids);
+    for (int r = 0; r < e->num_routers; r++) {
+        device_release(d->device, d->ids[r]);
+        device_release(d->device, d->weights[r]);
+        d->ids[r] = NULL;
+        d->weights[r] = NULL;
+    }
+    d->logits = d->probs = NULL;
+    d->stored = NULL;
+    d->valid = NULL;
+    d->token_ids = NULL;
+    d->capacity = 0;
+}
+
+void rs_engine_device_free(engine *e)
+{
+    struct rs_device_state *d = e->device;
+    if (!d)
+        return;
+    if (d->chunks > 0) /* what scripts/gpu-check.sh reads: the transfer rate this pass achieved */
+        fprintf(stderr,
+                "routesim: device gpu: %lld chunks, %.0f bytes of logits to the device in %.6f s (%.3f GB/s); "
+                "kernels and decisions back in %.6f s\n",
+                (long long)d->chunks, d->upload_bytes, d->upload_seconds,
+                d->upload_seconds > 0 ? d->upload_bytes / d->upload_seconds / 1e9 : 0.0, d->route_seconds);
+    if (d->ids)
+        free_chunk_buffers(e, d);
+    device_release(d->device, d->bias);
+    free(d->ids);
+    free(d->weights);
+    free(d);
+    e->device = NULL;
+}
+
+static void *device_alloc(int device, size_t bytes) { return omp_target_alloc(bytes ? bytes : 1, device); }
+
+static int upload(int device, void *dst, const void *src, size_t bytes, rs_error *err)
+{
+    if (bytes == 0)
+        return 0;
+    if (omp_target_memcpy(dst, (void *)src, bytes, 0, 0, device, omp_get_initial_device()) != 0)
+        return rs_fail(err, "--device gpu: copying %zu bytes to the device failed", bytes);
+    return 0;
+}
+
+static int download(int device, void *dst, const void *src, size_t bytes, rs_error *err)
+{
+    if (bytes == 0)
+        return 0;
+    if (omp_target_memcpy(dst, (void *)src, bytes, 0, 0, omp_get_initial_device(), device) != 0)
+        return rs_fail(err, "--device gpu: copying %zu bytes from the device failed", bytes);
+    return 0;
+}
+
+/* Device buffers for chunks of n tokens. */
+static int reserve(engine *e, struct rs_device_state *d, int64_t n, rs_error *err)
+{
+    if (n <= d->capacity)
+        return 0;
+    free_chunk_buffers(e, d);
+    const size_t cells = (size_t)n * (size_t)e->L * (size_t)e->E;
+    d->logits = e->needs & RS_NEEDS_LOGITS ? device_alloc(d->device, cells * sizeof(float)) : NULL;
+    const int sixteen = (e->needs & RS_NEEDS_LOGITS) && d->dtype != RS_LOGITS_F32;
+    d->stored = sixteen ? device_alloc(d->device, cells * sizeof(uint16_t)) : NULL;
+    d->probs = d->needs_probs ? device_alloc(d->device, cells * sizeof(float)) : NULL;
+    d->valid = device_alloc(d->device, (size_t)n);
+    d->token_ids = device_alloc(d->device, (size_t)n * sizeof(int32_t));
+    int ok = (d->logits || !(e->needs & RS_NEEDS_LOGITS)) && (d->stored || !sixteen) && (d->probs || !d->needs_probs) && d->valid && d->token_ids;
+    for (int r = 0; r < e->num_routers && ok; r++) {
+        if (!e->routers[r].on_device)
+            continue;
+        const size_t slots = (size_t)n * (size_t)e->L * (size_t)e->routers[r].shape.kmax;
+        d->ids[r] = device_alloc(d->device, slots * sizeof(int32_t));
+        d->weights[r] = device_alloc(d->device, slots * sizeof(float));
+        ok = d->ids[r] && d->weights[r];
+    }
+    if (!ok) {
+        free_chunk_buffers(e, d);
+        return rs_fail(err, "--device gpu: out of device memory for a chunk of %lld tokens (try a smaller "
+                            "--chunk-tokens or --memory-mb)", (long long)n);
+    }
+    d->capacity = n;
+    return 0;
+}
+
+/* Whether router r can route on the device: it has a hook, decides token
+ * by token and accepts its configuration there (asked with n = 0). */
+static int wants_device(engine *e, struct rs_device_state *d, int r)
+{
+    router_slot *rs = &e->routers[r];
+    const rs_router_type *t = rs->spec->type;
+    if (!t->route_device || (t->flags & (RS_ROUTER_STATEFUL | RS_ROUTER_GROUPED)) ||
+        rs->shape.group != RS_GROUP_NONE || ((rs->shape.needs & RS_NEEDS_TOPK) != 0))
+        return 0;
+    rs_device_chunk probe = {.device = d->device, .t0 = 0, .n = 0, .L = e->L, .E = e->E};
+    rs_decisions none = {.kmax = rs->shape.kmax};
+    return t->route_device(rs->state, &probe, &none) == 0;
+}
+
+/* Whether metric slot m can be measured on the device: its family has a
+ * hook that accepts, its router routes there without a capacity stage, and
+ * it measures all tokens of its own router. */
+static int metric_wants_device(engine *e, struct rs_device_state *d, int m)
+{
+    metric_slot *ms = &e->metrics[m];
+    const rs_metric_type *t = ms->spec->type;
+    const router_slot *rs = &e->routers[ms->router];
+    if (!t->update_device || !rs->on_device || rs->capacity.enabled || ms->by >= 0 || (t->flags & RS_METRIC_REFERENCE))
+        return 0;
+    rs_device_chunk probe = {.device = d->device, .t0 = 0, .n = 0, .L = e->L, .E = e->E};
+    rs_decisions none = {.kmax = rs->shape.kmax};
+    return t->update_device(ms->acc, &probe, &none) == 0;
+}
+
+/* Appends name to a comma-separated list unless it is there. */
+static void list_add(char *list, size_t size, const char *name)
+{
+    for (const char *at = strstr(list, name); at; at = strstr(at + 1, name)) {
+        size_t n = strlen(name);
+        if ((at == list || at[-1] == ' ') && (at[n] == ',' || at[n] == '\0'))
+            return;
+    }
+    size_t used = strlen(list);
+    snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
+}
+
+/* One line: the device, and which routers and metrics run on it. */
+static void say_where(engine *e, const struct rs_device_state *d, int fallback)
+{
+    char on[512] = "", off[512] = "", metrics[512] = "";
+    for (int r = 0; r < e->num_routers; r++)
+        list_add(e->routers[r].on_device ? on : off, sizeof on, e->routers[r].spec->type->name);
+    for (int m = 0; m < e->num_metric_slots; m++)
+        if (e->metrics[m].on_device)
+            list_add(metrics, sizeof metrics, e->metrics[m].spec->type->name);
+    if (fallback)
+        fprintf(stderr, "routesim: device gpu: no usable offload device, target regions run on the host (%s=1);",
+                RS_HOST_FALLBACK_ENV);
+    else
+        fprintf(stderr, "routesim: device gpu: OpenMP device %d of %d;", d->device, omp_get_num_devices());
+    fprintf(stderr, " on the device: %s%s%s%s%s%s; on the CPU: routers %s, capacity stage and %smetrics\n",
+            d->needs_probs ? "softmax" : "", d->needs_probs && on[0] ? ", " : "", on[0] ? "routers " : "",
+            on[0] ? on : d->needs_probs ? "" : "nothing", metrics[0] ? ", metrics " : "", metrics,
+            off[0] ? off : "(none)", metrics[0] ? "other " : "");
+}
+
+/* Whether a target region on the device runs there: libgomp runs a region
+ * on the host, silently, when the binary holds no code for the device (a
+ * build without GPU=1 on a machine with a GPU), where it would then read
+ * device memory through host pointers. */
+static int device_runs_regions(int device)
+{
+    int on_host = 1;
+#pragma omp target device(device) map(from : on_host)
+    on_host = omp_is_initial_device();
+    return !on_host;
+}
+
+int rs_engine_device_setup(engine *e, rs_error *err)
+{
+    const char *allow = getenv(RS_HOST_FALLBACK_ENV);
+    const int found = omp_get_num_devices() > 0;
+    const int fallback = !found || !device_runs_regions(omp_get_default_device());
+    RS_CHECK(!fallback || (allow && strcmp(allow, "1") == 0), err,
+             "--device gpu: %s; set %s=1 to run the device path on the host",
+             found ? "this binary holds no code for the GPU it found (build it with make GPU=1)"
+                   : "no GPU found (no OpenMP offload device; a binary of make GPU=1 and a GPU driver are needed)",
+             RS_HOST_FALLBACK_ENV);
+    struct rs_device_state *d = calloc(1, sizeof *d);
+    RS_CHECK(d, err, "out of memory");
+    e->device = d;
+    d->device = fallback ? omp_get_initial_device() : omp_get_default_device();
+    d->dtype = rs_trace_logits_dtype(e->trace);
+    d->ids = calloc((size_t)e->num_routers + 1, sizeof *d->ids);
+    d->weights = calloc((size_t)e->num_routers + 1, sizeof *d->weights);
+    RS_CHECK(d->ids && d->weights, err, "out of memory");
+    for (int r = 0; r < e->num_routers; r++) {
+        e->routers[r].on_device = wants_device(e, d, r);
+        if (e->routers[r].on_device && (e->routers[r].shape.needs & RS_NEEDS_PROBS))
+            d->needs_probs = 1;
+    }
+    for (int m = 0; m < e->num_metric_slots; m++) {
+        metric_slot *ms = &e->metrics[m];
+        ms->on_device = metric_wants_device(e, d, m);
+        if (ms->on_device && (ms->spec->type->needs & (RS_NEEDS_PROBS | RS_WANTS_PROBS)) && e->info->has_logits)
+            d->needs_probs = 1;
+    }
+    if (e->bias) {
+        const size_t bytes = (size_t)e->L * (size_t)e->E * sizeof(float);
+        d->bias = device_alloc(d->device, bytes);
+        RS_CHECK(d->bias, err, "--device gpu: out of device memory");
+        RS_TRY(upload(d->device, d->bias, e->bias, bytes, err));
+    }
+    say_where(e, d, fallback);
+    return 0;
+}
+
+/* Float32 logits from the trace's 16-bit words, on the device: the rules
+ * of workloads/trace/half.c, so the floats equal the host's widening. */
+static void widen(int device, const uint16_t *stored, float *logits, size_t cells, int half)
+{
+#pragma omp target teams distribute parallel for device(device) is_device_ptr(stored, logits)
+    for (size_t i = 0; i < cells; i++)
+        logits[i] = half ? rs_half_to_float(stored[i]) : rs_bf16_to_float(stored[i]);
+}
+
+/* Softmax of every row of the chunk on the device: the probabilities the
+ * CPU's rs_softmax_row writes, bit for bit (the same rs_softmax_core). */
+static void softmax_rows(int device, const float *logits, float *probs, int64_t rows, int E)
+{
+#pragma omp target teams distribute parallel for device(device) is_device_ptr(logits, probs)
+    for (int64_t r = 0; r < rows; r++) {
+        double sum, dot;
+        rs_softmax_core(logits + r * E, probs + r * E, E, &sum, &dot);
+    }
+}
+
+/* Whether the CPU reads router r's decisions of this chunk: a metric of it
+ * measured there, its capacity stage, the reference of agreement metrics,
+ * cross-layer metrics or the decisions file (needs_full). */
+static int decisions_needed(const engine *e, int r)
+{
+    if (e->needs_full || e->routers[r].capacity.enabled || r == e->ref_router)
+        return 1;
+    for (int m = 0; m < e->num_metric_slots; m++)
+        if (e->metrics[m].router == r && !e->metrics[m].device_done)
+            return 1;
+    return 0;
+}
+
+/* Whether the CPU needs the chunk's softmax: a router or metric there that
+ * reads probabilities, a capacity stage (drop_policy=probs), a reference. */
+static int host_needs_probs(const engine *e)
+{
+    if (e->ref_router >= 0 || e->paired)
+        return 1;
+    for (int r = 0; r < e->num_routers; r++)
+        if ((!e->routers[r].on_device && (e->routers[r].shape.needs & RS_NEEDS_PROBS)) ||
+            e->routers[r].capacity.enabled)
+            return 1;
+    for (int m = 0; m < e->num_metric_slots; m++)
+        if (!e->metrics[m].device_done && (e->metrics[m].spec->type->needs & (RS_NEEDS_PROBS | RS_WANTS_PROBS)))
+            return 1;
+    return 0;
+}
+
+int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
+{
+    struct rs_device_state *d = e->device;
+    int any = 0;
+    for (int r = 0; d && r < e->num_routers; r++)
+        any |= e->routers[r].on_device;
+    if (!any || c->L != e->L || ((e->needs & RS_NEEDS_LOGITS) && !c->logits))
+        return 0;
+    RS_TRY(reserve(e, d, c->n, err));
+    const double t_upload = rs_now();
+    const int64_t rows = (int64_t)c->n * e->L;
+    const size_t cells = (size_t)rows * (size_t)e->E;
+    /* 16-bit rows go as stored and are widened there: half the bytes */
+    const uint16_t *stored = d->stored && c->logits && e->chunk_stored ? e->chunk_stored : NULL;
+    if (stored)
+        RS_TRY(upload(d->device, d->stored, stored, cells * sizeof(uint16_t), err));
+    else if (c->logits)
+        RS_TRY(upload(d->device, d->logits, c->logits, cells * sizeof(float), err));
+    if (c->valid)
+        RS_TRY(upload(d->device, d->valid, c->valid, (size_t)c->n, err));
+    if (c->token_ids)
+        RS_TRY(upload(d->device, d->token_ids, c->token_ids, (size_t)c->n * sizeof(int32_t), err));
+    const double t_route = rs_now();
+    d->upload_seconds += t_route - t_upload;
+    d->upload_bytes += stored ? (double)(cells * sizeof(uint16_t)) : c->logits ? (double)(cells * sizeof(float)) : 0.0;
+    if (stored)
+        widen(d->device, d->stored, d->logits, cells, d->dtype == RS_LOGITS_F16);
+    if (d->needs_probs && c->logits)
+        softmax_rows(d->device, d->logits, d->probs, rows, e->E);
+    rs_device_chunk view = {.device = d->device,
+                            .t0 = c->t0,
+                            .n = c->n,
+                            .L = e->L,
+                            .E = e->E,
+                            .logits = c->logits ? d->logits : NULL,
+                            .probs = d->needs_probs && c->logits ? d->probs : NULL,
+                            .valid = c->valid ? d->valid : NULL,
+                            .bias = d->bias,
+                            .token_ids = c->token_ids ? d->token_ids : NULL,
+                            .host_logits = c->logits};
+    for (int r = 0; r < e->num_routers; r++) {
+        router_slot *rs = &e->routers[r];
+        if (!rs->on_device)
+            continue;
+        rs_decisions out = {.kmax = rs->shape.kmax, .ids = d->ids[r], .weights = d->weights[r]};
+        RS_CHECK(rs->spec->type->route_device(rs->state, &view, &out) == 0, err,
+                 "--device gpu: router %s declined a chunk it accepted before", rs->spec->type->name);
+        for (int m = 0; m < e->num_metric_slots; m++) {
+            metric_slot *ms = &e->metrics[m];
+            if (ms->on_device && ms->router == r)
+                ms->device_done = ms->spec->type->update_device(ms->acc, &view, &out) == 0;
+        }
+        if (!decisions_needed(e, r))
+            continue;
+        const size_t slots = (size_t)rows * (size_t)rs->shape.kmax;
+        RS_TRY(download(d->device, rs->dec.ids, d->ids[r], slots * sizeof(int32_t), err));
+        RS_TRY(download(d->device, rs->dec.weights, d->weights[r], slots * sizeof(float), err));
+    }
+    e->device_host_probs = host_needs_probs(e);
+    d->route_seconds += rs_now() - t_route;
+    d->chunks++;
+    e->device_routed = 1;
+    return 0;
+}
