@@ -23,6 +23,11 @@ struct rs_chunk_loader {
     int64_t target_t0;
     int result;
     rs_error err;
+
+    /* rs_chunk_loader_read_ahead's chunk, in buf[1 - current]: read (with
+     * its outcome) and not yet handed out. */
+    int ahead, ahead_result;
+    rs_error ahead_err;
 };
 
 /* The [n, L, ...] arrays: logits and recorded top-k. */
@@ -361,6 +366,12 @@ int rs_chunk_loader_next(rs_chunk_loader *l, rs_loaded_chunk **chunk, rs_error *
         if (!l->started && l->next_t0 < T)
             request(l, &l->buf[next], l->next_t0);
         RS_TRY(wait_for_read(l, err));
+    } else if (l->ahead) {
+        l->ahead = 0;
+        if (l->ahead_result != 0) {
+            *err = l->ahead_err;
+            return -1;
+        }
     } else if (l->next_t0 < T) {
         RS_TRY(load(l, &l->buf[next], l->next_t0, err));
     }
@@ -374,6 +385,16 @@ int rs_chunk_loader_next(rs_chunk_loader *l, rs_loaded_chunk **chunk, rs_error *
         request(l, &l->buf[1 - next], l->next_t0);
     *chunk = b;
     return 0;
+}
+
+void rs_chunk_loader_read_ahead(rs_chunk_loader *l)
+{
+    if (l->thread_started || !l->started || l->ahead || l->next_t0 >= l->info->num_tokens)
+        return;
+    rs_error err = {{0}};
+    l->ahead_result = load(l, &l->buf[1 - l->current], l->next_t0, &err);
+    l->ahead_err = err;
+    l->ahead = 1;
 }
 
 void rs_chunk_loader_destroy(rs_chunk_loader *l)

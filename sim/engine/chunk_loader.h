@@ -1,5 +1,6 @@
-/* Reads a trace chunk by chunk, one chunk ahead on a background thread, so
- * the HDF5 read of chunk i+1 overlaps the routing of chunk i. Only the
+/* Reads a trace chunk by chunk, one chunk ahead, on a background thread or
+ * on one of the caller's (rs_chunk_loader_read_ahead), so the HDF5 read of
+ * chunk i+1 overlaps the routing of chunk i. Only the
  * loader touches the trace's token data and the sequence cursor. */
 #ifndef ROUTESIM_CHUNK_LOADER_H
 #define ROUTESIM_CHUNK_LOADER_H
@@ -66,6 +67,11 @@ int rs_chunk_loader_create(rs_chunk_loader **out, const rs_loader_config *cfg, r
 /* The next chunk (waiting for its read if needed), or *chunk = NULL after
  * the last one. Starts reading the chunk after it. */
 int rs_chunk_loader_next(rs_chunk_loader *l, rs_loaded_chunk **chunk, rs_error *err);
+/* Without a reader thread (background = 0): reads the chunk after the one
+ * the caller holds now, on the calling thread, for the next call to
+ * rs_chunk_loader_next to hand out (with the read's error, if any). Lets a
+ * caller read ahead on one of its own threads, beside other work. */
+void rs_chunk_loader_read_ahead(rs_chunk_loader *l);
 void rs_chunk_loader_destroy(rs_chunk_loader *l);
 /* Tokens of the largest chunk cfg would give, from the chunk boundaries
  * alone (sequence offsets; no token data is read). */

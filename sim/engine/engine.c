@@ -12,9 +12,13 @@
 
 typedef struct rs_engine engine;
 
-/* Chunks whose float32 logits fit in a few MiB stay in the last-level cache
- * between reading them and routing them; bigger chunks only add DRAM traffic. */
-#define CACHE_CHUNK_BYTES ((size_t)4 << 20)
+/* Chunks whose float32 logits fit in about a core's L2 cache (1 MiB) stay
+ * cached between reading them and routing them, with the loader's two
+ * chunks in the last-level cache: bigger chunks only add DRAM traffic,
+ * which threads share (a 2-core AMD EPYC VM routes DeepSeek-V3 chunks of 17
+ * tokens about 15% faster than chunks of 70, and results do not depend on
+ * the chunk size). */
+#define CACHE_CHUNK_BYTES ((size_t)1 << 20)
 
 /* ---- setup ---- */
 
@@ -275,6 +279,7 @@ void rs_engine_destroy(engine *e)
     rs_engine_destroy(e->paired);
     free(e->cuts_owned);
     free(e->items);
+    free(e->runs);
     free(e->bias);
     free(e);
 }
@@ -559,6 +564,8 @@ static int setup(engine *e, const rs_router_spec *routers, int nr, const rs_metr
     RS_CHECK(e->scratch, err, "out of memory");
     e->items = malloc((size_t)e->L * (size_t)e->max_slices * sizeof *e->items);
     RS_CHECK(e->items, err, "out of memory");
+    e->runs = calloc((size_t)e->threads, sizeof *e->runs);
+    RS_CHECK(e->runs, err, "out of memory");
 
     /* Chunk size: what the memory budget allows, in whole HDF5 chunks when possible. */
     int64_t chunk = e->opt->chunk_tokens;

@@ -278,6 +278,17 @@ int rs_engine_chunk_begin(engine *e, const rs_chunk *c, int *slices, rs_error *e
     return 0;
 }
 
+/* Item i of the chunk's work: with read_ahead, item 0 reads the next chunk
+ * (rs_chunk_loader_read_ahead) and the rest are e->items shifted by one. */
+static int run_item(engine *e, const rs_chunk *view, const rs_chunk *paired, int read_ahead, int i)
+{
+    if (i < read_ahead) {
+        rs_chunk_loader_read_ahead(e->read_ahead);
+        return 0;
+    }
+    return process_item(e, view, paired, &e->items[i - read_ahead], &e->scratch[omp_get_thread_num()]);
+}
+
 int rs_engine_process_layers(engine *e, const rs_chunk *view, const rs_chunk *paired, int first, int slices,
                              int threads, rs_error *err)
 {
@@ -288,10 +299,34 @@ int rs_engine_process_layers(engine *e, const rs_chunk *view, const rs_chunk *pa
             e->items[count++] = (work_item){l, s, start, stop - start};
         }
     }
+    const int read_ahead = e->read_ahead != NULL, total = count + read_ahead;
+    /* Thread j owns the j-th run of consecutive items, the same layers
+     * every chunk, so their accumulators stay in its cache, and threads
+     * route layers far apart (decision rows of adjacent layers share cache
+     * lines). A thread done with its run takes the items left in the
+     * others: a thread slowed down (a busy machine) holds up only the item
+     * it is on, as with a shared queue of items. Items
+     * of different layers touch different accumulators, and a layer's
+     * slices merge in token order, so who takes what never changes results. */
+    for (int j = 0; j < threads; j++)
+        e->runs[j] = (item_run){.next = (int)((int64_t)total * j / threads),
+                                .end = (int)((int64_t)total * (j + 1) / threads)};
     int failed = 0;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) reduction(| : failed)
-    for (int i = 0; i < count; i++)
-        failed |= process_item(e, view, paired, &e->items[i], &e->scratch[omp_get_thread_num()]) != 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        const int me = omp_get_thread_num();
+        for (int v = 0; v < threads; v++) {
+            item_run *run = &e->runs[(me + v) % threads];
+            for (;;) {
+                int i;
+#pragma omp atomic capture
+                i = run->next++;
+                if (i >= run->end)
+                    break;
+                failed |= run_item(e, view, paired, read_ahead, i) != 0;
+            }
+        }
+    }
     return failed ? rs_fail(err, "out of memory in the capacity stage") : 0;
 }
 

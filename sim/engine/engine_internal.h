@@ -61,6 +61,14 @@ typedef struct work_item {
     int layer, slice, offset, count;
 } work_item;
 
+/* One thread's run of a chunk's work items, [next, end) still to take:
+ * the thread takes them first, then what the others leave (padded to a
+ * cache line, as threads take from each other's runs). */
+typedef struct item_run {
+    int next, end;
+    char pad[56];
+} item_run;
+
 /* Softmax rows of one layer of a work item's tokens and their statistics
  * (the arrays of rs_chunk's probs, lse, mean_logit, log_norm, entropy). */
 typedef struct softmax_scratch {
@@ -105,6 +113,11 @@ struct rs_engine {
     size_t band_stored_cells;
     int loaded_band;       /* first layer of the band the buffers hold; -1 none */
 
+    /* The loader whose next chunk one of the threads routing this chunk
+     * reads, as one more work item (rs_chunk_loader_read_ahead); NULL when
+     * the loader reads ahead itself or not at all. */
+    rs_chunk_loader *read_ahead;
+
     float *bias;
     thread_scratch *scratch; /* [threads] */
     rs_group_buffer groups[RS_GROUP_COUNT];
@@ -116,6 +129,7 @@ struct rs_engine {
     int num_metric_slots;
     rs_counted_run *counted; /* [num_runs]: what needs_counts asked of each run, counted first */
     work_item *items;
+    item_run *runs; /* [threads] */
     /* breakdowns (engine_breakdown.c): the groups, and per chunk each
      * group's token mask (the chunk's valid tokens that belong to it) */
     by_group *by_groups;

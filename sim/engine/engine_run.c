@@ -95,6 +95,13 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
     if (rc == 0)
         rc = rs_engine_check_metric_bytes(e, err);
     rs_loader_config lc = rs_engine_loader_config(e);
+    /* Without a paired trace, the threads routing a chunk read the next one
+     * themselves, as one of its work items: a reader thread beside them
+     * would take its core from one of them, and with every core busy
+     * routing, the next chunk was often not read when it was wanted. */
+    const int read_in_items = e->threads > 1 && !e->paired;
+    if (read_in_items)
+        lc.background = 0;
     if (rc == 0)
         rc = rs_chunk_loader_create(&loader, &lc, err);
     if (rc == 0 && e->paired) {
@@ -139,7 +146,10 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
         } else {
             if (e->paired && (rc = rs_engine_process_chunk(e->paired, &pc, NULL, err)) != 0)
                 break;
-            if ((rc = rs_engine_process_chunk(e, &c, e->paired ? &pc : NULL, err)) != 0)
+            e->read_ahead = read_in_items ? loader : NULL;
+            rc = rs_engine_process_chunk(e, &c, e->paired ? &pc : NULL, err);
+            e->read_ahead = NULL;
+            if (rc != 0)
                 break;
         }
         if ((e->paired && (rc = check_routers(e->paired, err)) != 0) || (rc = check_routers(e, err)) != 0)

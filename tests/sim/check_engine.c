@@ -8,6 +8,7 @@
 
 #include "sim/engine/engine.h"
 #include "tests/test_util.h"
+#include "workloads/trace/half.h"
 
 enum { T = 777, L = 3, E = 8 };
 static const int64_t offsets[] = {0, 100, 101, 350, 600, 777};
@@ -309,6 +310,51 @@ static void same_results(const rs_results *a, const rs_results *b, const char *w
     }
 }
 
+START_TEST(sixteen_bit_logits_route_as_their_float32_values)
+{
+    /* Work items widen 16-bit logits layer by layer (no router here reads a
+     * chunk before routing it); a float32 trace of the same values is read
+     * as is. Every result must agree, with skipped tokens (NaN at layer 2,
+     * inf at layer 0) whose other layers are routed before the bad one. */
+    float *z = rs_test_random_logits(T, L, E, 8);
+    z[(321 * L + 2) * E + 7] = NAN;
+    z[(500 * L + 0) * E + 3] = INFINITY;
+    float *rounded = malloc((size_t)T * L * E * sizeof *rounded);
+    for (int i = 0; i < T * L * E; i++)
+        rounded[i] = rs_bf16_to_float(rs_float_to_bf16(z[i]));
+    const char *wide = rs_test_path("as-f32.h5"), *narrow = rs_test_path("as-bf16.h5");
+    rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = 5, .offsets = offsets, .logits = rounded};
+    rs_test_write_trace(wide, &tt);
+    tt.logits = z;
+    tt.dtype = RS_LOGITS_BF16;
+    rs_test_write_trace(narrow, &tt);
+    spec_set s;
+    make_specs(&s);
+    const int threads[] = {1, 2, 3}, chunks[] = {0, 7, 64};
+    for (int ti = 0; ti < 3; ti++) {
+        for (int ci = 0; ci < 3; ci++) {
+            rs_results a, b;
+            rs_results_init(&a);
+            rs_results_init(&b);
+            rs_error err = {{0}};
+            rs_engine_stats stats;
+            ck_assert_msg(run(wide, &s, threads[ti], chunks[ci], 1, &a, &stats, &err) == 0, "%s", err.msg);
+            ck_assert_int_eq(stats.skipped_tokens, 2);
+            ck_assert_msg(run(narrow, &s, threads[ti], chunks[ci], 1, &b, &stats, &err) == 0, "%s", err.msg);
+            ck_assert_int_eq(stats.skipped_tokens, 2);
+            char what[64];
+            snprintf(what, sizeof what, "%d threads, chunk %d", threads[ti], chunks[ci]);
+            same_results(&a, &b, what);
+            rs_results_free(&a);
+            rs_results_free(&b);
+        }
+    }
+    free_specs(&s);
+    free(rounded);
+    free(z);
+}
+END_TEST
+
 START_TEST(memory_budgets_give_identical_results)
 {
     for (int v = 0; v < 2; v++) {
@@ -415,6 +461,7 @@ Suite *engine_suite(void)
     tcase_add_test(tc, memory_budget_bounds_the_chunk);
     tcase_add_test(tc, nonfinite_logits_fail_or_skip);
     tcase_add_test(tc, nonfinite_16_bit_logits_are_found);
+    tcase_add_test(tc, sixteen_bit_logits_route_as_their_float32_values);
     tcase_add_test(tc, router_needing_logits_on_topk_only_trace);
     tcase_add_test(tc, memory_budgets_give_identical_results);
     tcase_add_test(tc, groups_that_do_not_fit_are_refused_before_routing);
