@@ -19,7 +19,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 # Number of RS_PLUGIN_STRUCTS (include/routesim/plugin.h): rs_struct_sizes
 # lists them first, then the structures of embed.h.
-_NUM_PLUGIN_STRUCTS = 14
+_NUM_PLUGIN_STRUCTS = 15
 RS_ERROR_MSG_MAX = 1024
 
 
@@ -163,12 +163,14 @@ def _check_version(cdll, path):
 def _check_sizes(cdll, path):
     count = ctypes.c_int(0)
     sizes = cdll.rs_struct_sizes(ctypes.byref(count))
+    if count.value != _NUM_PLUGIN_STRUCTS + len(_EMBED_STRUCTS):
+        raise RoutesimError(f"{path}: the library lists {count.value} shared structures, the routesim Python "
+                            f"package {_NUM_PLUGIN_STRUCTS + len(_EMBED_STRUCTS)} (_lib.py): the package and the "
+                            f"library come from different sources")
     ours = [("rs_error", 0, RsError)]
     for i, (name, struct) in enumerate(_EMBED_STRUCTS):
         ours.append((name, _NUM_PLUGIN_STRUCTS + i, struct))
     for name, index, struct in ours:
-        if index >= count.value:
-            continue
         if sizes[index] != ctypes.sizeof(struct):
             raise RoutesimError(f"{path}: sizeof({name}) is {sizes[index]} in the library but "
                                 f"{ctypes.sizeof(struct)} in the routesim Python package (_lib.py): "

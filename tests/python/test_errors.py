@@ -245,14 +245,24 @@ class LibraryVersion(TempDirTest):
         names = ["rs_free", "rs_route_options_init", "rs_route", "rs_run_config", "rs_plot", "rs_trace_info_json",
                  "rs_routers_json", "rs_metrics_json", "rs_load_plugin", "rs_callback_router_register"]
         stubs = "".join(f"int {n}(void) {{ return -1; }}\n" for n in names)
+        # 15 plugin structures (rs_error first), then rs_route_options, rs_block, rs_callback_router
         so = self.compile("layout", f"""
             #include <stddef.h>
             const char *rs_version(void) {{ return "{routesim.__version__}"; }}
-            static const size_t sizes[17] = {{1024, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 8, 8, 8}};
-            const size_t *rs_struct_sizes(int *count) {{ *count = 17; return sizes; }}
+            static const size_t sizes[18] = {{1024, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 8, 8, 8}};
+            const size_t *rs_struct_sizes(int *count) {{ *count = 18; return sizes; }}
             """ + stubs)
         rc, out = run_python(PROBE, {"ROUTESIM_LIB": so})
         self.assertIn("sizeof(rs_route_options) is 8 in the library", out)
+        # a library listing another number of structures (one more plugin structure, say)
+        so = self.compile("count", f"""
+            #include <stddef.h>
+            const char *rs_version(void) {{ return "{routesim.__version__}"; }}
+            static const size_t sizes[19] = {{1024}};
+            const size_t *rs_struct_sizes(int *count) {{ *count = 19; return sizes; }}
+            """ + stubs)
+        rc, out = run_python(PROBE, {"ROUTESIM_LIB": so})
+        self.assertIn("the library lists 19 shared structures, the routesim Python package 18", out)
 
     def test_missing_library_named(self):
         rc, out = run_python(PROBE, {"ROUTESIM_LIB": self.path("absent.so")})
