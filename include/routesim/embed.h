@@ -48,6 +48,7 @@ typedef struct rs_route_options {
     int progress;                /* 1: a progress bar on stderr */
     int force;                   /* decisions and results_csv may replace a file of another kind */
     const char *by;              /* breakdowns, "domain", "phase" or "domain,phase" (--by), or NULL */
+    const char *device;          /* "cpu" (or NULL) or "gpu": an OpenMP offload device (--device, docs/gpu.md) */
 } rs_route_options;
 
 /* All fields zero but struct_size. */

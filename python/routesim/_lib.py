@@ -45,6 +45,7 @@ class RsRouteOptions(ctypes.Structure):
         ("progress", ctypes.c_int),
         ("force", ctypes.c_int),
         ("by", ctypes.c_char_p),
+        ("device", ctypes.c_char_p),
     ]
 
 

@@ -64,7 +64,8 @@ def _call(fn, *args, rename=None):
 
 
 def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, threads=None, out=None,
-          chunk_tokens=None, memory_mb=None, reference_trace=None, skip_nonfinite=False, force=False, by=None):
+          chunk_tokens=None, memory_mb=None, reference_trace=None, skip_nonfinite=False, force=False, by=None,
+          device=None):
     """Routes every token of trace with one router and returns the metric
     rows (the columns of results.csv) as a DataFrame.
 
@@ -78,7 +79,8 @@ def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, thr
     threads None: all cores. batch_tokens, chunk_tokens, memory_mb: as the
     command's options. by: "domain", "phase" or a list of them: every metric
     also per group, rows with "domain=NAME" / "phase=prefill|decode" last in
-    their key (docs/metrics.md, Breakdowns)."""
+    their key (docs/metrics.md, Breakdowns). device: "cpu" (None) or "gpu", the
+    per-token work on an OpenMP offload device (docs/gpu.md)."""
     lib = _lib.lib()
     opt = _lib.RsRouteOptions()
     lib.rs_route_options_init(ctypes.byref(opt))
@@ -111,6 +113,10 @@ def route(trace, router, metrics=None, *, reference=None, batch_tokens=None, thr
         if not isinstance(by, (list, tuple)) or not by or not all(isinstance(d, str) for d in by):
             raise TypeError("by: expected a str or a non-empty list of str")
         opt.by = ",".join(by).encode("utf-8")
+    if device is not None:
+        if device not in ("cpu", "gpu"):
+            raise ValueError(f"device: expected 'cpu' or 'gpu', got {device!r}")
+        opt.device = device.encode("utf-8")
     opt.progress = 0
     with tempfile.TemporaryDirectory(prefix="routesim-") as tmp:
         csv = os.path.join(tmp, "results.csv")

@@ -10,6 +10,7 @@
 #include "routers/plugins.h"
 #include "routesim/plugin.h"
 #include "sim/config/breakdown.h"
+#include "sim/engine/engine.h"
 #include "sim/embed/registry_json.h"
 #include "sim/experiment/pipeline.h"
 #include "sim/experiment/route.h"
@@ -48,6 +49,8 @@ int rs_route(const rs_route_options *opt, rs_error *err)
     unsigned breakdown = 0;
     if (opt->by && rs_breakdown_parse(opt->by, &breakdown, "rs_route: by", err) != 0)
         return -1;
+    RS_CHECK(!opt->device || strcmp(opt->device, "cpu") == 0 || strcmp(opt->device, "gpu") == 0, err,
+             "rs_route: device: expected cpu or gpu, got '%s'", opt->device);
     rs_route_request req = {.trace = opt->trace,
                             .router = opt->router,
                             .metrics = opt->metrics,
@@ -62,6 +65,7 @@ int rs_route(const rs_route_options *opt, rs_error *err)
                             .memory_budget = (size_t)(opt->memory_mb * 1048576.0),
                             .skip_nonfinite = opt->skip_nonfinite,
                             .breakdown = breakdown,
+                            .device = opt->device && strcmp(opt->device, "gpu") == 0 ? RS_DEVICE_GPU : RS_DEVICE_CPU,
                             .progress = opt->progress ? 1 : 0};
     rs_results results;
     rs_results_init(&results);

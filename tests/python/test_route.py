@@ -45,6 +45,17 @@ class RouteMatchesCommandLine(TempDirTest):
         with self.assertRaisesRegex(routesim.RoutesimError, "unknown breakdown 'task'"):
             routesim.route(self.trace, "topk:k=2", "load", by=["domain", "task"])
 
+    def test_device(self):
+        # no GPU here: the device path runs on the host only when allowed, and then gives the CPU's rows
+        os.environ["ROUTESIM_ALLOW_HOST_FALLBACK"] = "1"
+        try:
+            df = self.check_router("topk:k=2", "load,entropy,activation", "--device", "gpu", device="gpu")
+            assert_same_results(self, df, cli_results(self.tmp, self.trace, "topk:k=2", "load,entropy,activation"))
+        finally:
+            del os.environ["ROUTESIM_ALLOW_HOST_FALLBACK"]
+        with self.assertRaisesRegex(ValueError, "device: expected 'cpu' or 'gpu'"):
+            routesim.route(self.trace, "topk:k=2", "load", device="tpu")
+
     def test_metrics_as_list_and_none(self):
         csv = cli_results(self.tmp, self.trace, "topk:k=2", "load,entropy.router_entropy")
         assert_same_results(self, routesim.route(self.trace, "topk:k=2", ["load", "entropy.router_entropy"]), csv)
