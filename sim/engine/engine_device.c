@@ -21,6 +21,8 @@ struct rs_device_state {
     int needs_probs;  /* some router on the device reads probabilities */
     int64_t capacity; /* tokens the buffers hold */
     float *logits, *probs, *bias;
+    float *row_max; /* [n, L] softmax statistics of each row, with probs */
+    double *row_sum, *row_dot;
     uint16_t *stored; /* 16-bit logits as the trace stores them (bf16, f16), widened on the device */
     rs_logits_dtype dtype;
     uint8_t *valid;
@@ -43,6 +45,9 @@ static void free_chunk_buffers(engine *e, struct rs_device_state *d)
     device_release(d->device, d->logits);
     device_release(d->device, d->stored);
     device_release(d->device, d->probs);
+    device_release(d->device, d->row_max);
+    device_release(d->device, d->row_sum);
+    device_release(d->device, d->row_dot);
     device_release(d->device, d->valid);
     device_release(d->device, d->token_ids);
     for (int r = 0; r < e->num_routers; r++) {
@@ -51,7 +56,8 @@ static void free_chunk_buffers(engine *e, struct rs_device_state *d)
         d->ids[r] = NULL;
         d->weights[r] = NULL;
     }
-    d->logits = d->probs = NULL;
+    d->logits = d->probs = d->row_max = NULL;
+    d->row_sum = d->row_dot = NULL;
     d->stored = NULL;
     d->valid = NULL;
     d->token_ids = NULL;
@@ -109,9 +115,14 @@ static int reserve(engine *e, struct rs_device_state *d, int64_t n, rs_error *er
     const int sixteen = (e->needs & RS_NEEDS_LOGITS) && d->dtype != RS_LOGITS_F32;
     d->stored = sixteen ? device_alloc(d->device, cells * sizeof(uint16_t)) : NULL;
     d->probs = d->needs_probs ? device_alloc(d->device, cells * sizeof(float)) : NULL;
+    const size_t rows = (size_t)n * (size_t)e->L;
+    d->row_max = d->needs_probs ? device_alloc(d->device, rows * sizeof(float)) : NULL;
+    d->row_sum = d->needs_probs ? device_alloc(d->device, rows * sizeof(double)) : NULL;
+    d->row_dot = d->needs_probs ? device_alloc(d->device, rows * sizeof(double)) : NULL;
     d->valid = device_alloc(d->device, (size_t)n);
     d->token_ids = device_alloc(d->device, (size_t)n * sizeof(int32_t));
-    int ok = (d->logits || !(e->needs & RS_NEEDS_LOGITS)) && (d->stored || !sixteen) && (d->probs || !d->needs_probs) && d->valid && d->token_ids;
+    int ok = (d->logits || !(e->needs & RS_NEEDS_LOGITS)) && (d->stored || !sixteen) && (d->probs || !d->needs_probs) &&
+             ((d->row_max && d->row_sum && d->row_dot) || !d->needs_probs) && d->valid && d->token_ids;
     for (int r = 0; r < e->num_routers && ok; r++) {
         if (!e->routers[r].on_device)
             continue;
@@ -170,7 +181,10 @@ static void list_add(char *list, size_t size, const char *name)
     snprintf(list + used, size - used, "%s%s", used ? ", " : "", name);
 }
 
-/* One line: the device, and which routers and metrics run on it. */
+static int host_needs_probs(const engine *e, int planned);
+
+/* One line: the device, which routers and metrics run on it, and whether
+ * the host still computes the softmax of each chunk. */
 static void say_where(engine *e, const struct rs_device_state *d, int fallback)
 {
     char on[512] = "", off[512] = "", metrics[512] = "";
@@ -184,10 +198,12 @@ static void say_where(engine *e, const struct rs_device_state *d, int fallback)
                 RS_HOST_FALLBACK_ENV);
     else
         fprintf(stderr, "routesim: device gpu: OpenMP device %d of %d;", d->device, omp_get_num_devices());
-    fprintf(stderr, " on the device: %s%s%s%s%s%s; on the CPU: routers %s, capacity stage and %smetrics\n",
+    fprintf(stderr, " on the device: %s%s%s%s%s%s; on the CPU: routers %s, capacity stage and %smetrics",
             d->needs_probs ? "softmax" : "", d->needs_probs && on[0] ? ", " : "", on[0] ? "routers " : "",
             on[0] ? on : d->needs_probs ? "" : "nothing", metrics[0] ? ", metrics " : "", metrics,
             off[0] ? off : "(none)", metrics[0] ? "other " : "");
+    fprintf(stderr, "; softmax on the host: %s\n",
+            (e->needs & RS_NEEDS_PROBS) && (host_needs_probs(e, 1) || !on[0]) ? "yes" : "no");
 }
 
 /* Whether a target region on the device runs there: libgomp runs a region
@@ -251,14 +267,15 @@ static void widen(int device, const uint16_t *stored, float *logits, size_t cell
 }
 
 /* Softmax of every row of the chunk on the device: the probabilities the
- * CPU's rs_softmax_row writes, bit for bit (the same rs_softmax_core). */
-static void softmax_rows(int device, const float *logits, float *probs, int64_t rows, int E)
+ * CPU's rs_softmax_row writes, bit for bit (the same rs_softmax_core), and
+ * each row's maximum and sums, from which the host takes the logarithms
+ * (log-sum-exp, entropy) as rs_softmax_row does. */
+static void softmax_rows(int device, const float *logits, float *probs, float *row_max, double *row_sum,
+                         double *row_dot, int64_t rows, int E)
 {
-#pragma omp target teams distribute parallel for device(device) is_device_ptr(logits, probs)
-    for (int64_t r = 0; r < rows; r++) {
-        double sum, dot;
-        rs_softmax_core(logits + r * E, probs + r * E, E, &sum, &dot);
-    }
+#pragma omp target teams distribute parallel for device(device) is_device_ptr(logits, probs, row_max, row_sum, row_dot)
+    for (int64_t r = 0; r < rows; r++)
+        row_max[r] = rs_softmax_core(logits + r * E, probs + r * E, E, &row_sum[r], &row_dot[r]);
 }
 
 /* Whether the CPU reads router r's decisions of this chunk: a metric of it
@@ -275,8 +292,10 @@ static int decisions_needed(const engine *e, int r)
 }
 
 /* Whether the CPU needs the chunk's softmax: a router or metric there that
- * reads probabilities, a capacity stage (drop_policy=probs), a reference. */
-static int host_needs_probs(const engine *e)
+ * reads probabilities, a capacity stage (drop_policy=probs), a reference.
+ * planned: as set up (metrics marked for the device), else for the chunk
+ * just routed (metrics measured there). */
+static int host_needs_probs(const engine *e, int planned)
 {
     if (e->ref_router >= 0 || e->paired)
         return 1;
@@ -284,9 +303,12 @@ static int host_needs_probs(const engine *e)
         if ((!e->routers[r].on_device && (e->routers[r].shape.needs & RS_NEEDS_PROBS)) ||
             e->routers[r].capacity.enabled)
             return 1;
-    for (int m = 0; m < e->num_metric_slots; m++)
-        if (!e->metrics[m].device_done && (e->metrics[m].spec->type->needs & (RS_NEEDS_PROBS | RS_WANTS_PROBS)))
+    for (int m = 0; m < e->num_metric_slots; m++) {
+        const metric_slot *ms = &e->metrics[m];
+        const int done = planned ? ms->on_device : ms->device_done;
+        if (!done && (ms->spec->type->needs & (RS_NEEDS_PROBS | RS_WANTS_PROBS)))
             return 1;
+    }
     return 0;
 }
 
@@ -318,7 +340,7 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
     if (stored)
         widen(d->device, d->stored, d->logits, cells, d->dtype == RS_LOGITS_F16);
     if (d->needs_probs && c->logits)
-        softmax_rows(d->device, d->logits, d->probs, rows, e->E);
+        softmax_rows(d->device, d->logits, d->probs, d->row_max, d->row_sum, d->row_dot, rows, e->E);
     rs_device_chunk view = {.device = d->device,
                             .t0 = c->t0,
                             .n = c->n,
@@ -329,6 +351,9 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
                             .valid = c->valid ? d->valid : NULL,
                             .bias = d->bias,
                             .token_ids = c->token_ids ? d->token_ids : NULL,
+                            .row_max = d->needs_probs && c->logits ? d->row_max : NULL,
+                            .row_sum = d->needs_probs && c->logits ? d->row_sum : NULL,
+                            .row_dot = d->needs_probs && c->logits ? d->row_dot : NULL,
                             .host_logits = c->logits};
     for (int r = 0; r < e->num_routers; r++) {
         router_slot *rs = &e->routers[r];
@@ -348,7 +373,7 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
         RS_TRY(download(d->device, rs->dec.ids, d->ids[r], slots * sizeof(int32_t), err));
         RS_TRY(download(d->device, rs->dec.weights, d->weights[r], slots * sizeof(float), err));
     }
-    e->device_host_probs = host_needs_probs(e);
+    e->device_host_probs = host_needs_probs(e, 0);
     d->route_seconds += rs_now() - t_route;
     d->chunks++;
     e->device_routed = 1;

@@ -91,6 +91,14 @@ static char *route_csv(const char *trace, const char *router, const char *device
     return text;
 }
 
+/* Routers whose scores are not the softmax (entropy reads their own
+ * normalised scores, computed with libm: entropy stays on the CPU). */
+static int softmax_scored(const char *router)
+{
+    return strncmp(router, "deepseek_v3", 11) != 0 && strncmp(router, "sigmoid_topk", 12) != 0 &&
+           strncmp(router, "sqrt_softplus", 13) != 0;
+}
+
 /* The router ran on the device, as the run's one line says, and so did
  * the activation metric unless a capacity stage follows the router. */
 static void check_on_device(const char *err, const char *router)
@@ -106,6 +114,15 @@ static void check_on_device(const char *err, const char *router)
         const char *metrics = strstr(on, ", metrics "), *activation = metrics ? strstr(metrics, "activation") : NULL;
         ck_assert_msg(activation && activation < cpu, "%s: activation was not measured on the device: %s", router,
                       line);
+        /* entropy of a softmax-scored router runs there too (other scorings
+         * need libm per expert), and then the host computes no softmax */
+        const char *entropy = strstr(metrics, "entropy");
+        if (softmax_scored(router))
+            ck_assert_msg(entropy && entropy < cpu && strstr(line, "softmax on the host: no"),
+                          "%s: entropy was not measured on the device, or the host ran the softmax: %s", router, line);
+        else
+            ck_assert_msg(!entropy || entropy > cpu, "%s: entropy on the device for a router not scored by softmax: %s",
+                          router, line);
     }
 }
 
@@ -197,6 +214,42 @@ START_TEST(test_device_metrics_on_device)
 }
 END_TEST
 
+/* entropy's parameters and output subsets on the device: q = 1 (tsallis
+ * is router_entropy), q != 1 (the device's power sums), a fixed k below and
+ * above the small-rank buffer of topk_margin (Wirth's selection on the
+ * device), and outputs that leave slots of the per-row values out. The
+ * results equal the CPU's and entropy is measured on the device. */
+START_TEST(test_device_entropy_params)
+{
+    static const char *const variants[] = {
+        "entropy:q=[1,0.5,2],k=[1,20]",
+        "entropy.router_entropy,entropy.z_loss",
+        "load,entropy.topk_margin,entropy.selected_mass,activation",
+    };
+    static const char *const routers[] = {"topk:k=4", "topp:p=0.6"};
+    setenv(FALLBACK, "1", 1);
+    for (int f32 = 0; f32 <= 1; f32++)
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
+            for (size_t r = 0; r < sizeof routers / sizeof routers[0]; r++) {
+                metrics = variants[v];
+                const char *trace = f32 ? f32_trace() : bf16_trace();
+                char *err = NULL;
+                char *cpu = route_csv(trace, routers[r], "cpu", 97, 2, NULL, NULL);
+                char *gpu = route_csv(trace, routers[r], "gpu", 97, 2, NULL, &err);
+                ck_assert_msg(strstr(cpu, "entropy."), "%s: no entropy rows", variants[v]);
+                ck_assert_msg(strcmp(gpu, cpu) == 0, "%s with %s on %s: --device gpu differs from --device cpu",
+                              variants[v], routers[r], trace);
+                const char *on = strstr(err, "on the device:"), *cpu_part = on ? strstr(on, "on the CPU:") : NULL;
+                const char *entropy = on ? strstr(on, "entropy") : NULL;
+                ck_assert_msg(entropy && entropy < cpu_part && strstr(err, "softmax on the host: no"), "%s: %s",
+                              variants[v], err);
+                free(cpu);
+                free(gpu);
+                free(err);
+            }
+}
+END_TEST
+
 /* float16 logits go to the device as stored and are widened there: the
  * same floats as the host's widening. */
 START_TEST(test_device_f16)
@@ -284,7 +337,7 @@ START_TEST(test_device_config)
         int rc = rs_test_run_cli(rs_test_cmd("run %s --no-plots --no-progress -q", config), NULL, &err);
         ck_assert_msg(rc == 0, "%s", err);
         if (gpu)
-            ck_assert_msg(strstr(err, "routers topk, deepseek_v3, metrics load, activation; on the CPU: routers pnorm_topk"), "%s", err);
+            ck_assert_msg(strstr(err, "routers topk, deepseek_v3, metrics load, entropy, activation; on the CPU: routers pnorm_topk"), "%s", err);
         free(err);
         csv[gpu] = rs_test_read_file(rs_test_cmd("%s/results.csv", output));
         ck_assert_ptr_nonnull(csv[gpu]);
@@ -355,6 +408,7 @@ Suite *device_suite(void)
     tcase_add_loop_test(tc, test_device_routers_f32, 0, n);
     tcase_add_test(tc, test_device_f16);
     tcase_add_test(tc, test_device_metrics_on_device);
+    tcase_add_test(tc, test_device_entropy_params);
     tcase_add_test(tc, test_device_declined_on_cpu);
     tcase_add_test(tc, test_device_missing_fails);
     tcase_add_test(tc, test_device_config);
