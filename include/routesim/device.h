@@ -28,7 +28,9 @@ typedef struct rs_device_chunk {
     const double *row_sum, *row_dot;
     /* The same logits in host memory: a hook may select on the device and
      * finish on the host what needs the host's libm (whose results the
-     * device's library need not reproduce bit for bit). */
+     * device's library need not reproduce bit for bit). NULL when the host
+     * did not widen the chunk: the engine asks a hook first with NULL
+     * (n = 0), and only when it declines, with them (the host then widens). */
     const float *host_logits;
 } rs_device_chunk;
 

@@ -19,6 +19,8 @@ typedef struct rs_engine engine;
 struct rs_device_state {
     int device;
     int needs_probs;  /* some router on the device reads probabilities */
+    int widens;       /* the device widens and checks every chunk (rs_engine_device_widens) */
+    int64_t checked_t0; /* first token of the chunk the check left on the device; -1: none */
     int64_t capacity; /* tokens the buffers hold */
     float *logits, *probs, *bias;
     float *row_max; /* [n, L] softmax statistics of each row, with probs */
@@ -27,6 +29,8 @@ struct rs_device_state {
     rs_logits_dtype dtype;
     uint8_t *valid;
     int32_t *token_ids;
+    int32_t *row_bad, *token_bad; /* the check's first non-finite position per row [n, L] and per token [n] */
+    int32_t *host_bad;            /* [capacity]: token_bad brought back */
     int32_t **ids; /* [num_routers]: decisions of the routers on the device, NULL for the others */
     float **weights;
     /* what the pass moved and computed, for the line at its end */
@@ -50,6 +54,10 @@ static void free_chunk_buffers(engine *e, struct rs_device_state *d)
     device_release(d->device, d->row_dot);
     device_release(d->device, d->valid);
     device_release(d->device, d->token_ids);
+    device_release(d->device, d->row_bad);
+    device_release(d->device, d->token_bad);
+    free(d->host_bad);
+    d->row_bad = d->token_bad = d->host_bad = NULL;
     for (int r = 0; r < e->num_routers; r++) {
         device_release(d->device, d->ids[r]);
         device_release(d->device, d->weights[r]);
@@ -121,7 +129,12 @@ static int reserve(engine *e, struct rs_device_state *d, int64_t n, rs_error *er
     d->row_dot = d->needs_probs ? device_alloc(d->device, rows * sizeof(double)) : NULL;
     d->valid = device_alloc(d->device, (size_t)n);
     d->token_ids = device_alloc(d->device, (size_t)n * sizeof(int32_t));
-    int ok = (d->logits || !(e->needs & RS_NEEDS_LOGITS)) && (d->stored || !sixteen) && (d->probs || !d->needs_probs) &&
+    if (d->widens) {
+        d->row_bad = device_alloc(d->device, rows * sizeof(int32_t));
+        d->token_bad = device_alloc(d->device, (size_t)n * sizeof(int32_t));
+        d->host_bad = malloc((size_t)n * sizeof(int32_t));
+    }
+    int ok = (!d->widens || (d->row_bad && d->token_bad && d->host_bad)) && (d->logits || !(e->needs & RS_NEEDS_LOGITS)) && (d->stored || !sixteen) && (d->probs || !d->needs_probs) &&
              ((d->row_max && d->row_sum && d->row_dot) || !d->needs_probs) && d->valid && d->token_ids;
     for (int r = 0; r < e->num_routers && ok; r++) {
         if (!e->routers[r].on_device)
@@ -141,17 +154,25 @@ static int reserve(engine *e, struct rs_device_state *d, int64_t n, rs_error *er
 }
 
 /* Whether router r can route on the device: it has a hook, decides token
- * by token and accepts its configuration there (asked with n = 0). */
-static int wants_device(engine *e, struct rs_device_state *d, int r)
+ * by token and accepts its configuration there (asked with n = 0), first
+ * without the host's logits; *host_logits: only with them (it finishes
+ * rows on the host from them). */
+static int wants_device(engine *e, struct rs_device_state *d, int r, int *host_logits)
 {
     router_slot *rs = &e->routers[r];
     const rs_router_type *t = rs->spec->type;
+    *host_logits = 0;
     if (!t->route_device || (t->flags & (RS_ROUTER_STATEFUL | RS_ROUTER_GROUPED)) ||
         rs->shape.group != RS_GROUP_NONE || ((rs->shape.needs & RS_NEEDS_TOPK) != 0))
         return 0;
+    static const float any_logits[1];
     rs_device_chunk probe = {.device = d->device, .t0 = 0, .n = 0, .L = e->L, .E = e->E};
     rs_decisions none = {.kmax = rs->shape.kmax};
-    return t->route_device(rs->state, &probe, &none) == 0;
+    if (t->route_device(rs->state, &probe, &none) == 0)
+        return 1;
+    probe.host_logits = any_logits;
+    *host_logits = t->route_device(rs->state, &probe, &none) == 0;
+    return *host_logits;
 }
 
 /* Whether metric slot m can be measured on the device: its family has a
@@ -202,9 +223,31 @@ static void say_where(engine *e, const struct rs_device_state *d, int fallback)
             d->needs_probs ? "softmax" : "", d->needs_probs && on[0] ? ", " : "", on[0] ? "routers " : "",
             on[0] ? on : d->needs_probs ? "" : "nothing", metrics[0] ? ", metrics " : "", metrics,
             off[0] ? off : "(none)", metrics[0] ? "other " : "");
-    fprintf(stderr, "; softmax on the host: %s\n",
-            (e->needs & RS_NEEDS_PROBS) && (host_needs_probs(e, 1) || !on[0]) ? "yes" : "no");
+    fprintf(stderr, "; softmax on the host: %s; logits widened and checked on the %s\n",
+            (e->needs & RS_NEEDS_PROBS) && (host_needs_probs(e, 1) || !on[0]) ? "yes" : "no",
+            d->widens ? "device" : "host");
 }
+
+/* Whether nothing on the CPU reads a chunk's float logits: every router
+ * routes on the device without the host's logits and without a capacity
+ * stage, every metric that reads logits or probabilities is measured there,
+ * and there is no reference (its metrics, or a paired engine, read them). */
+static int device_can_widen(const engine *e, int host_logits)
+{
+    if (!(e->needs & RS_NEEDS_LOGITS) || host_logits || e->num_routers == 0 || e->ref_router >= 0 || e->paired ||
+        e->extra_needs)
+        return 0;
+    for (int r = 0; r < e->num_routers; r++)
+        if (!e->routers[r].on_device || e->routers[r].capacity.enabled)
+            return 0;
+    for (int m = 0; m < e->num_metric_slots; m++)
+        if (!e->metrics[m].on_device &&
+            (e->metrics[m].spec->type->needs & (RS_NEEDS_LOGITS | RS_NEEDS_PROBS | RS_WANTS_PROBS)))
+            return 0;
+    return 1;
+}
+
+int rs_engine_device_widens(const engine *e) { return e->device && e->device->widens; }
 
 /* Whether a target region on the device runs there: libgomp runs a region
  * on the host, silently, when the binary holds no code for the device (a
@@ -236,8 +279,11 @@ int rs_engine_device_setup(engine *e, rs_error *err)
     d->ids = calloc((size_t)e->num_routers + 1, sizeof *d->ids);
     d->weights = calloc((size_t)e->num_routers + 1, sizeof *d->weights);
     RS_CHECK(d->ids && d->weights, err, "out of memory");
+    int host_logits = 0;
     for (int r = 0; r < e->num_routers; r++) {
-        e->routers[r].on_device = wants_device(e, d, r);
+        int reads_host_logits;
+        e->routers[r].on_device = wants_device(e, d, r, &reads_host_logits);
+        host_logits |= reads_host_logits;
         if (e->routers[r].on_device && (e->routers[r].shape.needs & RS_NEEDS_PROBS))
             d->needs_probs = 1;
     }
@@ -247,6 +293,8 @@ int rs_engine_device_setup(engine *e, rs_error *err)
         if (ms->on_device && (ms->spec->type->needs & (RS_NEEDS_PROBS | RS_WANTS_PROBS)) && e->info->has_logits)
             d->needs_probs = 1;
     }
+    d->widens = device_can_widen(e, host_logits);
+    d->checked_t0 = -1;
     if (e->bias) {
         const size_t bytes = (size_t)e->L * (size_t)e->E * sizeof(float);
         d->bias = device_alloc(d->device, bytes);
@@ -276,6 +324,75 @@ static void softmax_rows(int device, const float *logits, float *probs, float *r
 #pragma omp target teams distribute parallel for device(device) is_device_ptr(logits, probs, row_max, row_sum, row_dot)
     for (int64_t r = 0; r < rows; r++)
         row_max[r] = rs_softmax_core(logits + r * E, probs + r * E, E, &row_sum[r], &row_dot[r]);
+}
+
+/* Each row's first non-finite logit, then each token's (layer-major
+ * position l * E + e, or -1), on the device; valid[t] = no such value. */
+static void find_nonfinite(int device, const float *logits, int32_t *row_bad, int32_t *token_bad, uint8_t *valid,
+                           int64_t n, int L, int E)
+{
+    const int64_t rows = n * L;
+#pragma omp target teams distribute parallel for device(device) is_device_ptr(logits, row_bad)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *z = logits + r * E;
+        int32_t bad = -1;
+        for (int e = 0; e < E && bad < 0; e++)
+            if ((rs_float_bits(z[e]) & 0x7f800000u) == 0x7f800000u)
+                bad = e;
+        row_bad[r] = bad;
+    }
+#pragma omp target teams distribute parallel for device(device) is_device_ptr(row_bad, token_bad, valid)
+    for (int64_t t = 0; t < n; t++) {
+        int32_t bad = -1;
+        for (int l = 0; l < L && bad < 0; l++)
+            if (row_bad[t * L + l] >= 0)
+                bad = l * E + row_bad[t * L + l];
+        token_bad[t] = bad;
+        valid[t] = bad < 0;
+    }
+}
+
+int rs_engine_device_check(engine *e, rs_loaded_chunk *b, int64_t *skipped, int *any_invalid, rs_error *err)
+{
+    struct rs_device_state *d = e->device;
+    RS_TRY(reserve(e, d, b->n, err));
+    const double t_upload = rs_now();
+    const int64_t n = b->n;
+    const size_t per_token = (size_t)e->L * (size_t)e->E, cells = (size_t)n * per_token;
+    const size_t bytes = cells * (b->stored ? sizeof(uint16_t) : sizeof(float));
+    if (b->stored)
+        RS_TRY(upload(d->device, d->stored, b->stored, bytes, err));
+    else
+        RS_TRY(upload(d->device, d->logits, b->logits, bytes, err));
+    const double t_check = rs_now();
+    d->upload_seconds += t_check - t_upload;
+    d->upload_bytes += (double)bytes;
+    if (b->stored)
+        widen(d->device, d->stored, d->logits, cells, d->dtype == RS_LOGITS_F16);
+    find_nonfinite(d->device, d->logits, d->row_bad, d->token_bad, d->valid, n, e->L, e->E);
+    RS_TRY(download(d->device, d->host_bad, d->token_bad, (size_t)n * sizeof(int32_t), err));
+    d->route_seconds += rs_now() - t_check;
+    d->checked_t0 = b->t0;
+    int64_t bad_tokens = 0, first = -1;
+    for (int64_t t = 0; t < n; t++) {
+        b->valid[t] = d->host_bad[t] < 0;
+        if (d->host_bad[t] >= 0 && bad_tokens++ == 0)
+            first = t;
+    }
+    *any_invalid = bad_tokens > 0;
+    if (bad_tokens == 0)
+        return 0;
+    if (!e->opt->skip_nonfinite) { /* the host's message: the value, widened here alone */
+        const int32_t at = d->host_bad[first];
+        const size_t flat = (size_t)first * per_token + (size_t)at;
+        float value = b->stored ? 0.0f : b->logits[flat];
+        if (b->stored)
+            rs_trace_widen_logits(e->trace, b->stored + flat, &value, 1);
+        d->checked_t0 = -1;
+        return rs_engine_nonfinite_error(e, b->t0 + first, at / e->E, at % e->E, value != value, err);
+    }
+    *skipped += bad_tokens;
+    return 0;
 }
 
 /* Whether the CPU reads router r's decisions of this chunk: a metric of it
@@ -318,42 +435,48 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
     int any = 0;
     for (int r = 0; d && r < e->num_routers; r++)
         any |= e->routers[r].on_device;
-    if (!any || c->L != e->L || ((e->needs & RS_NEEDS_LOGITS) && !c->logits))
+    /* the check left this chunk's widened logits and validity there */
+    const int checked = d && d->checked_t0 == c->t0;
+    const int have_logits = c->logits || checked;
+    if (d)
+        d->checked_t0 = -1;
+    if (!any || c->L != e->L || ((e->needs & RS_NEEDS_LOGITS) && !have_logits))
         return 0;
     RS_TRY(reserve(e, d, c->n, err));
     const double t_upload = rs_now();
     const int64_t rows = (int64_t)c->n * e->L;
     const size_t cells = (size_t)rows * (size_t)e->E;
     /* 16-bit rows go as stored and are widened there: half the bytes */
-    const uint16_t *stored = d->stored && c->logits && e->chunk_stored ? e->chunk_stored : NULL;
+    const uint16_t *stored = !checked && d->stored && c->logits && e->chunk_stored ? e->chunk_stored : NULL;
+    const float *host_logits = checked ? NULL : c->logits;
     if (stored)
         RS_TRY(upload(d->device, d->stored, stored, cells * sizeof(uint16_t), err));
-    else if (c->logits)
-        RS_TRY(upload(d->device, d->logits, c->logits, cells * sizeof(float), err));
-    if (c->valid)
+    else if (host_logits)
+        RS_TRY(upload(d->device, d->logits, host_logits, cells * sizeof(float), err));
+    if (c->valid && !checked)
         RS_TRY(upload(d->device, d->valid, c->valid, (size_t)c->n, err));
     if (c->token_ids)
         RS_TRY(upload(d->device, d->token_ids, c->token_ids, (size_t)c->n * sizeof(int32_t), err));
     const double t_route = rs_now();
     d->upload_seconds += t_route - t_upload;
-    d->upload_bytes += stored ? (double)(cells * sizeof(uint16_t)) : c->logits ? (double)(cells * sizeof(float)) : 0.0;
+    d->upload_bytes += stored ? (double)(cells * sizeof(uint16_t)) : host_logits ? (double)(cells * sizeof(float)) : 0.0;
     if (stored)
         widen(d->device, d->stored, d->logits, cells, d->dtype == RS_LOGITS_F16);
-    if (d->needs_probs && c->logits)
+    if (d->needs_probs && have_logits)
         softmax_rows(d->device, d->logits, d->probs, d->row_max, d->row_sum, d->row_dot, rows, e->E);
     rs_device_chunk view = {.device = d->device,
                             .t0 = c->t0,
                             .n = c->n,
                             .L = e->L,
                             .E = e->E,
-                            .logits = c->logits ? d->logits : NULL,
-                            .probs = d->needs_probs && c->logits ? d->probs : NULL,
+                            .logits = have_logits ? d->logits : NULL,
+                            .probs = d->needs_probs && have_logits ? d->probs : NULL,
                             .valid = c->valid ? d->valid : NULL,
                             .bias = d->bias,
                             .token_ids = c->token_ids ? d->token_ids : NULL,
-                            .row_max = d->needs_probs && c->logits ? d->row_max : NULL,
-                            .row_sum = d->needs_probs && c->logits ? d->row_sum : NULL,
-                            .row_dot = d->needs_probs && c->logits ? d->row_dot : NULL,
+                            .row_max = d->needs_probs && have_logits ? d->row_max : NULL,
+                            .row_sum = d->needs_probs && have_logits ? d->row_sum : NULL,
+                            .row_dot = d->needs_probs && have_logits ? d->row_dot : NULL,
                             .host_logits = c->logits};
     for (int r = 0; r < e->num_routers; r++) {
         router_slot *rs = &e->routers[r];
@@ -366,6 +489,9 @@ int rs_engine_device_route(engine *e, const rs_chunk *c, rs_error *err)
             metric_slot *ms = &e->metrics[m];
             if (ms->on_device && ms->router == r)
                 ms->device_done = ms->spec->type->update_device(ms->acc, &view, &out) == 0;
+            /* the CPU cannot measure it instead: it has no float logits */
+            RS_CHECK(!ms->on_device || ms->router != r || ms->device_done || !checked, err,
+                     "--device gpu: metric %s failed on the device (out of device memory?)", ms->spec->type->name);
         }
         if (!decisions_needed(e, r))
             continue;
