@@ -409,6 +409,8 @@ static void finish_rows(entropy_acc *a, const double *rows, int n, int L, device
     const double q = a->q;
     const double log_e = E > 1 ? log((double)E) : NAN;
     const double tsallis_max = E > 1 ? 1.0 - pow((double)E, 1.0 - q) : NAN;
+    /* layers in parallel, as update_layer runs: each has its own sums */
+#pragma omp parallel for schedule(dynamic, 1)
     for (int l = 0; l < L; l++) {
         entropy_layer *ly = &a->layers[l];
         for (int t = 0; t < n; t++) {
