@@ -4,8 +4,8 @@
  * (selected_mass). Per-token values go into 64.64 fixed-point sums, so
  * results do not depend on chunking or merge order. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "metrics/router_probs.h"
 #include "routesim/fastmath.h"
@@ -96,12 +96,12 @@ static int entropy_create(void **out, const rs_params *params, const rs_metric_s
     return 0;
 }
 
-/* log sum_e p_e^q = log sum_e e^(q (z_e - max)) - q log_norm. Shifting by
- * the row's maximum (not by lse, which rounds at large logits) keeps every
- * exponent <= 0 and the sum >= 1 (the maximum's term is 1); fixed-lane
- * maxima and sums give the same bits on every vector width. */
-RS_VECTOR_CLONES
-static double log_power_sum(const float *z, int E, double log_norm, double q)
+/* sum_e e^(q (z_e - max)): log sum_e p_e^q is its log minus q log_norm.
+ * Shifting by the row's maximum (not by lse, which rounds at large logits)
+ * keeps every exponent <= 0 and the sum >= 1 (the maximum's term is 1);
+ * fixed-lane maxima and sums give the same bits on every vector width and
+ * on the device (no libm call). */
+__attribute__((always_inline)) static inline double power_sum(const float *z, int E, double q)
 {
     float max_lane[RS_LANES], lane[RS_LANES] = {0};
     for (int j = 0; j < RS_LANES; j++)
@@ -128,7 +128,14 @@ static double log_power_sum(const float *z, int E, double log_norm, double q)
     double sum = 0.0;
     for (int j = 0; j < RS_LANES; j++)
         sum += lane[j];
-    return log(sum) - q * log_norm;
+    return sum;
+}
+
+/* log sum_e p_e^q = log sum_e e^(q (z_e - max)) - q log_norm */
+RS_VECTOR_CLONES
+static double log_power_sum(const float *z, int E, double log_norm, double q)
+{
+    return log(power_sum(z, E, q)) - q * log_norm;
 }
 
 /* v clamped to [0, 1]: rounding must not carry a normalised entropy out of
@@ -143,6 +150,7 @@ enum { SMALL_RANK = 16 };
  * larger-or-equal values before it and smaller-or-equal after it. */
 static double rank_margin(const float *z, int E, int k, float *buf)
 {
+    /* a plain loop, not memcpy: this runs on the device too */
     if (k < SMALL_RANK) {
         float top[SMALL_RANK];
         const int m = k + 1;
@@ -158,7 +166,8 @@ static double rank_margin(const float *z, int E, int k, float *buf)
         }
         return (double)top[k - 1] - (double)top[k];
     }
-    memcpy(buf, z, (size_t)E * sizeof *buf);
+    for (int e = 0; e < E; e++)
+        buf[e] = z[e];
     const int target = k - 1;
     int lo = 0, hi = E - 1;
     while (lo < hi) {
@@ -191,8 +200,7 @@ static double rank_margin(const float *z, int E, int k, float *buf)
 /* Over the row: the largest value below `lowest`, and how many values are
  * at least / above it. Fixed lanes so the loop vectorizes (maxima and
  * counts are exact in any order). */
-RS_VECTOR_CLONES
-static float below_and_counts(const float *z, int E, float lowest, int *at_least, int *above)
+__attribute__((always_inline)) static inline float below_and_counts_core(const float *z, int E, float lowest, int *at_least, int *above)
 {
     float lane[RS_LANES];
     int ge[RS_LANES] = {0}, gt[RS_LANES] = {0};
@@ -231,7 +239,8 @@ static float below_and_counts(const float *z, int E, float lowest, int *at_least
  * logit is z_(k) and the largest logit outside it z_(k+1), one pass over
  * the row. Returns 0 (and leaves *margin) when the selection is something
  * else: repeated ids, or logits outside it above its smallest. */
-static int selection_margin(const float *z, int E, const int32_t *ids, int K, double *margin)
+__attribute__((always_inline)) static inline int selection_margin(const float *z, int E, const int32_t *ids, int K,
+                                                                  double *margin)
 {
     float lowest = INFINITY;
     int kept = 0;
@@ -246,7 +255,7 @@ static int selection_margin(const float *z, int E, const int32_t *ids, int K, do
     int at_least, above, selected_above = 0;
     for (int j = 0; j < K; j++)
         selected_above += ids[j] >= 0 && z[ids[j]] > lowest;
-    float highest = below_and_counts(z, E, lowest, &at_least, &above);
+    float highest = below_and_counts_core(z, E, lowest, &at_least, &above);
     if (above != selected_above)
         return 0; /* a logit outside the selection is above its smallest: not a top-k */
     /* at_least > kept: a logit outside ties with the smallest, z_(k+1) = z_(k) */
@@ -255,11 +264,14 @@ static int selection_margin(const float *z, int E, const int32_t *ids, int K, do
 }
 
 /* topk_margin of one row: at the fixed k, else at the experts the router
- * requested (kept plus dropped by the capacity stage). */
-static void margin_row(const entropy_acc *a, entropy_layer *ly, const float *z, const int32_t *ids, int K,
-                       const uint8_t *dropped, float *buf)
+ * requested (kept plus dropped by the capacity stage). Returns 0 when the
+ * row has no boundary (nothing or everything asked for), else 1 with
+ * *margin. Inlined into the callers (the CPU's vector clones of
+ * entropy_update_layer, the device's region): no libm, runs on both. */
+__attribute__((always_inline)) static inline int row_margin(const float *z, int E, const int32_t *ids, int K,
+                                                            const uint8_t *dropped, int fixed_k, float *buf,
+                                                            double *margin)
 {
-    const int E = a->E;
     int kept = 0, requested = 0;
     for (int j = 0; j < K; j++) {
         if (ids[j] >= 0)
@@ -268,13 +280,21 @@ static void margin_row(const entropy_acc *a, entropy_layer *ly, const float *z, 
             requested++;
     }
     requested += kept;
-    int k = a->fixed_k ? a->fixed_k : requested;
-    if (k >= 1 && k < E && a->want_margin) { /* no boundary when nothing or everything was asked for */
-        double margin;
-        if (k != kept || !selection_margin(z, E, ids, K, &margin))
-            margin = rank_margin(z, E, k, buf);
+    const int k = fixed_k ? fixed_k : requested;
+    if (k < 1 || k >= E)
+        return 0;
+    if (k != kept || !selection_margin(z, E, ids, K, margin))
+        *margin = rank_margin(z, E, k, buf);
+    return 1;
+}
+
+__attribute__((always_inline)) static inline void margin_row(const entropy_acc *a, entropy_layer *ly, const float *z,
+                                                             const int32_t *ids, int K, const uint8_t *dropped,
+                                                             float *buf)
+{
+    double margin;
+    if (a->want_margin && row_margin(z, a->E, ids, K, dropped, a->fixed_k, buf, &margin))
         rs_xsum_add(&ly->margin, margin);
-    }
 }
 
 /* router_entropy, tsallis_entropy and selected_mass of a router whose p
@@ -361,6 +381,131 @@ static void entropy_update_layer(void *p, const rs_chunk *c, int layer, const rs
     }
 }
 
+/* Per-row values the device brings back for the host to finish a row as
+ * entropy_update_layer does; slots of outputs not asked for are left out. */
+typedef struct device_layout {
+    int width; /* doubles per row */
+    int power, margin; /* slots, -1 = not computed */
+} device_layout;
+
+enum { SLOT_SUM, SLOT_DOT, SLOT_MAX, SLOT_MASS, FIXED_SLOTS };
+
+static device_layout layout_of(const entropy_acc *a)
+{
+    device_layout d = {FIXED_SLOTS, -1, -1};
+    if (a->want_tsallis && a->q != 1.0)
+        d.power = d.width++;
+    if (a->want_margin)
+        d.margin = d.width++;
+    return d;
+}
+
+/* The host's part of entropy_update_device: each observed row's values,
+ * finished and added exactly as entropy_update_layer adds them (the sums
+ * are exact, so the order of rows does not matter). */
+static void finish_rows(entropy_acc *a, const double *rows, int n, int L, device_layout lay)
+{
+    const int E = a->E;
+    const double q = a->q;
+    const double log_e = E > 1 ? log((double)E) : NAN;
+    const double tsallis_max = E > 1 ? 1.0 - pow((double)E, 1.0 - q) : NAN;
+    /* layers in parallel, as update_layer runs: each has its own sums */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int l = 0; l < L; l++) {
+        entropy_layer *ly = &a->layers[l];
+        for (int t = 0; t < n; t++) {
+            const double *v = rows + ((size_t)t * (size_t)L + (size_t)l) * (size_t)lay.width;
+            if (v[SLOT_SUM] < 0.0)
+                continue;
+            /* rs_softmax_row's statistics from the core's sums */
+            const double log_norm = log(v[SLOT_SUM]), shifted_mean = v[SLOT_DOT] / v[SLOT_SUM];
+            const double lse = v[SLOT_MAX] + log_norm, h = log_norm - shifted_mean;
+            if (a->want_z_loss)
+                rs_xsum_add(&ly->z_loss, lse * lse);
+            const double shannon = h >= log_e ? 1.0 : h / log_e;
+            rs_xsum_add(&ly->entropy, shannon);
+            if (a->want_tsallis) {
+                double tsallis = q == 1.0 ? shannon
+                                          : unit_clamp((1.0 - exp(log(v[lay.power]) - q * log_norm)) / tsallis_max);
+                rs_xsum_add(&ly->tsallis, tsallis);
+            }
+            const double mass = v[SLOT_MASS];
+            rs_xsum_add(&ly->mass, mass < 1.0 ? mass : 1.0);
+            if (lay.margin >= 0 && !isnan(v[lay.margin]))
+                rs_xsum_add(&ly->margin, v[lay.margin]);
+        }
+    }
+}
+
+/* The softmax-scored rows of a whole chunk (--device gpu, docs/gpu.md):
+ * the device computes per row what needs no libm (the softmax statistics
+ * the engine computed there, the selected mass from the device's
+ * probabilities, tsallis' power sum, the margin), and the host takes one
+ * logarithm per row and adds each value to the layer's sums, as
+ * entropy_update_layer does. Other scorings call libm per expert: they
+ * stay on the CPU. */
+static int entropy_update_device(void *p, const rs_device_chunk *c, const rs_decisions *dec)
+{
+    entropy_acc *a = p;
+    if (!a)
+        return 0;
+    if (a->scoring != RS_SCORING_SOFTMAX || (a->want_margin && a->E > RS_DEVICE_MAX_E))
+        return -1;
+    if (c->n == 0)
+        return 0;
+    if (!c->logits || !c->probs || !c->row_sum || !c->row_dot || !c->row_max)
+        return -1;
+    const device_layout lay = layout_of(a);
+    const int L = c->L, E = a->E, K = dec->kmax, fixed_k = a->fixed_k, width = lay.width;
+    const int power_slot = lay.power, margin_slot = lay.margin;
+    const double q = a->q;
+    const int64_t rows = (int64_t)c->n * L;
+    const size_t cells = (size_t)rows * (size_t)width;
+    double *host_rows = malloc(cells * sizeof *host_rows);
+    double *rows_out = omp_target_alloc(cells * sizeof *rows_out, c->device);
+    int rc = !host_rows || !rows_out;
+    if (rc == 0) {
+        const float *logits = c->logits, *probs = c->probs, *row_max = c->row_max;
+        const double *row_sum = c->row_sum, *row_dot = c->row_dot;
+        const uint8_t *valid = c->valid;
+        const int32_t *ids = dec->ids;
+#pragma omp target teams distribute parallel for device(c->device) \
+    is_device_ptr(logits, probs, row_max, row_sum, row_dot, valid, ids, rows_out)
+        for (int64_t r = 0; r < rows; r++) {
+            double *out = rows_out + r * width;
+            const int32_t *row_ids = ids + r * K;
+            if ((valid && valid[r / L] != 1) || (K > 0 && row_ids[0] == RS_ID_UNOBSERVED)) {
+                out[SLOT_SUM] = -1.0; /* not observed (an observed row's sum is >= 1) */
+                continue;
+            }
+            const float *z = logits + r * E, *pr = probs + r * E;
+            out[SLOT_SUM] = row_sum[r];
+            out[SLOT_DOT] = row_dot[r];
+            out[SLOT_MAX] = row_max[r];
+            double mass = 0.0;
+            for (int j = 0; j < K; j++)
+                if (row_ids[j] >= 0)
+                    mass += pr[row_ids[j]];
+            out[SLOT_MASS] = mass;
+            if (power_slot >= 0)
+                out[power_slot] = power_sum(z, E, q);
+            if (margin_slot >= 0) {
+                float buf[RS_DEVICE_MAX_E];
+                double margin;
+                out[margin_slot] = row_margin(z, E, row_ids, K, NULL, fixed_k, buf, &margin) ? margin : NAN;
+            }
+        }
+        rc = omp_target_memcpy(host_rows, rows_out, cells * sizeof *host_rows, 0, 0, omp_get_initial_device(),
+                               c->device) != 0;
+    }
+    if (rows_out)
+        omp_target_free(rows_out, c->device);
+    if (rc == 0)
+        finish_rows(a, host_rows, c->n, L, lay);
+    free(host_rows);
+    return rc ? -1 : 0;
+}
+
 static int entropy_merge(void *p, const void *q, rs_error *err)
 {
     entropy_acc *a = p;
@@ -414,6 +559,7 @@ static const rs_metric_type entropy_type = {
     .finalize = entropy_finalize,
     .destroy = entropy_destroy,
     .checkpoint = entropy_checkpoint,
+    .update_device = entropy_update_device,
 };
 
 const rs_metric_type *const rs_metric_entropy = &entropy_type;

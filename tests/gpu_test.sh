@@ -4,8 +4,10 @@
 # and with ROUTESIM_ALLOW_HOST_FALLBACK=1 (no GPU here: GCC runs the target
 # regions on the host) `route --device gpu` writes the results.csv and the
 # decisions file of the plain build's `--device cpu`, byte for byte, for
-# every router with a device hook, says which routers ran on the device,
-# and `--device gpu` without the variable fails with one line.
+# every router with a device hook, says which routers ran on the device
+# (and, for softmax-scored routers, that entropy ran there, the host ran no
+# softmax and the device widened and checked the logits), and `--device
+# gpu` without the variable fails with one line.
 #
 #   tests/gpu_test.sh GPU_ROUTESIM PLAIN_ROUTESIM
 set -euo pipefail
@@ -40,6 +42,15 @@ check() { # trace router
     fail "$router on $trace: --device gpu failed: $(cat "$work/gpu.err")"
   grep -q "on the device: .*routers .*$name.*metrics .*activation; on the CPU" "$work/gpu.err" ||
     fail "$router or the activation metric did not run on the device: $(cat "$work/gpu.err")"
+  case $name in
+    deepseek_v3 | sqrt_softplus | sigmoid_topk) ;; # entropy of their own scores needs libm: on the CPU
+    *)
+      grep -q "metrics .*entropy.*; on the CPU.*softmax on the host: no" "$work/gpu.err" ||
+        fail "$router: entropy did not run on the device, or the host ran the softmax: $(cat "$work/gpu.err")"
+      [ "$name" = null_experts ] || grep -q "logits widened and checked on the device" "$work/gpu.err" ||
+        fail "$router: the host widened the logits: $(cat "$work/gpu.err")"
+      ;;
+  esac
   cmp -s "$work/cpu.csv" "$work/gpu.csv" || fail "$router on $trace: results.csv differs between cpu and gpu"
   cmp -s "$work/cpu_dec.h5" "$work/gpu_dec.h5" || fail "$router on $trace: decisions differ between cpu and gpu"
 }

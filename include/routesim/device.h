@@ -21,9 +21,16 @@ typedef struct rs_device_chunk {
     const uint8_t *valid;     /* [n] 1 = finite logits; NULL = every token is */
     const float *bias;        /* [L, E] selection bias, or NULL */
     const int32_t *token_ids; /* [n] or NULL */
+    /* Per row [n, L], with probs: the softmax's maximum logit, sum_e
+     * e^(z_e - max) and sum_e e^(z_e - max) (z_e - max), as rs_softmax_core
+     * returns them; a metric finishes on the host what needs a logarithm. */
+    const float *row_max;
+    const double *row_sum, *row_dot;
     /* The same logits in host memory: a hook may select on the device and
      * finish on the host what needs the host's libm (whose results the
-     * device's library need not reproduce bit for bit). */
+     * device's library need not reproduce bit for bit). NULL when the host
+     * did not widen the chunk: the engine asks a hook first with NULL
+     * (n = 0), and only when it declines, with them (the host then widens). */
     const float *host_logits;
 } rs_device_chunk;
 

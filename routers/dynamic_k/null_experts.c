@@ -94,7 +94,7 @@ static int null_route_device(void *state, const rs_device_chunk *c, rs_decisions
 {
     null_state *s = state;
     const int kmax = out->kmax, E = c->E;
-    if (kmax > RS_DEVICE_MAX_K)
+    if (kmax > RS_DEVICE_MAX_K || !c->host_logits) /* the weights are finished on the host, from its logits */
         return -1;
     if (c->n == 0)
         return 0;

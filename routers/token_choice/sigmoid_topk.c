@@ -76,7 +76,7 @@ static void sigmoid_route_layer(void *state, const rs_chunk *c, int layer, rs_de
 static int sigmoid_route_device(void *state, const rs_device_chunk *c, rs_decisions *out)
 {
     sigmoid_state *s = state;
-    if (s->k > RS_DEVICE_MAX_K)
+    if (s->k > RS_DEVICE_MAX_K || !c->host_logits) /* the weights are finished on the host, from its logits */
         return -1;
     if (c->n == 0)
         return 0;

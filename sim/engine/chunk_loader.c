@@ -89,9 +89,11 @@ static int ensure_rows(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs_err
     size_t cells = rows * (size_t)l->info->num_experts;
     int ok = 1;
     if (l->cfg.needs & RS_NEEDS_LOGITS) {
-        if (rs_trace_logit_size(l->cfg.trace) == 2)
+        const int sixteen = rs_trace_logit_size(l->cfg.trace) == 2;
+        if (sixteen)
             ok &= (b->stored = malloc(cells * sizeof *b->stored)) != NULL;
-        ok &= (b->logits = malloc(cells * sizeof *b->logits)) != NULL;
+        if (!sixteen || !l->cfg.stored_only)
+            ok &= (b->logits = malloc(cells * sizeof *b->logits)) != NULL;
     }
     if (l->cfg.needs & RS_NEEDS_TOPK) {
         size_t k = rows * (size_t)l->info->recorded_k;

@@ -49,6 +49,7 @@ typedef struct rs_loader_config {
     unsigned group_modes;  /* bit rs_group: chunks end on boundaries of each mode */
     int batch_tokens;
     int background;        /* read ahead on a thread */
+    int stored_only;       /* 16-bit logits are kept as stored only (the device widens them) */
     /* Token offsets (increasing, > 0) no chunk may cross, moved up to the
      * next boundary of every grouping mode: bootstrap blocks. */
     const int64_t *cuts;

@@ -230,7 +230,8 @@ static size_t bytes_per_token(const engine *e)
     size_t L = (size_t)e->L, E = (size_t)e->E;
     size_t read = 1 + 4 + 4 + 8; /* valid, seq_of_token, token id, sequence window */
     if (e->needs & RS_NEEDS_LOGITS)
-        read += L * E * (4 + (rs_trace_logit_size(e->trace) == 2 ? 2 : 0)); /* float32 + the 16-bit words read */
+        read += L * E * (rs_engine_device_widens(e) ? rs_trace_logit_size(e->trace) /* as stored: the device widens */
+                                                    : 4 + (rs_trace_logit_size(e->trace) == 2 ? 2 : 0)); /* float32 + the 16-bit words read */
     if (e->needs & RS_NEEDS_TOPK)
         read += L * (size_t)e->info->recorded_k * 8;
     if ((e->needs & (RS_NEEDS_OUTCOME | RS_WANTS_OUTCOME)) && (e->info->has_quality || e->info->has_cost))
@@ -497,6 +498,7 @@ static int create_paired(engine *e, const rs_metric_spec *metrics, int nm, rs_er
     e->paired_options.reference_trace = NULL;
     e->paired_options.progress = 0;
     e->paired_options.breakdown = 0;
+    e->paired_options.device = RS_DEVICE_CPU; /* the reference of a paired trace routes on the CPU */
     engine *p = calloc(1, sizeof *p);
     RS_CHECK(p, err, "out of memory");
     e->paired = p;
@@ -567,6 +569,9 @@ static int setup(engine *e, const rs_router_spec *routers, int nr, const rs_metr
     e->runs = calloc((size_t)e->threads, sizeof *e->runs);
     RS_CHECK(e->runs, err, "out of memory");
 
+    /* the device path (before sizing chunks: it decides whether the host widens) */
+    if (e->opt->device == RS_DEVICE_GPU && !e->opt->measure_only)
+        RS_TRY(rs_engine_device_setup(e, err));
     /* Chunk size: what the memory budget allows, in whole HDF5 chunks when possible. */
     int64_t chunk = e->opt->chunk_tokens;
     if (chunk <= 0) {
@@ -605,8 +610,7 @@ int rs_engine_create(rs_engine **out, rs_trace *trace, const rs_router_spec *rou
     e->info = rs_trace_get_info(trace);
     e->opt = options;
     e->results = results;
-    if (setup(e, routers, num_routers, metrics, num_metrics, err) != 0 ||
-        (options->device == RS_DEVICE_GPU && !options->measure_only && rs_engine_device_setup(e, err) != 0)) {
+    if (setup(e, routers, num_routers, metrics, num_metrics, err) != 0) {
         rs_engine_destroy(e);
         return -1;
     }

@@ -15,8 +15,10 @@ enum { MIN_SLICE_TOKENS = 64 };
 
 /* Widens 16-bit logits and checks they are finite, in parallel over
  * tokens; the first bad value (in token order) is reported, or its token
- * marked invalid when skipping was asked for. */
-static int widen_and_check(engine *e, rs_loaded_chunk *b, int64_t *skipped, int *any_invalid, rs_error *err)
+ * marked invalid when skipping was asked for. widen = 0: only reads them,
+ * as stored (the device widens and checks them: engine_device.c). */
+static int widen_and_check(engine *e, rs_loaded_chunk *b, int widen, int64_t *skipped, int *any_invalid,
+                           rs_error *err)
 {
     const size_t per_token = (size_t)e->L * (size_t)e->E;
     const int n = b->n;
@@ -45,7 +47,7 @@ static int widen_and_check(engine *e, rs_loaded_chunk *b, int64_t *skipped, int 
                 continue;
             }
         }
-        for (int t = from; t < from + count; t++) {
+        for (int t = from; t < from + count && widen; t++) {
             float *row = b->logits + (size_t)t * per_token;
             int suspect = b->stored
                               ? rs_trace_widen_logits(e->trace, b->stored + (size_t)t * per_token, row, per_token)
@@ -63,6 +65,8 @@ static int widen_and_check(engine *e, rs_loaded_chunk *b, int64_t *skipped, int 
         *err = read_err;
         return -1;
     }
+    if (!widen)
+        return 0;
     *any_invalid = bad_tokens > 0;
     if (bad_tokens == 0)
         return 0;
@@ -116,8 +120,11 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
         }
     } else if (e->needs & RS_NEEDS_LOGITS) {
         int any_invalid = 0;
-        RS_TRY(widen_and_check(e, b, skipped, &any_invalid, err));
-        c->logits = b->logits;
+        const int on_device = rs_engine_device_widens(e);
+        RS_TRY(widen_and_check(e, b, !on_device, skipped, &any_invalid, err));
+        if (on_device)
+            RS_TRY(rs_engine_device_check(e, b, skipped, &any_invalid, err));
+        c->logits = b->logits; /* NULL when 16-bit rows stay as stored for the device */
         e->chunk_stored = b->stored; /* half the bytes for the device path */
         c->valid = any_invalid ? b->valid : NULL;
     }

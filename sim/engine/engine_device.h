@@ -7,6 +7,7 @@
 
 #include "routesim/chunk.h"
 #include "routesim/error.h"
+#include "sim/engine/chunk_loader.h"
 
 struct rs_engine;
 
@@ -24,5 +25,18 @@ int rs_engine_device_setup(struct rs_engine *e, rs_error *err);
  * and those metrics' accumulators hold the chunk. */
 int rs_engine_device_route(struct rs_engine *e, const rs_chunk *c, rs_error *err);
 void rs_engine_device_free(struct rs_engine *e);
+
+/* Whether the device widens and checks each chunk's logits: nothing on the
+ * CPU reads them (every router and every metric that reads logits or
+ * probabilities runs on the device, no capacity stage, no reference), so
+ * the host only reads them, as stored (16-bit rows stay 16-bit). */
+int rs_engine_device_widens(const struct rs_engine *e);
+/* The check of a loaded chunk whose logits b holds as stored (16-bit words,
+ * or floats): copies them to the device, widens them there and finds each
+ * token's first non-finite value; fills b->valid and, as the host's check
+ * does, fails naming the first one or counts the skipped tokens. The
+ * chunk's logits then stay on the device for rs_engine_device_route. */
+int rs_engine_device_check(struct rs_engine *e, rs_loaded_chunk *b, int64_t *skipped, int *any_invalid,
+                           rs_error *err);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "sim/engine/engine_device.h"
 #include "sim/engine/engine_internal.h"
 #include "sim/engine/engine_results.h"
 #include "core/progress.h"
@@ -18,6 +19,7 @@ rs_loader_config rs_engine_loader_config(const engine *e)
                               .group_modes = e->group_modes,
                               .batch_tokens = e->opt->batch_tokens,
                               .background = e->threads > 1,
+                              .stored_only = rs_engine_device_widens(e),
                               .cuts = e->cuts,
                               .num_cuts = e->num_cuts,
                               .start = e->start,

@@ -91,6 +91,14 @@ static char *route_csv(const char *trace, const char *router, const char *device
     return text;
 }
 
+/* Routers whose scores are not the softmax (entropy reads their own
+ * normalised scores, computed with libm: entropy stays on the CPU). */
+static int softmax_scored(const char *router)
+{
+    return strncmp(router, "deepseek_v3", 11) != 0 && strncmp(router, "sigmoid_topk", 12) != 0 &&
+           strncmp(router, "sqrt_softplus", 13) != 0;
+}
+
 /* The router ran on the device, as the run's one line says, and so did
  * the activation metric unless a capacity stage follows the router. */
 static void check_on_device(const char *err, const char *router)
@@ -106,7 +114,24 @@ static void check_on_device(const char *err, const char *router)
         const char *metrics = strstr(on, ", metrics "), *activation = metrics ? strstr(metrics, "activation") : NULL;
         ck_assert_msg(activation && activation < cpu, "%s: activation was not measured on the device: %s", router,
                       line);
+        /* entropy of a softmax-scored router runs there too (other scorings
+         * need libm per expert), and then the host computes no softmax */
+        const char *entropy = strstr(metrics, "entropy");
+        if (softmax_scored(router))
+            ck_assert_msg(entropy && entropy < cpu && strstr(line, "softmax on the host: no"),
+                          "%s: entropy was not measured on the device, or the host ran the softmax: %s", router, line);
+        else
+            ck_assert_msg(!entropy || entropy > cpu, "%s: entropy on the device for a router not scored by softmax: %s",
+                          router, line);
     }
+    /* the host widens and checks the logits only when something there reads
+     * them: entropy or load of a router not scored by softmax, the capacity
+     * stage, null_experts' weights */
+    const int device_widens =
+        softmax_scored(router) && !strstr(router, "capacity") && strncmp(router, "null_experts", 12) != 0;
+    ck_assert_msg(strstr(line, device_widens ? "logits widened and checked on the device"
+                                             : "logits widened and checked on the host"),
+                  "%s: %s", router, line);
 }
 
 /* Two files hold the same bytes. */
@@ -197,6 +222,42 @@ START_TEST(test_device_metrics_on_device)
 }
 END_TEST
 
+/* entropy's parameters and output subsets on the device: q = 1 (tsallis
+ * is router_entropy), q != 1 (the device's power sums), a fixed k below and
+ * above the small-rank buffer of topk_margin (Wirth's selection on the
+ * device), and outputs that leave slots of the per-row values out. The
+ * results equal the CPU's and entropy is measured on the device. */
+START_TEST(test_device_entropy_params)
+{
+    static const char *const variants[] = {
+        "entropy:q=[1,0.5,2],k=[1,20]",
+        "entropy.router_entropy,entropy.z_loss",
+        "load,entropy.topk_margin,entropy.selected_mass,activation",
+    };
+    static const char *const routers[] = {"topk:k=4", "topp:p=0.6"};
+    setenv(FALLBACK, "1", 1);
+    for (int f32 = 0; f32 <= 1; f32++)
+        for (size_t v = 0; v < sizeof variants / sizeof variants[0]; v++)
+            for (size_t r = 0; r < sizeof routers / sizeof routers[0]; r++) {
+                metrics = variants[v];
+                const char *trace = f32 ? f32_trace() : bf16_trace();
+                char *err = NULL;
+                char *cpu = route_csv(trace, routers[r], "cpu", 97, 2, NULL, NULL);
+                char *gpu = route_csv(trace, routers[r], "gpu", 97, 2, NULL, &err);
+                ck_assert_msg(strstr(cpu, "entropy."), "%s: no entropy rows", variants[v]);
+                ck_assert_msg(strcmp(gpu, cpu) == 0, "%s with %s on %s: --device gpu differs from --device cpu",
+                              variants[v], routers[r], trace);
+                const char *on = strstr(err, "on the device:"), *cpu_part = on ? strstr(on, "on the CPU:") : NULL;
+                const char *entropy = on ? strstr(on, "entropy") : NULL;
+                ck_assert_msg(entropy && entropy < cpu_part && strstr(err, "softmax on the host: no"), "%s: %s",
+                              variants[v], err);
+                free(cpu);
+                free(gpu);
+                free(err);
+            }
+}
+END_TEST
+
 /* float16 logits go to the device as stored and are widened there: the
  * same floats as the host's widening. */
 START_TEST(test_device_f16)
@@ -284,7 +345,7 @@ START_TEST(test_device_config)
         int rc = rs_test_run_cli(rs_test_cmd("run %s --no-plots --no-progress -q", config), NULL, &err);
         ck_assert_msg(rc == 0, "%s", err);
         if (gpu)
-            ck_assert_msg(strstr(err, "routers topk, deepseek_v3, metrics load, activation; on the CPU: routers pnorm_topk"), "%s", err);
+            ck_assert_msg(strstr(err, "routers topk, deepseek_v3, metrics load, entropy, activation; on the CPU: routers pnorm_topk"), "%s", err);
         free(err);
         csv[gpu] = rs_test_read_file(rs_test_cmd("%s/results.csv", output));
         ck_assert_ptr_nonnull(csv[gpu]);
@@ -305,43 +366,122 @@ START_TEST(test_device_config)
 END_TEST
 
 /* Non-finite logits: the same error without --skip-nonfinite, and the same
- * skipped tokens and results with it. */
+ * skipped tokens and results with it, on f32 and bf16 traces, checked on
+ * the device (every router and metric there: the host only reads the
+ * logits) and on the host (sigmoid_topk finishes its weights from the
+ * host's logits). Two traces: an infinity (token 20) before a NaN (token
+ * 177), and a NaN first (token 5, the last expert of the last layer: the
+ * position of a token's first bad value counts layers too). */
 START_TEST(test_device_nonfinite)
 {
     enum { T = 300, L = 2, E = 16 };
     static const int64_t offsets[] = {0, 140, 300};
-    char trace[4096];
-    snprintf(trace, sizeof trace, "%s", rs_test_path("nan.h5"));
-    float *z = rs_test_random_logits(T, L, E, 4);
-    z[(size_t)(177 * L + 1) * E + 5] = NAN;
-    z[(size_t)(20 * L) * E + 2] = INFINITY;
-    rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = 2, .offsets = offsets, .logits = z};
-    rs_test_write_trace(trace, &tt);
-    free(z);
+    static const char *const routers[] = {"topk:k=2", "sigmoid_topk:k=2"};
+    static const char *const expected[] = {"infinite value at token 20, layer 0, expert 2",
+                                           "NaN value at token 5, layer 1, expert 15"};
     setenv(FALLBACK, "1", 1);
-    char *errors[2];
-    for (int gpu = 0; gpu <= 1; gpu++) {
-        char *err = NULL;
-        int rc = rs_test_run_cli(rs_test_cmd("route %s --router topk:k=2 --device %s --chunk-tokens 64 --no-progress",
-                                             trace, gpu ? "gpu" : "cpu"),
-                                 NULL, &err);
-        ck_assert_int_ne(rc, 0);
-        const char *line = strstr(err, "routesim: error:");
-        ck_assert_msg(line && strstr(line, "infinite value at token 20"), "%s", err);
-        errors[gpu] = strdup(line);
+    for (int bf16 = 0; bf16 <= 1; bf16++)
+        for (int variant = 0; variant <= 1; variant++) {
+            char trace[4096];
+            snprintf(trace, sizeof trace, "%s", rs_test_path(rs_test_cmd("nan_%d_%d.h5", bf16, variant)));
+            float *z = rs_test_random_logits(T, L, E, 4);
+            z[(size_t)(177 * L + 1) * E + 5] = NAN;
+            if (variant == 0)
+                z[(size_t)(20 * L) * E + 2] = INFINITY;
+            else {
+                z[(size_t)(5 * L + 1) * E + 15] = NAN;
+                z[(size_t)(90 * L) * E] = -INFINITY;
+            }
+            rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = 2, .offsets = offsets, .logits = z,
+                                .dtype = bf16 ? RS_LOGITS_BF16 : RS_LOGITS_F32};
+            rs_test_write_trace(trace, &tt);
+            free(z);
+            for (size_t r = 0; r < sizeof routers / sizeof routers[0]; r++) {
+                const char *where = r == 0 ? "checked on the device" : "checked on the host";
+                char *errors[2];
+                for (int gpu = 0; gpu <= 1; gpu++) {
+                    char *err = NULL;
+                    int rc = rs_test_run_cli(rs_test_cmd("route %s --router %s --metrics load,entropy,activation "
+                                                         "--device %s --chunk-tokens 64 --no-progress",
+                                                         trace, routers[r], gpu ? "gpu" : "cpu"),
+                                             NULL, &err);
+                    ck_assert_int_ne(rc, 0);
+                    const char *line = strstr(err, "routesim: error:");
+                    ck_assert_msg(line && strstr(line, expected[variant]), "%s", err);
+                    if (gpu)
+                        ck_assert_msg(strstr(err, where), "%s: not %s: %s", routers[r], where, err);
+                    errors[gpu] = strdup(line);
+                    free(err);
+                }
+                ck_assert_str_eq(errors[1], errors[0]);
+                free(errors[0]);
+                free(errors[1]);
+                for (int chunk = 64; chunk <= 300; chunk += 236) {
+                    char *err = NULL;
+                    char *cpu = route_csv(trace, routers[r], "cpu", chunk, 2, "--skip-nonfinite", NULL);
+                    char *gpu = route_csv(trace, routers[r], "gpu", chunk, 2, "--skip-nonfinite", &err);
+                    ck_assert_msg(strcmp(gpu, cpu) == 0, "%s on %s, chunks of %d: --device gpu differs", routers[r],
+                                  trace, chunk);
+                    ck_assert_msg(strstr(err, variant == 0 ? "skipped 2 tokens" : "skipped 3 tokens") &&
+                                      strstr(err, where),
+                                  "%s", err);
+                    free(cpu);
+                    free(gpu);
+                    free(err);
+                }
+            }
+        }
+}
+END_TEST
+
+/* The number of chunks the run's last line reports. */
+static int device_chunks(const char *err)
+{
+    const char *last = NULL;
+    for (const char *p = strstr(err, " chunks, "); p; p = strstr(p + 1, " chunks, "))
+        last = p;
+    ck_assert_msg(last, "no chunk count: %s", err);
+    while (last > err && last[-1] >= '0' && last[-1] <= '9')
+        last--;
+    return atoi(last);
+}
+
+/* The memory budget (--memory-mb) counts the logits as the host holds
+ * them: a bf16 chunk the device widens takes 2 bytes a logit on the host
+ * (the 16-bit words only), one the host widens 6 (the words and their
+ * floats), so the same budget holds more tokens a chunk: fewer chunks for
+ * topk (every metric on the device) than for sigmoid_topk (its weights
+ * read the host's floats), of the same k, and the CPU's results. Computed
+ * for this trace (2 layers, 256 experts, 400 tokens, 1 MiB, 1 thread):
+ * about 3.3 KB a token (2 chunks) against 7.4 KB (3 chunks). */
+START_TEST(test_device_memory_budget)
+{
+    static const char *const routers[] = {"topk:k=4", "sigmoid_topk:k=4"};
+    int chunks[2];
+    setenv(FALLBACK, "1", 1);
+    for (int r = 0; r < 2; r++) {
+        char *cpu = NULL, *gpu = NULL, *err = NULL, *out = NULL;
+        const char *csv[2] = {rs_test_path(rs_test_cmd("budget_cpu_%d.csv", r)),
+                              rs_test_path(rs_test_cmd("budget_gpu_%d.csv", r))};
+        for (int g = 0; g <= 1; g++) {
+            int rc = rs_test_run_cli(rs_test_cmd("route %s --router %s --metrics load,entropy,activation --device %s "
+                                                 "--memory-mb 1 --threads 1 --no-progress --csv %s",
+                                                 bf16_trace(), routers[r], g ? "gpu" : "cpu", csv[g]),
+                                     &out, g ? &err : NULL);
+            ck_assert_int_eq(rc, 0);
+            free(out);
+        }
+        cpu = rs_test_read_file(csv[0]);
+        gpu = rs_test_read_file(csv[1]);
+        ck_assert_msg(cpu && gpu && strcmp(cpu, gpu) == 0, "%s: --device gpu differs under --memory-mb 1", routers[r]);
+        ck_assert_msg(strstr(err, r == 0 ? "checked on the device" : "checked on the host"), "%s", err);
+        chunks[r] = device_chunks(err);
+        free(cpu);
+        free(gpu);
         free(err);
     }
-    ck_assert_str_eq(errors[1], errors[0]);
-    free(errors[0]);
-    free(errors[1]);
-    char *err = NULL;
-    char *cpu = route_csv(trace, "topk:k=2", "cpu", 64, 2, "--skip-nonfinite", NULL);
-    char *gpu = route_csv(trace, "topk:k=2", "gpu", 64, 2, "--skip-nonfinite", &err);
-    ck_assert_str_eq(gpu, cpu);
-    ck_assert_msg(strstr(err, "skipped 2 tokens"), "%s", err);
-    free(cpu);
-    free(gpu);
-    free(err);
+    ck_assert_msg(chunks[0] == 2 && chunks[1] == 3, "chunks under 1 MiB: %d with the device's widening, %d with the "
+                  "host's", chunks[0], chunks[1]);
 }
 END_TEST
 
@@ -355,10 +495,12 @@ Suite *device_suite(void)
     tcase_add_loop_test(tc, test_device_routers_f32, 0, n);
     tcase_add_test(tc, test_device_f16);
     tcase_add_test(tc, test_device_metrics_on_device);
+    tcase_add_test(tc, test_device_entropy_params);
     tcase_add_test(tc, test_device_declined_on_cpu);
     tcase_add_test(tc, test_device_missing_fails);
     tcase_add_test(tc, test_device_config);
     tcase_add_test(tc, test_device_nonfinite);
+    tcase_add_test(tc, test_device_memory_budget);
     suite_add_tcase(s, tc);
     return s;
 }
