@@ -8,9 +8,12 @@
 # It prints the device (nvidia-smi, and the binary's own line), generates a
 # DeepSeek-V3-shaped trace (58 layers x 256 experts, bf16; GPU_CHECK_TOKENS
 # tokens, default 30000: about 10 s of one CPU core) unless TRACE is given,
-# routes it with deepseek_v3 and the load, entropy and activation metrics
-# on the CPU (1 thread, then every core) and on the GPU, checks that the
-# three results.csv are identical, and prints the GPU's rate as a ratio to
+# routes it with each of GPU_CHECK_ROUTERS (default topk:k=8, the bench's
+# core set, everything on the device; and deepseek_v3, whose sigmoid scores
+# keep the entropy metric and its softmax on the host) and the load,
+# entropy and activation metrics on the CPU (1 thread, then every core) and
+# on the GPU, checks that the three results.csv are identical, and prints
+# the GPU's rate as a ratio to
 # one CPU core and to the host-to-device transfer bound (the time the run
 # spent copying the trace's logits to the device, which the binary reports).
 # Without a device it says so and runs the device path on the host
@@ -22,7 +25,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${ROUTESIM_GPU_BIN:-$root/build/gpu/routesim}
 lib=$(dirname "$bin")/lib
 tokens=${GPU_CHECK_TOKENS:-30000}
-router=${GPU_CHECK_ROUTER:-deepseek_v3}
+routers=${GPU_CHECK_ROUTERS:-topk:k=8 deepseek_v3}
 metrics=load,entropy,activation
 [ -x "$bin" ] || { echo "gpu-check: $bin not found (build it with make GPU=1 and copy build/gpu/)" >&2; exit 1; }
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -58,6 +61,7 @@ fi
 grep -E '^(model|shape|logits) ' "$work/info.txt"
 
 now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.3f\", $1 }"; } # no bc on a bare machine
 route() { # name device threads...
   local name=$1 device=$2
   shift 2
@@ -66,29 +70,31 @@ route() { # name device threads...
   "$bin" route "$trace" --router "$router" --metrics "$metrics" --device "$device" --no-progress \
     --csv "$work/$name.csv" "$@" >/dev/null 2>"$work/$name.err" || { cat "$work/$name.err" >&2; exit 1; }
   end=$(now)
-  echo "$end - $start" | bc -l > "$work/$name.seconds"
+  calc "$end - $start" > "$work/$name.seconds"
   printf '%-12s %8.3f s\n' "$name" "$(cat "$work/$name.seconds")"
 }
 
-echo "== routing with $router ($metrics)"
-route cpu-1-core cpu --threads 1
-route cpu-all cpu
-route gpu gpu
-cat "$work/gpu.err"
+for router in $routers; do
+  echo "== routing with $router ($metrics)"
+  route cpu-1-core cpu --threads 1
+  route cpu-all cpu
+  route gpu gpu
+  cat "$work/gpu.err"
 
-cmp "$work/cpu-1-core.csv" "$work/gpu.csv" || { echo "gpu-check: FAILED: results.csv differs (1 core vs GPU)"; exit 1; }
-cmp "$work/cpu-all.csv" "$work/gpu.csv" || { echo "gpu-check: FAILED: results.csv differs (all cores vs GPU)"; exit 1; }
-echo "results.csv: identical on 1 core, all cores and the GPU"
+  cmp "$work/cpu-1-core.csv" "$work/gpu.csv" || { echo "gpu-check: FAILED: $router: results.csv differs (1 core vs GPU)"; exit 1; }
+  cmp "$work/cpu-all.csv" "$work/gpu.csv" || { echo "gpu-check: FAILED: $router: results.csv differs (all cores vs GPU)"; exit 1; }
+  echo "results.csv: identical on 1 core, all cores and the GPU"
 
-one=$(cat "$work/cpu-1-core.seconds") all=$(cat "$work/cpu-all.seconds") gpu=$(cat "$work/gpu.seconds")
-upload=$(sed -n 's/.* in \([0-9.]*\) s (.*GB\/s).*/\1/p' "$work/gpu.err" | head -n 1)
-rate=$(sed -n 's/.*s (\([0-9.]*\) GB\/s).*/\1/p' "$work/gpu.err" | head -n 1)
-[ -n "$upload" ] || { echo "gpu-check: FAILED: the GPU run did not report its transfers (no chunk ran on the device)"; exit 1; }
-echo "== ratios"
-printf 'GPU vs one CPU core:       %6.2fx  (goal: at least 20x)\n' "$(echo "$one / $gpu" | bc -l)"
-printf 'GPU vs all CPU cores:      %6.2fx\n' "$(echo "$all / $gpu" | bc -l)"
-printf 'GPU run vs transfer bound: %6.2fx  (the run over its %s s of copying logits at %s GB/s; goal: within 2x)\n' \
-  "$(echo "$gpu / $upload" | bc -l)" "$upload" "$rate"
+  one=$(cat "$work/cpu-1-core.seconds") all=$(cat "$work/cpu-all.seconds") gpu=$(cat "$work/gpu.seconds")
+  upload=$(sed -n 's/.* in \([0-9.]*\) s (.*GB\/s).*/\1/p' "$work/gpu.err" | head -n 1)
+  rate=$(sed -n 's/.*s (\([0-9.]*\) GB\/s).*/\1/p' "$work/gpu.err" | head -n 1)
+  [ -n "$upload" ] || { echo "gpu-check: FAILED: the GPU run did not report its transfers (no chunk ran on the device)"; exit 1; }
+  echo "== ratios ($router)"
+  printf 'GPU vs one CPU core:       %8sx  (goal: at least 20x)\n' "$(calc "$one / $gpu")"
+  printf 'GPU vs all CPU cores:      %8sx\n' "$(calc "$all / $gpu")"
+  printf 'GPU run vs transfer bound: %8sx  (the run over its %s s of copying logits at %s GB/s; goal: within 2x)\n' \
+    "$(calc "$gpu / ($upload > 0 ? $upload : 1e-9)")" "$upload" "$rate"
+done
 if [ "$fallback" -eq 1 ]; then
   echo "gpu-check: no GPU was present: these ratios compare the host with itself"
 fi

@@ -578,7 +578,9 @@ static int setup(engine *e, const rs_router_spec *routers, int nr, const rs_metr
         size_t budget = e->opt->memory_budget ? e->opt->memory_budget : RS_DEFAULT_MEMORY_BUDGET;
         chunk = (int64_t)(budget / bytes_per_token(e));
         int64_t cache_tokens = (int64_t)(CACHE_CHUNK_BYTES / ((size_t)e->L * (size_t)e->E * sizeof(float)));
-        if (chunk > cache_tokens)
+        /* a device wants large chunks (each one a kernel launch per router and
+         * metric, and a transfer); the host's cache does not limit it */
+        if (chunk > cache_tokens && !e->device)
             chunk = cache_tokens > 0 ? cache_tokens : 1;
         int64_t file_chunk = rs_trace_logits_chunk_tokens(e->trace);
         if (file_chunk > 0 && chunk > file_chunk)
