@@ -11,15 +11,14 @@
 #include "routers/common/rank_sort.h"
 #include "routers/common/token_row.h"
 #include "routers/common/trace_checks.h"
+#include "routers/common/host_rows.h"
 #include "routesim/router.h"
 
 typedef struct null_state {
     int n_null, k;
     double c;
     /* the device path's ids and weights on the host */
-    int32_t *host_ids;
-    float *host_weights;
-    size_t host_cells;
+    rs_host_rows host; /* the device hook's rows, finished here */
 } null_state;
 
 static const rs_param_def null_params[] = {
@@ -100,15 +99,8 @@ static int null_route_device(void *state, const rs_device_chunk *c, rs_decisions
         return 0;
     const int64_t rows = (int64_t)c->n * c->L;
     const size_t cells = (size_t)rows * (size_t)kmax;
-    if (cells > s->host_cells) {
-        free(s->host_ids);
-        free(s->host_weights);
-        s->host_ids = malloc(cells * sizeof *s->host_ids);
-        s->host_weights = malloc(cells * sizeof *s->host_weights);
-        s->host_cells = s->host_ids && s->host_weights ? cells : 0;
-        if (!s->host_cells)
-            return -1;
-    }
+    if (rs_host_rows_reserve(&s->host, cells) != 0)
+        return -1;
     const null_state params = {.n_null = s->n_null, .k = s->k, .c = s->c};
     const float *logits = c->logits;
     int32_t *ids = out->ids;
@@ -123,12 +115,11 @@ static int null_route_device(void *state, const rs_device_chunk *c, rs_decisions
         if (m > 0)
             rs_topk_insert_row(z, E, m, row, vals);
     }
-    const int host = omp_get_initial_device();
-    if (omp_target_memcpy(s->host_ids, ids, cells * sizeof *s->host_ids, 0, 0, host, c->device) != 0)
+    if (rs_host_rows_fetch_ids(&s->host, ids, cells, c->device) != 0)
         return -1;
     const float *z = c->host_logits;
-    int32_t *host_ids = s->host_ids;
-    float *host_weights = s->host_weights;
+    int32_t *host_ids = s->host.ids;
+    float *host_weights = s->host.weights;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         int32_t *row = host_ids + r * kmax;
@@ -140,14 +131,13 @@ static int null_route_device(void *state, const rs_device_chunk *c, rs_decisions
             rs_row_ranked_softmax(row, w, row, z + r * E, m);
         rs_pad_row(row, w, m, kmax);
     }
-    return omp_target_memcpy(out->weights, s->host_weights, cells * sizeof *s->host_weights, 0, 0, c->device, host);
+    return rs_host_rows_send_weights(&s->host, out->weights, cells, c->device);
 }
 
 static void null_destroy(void *state)
 {
     null_state *s = state;
-    free(s->host_ids);
-    free(s->host_weights);
+    rs_host_rows_free(&s->host);
     free(s);
 }
 

@@ -8,14 +8,13 @@
 #include "routers/common/score_select.h"
 #include "routers/common/trace_checks.h"
 #include "routesim/select.h"
+#include "routers/common/host_rows.h"
 #include "routesim/router.h"
 
 typedef struct sigmoid_state {
     int k, renorm;
     /* the device path's ids and weights on the host */
-    int32_t *host_ids;
-    float *host_weights;
-    size_t host_cells;
+    rs_host_rows host; /* the device hook's rows, finished here */
 } sigmoid_state;
 
 static const rs_param_def sigmoid_params[] = {
@@ -83,15 +82,8 @@ static int sigmoid_route_device(void *state, const rs_device_chunk *c, rs_decisi
     const int k = s->k, E = c->E;
     const int64_t rows = (int64_t)c->n * c->L;
     const size_t cells = (size_t)rows * (size_t)k;
-    if (cells > s->host_cells) {
-        free(s->host_ids);
-        free(s->host_weights);
-        s->host_ids = malloc(cells * sizeof *s->host_ids);
-        s->host_weights = malloc(cells * sizeof *s->host_weights);
-        s->host_cells = s->host_ids && s->host_weights ? cells : 0;
-        if (!s->host_cells)
-            return -1;
-    }
+    if (rs_host_rows_reserve(&s->host, cells) != 0)
+        return -1;
     const float *logits = c->logits;
     int32_t *ids = out->ids;
 #pragma omp target teams distribute parallel for device(c->device) is_device_ptr(logits, ids)
@@ -99,25 +91,23 @@ static int sigmoid_route_device(void *state, const rs_device_chunk *c, rs_decisi
         float vals[RS_DEVICE_MAX_K];
         rs_topk_insert_row(logits + r * E, E, k, ids + r * k, vals);
     }
-    const int host = omp_get_initial_device();
-    if (omp_target_memcpy(s->host_ids, ids, cells * sizeof *s->host_ids, 0, 0, host, c->device) != 0)
+    if (rs_host_rows_fetch_ids(&s->host, ids, cells, c->device) != 0)
         return -1;
     const float *z = c->host_logits;
-    int32_t *host_ids = s->host_ids;
-    float *host_weights = s->host_weights;
+    int32_t *host_ids = s->host.ids;
+    float *host_weights = s->host.weights;
 #pragma omp parallel for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         double gate[RS_DEVICE_MAX_K];
         sigmoid_weights(k, s->renorm, z + r * E, host_ids + r * k, gate, host_weights + r * k);
     }
-    return omp_target_memcpy(out->weights, s->host_weights, cells * sizeof *s->host_weights, 0, 0, c->device, host);
+    return rs_host_rows_send_weights(&s->host, out->weights, cells, c->device);
 }
 
 static void sigmoid_destroy(void *state)
 {
     sigmoid_state *s = state;
-    free(s->host_ids);
-    free(s->host_weights);
+    rs_host_rows_free(&s->host);
     free(s);
 }
 
