@@ -42,6 +42,22 @@ static void free_rows(rs_loaded_chunk *b)
     b->recorded_ids = NULL;
     b->recorded_weights = NULL;
     b->row_capacity = 0;
+    b->stored_capacity = 0;
+}
+
+/* Room for n tokens of 16-bit logits as stored (grown only). */
+static int ensure_stored(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs_error *err)
+{
+    if (n <= b->stored_capacity)
+        return 0;
+    free(b->stored);
+    b->stored_capacity = 0;
+    size_t cells = (size_t)n * (size_t)l->info->num_layers * (size_t)l->info->num_experts;
+    b->stored = malloc(cells * sizeof *b->stored);
+    RS_CHECK(b->stored, err, "out of memory for a chunk of %lld tokens (lower the memory budget or chunk_tokens)",
+             (long long)n);
+    b->stored_capacity = n;
+    return 0;
 }
 
 static void free_chunk(rs_loaded_chunk *b)
@@ -82,16 +98,22 @@ static int load_domains(rs_chunk_loader *l, rs_loaded_chunk *b, rs_error *err)
 /* Room for the [n, L, ...] arrays of a chunk read whole. */
 static int ensure_rows(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs_error *err)
 {
+    const int sixteen = (l->cfg.needs & RS_NEEDS_LOGITS) && rs_trace_logit_size(l->cfg.trace) == 2;
+    if (sixteen)
+        RS_TRY(ensure_stored(l, b, n, err));
     if (n <= b->row_capacity)
         return 0;
-    free_rows(b);
+    free(b->logits);
+    free(b->recorded_ids);
+    free(b->recorded_weights);
+    b->logits = NULL;
+    b->recorded_ids = NULL;
+    b->recorded_weights = NULL;
+    b->row_capacity = 0;
     size_t rows = (size_t)n * (size_t)l->info->num_layers;
     size_t cells = rows * (size_t)l->info->num_experts;
     int ok = 1;
     if (l->cfg.needs & RS_NEEDS_LOGITS) {
-        const int sixteen = rs_trace_logit_size(l->cfg.trace) == 2;
-        if (sixteen)
-            ok &= (b->stored = malloc(cells * sizeof *b->stored)) != NULL;
         if (!sixteen || !l->cfg.stored_only)
             ok &= (b->logits = malloc(cells * sizeof *b->logits)) != NULL;
     }
@@ -255,9 +277,12 @@ static int load(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t t0, rs_error *er
     int n = (int)(end - t0);
     /* a chunk that grew past the budget for whole groups is read in layer bands by the caller */
     b->banded = l->cfg.whole_tokens > 0 && n > l->cfg.whole_tokens;
+    b->stored_whole = b->banded && n <= l->cfg.stored_whole_tokens;
     RS_TRY(ensure_capacity(l, b, n, err));
-    if (b->banded)
-        free_rows(b); /* a whole chunk's rows: not needed while bands are routed */
+    if (b->stored_whole) /* widened band by band from memory; room for the largest at once: */
+        RS_TRY(ensure_stored(l, b, l->cfg.stored_whole_tokens, err)); /* its pages are touched only as used */
+    else if (b->banded)
+        free_rows(b); /* a whole chunk's rows: not needed while bands are read and routed */
     else
         RS_TRY(ensure_rows(l, b, n, err));
     b->t0 = t0;
@@ -269,7 +294,7 @@ static int load(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t t0, rs_error *er
         /* Uncompressed logits are only located here, and read in parallel by the caller. */
         b->num_extents = rs_trace_logit_extents(tr, t0, n, b->extents, b->extent_capacity, err);
         RS_TRY(b->num_extents < 0 ? -1 : 0);
-        if (b->num_extents == 0 && !b->banded)
+        if (b->num_extents == 0 && (!b->banded || b->stored_whole))
             RS_TRY(rs_trace_read_logits_stored(tr, t0, n, b->stored ? (void *)b->stored : (void *)b->logits, err));
     }
     if (l->cfg.needs & RS_NEEDS_TOKEN_IDS)

@@ -22,6 +22,11 @@ typedef struct rs_loaded_chunk {
      * recorded top-k were not read (NULL or stale): the caller reads them
      * in layer bands. */
     int banded;
+    /* 1 (banded chunks only): its 16-bit logits were read whole into
+     * stored (or, when num_extents > 0, are for the caller to pread there);
+     * the caller widens them band by band. */
+    int stored_whole;
+    int64_t stored_capacity; /* tokens stored holds */
     uint16_t *stored;       /* 16-bit logits as stored, or NULL (float32 is read into logits) */
     float *logits;          /* [n, L, E], widened by the caller when stored != NULL */
     /* When num_extents > 0 the logits were not read: the caller preads
@@ -46,6 +51,7 @@ typedef struct rs_loader_config {
     unsigned needs;        /* rs_needs: which datasets to read */
     int64_t chunk_tokens;  /* tokens per chunk before group alignment */
     int64_t whole_tokens;  /* larger chunks are left to be read in layer bands (0 = never) */
+    int64_t stored_whole_tokens; /* but 16-bit logits of a banded chunk of at most this many are read whole */
     unsigned group_modes;  /* bit rs_group: chunks end on boundaries of each mode */
     int batch_tokens;
     int background;        /* read ahead on a thread */

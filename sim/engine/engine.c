@@ -199,7 +199,8 @@ int rs_engine_ensure_capacity(engine *e, int64_t n, int band, rs_error *err)
         ok &= rs_band_storage_reserve(&e->band_ids, n, band, L, K, sizeof(int32_t)) == 0;
         if (e->info->has_topk_weights)
             ok &= rs_band_storage_reserve(&e->band_weights, n, band, L, K, sizeof(float)) == 0;
-        size_t stored = rs_trace_logit_size(e->trace) == 2 ? (size_t)n * (size_t)band * E : 0;
+        /* bands widened from the chunk's stored rows need no buffer to read them into */
+        size_t stored = rs_trace_logit_size(e->trace) == 2 && !e->band_in_memory ? (size_t)n * (size_t)band * E : 0;
         if (ok && stored > e->band_stored_cells) {
             free(e->band_stored);
             e->band_stored_cells = 0;
@@ -244,6 +245,27 @@ static size_t bytes_per_token(const engine *e)
     if (e->ref_probs)
         b += (size_t)e->threads * (E * 4 + 32);
     return b;
+}
+
+/* Tokens of a grown chunk (token groups) that fit the budget kept as
+ * stored 16-bit logits, two chunks at a time, besides each thread's band
+ * of about RS_MEMORY_BAND_BYTES of float32 logits (rs_engine_band_layers);
+ * 0 where bands come from the file: float32 or device-widened logits, or
+ * bands of a size the caller chose. */
+static int64_t stored_whole_tokens(const engine *e)
+{
+    if (!(e->needs & RS_NEEDS_LOGITS) || rs_trace_logit_size(e->trace) != 2 || e->device ||
+        e->opt->band_layers > 0 || !e->group_modes)
+        return 0;
+    size_t L = (size_t)e->L, E = (size_t)e->E, threads = (size_t)e->threads;
+    size_t fixed = threads * RS_MEMORY_BAND_BYTES;
+    if (e->budget <= fixed)
+        return 0;
+    /* bytes_per_token counts two chunks of float32 and 16-bit logits;
+     * here only the 16-bit ones, and a band of a layer per thread */
+    size_t per_token = bytes_per_token(e) - 2 * L * E * 4 + threads * E * 4;
+    int64_t tokens = (int64_t)((e->budget - fixed) / per_token);
+    return tokens > e->chunk_tokens ? tokens : 0;
 }
 
 void rs_engine_destroy(engine *e)
@@ -592,11 +614,13 @@ static int setup(engine *e, const rs_router_spec *routers, int nr, const rs_metr
     e->loaded_band = -1;
     int64_t whole = (int64_t)(e->budget / bytes_per_token(e));
     e->whole_tokens = e->opt->band_layers > 0 || whole < e->chunk_tokens ? e->chunk_tokens : whole;
-    if (e->paired) { /* the same chunk boundaries on both traces, and the same bands */
+    e->stored_whole_tokens = stored_whole_tokens(e);
+    if (e->paired) { /* the same chunk boundaries on both traces, and the same bands, read from the files */
         engine *p = e->paired;
         e->group_modes = p->group_modes = e->group_modes | p->group_modes;
         e->chunk_tokens = p->chunk_tokens = e->chunk_tokens < p->chunk_tokens ? e->chunk_tokens : p->chunk_tokens;
         e->whole_tokens = p->whole_tokens = e->whole_tokens < p->whole_tokens ? e->whole_tokens : p->whole_tokens;
+        e->stored_whole_tokens = p->stored_whole_tokens = 0;
     }
     return rs_engine_measure_metrics(e, err);
 }

@@ -93,7 +93,8 @@ typedef struct rs_engine_stats {
     int64_t chunk_tokens;   /* what the memory budget allows */
     int64_t largest_chunk;  /* tokens of the largest chunk read: more when groups must stay whole */
     int64_t chunks;
-    int64_t banded_chunks;  /* chunks routed in layer bands */
+    int64_t banded_chunks;  /* chunks routed in layer bands read from the file (the budget held them only so) */
+    int64_t memory_banded_chunks; /* chunks kept as stored 16-bit logits and widened band by band from memory */
     int band_layers;        /* the fewest layers per band among them */
     int threads;
     double seconds;         /* the whole run */

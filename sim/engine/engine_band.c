@@ -95,12 +95,13 @@ int rs_engine_plan_bands(engine *e, int decisions_out, rs_error *err)
         e->paired->needs_full = cross_layer; /* the reference's decisions, for cross-layer reference metrics */
         e->paired->band_threads = e->threads;
     }
-    if (!e->group_modes || e->whole_tokens >= e->info->num_tokens)
-        return 0; /* no chunk grows past whole_tokens */
+    const int64_t whole = e->stored_whole_tokens > 0 ? e->chunk_tokens : e->whole_tokens;
+    if (!e->group_modes || whole >= e->info->num_tokens)
+        return 0; /* no chunk grows past whole */
     int64_t largest = 0;
     rs_loader_config lc = rs_engine_loader_config(e);
     RS_TRY(rs_chunk_loader_largest(&lc, &largest, err));
-    if (largest <= e->whole_tokens)
+    if (largest <= whole)
         return 0;
     /* at most half the budget for the threads' softmax scratch; results do not depend on threads */
     size_t scratch = (size_t)largest * (scratch_bytes(e) + (e->paired ? scratch_bytes(e->paired) : 0));
@@ -112,8 +113,8 @@ int rs_engine_plan_bands(engine *e, int decisions_out, rs_error *err)
     e->band_threads = threads;
     if (e->paired)
         e->paired->band_threads = threads;
-    if (e->opt->band_layers > 0)
-        return 0; /* bands of a given size: the caller's choice */
+    if (e->opt->band_layers > 0 || largest <= e->stored_whole_tokens)
+        return 0; /* bands of a given size (the caller's choice), or every grown chunk widened from memory */
     double need = (double)largest * (double)(pair_token_bytes(e, 1) + pair_band_bytes(e));
     if (need <= (double)e->budget)
         return 0;
@@ -129,11 +130,14 @@ int rs_engine_plan_bands(engine *e, int decisions_out, rs_error *err)
                    floor((double)e->budget / (1 << 20)), batched ? " or lower batch_tokens" : "");
 }
 
-int rs_engine_band_layers(const engine *e, int64_t n)
+int rs_engine_band_layers(const engine *e, int64_t n, int in_memory)
 {
     int band = 1;
     if (e->opt->band_layers > 0) {
         band = e->opt->band_layers;
+    } else if (in_memory) { /* RS_MEMORY_BAND_BYTES of layers per thread, or one layer */
+        size_t layer = (size_t)n * (size_t)e->E * sizeof(float), per_thread = RS_MEMORY_BAND_BYTES / layer;
+        band = e->band_threads * (per_thread < 1 ? 1 : (int)(per_thread < (size_t)e->L ? per_thread : (size_t)e->L));
     } else {
         size_t fixed = (size_t)n * pair_token_bytes(e, e->band_threads), per = (size_t)n * pair_band_bytes(e);
         if (per == 0)
@@ -162,7 +166,10 @@ static int read_band(engine *e, rs_loaded_chunk *b, int first, int band, uint8_t
         uint16_t *stored = rs_trace_logit_size(e->trace) == 2 ? e->band_stored : NULL;
         const size_t elem = stored ? sizeof *stored : sizeof *logits;
         char *dst = stored ? (char *)stored : (char *)logits;
-        if (b->num_extents == 0)
+        if (b->stored_whole) { /* the chunk's 16-bit rows are in memory: widen the band's part of each */
+            stored = b->stored + (size_t)first * E;
+            dst = NULL;
+        } else if (b->num_extents == 0)
             RS_TRY(rs_trace_read_logits_band_stored(e->trace, b->t0, n, first, band, dst, err));
         const size_t token_bytes = per_token * elem;
         const int per_read = token_bytes >= READ_BYTES ? 1 : (int)(READ_BYTES / token_bytes);
@@ -172,7 +179,7 @@ static int read_band(engine *e, rs_loaded_chunk *b, int first, int band, uint8_t
 #pragma omp parallel for schedule(static) num_threads(e->threads) reduction(min : bad_at, read_failed_at)
         for (int r = 0; r < reads; r++) {
             const int from = r * per_read, count = n - from < per_read ? n - from : per_read;
-            if (b->num_extents > 0) {
+            if (b->num_extents > 0 && !b->stored_whole) {
                 rs_error my_err = {{0}};
                 if (rs_trace_read_logit_band_rows(e->trace, b->extents, b->num_extents, b->t0 + from, count, first,
                                                   band, dst + (size_t)from * token_bytes, &my_err) != 0) {
@@ -183,10 +190,15 @@ static int read_band(engine *e, rs_loaded_chunk *b, int first, int band, uint8_t
                     continue;
                 }
             }
+            const size_t stored_stride = b->stored_whole ? L * E : per_token;
             for (int t = from; t < from + count; t++) {
                 float *row = logits + (size_t)t * per_token;
-                int suspect = stored ? rs_trace_widen_logits(e->trace, stored + (size_t)t * per_token, row, per_token)
-                                     : valid && rs_any_nonfinite(row, per_token);
+                if (b->stored_whole && t + 1 < from + count) /* the next token's part lies a whole row on */
+                    for (size_t at = 0; at < per_token; at += 32)
+                        __builtin_prefetch(stored + (size_t)(t + 1) * stored_stride + at);
+                int suspect = stored
+                                  ? rs_trace_widen_logits(e->trace, stored + (size_t)t * stored_stride, row, per_token)
+                                  : valid && rs_any_nonfinite(row, per_token);
                 int64_t bad = suspect && valid ? rs_first_nonfinite(row, per_token) : -1;
                 if (bad >= 0) {
                     valid[t] = 0;
@@ -216,12 +228,43 @@ static int read_band(engine *e, rs_loaded_chunk *b, int first, int band, uint8_t
     return 0;
 }
 
+/* A chunk whose stored rows are in memory: 1 when no token has a NaN or
+ * infinite word there, checked in one pass in file order (the bands would
+ * each jump from token to token). */
+static int stored_rows_finite(const engine *e, const rs_loaded_chunk *b)
+{
+    const size_t per_token = (size_t)e->L * (size_t)e->E;
+    int bad = 0;
+#pragma omp parallel for schedule(static) num_threads(e->threads) reduction(| : bad)
+    for (int t = 0; t < b->n; t++)
+        bad |= rs_trace_stored_any_nonfinite(e->trace, b->stored + (size_t)t * per_token, per_token);
+    return !bad;
+}
+
+void rs_engine_widen_band_layer(const engine *e, const rs_chunk *c, int l, int offset, int n)
+{
+    const size_t E = (size_t)e->E, stride = (size_t)e->L * E;
+    const uint16_t *src = e->band_source + ((size_t)offset * (size_t)e->L + (size_t)l) * E;
+    for (int t = 0; t < n; t++, src += stride) {
+        if (t + 1 < n) /* the next token's row lies a whole token on: fetch it while this one widens */
+            for (size_t at = 0; at < E; at += 32)
+                __builtin_prefetch(src + stride + at);
+        /* validity was checked on the stored words for the whole chunk */
+        (void)rs_trace_widen_logits(e->trace, src, (float *)rs_chunk_logits(c, offset + t, l), E);
+    }
+}
+
 int rs_engine_check_bands(engine *e, rs_loaded_chunk *b, int band, int64_t *skipped, int *any_invalid, rs_error *err)
 {
     const int L = e->L;
     int64_t first_bad = INT64_MAX;
     int first_nan = 0;
     memset(b->valid, 1, (size_t)b->n);
+    if (b->stored_whole && stored_rows_finite(e, b)) {
+        e->loaded_band = -1;
+        *any_invalid = 0;
+        return 0; /* otherwise the bands find the first bad value, as from the file */
+    }
     for (int first = 0; first < L; first += band)
         RS_TRY(read_band(e, b, first, L - first < band ? L - first : band, b->valid, &first_bad, &first_nan, err));
     int64_t bad_tokens = 0;
@@ -293,10 +336,13 @@ int rs_engine_route_bands(engine *e, rs_loaded_chunk *b, const rs_chunk *c, rs_l
     int rc = rs_engine_chunk_begin(e, c, &slices, err);
     if (rc == 0 && p)
         rc = rs_engine_chunk_begin(p, pc, &paired_slices, err);
+    /* a clean chunk kept as stored: each work item widens its own layer (no
+     * recorded top-k to read band by band, no band left loaded by the check) */
+    e->band_source = b->stored_whole && last < 0 && !(e->needs & RS_NEEDS_TOPK) ? b->stored : NULL;
     for (int i = 0; i < count && rc == 0; i++) {
         int index = last < 0 ? i : (i == 0 ? last : (i - 1 < last ? i - 1 : i));
         int first = index * band, size = L - first < band ? L - first : band;
-        if (first != e->loaded_band)
+        if (first != e->loaded_band && !e->band_source)
             rc = read_band(e, b, first, size, NULL, NULL, NULL, err);
         if (rc == 0 && p && first != p->loaded_band)
             rc = read_band(p, pb, first, size, NULL, NULL, NULL, err);
@@ -317,6 +363,7 @@ int rs_engine_route_bands(engine *e, rs_loaded_chunk *b, const rs_chunk *c, rs_l
                 keep_band(p, c->n, first, size);
         }
     }
+    e->band_source = NULL;
     if (rc == 0) {
         use_full(e);
         if (p)

@@ -115,6 +115,8 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
         c->recorded_weights = NULL;
         if (e->needs & RS_NEEDS_LOGITS) {
             int any_invalid = 0;
+            if (b->stored_whole && b->num_extents > 0) /* its stored rows: read whole, in parallel */
+                RS_TRY(widen_and_check(e, b, 0, skipped, &any_invalid, err));
             RS_TRY(rs_engine_check_bands(e, b, e->band, skipped, &any_invalid, err));
             c->valid = any_invalid ? b->valid : NULL;
         }
@@ -225,6 +227,8 @@ static int process_item(engine *e, const rs_chunk *c, const rs_chunk *paired, co
                         thread_scratch *scratch)
 {
     const int l = it->layer, n = it->count;
+    if (e->band_source) /* a band widened from memory: this layer's rows, now, while the cache holds them */
+        rs_engine_widen_band_layer(e, c, l, it->offset, n);
     rs_chunk view = sub_chunk(c, it->offset, n);
     if ((e->needs & RS_NEEDS_PROBS) && (!e->device_routed || e->device_host_probs))
         softmax_layer(&view, l, &scratch->softmax);

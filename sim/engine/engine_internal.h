@@ -100,11 +100,21 @@ struct rs_engine {
      * the budget whole: they are read and routed in bands of layers
      * (engine_band.c). */
     int64_t whole_tokens;
+    /* 16-bit traces: a grown chunk of up to this many tokens is kept whole
+     * as stored (2 bytes a logit) and widened band by band from memory into
+     * cache-sized buffers, so its float32 logits never go out to memory
+     * (0: off; chunks past whole_tokens are read from the file in bands). */
+    int64_t stored_whole_tokens;
+    /* While such a chunk is routed: its stored rows, from which each work
+     * item widens its own layer's rows just before routing them (NULL when
+     * its bands are read or widened whole, by read_band). */
+    const uint16_t *band_source;
     size_t budget;
     double metric_bytes; /* what the metric accumulators keep (engine_metric_bytes.c) */
     const char *largest_metric; /* and the family that keeps most of it, with its bytes */
     double largest_metric_bytes;
     int banded;           /* the chunk being routed is */
+    int band_in_memory;   /* and its bands are widened from its stored rows (stored_whole_tokens) */
     int band;             /* its layers per band */
     int band_threads;     /* threads routing a banded chunk: their softmax scratch fits the budget */
     int needs_full;       /* banded chunks keep every layer's decisions (update_chunk, decisions file) */
@@ -216,8 +226,19 @@ int rs_engine_check_metric_bytes(const rs_engine *e, rs_error *err);
  * before anything is routed, that the largest chunk fits the budget in
  * bands of one layer; fails saying how much memory it needs otherwise. */
 int rs_engine_plan_bands(rs_engine *e, int decisions_out, rs_error *err);
-/* Layers per band for a banded chunk of n tokens (e and its paired engine alike). */
-int rs_engine_band_layers(const rs_engine *e, int64_t n);
+/* float32 logits per thread in a band widened from memory: the band's
+ * storage (its rows are widened a layer at a time, which the cache holds),
+ * and so how many parallel steps a chunk takes. */
+#define RS_MEMORY_BAND_BYTES ((size_t)4 << 20)
+
+/* Widens layer l of tokens [offset, offset + n) of band view c from
+ * e->band_source. */
+void rs_engine_widen_band_layer(const rs_engine *e, const rs_chunk *c, int l, int offset, int n);
+
+/* Layers per band for a banded chunk of n tokens (e and its paired engine
+ * alike); in_memory: its stored rows are in memory, and a band holds about
+ * a cache's worth of float32 logits per thread. */
+int rs_engine_band_layers(const rs_engine *e, int64_t n, int in_memory);
 /* Reads every band of a banded chunk once to check its logits (as
  * widening whole chunks does): fills b->valid (*any_invalid: some token
  * is not), counts skipped tokens or fails naming the first bad value. */

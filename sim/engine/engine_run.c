@@ -15,7 +15,10 @@ rs_loader_config rs_engine_loader_config(const engine *e)
     return (rs_loader_config){.trace = e->trace,
                               .needs = e->needs,
                               .chunk_tokens = e->chunk_tokens,
-                              .whole_tokens = e->whole_tokens,
+                              /* with stored_whole_tokens, every grown chunk goes in bands: from
+                                 memory up to that size, from the file past it */
+                              .whole_tokens = e->stored_whole_tokens > 0 ? e->chunk_tokens : e->whole_tokens,
+                              .stored_whole_tokens = e->stored_whole_tokens,
                               .group_modes = e->group_modes,
                               .batch_tokens = e->opt->batch_tokens,
                               .background = e->threads > 1,
@@ -31,6 +34,7 @@ rs_loader_config rs_engine_loader_config(const engine *e)
 static int ready_chunk(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *skipped, rs_error *err)
 {
     e->banded = b->banded;
+    e->band_in_memory = b->stored_whole;
     RS_TRY(rs_engine_ensure_capacity(e, b->n, b->banded ? e->band : e->L, err));
     RS_TRY(rs_engine_chunk_view(e, b, c, skipped, err));
     for (int r = 0; r < e->num_routers; r++)
@@ -84,7 +88,7 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
     const rs_engine_checkpoint *cp = &options->checkpoint;
     double start = rs_now();
     int64_t skipped = e->resumed_skipped, paired_skipped = e->resumed_paired_skipped, chunks = e->resumed_chunks,
-            largest = 0, banded = 0;
+            largest = 0, banded = 0, memory_banded = 0;
     int smallest_band = 0;
     double read_seconds = 0, compute_seconds = 0, checkpoint_seconds = 0, last_save = start;
     int64_t checkpoints = 0, since_save = 0;
@@ -129,11 +133,15 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
             }
         }
         if (b->banded) {
-            e->band = rs_engine_band_layers(e, b->n);
+            e->band = rs_engine_band_layers(e, b->n, b->stored_whole);
             if (e->paired)
                 e->paired->band = e->band;
-            banded++;
-            smallest_band = smallest_band == 0 || e->band < smallest_band ? e->band : smallest_band;
+            if (!b->stored_whole) { /* what the budget forced: reported */
+                banded++;
+                smallest_band = smallest_band == 0 || e->band < smallest_band ? e->band : smallest_band;
+            } else {
+                memory_banded++;
+            }
         }
         if ((rc = ready_chunk(e, b, &c, &skipped, err)) != 0 ||
             (e->paired && (rc = ready_chunk(e->paired, pb, &pc, &paired_skipped, err)) != 0))
@@ -202,6 +210,7 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
         stats->chunks = chunks;
         stats->largest_chunk = largest;
         stats->banded_chunks = banded;
+        stats->memory_banded_chunks = memory_banded;
         stats->band_layers = smallest_band;
         stats->threads = e->threads;
         stats->seconds = rs_now() - start;

@@ -244,6 +244,7 @@ static void add_stats(rs_engine_stats *total, const rs_engine_stats *stats)
     total->chunk_tokens = stats->chunk_tokens;
     total->largest_chunk = stats->largest_chunk > total->largest_chunk ? stats->largest_chunk : total->largest_chunk;
     total->banded_chunks += stats->banded_chunks;
+    total->memory_banded_chunks += stats->memory_banded_chunks;
     total->chunks += stats->chunks;
     total->threads = stats->threads;
     total->seconds += stats->seconds;

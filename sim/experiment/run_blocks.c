@@ -10,7 +10,7 @@
 
 /* What a rank says of its block besides the accumulators, ahead of them. */
 typedef struct block_counts {
-    int64_t skipped, paired_skipped, chunks, largest, banded;
+    int64_t skipped, paired_skipped, chunks, largest, banded, memory_banded;
 } block_counts;
 
 /* On rank 0: which runs of trace t go in blocks of `size` (mask[r]). */
@@ -86,7 +86,7 @@ static int route_block(const rs_config *cfg, const rs_engine_options *opt, rs_tr
     size_t acc_len = 0;
     RS_TRY(rs_engine_blocks_save(*engine, &acc, &acc_len, err));
     block_counts counts = {stats->skipped_tokens, stats->reference_skipped_tokens, stats->chunks,
-                           stats->largest_chunk, stats->banded_chunks};
+                           stats->largest_chunk, stats->banded_chunks, stats->memory_banded_chunks};
     *bytes = malloc(sizeof counts + acc_len);
     if (!*bytes) {
         free(acc);
@@ -116,6 +116,7 @@ static int merge_blocks(const rs_config *cfg, rs_engine *engine, rs_results *fre
         stats->chunks += counts.chunks;
         stats->largest_chunk = counts.largest > stats->largest_chunk ? counts.largest : stats->largest_chunk;
         stats->banded_chunks += counts.banded;
+        stats->memory_banded_chunks += counts.memory_banded;
         if (rs_engine_blocks_merge(engine, at + sizeof counts, lens[k] - sizeof counts, err) != 0)
             return rs_fail_context(err, "merging the block of rank %d of %d", k, size);
     }
@@ -141,6 +142,7 @@ static void add_stats(rs_engine_stats *total, const rs_engine_stats *s)
     total->chunk_tokens = s->chunk_tokens;
     total->largest_chunk = s->largest_chunk > total->largest_chunk ? s->largest_chunk : total->largest_chunk;
     total->banded_chunks += s->banded_chunks;
+    total->memory_banded_chunks += s->memory_banded_chunks;
     total->chunks += s->chunks;
     total->threads = s->threads;
     total->seconds += s->seconds;

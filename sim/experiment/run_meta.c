@@ -55,6 +55,7 @@ void rs_run_meta_add_trace(cJSON *meta, const rs_trace_info *info, const char *l
     cJSON_AddNumberToObject(o, "chunk_tokens", (double)stats->chunk_tokens);
     cJSON_AddNumberToObject(o, "largest_chunk_tokens", (double)stats->largest_chunk);
     cJSON_AddNumberToObject(o, "banded_chunks", (double)stats->banded_chunks);
+    cJSON_AddNumberToObject(o, "memory_banded_chunks", (double)stats->memory_banded_chunks);
     cJSON_AddNumberToObject(o, "seconds", stats->seconds);
     cJSON_AddNumberToObject(o, "read_seconds", stats->read_seconds);
     cJSON_AddNumberToObject(o, "compute_seconds", stats->compute_seconds);

@@ -373,8 +373,11 @@ START_TEST(memory_budgets_give_identical_results)
                 for (int threads = 1; threads <= 2; threads++) {
                     ck_assert_msg(run_grouped(path, cross, threads, budgets[b], &banded, &stats, &err) == 0, "%s",
                                   err.msg);
-                    ck_assert_int_eq(stats.banded_chunks, 2);
-                    ck_assert_int_lt(stats.band_layers, BL);
+                    /* bfloat16 batches may fit the budget as stored, widened band by band from memory */
+                    ck_assert_int_eq(stats.banded_chunks + stats.memory_banded_chunks, 2);
+                    ck_assert(v == 1 || stats.memory_banded_chunks == 0);
+                    if (stats.banded_chunks > 0)
+                        ck_assert_int_lt(stats.band_layers, BL);
                     char what[128];
                     snprintf(what, sizeof what, "%s, %.1f MiB, %d threads", v ? "bfloat16" : "float32", budgets[b],
                              threads);

@@ -108,3 +108,19 @@ int rs_bf16_to_float_checked(const uint16_t *in, float *out, size_t n)
     }
     return bad != 0;
 }
+
+/* Exponent bits all set: infinite or NaN. */
+static inline int any_exponent_full(const uint16_t *in, size_t n, unsigned mask)
+{
+    unsigned bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (size_t i = 0; i < n; i++)
+        bad |= (in[i] & mask) == mask;
+    return bad != 0;
+}
+
+RS_VECTOR_CLONES
+int rs_half_any_nonfinite(const uint16_t *in, size_t n) { return any_exponent_full(in, n, 0x7c00u); }
+
+RS_VECTOR_CLONES
+int rs_bf16_any_nonfinite(const uint16_t *in, size_t n) { return any_exponent_full(in, n, 0x7f80u); }

@@ -21,4 +21,8 @@ void rs_bf16_to_float_n(const uint16_t *in, float *out, size_t n);
 int rs_half_to_float_checked(const uint16_t *in, float *out, size_t n);
 int rs_bf16_to_float_checked(const uint16_t *in, float *out, size_t n);
 
+/* Only the check: 1 when any of the n words is NaN or infinite. */
+int rs_half_any_nonfinite(const uint16_t *in, size_t n);
+int rs_bf16_any_nonfinite(const uint16_t *in, size_t n);
+
 #endif

@@ -36,6 +36,13 @@ int rs_trace_widen_logits(const rs_trace *tr, const uint16_t *stored, float *out
     return rs_bf16_to_float_checked(stored, out, count);
 }
 
+int rs_trace_stored_any_nonfinite(const rs_trace *tr, const uint16_t *stored, size_t count)
+{
+    if (tr->logits_dtype == RS_LOGITS_F16)
+        return rs_half_any_nonfinite(stored, count);
+    return rs_bf16_any_nonfinite(stored, count);
+}
+
 int rs_trace_read_logits(rs_trace *tr, int64_t t0, int n, float *out, void *scratch, rs_error *err)
 {
     if (tr->logits_dtype == RS_LOGITS_F32 || tr->logits_dtype == RS_LOGITS_NONE)
