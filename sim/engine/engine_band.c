@@ -339,6 +339,9 @@ int rs_engine_route_bands(engine *e, rs_loaded_chunk *b, const rs_chunk *c, rs_l
     /* a clean chunk kept as stored: each work item widens its own layer (no
      * recorded top-k to read band by band, no band left loaded by the check) */
     e->band_source = b->stored_whole && last < 0 && !(e->needs & RS_NEEDS_TOPK) ? b->stored : NULL;
+    /* the next chunk is read beside the first band's layers only when no
+     * band reads the file (the trace is read by one thread at a time) */
+    rs_chunk_loader *ahead = e->band_source ? e->read_ahead : NULL;
     for (int i = 0; i < count && rc == 0; i++) {
         int index = last < 0 ? i : (i == 0 ? last : (i - 1 < last ? i - 1 : i));
         int first = index * band, size = L - first < band ? L - first : band;
@@ -355,8 +358,10 @@ int rs_engine_route_bands(engine *e, rs_loaded_chunk *b, const rs_chunk *c, rs_l
             paired_view = band_view(p, pc, first, size);
             rc = rs_engine_process_layers(p, &paired_view, NULL, first, paired_slices, p->band_threads, err);
         }
+        e->read_ahead = i == 0 ? ahead : NULL;
         if (rc == 0)
             rc = rs_engine_process_layers(e, &view, p ? &paired_view : NULL, first, slices, e->band_threads, err);
+        e->read_ahead = NULL;
         if (rc == 0) {
             keep_band(e, c->n, first, size);
             if (p)

@@ -151,7 +151,10 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
         double t_compute = rs_now();
         read_seconds += t_compute - t_read;
         if (b->banded) {
-            if ((rc = rs_engine_route_bands(e, b, &c, pb, e->paired ? &pc : NULL, e->band, err)) != 0)
+            e->read_ahead = read_in_items ? loader : NULL; /* taken by bands that read nothing from the file */
+            rc = rs_engine_route_bands(e, b, &c, pb, e->paired ? &pc : NULL, e->band, err);
+            e->read_ahead = NULL;
+            if (rc != 0)
                 break;
         } else {
             if (e->paired && (rc = rs_engine_process_chunk(e->paired, &pc, NULL, err)) != 0)
