@@ -96,6 +96,7 @@ typedef struct rs_engine_stats {
     int64_t banded_chunks;  /* chunks routed in layer bands read from the file (the budget held them only so) */
     int64_t memory_banded_chunks; /* chunks kept as stored 16-bit logits and widened band by band from memory */
     int band_layers;        /* the fewest layers per band among them */
+    int layers;             /* of the trace: a band of them all holds the chunk whole */
     int threads;
     double seconds;         /* the whole run */
     double read_seconds;    /* reading, widening and validating chunks */

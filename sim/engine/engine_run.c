@@ -215,6 +215,7 @@ int rs_engine_run(engine *e, rs_decisions_writer *decisions_out, rs_engine_stats
         stats->banded_chunks = banded;
         stats->memory_banded_chunks = memory_banded;
         stats->band_layers = smallest_band;
+        stats->layers = e->L;
         stats->threads = e->threads;
         stats->seconds = rs_now() - start;
         stats->read_seconds = read_seconds;

@@ -71,13 +71,19 @@ static int rows_by_run(const rs_results *src, size_t **order, size_t **start, rs
 
 static void report_stats(const rs_config *cfg, const char *path, const rs_engine_stats *stats)
 {
-    if (stats->banded_chunks)
+    if (stats->banded_chunks && !(stats->layers > 0 && stats->band_layers >= stats->layers))
         fprintf(stderr,
                 "routesim: %s: token groups (batch_tokens=%d or whole sequences) needed chunks of up to %lld "
                 "tokens, too many to hold whole in the memory budget; %lld chunks were routed in bands of %d or "
                 "more layers\n",
                 path, cfg->batch_tokens, (long long)stats->largest_chunk, (long long)stats->banded_chunks,
                 stats->band_layers);
+    else if (stats->banded_chunks)
+        fprintf(stderr,
+                "routesim: %s: token groups (batch_tokens=%d or whole sequences) needed chunks of up to %lld "
+                "tokens, too many to hold two at a time in the memory budget; %lld chunks were read and routed "
+                "one at a time, without reading the next one ahead\n",
+                path, cfg->batch_tokens, (long long)stats->largest_chunk, (long long)stats->banded_chunks);
     if (stats->skipped_tokens)
         fprintf(stderr, "routesim: %s: skipped %lld tokens with non-finite logits\n", path,
                 (long long)stats->skipped_tokens);
@@ -245,6 +251,9 @@ static void add_stats(rs_engine_stats *total, const rs_engine_stats *stats)
     total->largest_chunk = stats->largest_chunk > total->largest_chunk ? stats->largest_chunk : total->largest_chunk;
     total->banded_chunks += stats->banded_chunks;
     total->memory_banded_chunks += stats->memory_banded_chunks;
+    if (stats->band_layers > 0 && (total->band_layers == 0 || stats->band_layers < total->band_layers))
+        total->band_layers = stats->band_layers;
+    total->layers = stats->layers;
     total->chunks += stats->chunks;
     total->threads = stats->threads;
     total->seconds += stats->seconds;

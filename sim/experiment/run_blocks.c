@@ -143,6 +143,9 @@ static void add_stats(rs_engine_stats *total, const rs_engine_stats *s)
     total->largest_chunk = s->largest_chunk > total->largest_chunk ? s->largest_chunk : total->largest_chunk;
     total->banded_chunks += s->banded_chunks;
     total->memory_banded_chunks += s->memory_banded_chunks;
+    if (s->band_layers > 0 && (total->band_layers == 0 || s->band_layers < total->band_layers))
+        total->band_layers = s->band_layers;
+    total->layers = s->layers;
     total->chunks += s->chunks;
     total->threads = s->threads;
     total->seconds += s->seconds;

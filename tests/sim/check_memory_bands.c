@@ -178,6 +178,51 @@ START_TEST(bands_from_memory_find_the_first_nonfinite_value)
 }
 END_TEST
 
+/* A float32 run's report of its grown chunks: bands of fewer layers than
+ * the model's when the budget holds only those, "one at a time" when it
+ * holds a chunk whole but not two (no read-ahead); the same results. */
+START_TEST(run_reports_how_grown_chunks_were_read)
+{
+    const char *path = rs_test_path("membands-f32.h5");
+    char *err = NULL;
+    ck_assert_msg(rs_test_run_cli(rs_test_cmd("gen --preset olmoe --tokens %d --layers %d --experts %d --seq_len 600 "
+                                              "--dtype float32 --seed 5 --no-progress -o %s",
+                                              T, L, E, path),
+                                  NULL, &err) == 0,
+                  "gen: %s", err);
+    free(err);
+    static const int mib[] = {256, 8, 14};
+    static const char *said[] = {NULL, "chunks were routed in bands of 3 or more layers",
+                                 "2 chunks were read and routed one at a time, without reading the next one ahead"};
+    char *csv[3];
+    for (int b = 0; b < 3; b++) {
+        char config[1100], output[1100];
+        snprintf(config, sizeof config, "%s/membands-%d.json", rs_test_dir(), mib[b]);
+        snprintf(output, sizeof output, "%s/membands-%d", rs_test_dir(), mib[b]);
+        FILE *f = fopen(config, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f,
+                "{\"traces\": [\"%s\"], \"routers\": [\"expert_choice\", \"switch\"], \"metrics\": [\"load\", "
+                "\"entropy\"], \"batch_tokens\": %d, \"memory_mb\": %d, \"threads\": 2, \"output\": \"%s\"}",
+                path, BATCH, mib[b], output);
+        fclose(f);
+        ck_assert_int_eq(rs_test_run_cli(rs_test_cmd("run %s -q --no-progress", config), NULL, &err), 0);
+        if (said[b])
+            ck_assert_msg(strstr(err, said[b]), "%d MiB: %s", mib[b], err);
+        else
+            ck_assert_msg(!strstr(err, "chunks were"), "%d MiB: %s", mib[b], err);
+        free(err);
+        char results[1200];
+        snprintf(results, sizeof results, "%s/results.csv", output);
+        csv[b] = rs_test_read_file(results);
+        ck_assert_ptr_nonnull(csv[b]);
+    }
+    ck_assert_msg(strcmp(csv[0], csv[1]) == 0 && strcmp(csv[0], csv[2]) == 0, "results depend on the budget");
+    for (int b = 0; b < 3; b++)
+        free(csv[b]);
+}
+END_TEST
+
 Suite *memory_bands_suite(void)
 {
     Suite *s = suite_create("memory_bands");
@@ -186,6 +231,7 @@ Suite *memory_bands_suite(void)
     tcase_add_test(tc, bands_from_memory_route_as_whole_chunks);
     tcase_add_test(tc, bands_from_memory_of_compressed_logits);
     tcase_add_test(tc, bands_from_memory_find_the_first_nonfinite_value);
+    tcase_add_test(tc, run_reports_how_grown_chunks_were_read);
     suite_add_tcase(s, tc);
     return s;
 }
