@@ -22,19 +22,26 @@
 
 #include "routers/common/balance_util.h"
 #include "routesim/router.h"
+#include "routesim/vector.h"
 
-/* Working space of one layer being routed (a slot, see balance_util.h). */
+/* Working space of one layer being routed (a slot, see balance_util.h).
+ * The solver's hot loops run over rows of E doubles, 64-byte aligned. */
 typedef struct base_scratch {
     /* per group, grown in prepare_chunk */
     int32_t *token, *expert_of, *slot_of, *members;
     const float **logits;
     size_t capacity[5];
-    /* [E][E]: cheapest move a -> b over a's tokens and the token making it */
+    /* [E][E]: cheapest move a -> b over a's tokens and the token making it;
+     * +inf and -1 while a has no token (a relaxation over it never wins) */
     double *move_cost;
     int32_t *move_token;
     /* nodes 0..E-1 experts, E the extra-slot node, E+1 the sink */
     double *potential, *dist;
-    int32_t *pred, *pred_token, *count;
+    /* [E]: tentative distance of each expert the search has not popped,
+     * NaN once popped (no comparison with NaN holds: never relaxed again,
+     * never the minimum) */
+    double *open_dist;
+    int32_t *pred, *pred_token, *count, *rescan;
     uint8_t *done;
 } base_scratch;
 
@@ -55,6 +62,13 @@ static const rs_param_def base_params[] = {
     RS_BALANCE_GROUP_PARAM("batch"),
 };
 
+/* count elements of elem_size bytes from a 64-byte boundary (an AVX-512 vector). */
+static void *aligned_array(size_t count, size_t elem_size)
+{
+    size_t bytes = (count * elem_size + 63) / 64 * 64;
+    return aligned_alloc(64, bytes ? bytes : 64);
+}
+
 static void base_destroy(void *state)
 {
     base_state *s = state;
@@ -71,6 +85,8 @@ static void base_destroy(void *state)
         free(x->move_token);
         free(x->potential);
         free(x->dist);
+        free(x->open_dist);
+        free(x->rescan);
         free(x->pred);
         free(x->pred_token);
         free(x->count);
@@ -95,16 +111,18 @@ static int base_create(void **state, rs_router_shape *shape, const rs_params *pa
     for (int i = 0; ok && i < s->slots.count; i++) {
         base_scratch *x = &s->scratch[i];
         size_t E = (size_t)s->E, nodes = E + 2;
-        x->move_cost = malloc(E * E * sizeof *x->move_cost);
-        x->move_token = malloc(E * E * sizeof *x->move_token);
-        x->potential = malloc(nodes * sizeof *x->potential);
-        x->dist = malloc(nodes * sizeof *x->dist);
-        x->pred = malloc(nodes * sizeof *x->pred);
-        x->pred_token = malloc(nodes * sizeof *x->pred_token);
-        x->count = malloc(E * sizeof *x->count);
-        x->done = malloc(nodes * sizeof *x->done);
-        ok = x->move_cost && x->move_token && x->potential && x->dist && x->pred && x->pred_token && x->count &&
-             x->done;
+        x->move_cost = aligned_array(E * E, sizeof *x->move_cost);
+        x->move_token = aligned_array(E * E, sizeof *x->move_token);
+        x->potential = aligned_array(nodes, sizeof *x->potential);
+        x->dist = aligned_array(nodes, sizeof *x->dist);
+        x->open_dist = aligned_array(E, sizeof *x->open_dist);
+        x->pred = aligned_array(nodes, sizeof *x->pred);
+        x->pred_token = aligned_array(nodes, sizeof *x->pred_token);
+        x->count = aligned_array(E, sizeof *x->count);
+        x->rescan = aligned_array(E, sizeof *x->rescan);
+        x->done = aligned_array(nodes, sizeof *x->done);
+        ok = x->move_cost && x->move_token && x->potential && x->dist && x->open_dist && x->pred && x->pred_token &&
+             x->count && x->rescan && x->done;
     }
     if (!ok) {
         base_destroy(s);
@@ -133,108 +151,219 @@ static int base_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
     return 0;
 }
 
-/* Considers token j (at expert a) for the cheapest move a -> b. */
-static inline void offer_move(const assignment *g, int j, int a, int b)
+/* The solver's steps are inlined into assign_group, whose vector clones
+ * (RS_VECTOR_CLONES) then hold their loops at each ISA level. */
+#define SOLVER_STEP __attribute__((always_inline)) static inline
+
+/* Offers token j (at expert a, logits z) as the cheapest move a -> b for
+ * every b: it wins where its cost is lower, or equal with j earlier. One
+ * blend per b; the pair a -> a keeps +inf. */
+SOLVER_STEP void offer_row(const assignment *g, int j, int a, const float *z)
+{
+    base_scratch *x = g->x;
+    const int E = g->E;
+    double *cost_row = x->move_cost + (size_t)a * (size_t)E;
+    int32_t *token_row = x->move_token + (size_t)a * (size_t)E;
+    const double za = (double)z[a];
+#pragma omp simd
+    for (int b = 0; b < E; b++) {
+        double cost = za - (double)z[b];
+        double held = cost_row[b];
+        int wins = b != a && (cost < held || (cost == held && j < token_row[b]));
+        cost_row[b] = wins ? cost : held;
+        token_row[b] = wins ? j : token_row[b];
+    }
+}
+
+/* Offers token j (at expert a) for the one pair a -> b. */
+SOLVER_STEP void offer_move(const assignment *g, int j, int a, int b)
 {
     base_scratch *x = g->x;
     size_t pair = (size_t)a * (size_t)g->E + (size_t)b;
     double cost = (double)x->logits[j][a] - (double)x->logits[j][b];
-    int32_t held = x->move_token[pair];
-    if (held < 0 || cost < x->move_cost[pair] || (cost == x->move_cost[pair] && j < held)) {
+    if (cost < x->move_cost[pair] || (cost == x->move_cost[pair] && j < x->move_token[pair])) {
         x->move_cost[pair] = cost;
         x->move_token[pair] = j;
     }
 }
 
-static void add_token(const assignment *g, int j, int a)
+SOLVER_STEP void add_token(const assignment *g, int j, int a)
 {
     base_scratch *x = g->x;
     x->members[a * g->slots + x->count[a]] = j;
     x->slot_of[j] = x->count[a]++;
     x->expert_of[j] = a;
-    for (int b = 0; b < g->E; b++)
-        if (b != a)
-            offer_move(g, j, a, b);
+    offer_row(g, j, a, x->logits[j]);
 }
 
-static void remove_token(const assignment *g, int j, int a)
+/* Members up to which a removal re-offers every member on every pair (a few
+ * vector passes) instead of rescanning only the pairs the removed token held. */
+#define REOFFER_ALL_MAX 4
+
+SOLVER_STEP void remove_token(const assignment *g, int j, int a)
 {
     base_scratch *x = g->x;
+    const int E = g->E;
     int32_t *list = x->members + a * g->slots;
     int last = list[--x->count[a]];
     list[x->slot_of[j]] = last;
     x->slot_of[last] = x->slot_of[j];
-    for (int b = 0; b < g->E; b++) {
-        size_t pair = (size_t)a * (size_t)g->E + (size_t)b;
-        if (b == a || x->move_token[pair] != j)
-            continue;
-        x->move_token[pair] = -1; /* j made this pair's cheapest move: rescan a */
+    double *cost_row = x->move_cost + (size_t)a * (size_t)E;
+    int32_t *token_row = x->move_token + (size_t)a * (size_t)E;
+    if (x->count[a] <= REOFFER_ALL_MAX) {
+        /* Pairs j held start empty; each pair then holds the least (cost,
+         * token) over a's members, as before, so re-offering a member on a
+         * pair it did not lose to j changes nothing. */
+#pragma omp simd
+        for (int b = 0; b < E; b++) {
+            int held_by_j = token_row[b] == j;
+            cost_row[b] = held_by_j ? INFINITY : cost_row[b];
+            token_row[b] = held_by_j ? -1 : token_row[b];
+        }
+        for (int i = 0; i < x->count[a]; i++)
+            offer_row(g, list[i], a, x->logits[list[i]]);
+        return;
+    }
+    int n = 0;
+    for (int b = 0; b < E; b++)
+        if (token_row[b] == j)
+            x->rescan[n++] = b;
+    for (int r = 0; r < n; r++) {
+        int b = x->rescan[r];
+        cost_row[b] = INFINITY; /* j made this pair's cheapest move: rescan a */
+        token_row[b] = -1;
         for (int i = 0; i < x->count[a]; i++)
             offer_move(g, list[i], a, b);
     }
 }
 
-static inline void relax(base_scratch *x, int from, int to, double cost, int32_t token)
+/* The first expert whose open distance equals least (NaN never does). */
+SOLVER_STEP int first_at(const double *open_dist, int E, double least)
+{
+    int first = E;
+#pragma omp simd reduction(min : first)
+    for (int b = 0; b < E; b++) {
+        int here = open_dist[b] == least ? b : E;
+        first = here < first ? here : first;
+    }
+    return first;
+}
+
+/* The least open distance over the experts (+inf when none is reachable). */
+SOLVER_STEP double least_open(const double *open_dist, int E)
+{
+    double least = INFINITY;
+#pragma omp simd reduction(min : least)
+    for (int b = 0; b < E; b++)
+        least = open_dist[b] < least ? open_dist[b] : least;
+    return least;
+}
+
+/* Relaxes from popped node u (distance du) every open expert b over the edge
+ * cost base[b] + pu - p[b] (base +inf: no edge), where allowed[b]; returns
+ * the least open distance afterwards. One pass: a blend per b, then a
+ * minimum (popped experts hold NaN: never relaxed, never the minimum). */
+SOLVER_STEP double relax_row(base_scratch *x, int E, int u, double du, double pu, const double *base)
+{
+    const double *p = x->potential;
+    double *open_dist = x->open_dist;
+    int32_t *pred = x->pred;
+    double least = INFINITY;
+#pragma omp simd reduction(min : least)
+    for (int b = 0; b < E; b++) {
+        double d = du + ((base[b] + pu) - p[b]);
+        double held = open_dist[b];
+        int better = d < held;
+        double now = better ? d : held;
+        open_dist[b] = now;
+        pred[b] = better ? u : pred[b];
+        least = now < least ? now : least;
+    }
+    return least;
+}
+
+SOLVER_STEP void relax(base_scratch *x, int from, int to, double cost)
 {
     double d = x->dist[from] + cost;
     if (d < x->dist[to]) {
         x->dist[to] = d;
         x->pred[to] = from;
-        x->pred_token[to] = token;
     }
 }
 
-/* Dijkstra from new token j over reduced costs; returns 1 once the sink is reached. */
-static int shortest_path(const assignment *g, int j)
+/* Dijkstra from new token j over reduced costs; returns 1 once the sink is
+ * reached. Experts' tentative distances live in open_dist (the distance of a
+ * popped one moves to dist), X's and the sink's in dist. */
+SOLVER_STEP int shortest_path(const assignment *g, int j)
 {
     base_scratch *x = g->x;
     const int E = g->E, X = E, sink = E + 1, F = g->floor_load;
     const double *p = x->potential;
-    int extras_used = 0;
-    for (int e = 0; e < E; e++)
-        extras_used += x->count[e] == F + 1;
+    const float *z = x->logits[j];
+    double *open_dist = x->open_dist;
+    double least = INFINITY;
+#pragma omp simd reduction(min : least)
     for (int e = 0; e < E; e++) {
-        x->dist[e] = -(double)x->logits[j][e] - p[e];
+        double d = -(double)z[e] - p[e];
+        open_dist[e] = d;
         x->pred[e] = -1; /* straight from the new token */
+        least = d < least ? d : least;
     }
     x->dist[X] = x->dist[sink] = INFINITY;
     x->pred[X] = x->pred[sink] = -1;
     memset(x->done, 0, (size_t)E + 2);
     for (;;) {
-        int u = -1;
-        for (int v = 0; v < E + 2; v++)
-            if (!x->done[v] && x->dist[v] < INFINITY && (u < 0 || x->dist[v] < x->dist[u]))
+        /* pop by (distance, index): the first expert at the least open
+         * distance, unless X or then the sink is strictly nearer */
+        int u = least < INFINITY ? first_at(open_dist, E, least) : -1;
+        double du = u >= 0 ? open_dist[u] : INFINITY;
+        for (int v = X; v <= sink; v++)
+            if (!x->done[v] && x->dist[v] < INFINITY && (u < 0 || x->dist[v] < du)) {
                 u = v;
+                du = x->dist[v];
+            }
         if (u < 0)
             return 0;
         x->done[u] = 1;
         if (u == sink)
             return 1;
         if (u == X) {
+            int extras_used = 0;
+            for (int e = 0; e < E; e++)
+                extras_used += x->count[e] == F + 1;
             if (extras_used < g->extras)
-                relax(x, X, sink, p[X] - p[sink], -1);
-            for (int a = 0; a < E; a++) /* a hands its extra slot over, then sheds a token */
-                if (!x->done[a] && x->count[a] == F + 1)
-                    relax(x, X, a, p[X] - p[a], -1);
+                relax(x, X, sink, p[X] - p[sink]);
+            /* a hands its extra slot over, then sheds a token */
+            const double pX = p[X];
+            least = INFINITY;
+#pragma omp simd reduction(min : least)
+            for (int a = 0; a < E; a++) {
+                double d = du + (pX - p[a]);
+                double held = open_dist[a];
+                int better = x->count[a] == F + 1 && d < held;
+                double now = better ? d : held;
+                open_dist[a] = now;
+                x->pred[a] = better ? X : x->pred[a];
+                least = now < least ? now : least;
+            }
             continue;
         }
+        x->dist[u] = du;
+        open_dist[u] = NAN;
         if (x->count[u] < F)
-            relax(x, u, sink, p[u] - p[sink], -1);
+            relax(x, u, sink, p[u] - p[sink]);
         if (g->extras > 0 && x->count[u] <= F)
-            relax(x, u, X, p[u] - p[X], -1);
+            relax(x, u, X, p[u] - p[X]);
         if (x->count[u] == 0)
-            continue;
-        for (int b = 0; b < E; b++) {
-            size_t pair = (size_t)u * (size_t)E + (size_t)b;
-            if (b != u && !x->done[b] && x->move_token[pair] >= 0)
-                relax(x, u, b, x->move_cost[pair] + p[u] - p[b], x->move_token[pair]);
-        }
+            least = least_open(open_dist, E);
+        else
+            least = relax_row(x, E, u, du, p[u], x->move_cost + (size_t)u * (size_t)E);
     }
 }
 
 /* Places token j: augments along the shortest path, then updates the
  * potentials by the distances capped at the sink's (Johnson). */
-static void insert_token(const assignment *g, int j)
+SOLVER_STEP void insert_token(const assignment *g, int j)
 {
     base_scratch *x = g->x;
     const int E = g->E, X = E, sink = E + 1;
@@ -243,6 +372,13 @@ static void insert_token(const assignment *g, int j)
     double reach = x->dist[sink];
     for (int v = 0; v < E + 2; v++)
         x->potential[v] += x->done[v] && x->dist[v] < reach ? x->dist[v] : reach;
+    /* the token each move on the path carries, read before any move changes
+     * the tables (the one that relaxed the edge: the tables hold still
+     * during the search) */
+    for (int node = x->pred[sink]; node >= 0; node = x->pred[node]) {
+        int from = x->pred[node];
+        x->pred_token[node] = node != X && from >= 0 && from != X ? x->move_token[(size_t)from * (size_t)E + node] : -1;
+    }
     /* walk back from the sink: each expert gives its token on before taking one */
     int node = x->pred[sink];
     while (node >= 0) {
@@ -257,12 +393,15 @@ static void insert_token(const assignment *g, int j)
     }
 }
 
+RS_VECTOR_CLONES
 static void assign_group(base_scratch *x, const rs_chunk *c, int layer, int E, int m, rs_decisions *out)
 {
     assignment g = {.x = x, .E = E, .floor_load = m / E, .extras = m % E};
     g.slots = g.floor_load + (g.extras > 0);
-    for (size_t i = 0; i < (size_t)E * (size_t)E; i++)
+    for (size_t i = 0; i < (size_t)E * (size_t)E; i++) {
+        x->move_cost[i] = INFINITY;
         x->move_token[i] = -1;
+    }
     for (int e = 0; e < E; e++)
         x->count[e] = 0;
     for (int v = 0; v < E + 2; v++)
