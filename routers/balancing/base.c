@@ -39,9 +39,11 @@ typedef struct base_scratch {
     double *potential, *dist;
     /* [E]: tentative distance of each expert the search has not popped,
      * NaN once popped (no comparison with NaN holds: never relaxed again,
-     * never the minimum) */
-    double *open_dist;
-    int32_t *pred, *pred_token, *count, *rescan;
+     * never the minimum). A relaxation pass writes the spare arrays, which
+     * then swap with the current ones: whole rows stored, no masked stores. */
+    double *open_dist, *open_spare;
+    int32_t *pred, *pred_spare; /* [E+2] */
+    int32_t *pred_token, *count, *rescan;
     uint8_t *done;
 } base_scratch;
 
@@ -86,6 +88,8 @@ static void base_destroy(void *state)
         free(x->potential);
         free(x->dist);
         free(x->open_dist);
+        free(x->open_spare);
+        free(x->pred_spare);
         free(x->rescan);
         free(x->pred);
         free(x->pred_token);
@@ -116,13 +120,15 @@ static int base_create(void **state, rs_router_shape *shape, const rs_params *pa
         x->potential = aligned_array(nodes, sizeof *x->potential);
         x->dist = aligned_array(nodes, sizeof *x->dist);
         x->open_dist = aligned_array(E, sizeof *x->open_dist);
+        x->open_spare = aligned_array(E, sizeof *x->open_spare);
         x->pred = aligned_array(nodes, sizeof *x->pred);
+        x->pred_spare = aligned_array(nodes, sizeof *x->pred_spare);
         x->pred_token = aligned_array(nodes, sizeof *x->pred_token);
         x->count = aligned_array(E, sizeof *x->count);
         x->rescan = aligned_array(E, sizeof *x->rescan);
         x->done = aligned_array(nodes, sizeof *x->done);
-        ok = x->move_cost && x->move_token && x->potential && x->dist && x->open_dist && x->pred && x->pred_token &&
-             x->count && x->rescan && x->done;
+        ok = x->move_cost && x->move_token && x->potential && x->dist && x->open_dist && x->open_spare &&
+             x->pred && x->pred_spare && x->pred_token && x->count && x->rescan && x->done;
     }
     if (!ok) {
         base_destroy(s);
@@ -259,26 +265,42 @@ SOLVER_STEP double least_open(const double *open_dist, int E)
     return least;
 }
 
-/* Relaxes from popped node u (distance du) every open expert b over the edge
- * cost base[b] + pu - p[b] (base +inf: no edge), where allowed[b]; returns
- * the least open distance afterwards. One pass: a blend per b, then a
- * minimum (popped experts hold NaN: never relaxed, never the minimum). */
-SOLVER_STEP double relax_row(base_scratch *x, int E, int u, double du, double pu, const double *base)
+/* Relaxes from popped expert u (distance du, potential pu) every open
+ * expert b over the edge cost base[b] + pu - p[b] (base +inf: no edge) into
+ * open_out and pred_out; returns the least open distance afterwards. Popped
+ * experts hold NaN: never relaxed, never the minimum. */
+SOLVER_STEP double relax_row(int E, int u, double du, double pu, const double *restrict base,
+                             const double *restrict p, const double *restrict open_in, double *restrict open_out,
+                             const int32_t *restrict pred_in, int32_t *restrict pred_out)
 {
-    const double *p = x->potential;
-    double *open_dist = x->open_dist;
-    int32_t *pred = x->pred;
     double least = INFINITY;
 #pragma omp simd reduction(min : least)
     for (int b = 0; b < E; b++) {
         double d = du + ((base[b] + pu) - p[b]);
-        double held = open_dist[b];
+        double held = open_in[b];
         int better = d < held;
         double now = better ? d : held;
-        open_dist[b] = now;
-        pred[b] = better ? u : pred[b];
+        open_out[b] = now;
+        pred_out[b] = better ? u : pred_in[b];
         least = now < least ? now : least;
     }
+    return least;
+}
+
+/* Relaxes the experts from popped expert u into the spare arrays, which
+ * then become the current ones; returns the least open distance. */
+SOLVER_STEP double relax_from(base_scratch *x, int E, int u, double du)
+{
+    double least = relax_row(E, u, du, x->potential[u], x->move_cost + (size_t)u * (size_t)E, x->potential,
+                             x->open_dist, x->open_spare, x->pred, x->pred_spare);
+    x->pred_spare[E] = x->pred[E]; /* X and the sink */
+    x->pred_spare[E + 1] = x->pred[E + 1];
+    double *open = x->open_dist;
+    x->open_dist = x->open_spare;
+    x->open_spare = open;
+    int32_t *pred = x->pred;
+    x->pred = x->pred_spare;
+    x->pred_spare = pred;
     return least;
 }
 
@@ -300,7 +322,7 @@ SOLVER_STEP int shortest_path(const assignment *g, int j)
     const int E = g->E, X = E, sink = E + 1, F = g->floor_load;
     const double *p = x->potential;
     const float *z = x->logits[j];
-    double *open_dist = x->open_dist;
+    double *open_dist = x->open_dist; /* until the first relaxation pass */
     double least = INFINITY;
 #pragma omp simd reduction(min : least)
     for (int e = 0; e < E; e++) {
@@ -315,6 +337,7 @@ SOLVER_STEP int shortest_path(const assignment *g, int j)
     for (;;) {
         /* pop by (distance, index): the first expert at the least open
          * distance, unless X or then the sink is strictly nearer */
+        open_dist = x->open_dist;
         int u = least < INFINITY ? first_at(open_dist, E, least) : -1;
         double du = u >= 0 ? open_dist[u] : INFINITY;
         for (int v = X; v <= sink; v++)
@@ -357,7 +380,7 @@ SOLVER_STEP int shortest_path(const assignment *g, int j)
         if (x->count[u] == 0)
             least = least_open(open_dist, E);
         else
-            least = relax_row(x, E, u, du, p[u], x->move_cost + (size_t)u * (size_t)E);
+            least = relax_from(x, E, u, du);
     }
 }
 
