@@ -24,26 +24,37 @@
 #include "routesim/router.h"
 #include "routesim/vector.h"
 
-/* Working space of one layer being routed (a slot, see balance_util.h).
- * The solver's hot loops run over rows of E doubles, 64-byte aligned. */
+/* The search's passes over the experts run on vectors of LANES doubles (one
+ * AVX2 register; GCC's vector extension, lowered for each clone level), two
+ * vectors per step so that two running minima hide the compare latency.
+ * Rows are padded to a multiple of STEP with entries that never win. */
+#define LANES 4
+#define STEP (2 * LANES)
+typedef double dvec __attribute__((vector_size(LANES * sizeof(double))));
+typedef int64_t lvec __attribute__((vector_size(LANES * sizeof(int64_t))));
+
+/* Working space of one layer being routed (a slot, see balance_util.h). */
 typedef struct base_scratch {
     /* per group, grown in prepare_chunk */
     int32_t *token, *expert_of, *slot_of, *members;
     const float **logits;
     size_t capacity[5];
-    /* [E][E]: cheapest move a -> b over a's tokens and the token making it;
-     * +inf and -1 while a has no token (a relaxation over it never wins) */
+    /* [E][stride]: cheapest move a -> b over a's tokens and the token making
+     * it; +inf and -1 where a has none (a relaxation over it never wins) */
     double *move_cost;
     int32_t *move_token;
-    /* nodes 0..E-1 experts, E the extra-slot node, E+1 the sink */
+    /* nodes 0..E-1 experts, E the extra-slot node X, E+1 the sink;
+     * potential has room for the padded row as well */
     double *potential, *dist;
-    /* [E]: tentative distance of each expert the search has not popped,
-     * NaN once popped (no comparison with NaN holds: never relaxed again,
-     * never the minimum). A relaxation pass writes the spare arrays, which
-     * then swap with the current ones: whole rows stored, no masked stores. */
-    double *open_dist, *open_spare;
-    int32_t *pred, *pred_spare; /* [E+2] */
-    int32_t *pred_token, *count, *rescan;
+    /* [stride]: tentative distance of each expert the search has not
+     * popped, NaN once popped and on the padding (no comparison with NaN
+     * holds: never relaxed, never the minimum) */
+    double *open_dist;
+    /* the nodes in the order the search popped them, at their distances */
+    int32_t *popped;
+    double *popped_dist;
+    int32_t *pred; /* X's and the sink's; an expert's is rebuilt (path_pred) */
+    int32_t *count, *rescan, *path;
     uint8_t *done;
 } base_scratch;
 
@@ -57,14 +68,20 @@ typedef struct base_state {
 /* The group being assigned: F = floor(m / E), r = m mod E. */
 typedef struct assignment {
     base_scratch *x;
-    int E, floor_load, extras, slots; /* slots = member room per expert */
+    int E, stride, floor_load, extras, slots; /* slots = member room per expert */
 } assignment;
 
 static const rs_param_def base_params[] = {
     RS_BALANCE_GROUP_PARAM("batch"),
 };
 
-/* count elements of elem_size bytes from a 64-byte boundary (an AVX-512 vector). */
+/* E rounded up to a whole number of steps: the length of the padded rows. */
+static int row_stride(int E)
+{
+    return (E + STEP - 1) / STEP * STEP;
+}
+
+/* count elements of elem_size bytes from a 64-byte boundary (a cache line). */
 static void *aligned_array(size_t count, size_t elem_size)
 {
     size_t bytes = (count * elem_size + 63) / 64 * 64;
@@ -88,12 +105,12 @@ static void base_destroy(void *state)
         free(x->potential);
         free(x->dist);
         free(x->open_dist);
-        free(x->open_spare);
-        free(x->pred_spare);
-        free(x->rescan);
+        free(x->popped);
+        free(x->popped_dist);
         free(x->pred);
-        free(x->pred_token);
         free(x->count);
+        free(x->rescan);
+        free(x->path);
         free(x->done);
     }
     free(s->scratch);
@@ -114,21 +131,21 @@ static int base_create(void **state, rs_router_shape *shape, const rs_params *pa
              (s->scratch = calloc((size_t)s->slots.count, sizeof *s->scratch)) != NULL;
     for (int i = 0; ok && i < s->slots.count; i++) {
         base_scratch *x = &s->scratch[i];
-        size_t E = (size_t)s->E, nodes = E + 2;
-        x->move_cost = aligned_array(E * E, sizeof *x->move_cost);
-        x->move_token = aligned_array(E * E, sizeof *x->move_token);
-        x->potential = aligned_array(nodes, sizeof *x->potential);
+        size_t E = (size_t)s->E, stride = (size_t)row_stride(s->E), nodes = E + 2;
+        x->move_cost = aligned_array(E * stride, sizeof *x->move_cost);
+        x->move_token = aligned_array(E * stride, sizeof *x->move_token);
+        x->potential = aligned_array(nodes > stride ? nodes : stride, sizeof *x->potential);
         x->dist = aligned_array(nodes, sizeof *x->dist);
-        x->open_dist = aligned_array(E, sizeof *x->open_dist);
-        x->open_spare = aligned_array(E, sizeof *x->open_spare);
+        x->open_dist = aligned_array(stride, sizeof *x->open_dist);
+        x->popped = aligned_array(nodes, sizeof *x->popped);
+        x->popped_dist = aligned_array(nodes, sizeof *x->popped_dist);
         x->pred = aligned_array(nodes, sizeof *x->pred);
-        x->pred_spare = aligned_array(nodes, sizeof *x->pred_spare);
-        x->pred_token = aligned_array(nodes, sizeof *x->pred_token);
         x->count = aligned_array(E, sizeof *x->count);
         x->rescan = aligned_array(E, sizeof *x->rescan);
+        x->path = aligned_array(3 * nodes, sizeof *x->path);
         x->done = aligned_array(nodes, sizeof *x->done);
-        ok = x->move_cost && x->move_token && x->potential && x->dist && x->open_dist && x->open_spare &&
-             x->pred && x->pred_spare && x->pred_token && x->count && x->rescan && x->done;
+        ok = x->move_cost && x->move_token && x->potential && x->dist && x->open_dist && x->popped &&
+             x->popped_dist && x->pred && x->count && x->rescan && x->path && x->done;
     }
     if (!ok) {
         base_destroy(s);
@@ -161,6 +178,96 @@ static int base_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
  * (RS_VECTOR_CLONES) then hold their loops at each ISA level. */
 #define SOLVER_STEP __attribute__((always_inline)) static inline
 
+#define LOAD(v, from) memcpy(&(v), (from), sizeof(v))
+#define STORE(to, v) memcpy((to), &(v), sizeof(v))
+/* a where mask is set, else b (mask lanes all ones or all zeros) */
+#define BLEND(mask, a, b) ((dvec)(((lvec)(a) & (mask)) | ((lvec)(b) & ~(mask))))
+
+/* Per lane, the least value a pass met and the first index holding it. */
+typedef struct lane_min {
+    dvec least[2];
+    lvec first[2], at[2];
+} lane_min;
+
+SOLVER_STEP void lane_min_start(lane_min *m)
+{
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < LANES; l++) {
+            m->least[h][l] = INFINITY;
+            m->first[h][l] = 0;
+            m->at[h][l] = h * LANES + l;
+        }
+}
+
+/* Takes the values now[0..1] at the pass's next STEP indices: a lane takes a
+ * value only when strictly less, so it keeps the first index of its least. */
+SOLVER_STEP void lane_min_take(lane_min *m, const dvec *now)
+{
+    for (int h = 0; h < 2; h++) {
+        lvec less = now[h] < m->least[h];
+        m->least[h] = BLEND(less, now[h], m->least[h]);
+        m->first[h] = (less & m->at[h]) | (~less & m->first[h]);
+        m->at[h] += STEP;
+    }
+}
+
+/* The first index at the least value over the lanes (-0 == +0), the value in
+ * *least; -1 when every value was +inf or NaN. */
+SOLVER_STEP int lane_min_end(const lane_min *m, double *least)
+{
+    double best = INFINITY;
+    int64_t first = -1;
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < LANES; l++) {
+            double v = m->least[h][l];
+            if (v < best || (v == best && v < INFINITY && m->first[h][l] < first)) {
+                best = v;
+                first = m->first[h][l];
+            }
+        }
+    *least = best;
+    return (int)first;
+}
+
+/* The first open expert at the least open distance (-1: none reachable). */
+SOLVER_STEP int least_open(int stride, const double *restrict open, double *least)
+{
+    lane_min m;
+    lane_min_start(&m);
+    for (int b = 0; b < stride; b += STEP) {
+        dvec now[2];
+        LOAD(now[0], open + b);
+        LOAD(now[1], open + b + LANES);
+        lane_min_take(&m, now);
+    }
+    return lane_min_end(&m, least);
+}
+
+/* Relaxes every open expert b from popped expert u (distance du, potential
+ * pu) over the edge of cost row[b] + pu - p[b] (row +inf: no edge), then as
+ * least_open. A blend per b: stores every distance, changed or not. */
+SOLVER_STEP int relax_row(int stride, double du, double pu, const double *restrict row, const double *restrict p,
+                          double *restrict open, double *least)
+{
+    const dvec du_v = {du, du, du, du}, pu_v = {pu, pu, pu, pu};
+    lane_min m;
+    lane_min_start(&m);
+    for (int b = 0; b < stride; b += STEP) {
+        dvec now[2];
+        for (int h = 0; h < 2; h++) {
+            dvec cost, pb, held;
+            LOAD(cost, row + b + h * LANES);
+            LOAD(pb, p + b + h * LANES);
+            LOAD(held, open + b + h * LANES);
+            dvec d = du_v + ((cost + pu_v) - pb);
+            now[h] = BLEND(d < held, d, held);
+            STORE(open + b + h * LANES, now[h]);
+        }
+        lane_min_take(&m, now);
+    }
+    return lane_min_end(&m, least);
+}
+
 /* Offers token j (at expert a, logits z) as the cheapest move a -> b for
  * every b: it wins where its cost is lower, or equal with j earlier. One
  * blend per b; the pair a -> a keeps +inf. */
@@ -168,8 +275,8 @@ SOLVER_STEP void offer_row(const assignment *g, int j, int a, const float *z)
 {
     base_scratch *x = g->x;
     const int E = g->E;
-    double *cost_row = x->move_cost + (size_t)a * (size_t)E;
-    int32_t *token_row = x->move_token + (size_t)a * (size_t)E;
+    double *cost_row = x->move_cost + (size_t)a * (size_t)g->stride;
+    int32_t *token_row = x->move_token + (size_t)a * (size_t)g->stride;
     const double za = (double)z[a];
 #pragma omp simd
     for (int b = 0; b < E; b++) {
@@ -185,7 +292,7 @@ SOLVER_STEP void offer_row(const assignment *g, int j, int a, const float *z)
 SOLVER_STEP void offer_move(const assignment *g, int j, int a, int b)
 {
     base_scratch *x = g->x;
-    size_t pair = (size_t)a * (size_t)g->E + (size_t)b;
+    size_t pair = (size_t)a * (size_t)g->stride + (size_t)b;
     double cost = (double)x->logits[j][a] - (double)x->logits[j][b];
     if (cost < x->move_cost[pair] || (cost == x->move_cost[pair] && j < x->move_token[pair])) {
         x->move_cost[pair] = cost;
@@ -214,8 +321,8 @@ SOLVER_STEP void remove_token(const assignment *g, int j, int a)
     int last = list[--x->count[a]];
     list[x->slot_of[j]] = last;
     x->slot_of[last] = x->slot_of[j];
-    double *cost_row = x->move_cost + (size_t)a * (size_t)E;
-    int32_t *token_row = x->move_token + (size_t)a * (size_t)E;
+    double *cost_row = x->move_cost + (size_t)a * (size_t)g->stride;
+    int32_t *token_row = x->move_token + (size_t)a * (size_t)g->stride;
     if (x->count[a] <= REOFFER_ALL_MAX) {
         /* Pairs j held start empty; each pair then holds the least (cost,
          * token) over a's members, as before, so re-offering a member on a
@@ -243,67 +350,6 @@ SOLVER_STEP void remove_token(const assignment *g, int j, int a)
     }
 }
 
-/* The first expert whose open distance equals least (NaN never does). */
-SOLVER_STEP int first_at(const double *open_dist, int E, double least)
-{
-    int first = E;
-#pragma omp simd reduction(min : first)
-    for (int b = 0; b < E; b++) {
-        int here = open_dist[b] == least ? b : E;
-        first = here < first ? here : first;
-    }
-    return first;
-}
-
-/* The least open distance over the experts (+inf when none is reachable). */
-SOLVER_STEP double least_open(const double *open_dist, int E)
-{
-    double least = INFINITY;
-#pragma omp simd reduction(min : least)
-    for (int b = 0; b < E; b++)
-        least = open_dist[b] < least ? open_dist[b] : least;
-    return least;
-}
-
-/* Relaxes from popped expert u (distance du, potential pu) every open
- * expert b over the edge cost base[b] + pu - p[b] (base +inf: no edge) into
- * open_out and pred_out; returns the least open distance afterwards. Popped
- * experts hold NaN: never relaxed, never the minimum. */
-SOLVER_STEP double relax_row(int E, int u, double du, double pu, const double *restrict base,
-                             const double *restrict p, const double *restrict open_in, double *restrict open_out,
-                             const int32_t *restrict pred_in, int32_t *restrict pred_out)
-{
-    double least = INFINITY;
-#pragma omp simd reduction(min : least)
-    for (int b = 0; b < E; b++) {
-        double d = du + ((base[b] + pu) - p[b]);
-        double held = open_in[b];
-        int better = d < held;
-        double now = better ? d : held;
-        open_out[b] = now;
-        pred_out[b] = better ? u : pred_in[b];
-        least = now < least ? now : least;
-    }
-    return least;
-}
-
-/* Relaxes the experts from popped expert u into the spare arrays, which
- * then become the current ones; returns the least open distance. */
-SOLVER_STEP double relax_from(base_scratch *x, int E, int u, double du)
-{
-    double least = relax_row(E, u, du, x->potential[u], x->move_cost + (size_t)u * (size_t)E, x->potential,
-                             x->open_dist, x->open_spare, x->pred, x->pred_spare);
-    x->pred_spare[E] = x->pred[E]; /* X and the sink */
-    x->pred_spare[E + 1] = x->pred[E + 1];
-    double *open = x->open_dist;
-    x->open_dist = x->open_spare;
-    x->open_spare = open;
-    int32_t *pred = x->pred;
-    x->pred = x->pred_spare;
-    x->pred_spare = pred;
-    return least;
-}
-
 SOLVER_STEP void relax(base_scratch *x, int from, int to, double cost)
 {
     double d = x->dist[from] + cost;
@@ -313,32 +359,32 @@ SOLVER_STEP void relax(base_scratch *x, int from, int to, double cost)
     }
 }
 
-/* Dijkstra from new token j over reduced costs; returns 1 once the sink is
- * reached. Experts' tentative distances live in open_dist (the distance of a
- * popped one moves to dist), X's and the sink's in dist. */
+/* Dijkstra from new token j over reduced costs; returns how many nodes it
+ * popped, the sink last (0: the sink is unreachable). Experts' tentative
+ * distances live in open_dist (a popped one's moves to dist), X's and the
+ * sink's in dist, as their predecessors in pred; an expert's predecessor is
+ * found again afterwards for the few on the path (path_pred). */
 SOLVER_STEP int shortest_path(const assignment *g, int j)
 {
     base_scratch *x = g->x;
-    const int E = g->E, X = E, sink = E + 1, F = g->floor_load;
+    const int E = g->E, X = E, sink = E + 1, F = g->floor_load, stride = g->stride;
     const double *p = x->potential;
     const float *z = x->logits[j];
-    double *open_dist = x->open_dist; /* until the first relaxation pass */
-    double least = INFINITY;
-#pragma omp simd reduction(min : least)
-    for (int e = 0; e < E; e++) {
-        double d = -(double)z[e] - p[e];
-        open_dist[e] = d;
-        x->pred[e] = -1; /* straight from the new token */
-        least = d < least ? d : least;
-    }
+    double *open_dist = x->open_dist;
+#pragma omp simd
+    for (int e = 0; e < E; e++)
+        open_dist[e] = -(double)z[e] - p[e]; /* straight from the new token */
+    for (int e = E; e < stride; e++)
+        open_dist[e] = NAN;
+    double least;
+    int first = least_open(stride, open_dist, &least);
     x->dist[X] = x->dist[sink] = INFINITY;
     x->pred[X] = x->pred[sink] = -1;
     memset(x->done, 0, (size_t)E + 2);
-    for (;;) {
+    for (int pops = 0;;) {
         /* pop by (distance, index): the first expert at the least open
          * distance, unless X or then the sink is strictly nearer */
-        open_dist = x->open_dist;
-        int u = least < INFINITY ? first_at(open_dist, E, least) : -1;
+        int u = first;
         double du = u >= 0 ? open_dist[u] : INFINITY;
         for (int v = X; v <= sink; v++)
             if (!x->done[v] && x->dist[v] < INFINITY && (u < 0 || x->dist[v] < du)) {
@@ -348,8 +394,10 @@ SOLVER_STEP int shortest_path(const assignment *g, int j)
         if (u < 0)
             return 0;
         x->done[u] = 1;
+        x->popped[pops] = u;
+        x->popped_dist[pops++] = du;
         if (u == sink)
-            return 1;
+            return pops;
         if (u == X) {
             int extras_used = 0;
             for (int e = 0; e < E; e++)
@@ -358,30 +406,48 @@ SOLVER_STEP int shortest_path(const assignment *g, int j)
                 relax(x, X, sink, p[X] - p[sink]);
             /* a hands its extra slot over, then sheds a token */
             const double pX = p[X];
-            least = INFINITY;
-#pragma omp simd reduction(min : least)
+#pragma omp simd
             for (int a = 0; a < E; a++) {
                 double d = du + (pX - p[a]);
                 double held = open_dist[a];
-                int better = x->count[a] == F + 1 && d < held;
-                double now = better ? d : held;
-                open_dist[a] = now;
-                x->pred[a] = better ? X : x->pred[a];
-                least = now < least ? now : least;
+                open_dist[a] = x->count[a] == F + 1 && d < held ? d : held;
             }
-            continue;
+        } else {
+            x->dist[u] = du;
+            open_dist[u] = NAN;
+            if (x->count[u] < F)
+                relax(x, u, sink, p[u] - p[sink]);
+            if (g->extras > 0 && x->count[u] <= F)
+                relax(x, u, X, p[u] - p[X]);
+            if (x->count[u] > 0) {
+                first = relax_row(stride, du, p[u], x->move_cost + (size_t)u * (size_t)stride, p, open_dist, &least);
+                continue;
+            }
         }
-        x->dist[u] = du;
-        open_dist[u] = NAN;
-        if (x->count[u] < F)
-            relax(x, u, sink, p[u] - p[sink]);
-        if (g->extras > 0 && x->count[u] <= F)
-            relax(x, u, X, p[u] - p[X]);
-        if (x->count[u] == 0)
-            least = least_open(open_dist, E);
-        else
-            least = relax_from(x, E, u, du);
+        first = least_open(stride, open_dist, &least);
     }
+}
+
+/* The predecessor the search gave popped expert b (distance db, new token
+ * j): the first relaxation, in pop order, that reached db (later ones, equal,
+ * did not replace it), -1 when the new token's own edge did. The same
+ * expressions as the search, so the same values. */
+SOLVER_STEP int path_pred(const assignment *g, int j, int b, double db)
+{
+    base_scratch *x = g->x;
+    const int X = g->E, F = g->floor_load;
+    const double *p = x->potential;
+    if (-(double)x->logits[j][b] - p[b] == db)
+        return -1;
+    for (int k = 0; x->popped[k] != b; k++) {
+        int u = x->popped[k];
+        double du = x->popped_dist[k];
+        double d = u == X ? (x->count[b] == F + 1 ? du + (p[X] - p[b]) : INFINITY)
+                          : du + ((x->move_cost[(size_t)u * (size_t)g->stride + (size_t)b] + p[u]) - p[b]);
+        if (d == db)
+            return u;
+    }
+    return -1; /* not reached: db came from some relaxation */
 }
 
 /* Places token j: augments along the shortest path, then updates the
@@ -392,42 +458,47 @@ SOLVER_STEP void insert_token(const assignment *g, int j)
     const int E = g->E, X = E, sink = E + 1;
     if (!shortest_path(g, j))
         return; /* unreachable: the group's slots always exceed the tokens placed */
+    /* the path from the sink back, each node with its predecessor and the
+     * token its move carries, read while the tables hold still */
+    int32_t *path = x->path;
+    int steps = 0;
+    for (int node = x->pred[sink]; node >= 0;) {
+        int from = node == X ? x->pred[X] : path_pred(g, j, node, x->dist[node]);
+        path[3 * steps] = node;
+        path[3 * steps + 1] = from;
+        path[3 * steps + 2] = node != X && from >= 0 && from != X
+                                  ? x->move_token[(size_t)from * (size_t)g->stride + (size_t)node]
+                                  : j;
+        steps++;
+        node = from;
+    }
     double reach = x->dist[sink];
     for (int v = 0; v < E + 2; v++)
         x->potential[v] += x->done[v] && x->dist[v] < reach ? x->dist[v] : reach;
-    /* the token each move on the path carries, read before any move changes
-     * the tables (the one that relaxed the edge: the tables hold still
-     * during the search) */
-    for (int node = x->pred[sink]; node >= 0; node = x->pred[node]) {
-        int from = x->pred[node];
-        x->pred_token[node] = node != X && from >= 0 && from != X ? x->move_token[(size_t)from * (size_t)E + node] : -1;
-    }
-    /* walk back from the sink: each expert gives its token on before taking one */
-    int node = x->pred[sink];
-    while (node >= 0) {
-        int from = x->pred[node];
+    /* each expert gives its token on before taking one */
+    for (int s = 0; s < steps; s++) {
+        int node = path[3 * s], from = path[3 * s + 1], token = path[3 * s + 2];
         if (node != X && from >= 0 && from != X) {
-            remove_token(g, x->pred_token[node], from);
-            add_token(g, x->pred_token[node], node);
+            remove_token(g, token, from);
+            add_token(g, token, node);
         } else if (node != X && from < 0) {
             add_token(g, j, node);
         }
-        node = from;
     }
 }
 
 RS_VECTOR_CLONES
 static void assign_group(base_scratch *x, const rs_chunk *c, int layer, int E, int m, rs_decisions *out)
 {
-    assignment g = {.x = x, .E = E, .floor_load = m / E, .extras = m % E};
+    assignment g = {.x = x, .E = E, .stride = row_stride(E), .floor_load = m / E, .extras = m % E};
     g.slots = g.floor_load + (g.extras > 0);
-    for (size_t i = 0; i < (size_t)E * (size_t)E; i++) {
+    for (size_t i = 0; i < (size_t)E * (size_t)g.stride; i++) {
         x->move_cost[i] = INFINITY;
         x->move_token[i] = -1;
     }
     for (int e = 0; e < E; e++)
         x->count[e] = 0;
-    for (int v = 0; v < E + 2; v++)
+    for (int v = 0; v < (E + 2 > g.stride ? E + 2 : g.stride); v++)
         x->potential[v] = 0.0;
     for (int j = 0; j < m; j++) {
         x->expert_of[j] = -1;
