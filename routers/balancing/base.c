@@ -211,22 +211,30 @@ SOLVER_STEP void lane_min_take(lane_min *m, const dvec *now)
     }
 }
 
-/* The first index at the least value over the lanes (-0 == +0), the value in
- * *least; -1 when every value was +inf or NaN. */
+/* Keeps, per lane, the pair (value, index) of a or b that comes first:
+ * the lesser value, or on a tie (-0 == +0) the lesser index. */
+#define FIRST_OF(least_a, first_a, least_b, first_b)                                                           \
+    do {                                                                                                       \
+        lvec take_b = (least_b < least_a) | ((least_b == least_a) & (first_b < first_a));                      \
+        least_a = BLEND(take_b, least_b, least_a);                                                             \
+        first_a = (take_b & first_b) | (~take_b & first_a);                                                    \
+    } while (0)
+
+/* The first index at the least value over the lanes, the value in *least;
+ * -1 when every value was +inf or NaN. Lanes fold pairwise, no branch. */
 SOLVER_STEP int lane_min_end(const lane_min *m, double *least)
 {
-    double best = INFINITY;
-    int64_t first = -1;
-    for (int h = 0; h < 2; h++)
-        for (int l = 0; l < LANES; l++) {
-            double v = m->least[h][l];
-            if (v < best || (v == best && v < INFINITY && m->first[h][l] < first)) {
-                best = v;
-                first = m->first[h][l];
-            }
-        }
-    *least = best;
-    return (int)first;
+    dvec v = m->least[0], w = m->least[1];
+    lvec f = m->first[0], g = m->first[1];
+    FIRST_OF(v, f, w, g);
+    w = __builtin_shufflevector(v, v, 2, 3, 0, 1);
+    g = __builtin_shufflevector(f, f, 2, 3, 0, 1);
+    FIRST_OF(v, f, w, g);
+    w = __builtin_shufflevector(v, v, 1, 0, 3, 2);
+    g = __builtin_shufflevector(f, f, 1, 0, 3, 2);
+    FIRST_OF(v, f, w, g);
+    *least = v[0];
+    return v[0] < INFINITY ? (int)f[0] : -1;
 }
 
 /* The first open expert at the least open distance (-1: none reachable). */
