@@ -13,6 +13,13 @@
  * cheapest move on a pair goes to the earlier token; the result is one
  * optimal assignment, deterministic.
  *
+ * The search is dense (every expert pair is an edge), so each pop costs one
+ * pass over the experts: a blended relaxation that also keeps, per vector
+ * lane, the least distance and its first index, which gives the next pop
+ * without a second pass. Experts' predecessors are not stored: the few on the
+ * augmenting path are found again afterwards from the pop order, with the
+ * same expressions, hence the same values and the same tie decisions.
+ *
  * fairseq's balanced_assignment (libbase, an auction with epsilon = range/50
  * and a 100-round cap) approximates the same optimum and needs E to divide m;
  * routers.md asks for an exact solver. */
