@@ -338,6 +338,17 @@ SOLVER_STEP void remove_token(const assignment *g, int j, int a)
     x->slot_of[last] = x->slot_of[j];
     double *cost_row = x->move_cost + (size_t)a * (size_t)g->stride;
     int32_t *token_row = x->move_token + (size_t)a * (size_t)g->stride;
+    if (x->count[a] == 1) { /* the member left makes every move from a */
+        const int i = list[0];
+        const float *z = x->logits[i];
+        const double za = (double)z[a];
+#pragma omp simd
+        for (int b = 0; b < E; b++) {
+            cost_row[b] = b != a ? za - (double)z[b] : INFINITY;
+            token_row[b] = b != a ? i : -1;
+        }
+        return;
+    }
     if (x->count[a] <= REOFFER_ALL_MAX) {
         /* Pairs j held start empty; each pair then holds the least (cost,
          * token) over a's members, as before, so re-offering a member on a
