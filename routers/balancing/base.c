@@ -153,6 +153,8 @@ static int base_create(void **state, rs_router_shape *shape, const rs_params *pa
         x->done = aligned_array(nodes, sizeof *x->done);
         ok = x->move_cost && x->move_token && x->potential && x->dist && x->open_dist && x->popped &&
              x->popped_dist && x->pred && x->count && x->rescan && x->path && x->done;
+        if (ok) /* the potential update reads every node's distance, used or not */
+            memset(x->dist, 0, nodes * sizeof *x->dist);
     }
     if (!ok) {
         base_destroy(s);
@@ -499,8 +501,12 @@ SOLVER_STEP void insert_token(const assignment *g, int j)
         node = from;
     }
     double reach = x->dist[sink];
+    double *potential = x->potential;
+    const double *dist = x->dist;
+    const uint8_t *done = x->done;
+#pragma omp simd
     for (int v = 0; v < E + 2; v++)
-        x->potential[v] += x->done[v] && x->dist[v] < reach ? x->dist[v] : reach;
+        potential[v] += done[v] && dist[v] < reach ? dist[v] : reach;
     /* each expert gives its token on before taking one */
     for (int s = 0; s < steps; s++) {
         int node = path[3 * s], from = path[3 * s + 1], token = path[3 * s + 2];
