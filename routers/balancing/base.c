@@ -192,10 +192,11 @@ static int base_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
 /* a where mask is set, else b (mask lanes all ones or all zeros) */
 #define BLEND(mask, a, b) ((dvec)(((lvec)(a) & (mask)) | ((lvec)(b) & ~(mask))))
 
-/* Per lane, the least value a pass met and the first index holding it. */
+/* Per lane, the least value a pass met and the first index holding it
+ * (the second vector's indices counted from LANES on, added at the end). */
 typedef struct lane_min {
     dvec least[2];
-    lvec first[2], at[2];
+    lvec first[2], at;
 } lane_min;
 
 SOLVER_STEP void lane_min_start(lane_min *m)
@@ -204,7 +205,7 @@ SOLVER_STEP void lane_min_start(lane_min *m)
         for (int l = 0; l < LANES; l++) {
             m->least[h][l] = INFINITY;
             m->first[h][l] = 0;
-            m->at[h][l] = h * LANES + l;
+            m->at[l] = l;
         }
 }
 
@@ -215,9 +216,9 @@ SOLVER_STEP void lane_min_take(lane_min *m, const dvec *now)
     for (int h = 0; h < 2; h++) {
         lvec less = now[h] < m->least[h];
         m->least[h] = BLEND(less, now[h], m->least[h]);
-        m->first[h] = (less & m->at[h]) | (~less & m->first[h]);
-        m->at[h] += STEP;
+        m->first[h] = (less & m->at) | (~less & m->first[h]);
     }
+    m->at += STEP;
 }
 
 /* Keeps, per lane, the pair (value, index) of a or b that comes first:
@@ -234,7 +235,7 @@ SOLVER_STEP void lane_min_take(lane_min *m, const dvec *now)
 SOLVER_STEP int lane_min_end(const lane_min *m, double *least)
 {
     dvec v = m->least[0], w = m->least[1];
-    lvec f = m->first[0], g = m->first[1];
+    lvec f = m->first[0], g = m->first[1] + LANES;
     FIRST_OF(v, f, w, g);
     w = __builtin_shufflevector(v, v, 2, 3, 0, 1);
     g = __builtin_shufflevector(f, f, 2, 3, 0, 1);
