@@ -47,7 +47,8 @@ typedef struct base_scratch {
     const float **logits;
     size_t capacity[5];
     /* [E][stride]: cheapest move a -> b over a's tokens and the token making
-     * it; +inf and -1 where a has none (a relaxation over it never wins) */
+     * it, +inf and -1 for a -> a and on the padding (a relaxation over it
+     * never wins); the row of an expert without tokens is stale, never read */
     double *move_cost;
     int32_t *move_token;
     /* nodes 0..E-1 experts, E the extra-slot node X, E+1 the sink;
@@ -153,8 +154,15 @@ static int base_create(void **state, rs_router_shape *shape, const rs_params *pa
         x->done = aligned_array(nodes, sizeof *x->done);
         ok = x->move_cost && x->move_token && x->potential && x->dist && x->open_dist && x->popped &&
              x->popped_dist && x->pred && x->count && x->rescan && x->path && x->done;
-        if (ok) /* the potential update reads every node's distance, used or not */
-            memset(x->dist, 0, nodes * sizeof *x->dist);
+        if (!ok)
+            break;
+        /* the potential update reads every node's distance, used or not;
+         * a row's padding stays +inf (no move), rows are written as used */
+        memset(x->dist, 0, nodes * sizeof *x->dist);
+        for (size_t pair = 0; pair < E * stride; pair++) {
+            x->move_cost[pair] = INFINITY;
+            x->move_token[pair] = -1;
+        }
     }
     if (!ok) {
         base_destroy(s);
@@ -318,13 +326,33 @@ SOLVER_STEP void offer_move(const assignment *g, int j, int a, int b)
     }
 }
 
+/* Writes the moves from a when its one member is token i: i makes each. */
+SOLVER_STEP void write_row(const assignment *g, int i, int a)
+{
+    base_scratch *x = g->x;
+    double *cost_row = x->move_cost + (size_t)a * (size_t)g->stride;
+    int32_t *token_row = x->move_token + (size_t)a * (size_t)g->stride;
+    const float *z = x->logits[i];
+    const double za = (double)z[a];
+#pragma omp simd
+    for (int b = 0; b < g->E; b++) {
+        cost_row[b] = b != a ? za - (double)z[b] : INFINITY;
+        token_row[b] = b != a ? i : -1;
+    }
+}
+
+/* An expert's row is read only while it has members: the first member
+ * writes it whole, whatever an earlier group left there. */
 SOLVER_STEP void add_token(const assignment *g, int j, int a)
 {
     base_scratch *x = g->x;
     x->members[a * g->slots + x->count[a]] = j;
     x->slot_of[j] = x->count[a]++;
     x->expert_of[j] = a;
-    offer_row(g, j, a, x->logits[j]);
+    if (x->count[a] == 1)
+        write_row(g, j, a);
+    else
+        offer_row(g, j, a, x->logits[j]);
 }
 
 /* Members up to which a removal re-offers every member on every pair (a few
@@ -341,15 +369,9 @@ SOLVER_STEP void remove_token(const assignment *g, int j, int a)
     x->slot_of[last] = x->slot_of[j];
     double *cost_row = x->move_cost + (size_t)a * (size_t)g->stride;
     int32_t *token_row = x->move_token + (size_t)a * (size_t)g->stride;
-    if (x->count[a] == 1) { /* the member left makes every move from a */
-        const int i = list[0];
-        const float *z = x->logits[i];
-        const double za = (double)z[a];
-#pragma omp simd
-        for (int b = 0; b < E; b++) {
-            cost_row[b] = b != a ? za - (double)z[b] : INFINITY;
-            token_row[b] = b != a ? i : -1;
-        }
+    if (x->count[a] <= 1) { /* none left (the row goes unread), or one making every move */
+        if (x->count[a] == 1)
+            write_row(g, list[0], a);
         return;
     }
     if (x->count[a] <= REOFFER_ALL_MAX) {
@@ -471,6 +493,8 @@ SOLVER_STEP int path_pred(const assignment *g, int j, int b, double db)
     for (int k = 0; x->popped[k] != b; k++) {
         int u = x->popped[k];
         double du = x->popped_dist[k];
+        if (u != X && x->count[u] == 0)
+            continue; /* an empty expert relaxed no expert (its row is stale) */
         double d = u == X ? (x->count[b] == F + 1 ? du + (p[X] - p[b]) : INFINITY)
                           : du + ((x->move_cost[(size_t)u * (size_t)g->stride + (size_t)b] + p[u]) - p[b]);
         if (d == db)
@@ -525,10 +549,6 @@ static void assign_group(base_scratch *x, const rs_chunk *c, int layer, int E, i
 {
     assignment g = {.x = x, .E = E, .stride = row_stride(E), .floor_load = m / E, .extras = m % E};
     g.slots = g.floor_load + (g.extras > 0);
-    for (size_t i = 0; i < (size_t)E * (size_t)g.stride; i++) {
-        x->move_cost[i] = INFINITY;
-        x->move_token[i] = -1;
-    }
     for (int e = 0; e < E; e++)
         x->count[e] = 0;
     for (int v = 0; v < (E + 2 > g.stride ? E + 2 : g.stride); v++)
