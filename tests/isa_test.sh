@@ -3,7 +3,8 @@
 # kernel built for that level only) writes the same results.csv as the
 # native build, on bfloat16, float16 and float32 traces, with the routers
 # and metrics that have cloned kernels (softmax, widening, top-k, gather,
-# load, entropy, cache) and a sigmoid router's probability metrics.
+# load, entropy, cache, BASE's assignment) and a sigmoid router's
+# probability metrics.
 # Usage: isa_test.sh NATIVE_BIN LEVEL_BIN...
 set -eu
 native=$1
@@ -19,7 +20,7 @@ trap 'rm -rf "$tmp"' EXIT
 # DeepSeek-V3 trace's bias and groups
 common='"topk:k=8", "topk:k=2", "sqrt_softplus", "sparsemixer", "topp", "threshold", "dynmole", "zero_experts",
         "null_experts", "dynamic_skip", "layer_schedule", "noisy_topk", "gumbel_topk", "top_any", "graph_smooth",
-        "sinkhorn", "expert_choice", "quantile_balance"'
+        "sinkhorn", "expert_choice", "quantile_balance", "base"'
 run() { # BIN NAME TRACE
     routers=$common
     case $2 in *bf16) routers="$common, \"deepseek_v3\", \"group_limited\"" ;; esac

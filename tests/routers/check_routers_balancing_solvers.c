@@ -1,6 +1,7 @@
 /* The balancing routers against brute force and across chunk splits: BASE's
  * assignment equals the best of all balanced assignments (enumerated) on
- * random small groups with ties, and every section-B router decides the same
+ * random small groups with ties and is locally optimal (no improving swap or
+ * move) on larger ones, and every section-B router decides the same
  * whether a trace comes in one chunk or in chunks cut at group boundaries. */
 #include <math.h>
 #include <stdio.h>
@@ -58,6 +59,32 @@ static void check_group_optimal(const float *z, const int32_t *ids, int m, int E
     ck_assert_msg(fabs(sum - best) <= 1e-9 * (1 + fabs(best)), "%s: sum %.17g, best %.17g", what, sum, best);
 }
 
+/* Checks a group too large to enumerate: loads floor(m/E) or ceil(m/E)
+ * with m mod E at the ceiling, no exchange of two tokens' experts improves
+ * the sum, nor a move from an expert at the ceiling to one at the floor. */
+static void check_locally_optimal(const float *z, const int32_t *ids, int m, int E)
+{
+    int load[64] = {0}, F = m / E, at_ceiling = 0;
+    for (int t = 0; t < m; t++)
+        load[ids[t]]++;
+    for (int e = 0; e < E; e++) {
+        ck_assert_msg(load[e] == F || (load[e] == F + 1 && m % E), "m=%d E=%d: expert %d has %d", m, E, e, load[e]);
+        at_ceiling += load[e] == F + 1;
+    }
+    ck_assert_int_eq(at_ceiling, m % E);
+    for (int a = 0; a < m; a++) {
+        int ea = ids[a];
+        for (int b = a + 1; b < m; b++) {
+            int eb = ids[b];
+            double gain = (double)z[a * E + eb] + z[b * E + ea] - z[a * E + ea] - z[b * E + eb];
+            ck_assert_msg(gain <= 1e-9, "m=%d E=%d: swapping tokens %d and %d gains %g", m, E, a, b, gain);
+        }
+        for (int e = 0; e < E; e++)
+            if (load[e] == F && load[ea] == F + 1)
+                ck_assert_msg(z[a * E + e] <= z[a * E + ea], "m=%d E=%d: moving token %d to %d gains", m, E, a, e);
+    }
+}
+
 START_TEST(base_matches_brute_force)
 {
     rng_state = 0x2545f4914f6cdd1dULL;
@@ -102,26 +129,7 @@ START_TEST(base_groups_and_larger_cases)
         big[i] = roundf(big[i] * 2) / 2; /* some exact ties */
     balancing_chunk(&tc, 0, M, 1, E, big, NULL, 0, M);
     r = balancing_route_once("base", &tc, M);
-    int load[E] = {0};
-    for (int t = 0; t < M; t++)
-        load[r.ids[t]]++;
-    int at_26 = 0;
-    for (int e = 0; e < E; e++) {
-        ck_assert(load[e] == 25 || load[e] == 26);
-        at_26 += load[e] == 26;
-    }
-    ck_assert_int_eq(at_26, 3);
-    for (int a = 0; a < M; a++) {
-        int ea = r.ids[a];
-        for (int b = a + 1; b < M; b++) {
-            int eb = r.ids[b];
-            double gain = (double)big[a * E + eb] + big[b * E + ea] - big[a * E + ea] - big[b * E + eb];
-            ck_assert_msg(gain <= 1e-9, "swapping tokens %d and %d gains %g", a, b, gain);
-        }
-        for (int e = 0; e < E; e++)
-            if (load[e] == 25 && load[ea] == 26)
-                ck_assert_msg(big[a * E + e] <= big[a * E + ea], "moving token %d to %d gains", a, e);
-    }
+    check_locally_optimal(big, r.ids, M, E);
     routed_free(&r);
     rs_test_chunk_free(&tc);
     free(big);
@@ -133,6 +141,28 @@ START_TEST(base_groups_and_larger_cases)
     check_group_optimal(flat, r.ids, 10, 4, "all equal");
     routed_free(&r);
     rs_test_chunk_free(&tc);
+}
+END_TEST
+
+/* Expert counts that are not a multiple of the solver's vector step (its
+ * rows carry padding), group sizes with and without spare slots, few
+ * members per expert and many, logits on a coarse grid (many exact ties). */
+START_TEST(base_locally_optimal_on_odd_expert_counts)
+{
+    static const int shapes[][2] = {{61, 13}, {45, 20}, {130, 5}, {37, 37}, {150, 33}, {64, 9}};
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+        int m = shapes[c][0], E = shapes[c][1];
+        float *z = rs_test_random_logits(m, 1, E, 40 + (int)c);
+        for (int i = 0; i < m * E; i++)
+            z[i] = roundf(z[i] * 2) / 2;
+        rs_test_chunk tc;
+        balancing_chunk(&tc, 0, m, 1, E, z, NULL, 0, m);
+        routed r = balancing_route_once("base", &tc, m);
+        check_locally_optimal(z, r.ids, m, E);
+        routed_free(&r);
+        rs_test_chunk_free(&tc);
+        free(z);
+    }
 }
 END_TEST
 
@@ -250,6 +280,7 @@ TCase *routers_balancing_solver_tcase(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, base_matches_brute_force);
     tcase_add_test(tc, base_groups_and_larger_cases);
+    tcase_add_test(tc, base_locally_optimal_on_odd_expert_counts);
     tcase_add_loop_test(tc, chunk_splits_do_not_change_decisions, 0, sizeof split_specs / sizeof split_specs[0]);
     return tc;
 }
