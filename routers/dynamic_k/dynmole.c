@@ -178,7 +178,7 @@ static void dynmole_route_layer(void *state, const rs_chunk *c, int layer, rs_de
             rs_rank_top(z, E, E, &scratch);
             m = E;
         } else {
-            int ranked = rs_rank_walk_start(z, E, &scratch);
+            int ranked = rs_rank_mass_prefix(z, p, E, s->top_p, &scratch);
             double cum = 0.0;
             while (m < E) {
                 cum += p[rs_rank_walk_at(z, E, m, &ranked, &scratch)];
