@@ -99,25 +99,32 @@ __attribute__((always_inline)) static inline double estimate_exp(double y)
 }
 
 /* sum of (p + eps)^q within a relative 1e-9 of what tsallis sums with libm
- * (each term within 1e-10; every term is >= 0). p + eps is 0 or a normal
- * double (p is a float, eps <= 1), so q ln x lies in [-210, 1.4]. Terms are
- * computed a block at a time, apart from the summation, so they vectorise. */
+ * (each term within 1e-10; every term is >= 0, so the order of the sum
+ * moves it by at most E 2^-53). p + eps is 0 or a normal double (p is a
+ * float, eps <= 1), so q ln x lies in [-210, 1.4]. The terms are summed in
+ * RS_LANES lanes, then a tree, so the loop vectorises whole. */
 __attribute__((always_inline)) static inline double estimate_power_sum(const float *p, int E, double q, double eps)
 {
-    enum { BLOCK = 64 };
-    double sum = 0.0, term[BLOCK];
-    for (int b = 0; b < E; b += BLOCK) {
-        int width = E - b < BLOCK ? E - b : BLOCK;
+    double lane_sum[RS_LANES] = {0}, sum = 0.0;
+    int b = 0;
+    for (; b + RS_LANES <= E; b += RS_LANES) {
         RS_OMP_SIMD
-        for (int i = 0; i < width; i++) {
+        for (int i = 0; i < RS_LANES; i++) {
             double x = (double)p[b + i] + eps;
             double power = estimate_exp(q * estimate_log(x > 0.0 ? x : 1.0));
-            term[i] = x > 0.0 ? power : 0.0;
+            lane_sum[i] += x > 0.0 ? power : 0.0;
         }
-        for (int i = 0; i < width; i++)
-            sum += term[i];
     }
-    return sum;
+    for (; b < E; b++) {
+        double x = (double)p[b] + eps;
+        sum += x > 0.0 ? estimate_exp(q * estimate_log(x)) : 0.0;
+    }
+    double half[RS_LANES / 2], quarter[RS_LANES / 4];
+    for (int i = 0; i < RS_LANES / 2; i++)
+        half[i] = lane_sum[i] + lane_sum[i + RS_LANES / 2];
+    for (int i = 0; i < RS_LANES / 4; i++)
+        quarter[i] = half[i] + half[i + RS_LANES / 4];
+    return sum + (quarter[0] + quarter[1]) + (quarter[2] + quarter[3]);
 }
 
 /* Whether the token's normalised entropy exceeds h_max. The ratio falls as
