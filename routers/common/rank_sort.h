@@ -86,14 +86,59 @@ static inline void rs_rank_subset(const float *v, const int32_t *cand, int m, in
         out[i] = (int32_t)(uint32_t)s->keys[i];
 }
 
+/* rank[i], for the candidates i < c, from their keys (ascending = the
+ * order; key[i] of candidate i, candidates in increasing index order):
+ * how many precede it. A lane block of RS_LANES candidates compares with
+ * the candidates before the block (a tie precedes: its index is lower),
+ * inside it (a tie precedes when its index is lower), and after it (a tie
+ * does not), so only the block's own candidates need the index: one
+ * compare and one add per pair elsewhere. key needs room for c rounded up
+ * to RS_LANES (the padding is overwritten). */
+__attribute__((always_inline)) static inline void rs_rank_by_keys(int32_t *key, int c, int *rank)
+{
+    int padded = (c + RS_LANES - 1) / RS_LANES * RS_LANES;
+    for (int i = c; i < padded; i++)
+        key[i] = INT32_MAX;
+    for (int w = 0; w < padded; w += RS_LANES) {
+        int32_t mine[RS_LANES];
+        int r[RS_LANES];
+        for (int l = 0; l < RS_LANES; l++) {
+            mine[l] = key[w + l];
+            r[l] = 0;
+        }
+        const int block_end = w + RS_LANES < c ? w + RS_LANES : c;
+        for (int j = 0; j < w; j++) {
+            int32_t x = key[j];
+            RS_OMP_SIMD
+            for (int l = 0; l < RS_LANES; l++)
+                r[l] += x <= mine[l];
+        }
+        for (int j = w; j < block_end; j++) {
+            int32_t x = key[j];
+            RS_OMP_SIMD
+            for (int l = 0; l < RS_LANES; l++)
+                r[l] += (x < mine[l]) | ((x == mine[l]) & (j < w + l));
+        }
+        for (int j = block_end; j < c; j++) {
+            int32_t x = key[j];
+            RS_OMP_SIMD
+            for (int l = 0; l < RS_LANES; l++)
+                r[l] += x < mine[l];
+        }
+        for (int l = 0; l < RS_LANES; l++)
+            rank[w + l] = r[l];
+    }
+}
+
 /* Most candidates rs_rank_gathered ranks by counting (beyond, it sorts). */
 #define RS_RANK_COUNT_MAX 128
 
 /* Ranks gathered candidates (cand[i] with value cv[i], in increasing index
  * order) by (-value, index) into out. Up to RS_RANK_COUNT_MAX it counts
- * each one's rank on whole vectors (rs_rank_width), with no data-dependent
- * branches; larger sets are sorted. cv and cand need room for c rounded up
- * to RS_LANES (the padding is overwritten); out must not alias them. */
+ * each one's rank on whole vectors (rs_rank_by_keys, on signed 32-bit
+ * value keys), with no data-dependent branches; larger sets are sorted.
+ * cv and cand need room for c rounded up to RS_LANES; out must not alias
+ * them. */
 __attribute__((always_inline)) static inline void rs_rank_gathered(float *cv, int32_t *cand, int c, int32_t *out,
                                                                    rs_rank_scratch *s)
 {
@@ -105,41 +150,11 @@ __attribute__((always_inline)) static inline void rs_rank_gathered(float *cv, in
             out[i] = (int32_t)(uint32_t)s->keys[i];
         return;
     }
-    int padded = (c + RS_LANES - 1) / RS_LANES * RS_LANES;
-    for (int i = c; i < padded; i++) {
-        cv[i] = -__builtin_inff();
-        cand[i] = INT32_MAX;
-    }
+    int32_t *key = (int32_t *)s->keys32[0];
+    for (int i = 0; i < c; i++) /* the top bit flipped: signed order = unsigned key order */
+        key[i] = (int32_t)(rs_rank_key32(cv[i]) ^ 0x80000000u);
     int rank[RS_RANK_COUNT_MAX];
-    switch (padded / RS_LANES) { /* constant widths keep the ranks in registers */
-    case 1:
-        rs_rank_width(cv, cand, c, RS_LANES, rank);
-        break;
-    case 2:
-        rs_rank_width(cv, cand, c, 2 * RS_LANES, rank);
-        break;
-    case 3:
-        rs_rank_width(cv, cand, c, 3 * RS_LANES, rank);
-        break;
-    case 4:
-        rs_rank_width(cv, cand, c, 4 * RS_LANES, rank);
-        break;
-    case 5:
-        rs_rank_width(cv, cand, c, 5 * RS_LANES, rank);
-        break;
-    case 6:
-        rs_rank_width(cv, cand, c, 6 * RS_LANES, rank);
-        break;
-    case 7:
-        rs_rank_width(cv, cand, c, 7 * RS_LANES, rank);
-        break;
-    case 8:
-        rs_rank_width(cv, cand, c, 8 * RS_LANES, rank);
-        break;
-    default:
-        rs_rank_width(cv, cand, c, padded, rank);
-        break;
-    }
+    rs_rank_by_keys(key, c, rank);
     for (int i = 0; i < c; i++)
         out[rank[i]] = cand[i];
 }
