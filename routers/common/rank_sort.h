@@ -151,8 +151,14 @@ __attribute__((always_inline)) static inline void rs_rank_gathered(float *cv, in
         return;
     }
     int32_t *key = (int32_t *)s->keys32[0];
-    for (int i = 0; i < c; i++) /* the top bit flipped: signed order = unsigned key order */
-        key[i] = (int32_t)(rs_rank_key32(cv[i]) ^ 0x80000000u);
+    for (int i = 0; i < c; i++) {
+        /* rs_rank_key32 with the top bit flipped (signed order = its
+         * unsigned order), written as a select so that it vectorises */
+        float x = cv[i] + 0.0f;
+        int32_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        key[i] = bits < 0 ? (int32_t)((uint32_t)bits ^ 0x80000000u) : ~bits;
+    }
     int rank[RS_RANK_COUNT_MAX];
     rs_rank_by_keys(key, c, rank);
     for (int i = 0; i < c; i++)
@@ -306,7 +312,7 @@ __attribute__((always_inline)) static inline int32_t rs_rank_walk_at(const float
 }
 
 /* Levels the mass estimate tries in one pass over the row. */
-#define RS_RANK_MASS_LEVELS 8
+#define RS_RANK_MASS_LEVELS 4
 
 /* mass[k] = the sum of p[e] over the e with v[e] >= tau[k], for the
  * RS_RANK_MASS_LEVELS levels at once, in float lanes: an estimate (its
@@ -355,7 +361,7 @@ __attribute__((always_inline)) static inline void rs_rank_mass_levels(const floa
 /* Start of a walk that sums p (p[e] >= 0, the row's probabilities) in
  * (-v, index) order until more than `mass` is reached (top-p, thresholds):
  * the walk's head, ranked at once. Two passes of RS_RANK_MASS_LEVELS
- * levels each find, to 1/64 of RS_RANK_MASS_SPAN, the highest tau below
+ * levels each find, to 1/16 of RS_RANK_MASS_SPAN, the highest tau below
  * max v whose experts v >= tau hold an estimated mass clear of `mass` by
  * more than the estimate's error; those experts, an exact prefix of the
  * order whatever tau is (ties at tau included), are gathered and ranked,
