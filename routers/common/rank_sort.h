@@ -366,7 +366,9 @@ __attribute__((always_inline)) static inline void rs_rank_mass_levels(const floa
  * more than the estimate's error; those experts, an exact prefix of the
  * order whatever tau is (ties at tau included), are gathered and ranked,
  * so the walk stops within them. Where no such tau lies within the span,
- * the walk starts as rs_rank_walk_start. Either way rs_rank_walk_at
+ * or the row is shorter than 2 RS_LANES or longer than
+ * RS_RANK_PREFIX_MAX_N (the gather's scratch), or mass >= 1, the walk
+ * starts as rs_rank_walk_start. Either way rs_rank_walk_at
  * continues the walk past what is ranked, so the estimate decides only how
  * much is ranked at once, never the order. Returns how many leading
  * entries of s->order are ranked. */
@@ -375,7 +377,7 @@ __attribute__((always_inline)) static inline int rs_rank_mass_prefix(const float
                                                                     double mass, rs_rank_scratch *s)
 {
     enum { K = RS_RANK_MASS_LEVELS };
-    if (n < RS_RANK_PREFIX_MIN_N || n > RS_RANK_PREFIX_MAX_N || !(mass < 1.0))
+    if (n < 2 * RS_LANES || n > RS_RANK_PREFIX_MAX_N || !(mass < 1.0))
         return rs_rank_walk_start(v, n, s);
     float lane_max[RS_LANES];
     for (int j = 0; j < RS_LANES; j++)
