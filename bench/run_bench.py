@@ -151,10 +151,16 @@ ROUTER_BENCH_SKIP = {"replay"}
 # reads more slowly than topk's small chunks: compare the compute column.
 ROUTER_BOUNDS = {
     "topk": "one pass over E logits (the reference)",
-    "topp": "pass over E + counting rank of the walked prefix",
-    "threshold": "pass over E + counting rank of the walked prefix (~E/6 here); rows of E slots",
-    "dynmole": "vectorised estimate of the Tsallis sum per expert (libm only near h_max); then a walk as threshold",
-    "top_any": "pass over E + counting rank of the ~E/2 kept; rows of E slots",
+    "topp": "max + 2 passes of 4 mass levels over E (the head whose mass exceeds p) + gather + counting rank of ~4",
+    "threshold": "2 passes of 4 mass levels over E + counting rank of the ~E/6 kept (c^2/16) + the sequential "
+                 "double sum of the walk; rows of E slots",
+    "dynmole": "float estimate of the Tsallis sum over E (16 lanes; libm only near h_max) + a mass-level walk as "
+               "topp (~15 kept); rows of E slots",
+    "top_any": "vector gather of z above the sigmoid's threshold + counting rank of the ~E/5 kept; rows of E slots",
+    "relu": "vector gather of z > tau + counting rank of the ~E/5 kept; rows of E slots",
+    "switch": "argmax + capacity stage (under 1%); end to end: chunks of whole 512-token groups (45 MB of "
+              "buffers), read, widened and softmaxed out of cache, instead of cache-sized chunks",
+    "sparsemixer": "top-2 + two masked softmaxes, exp only in lane blocks near the winner (division per expert)",
     "quantile_balance": "E double exp per token (weights need every p) + E radix selections of m per group",
     "expert_choice": "E double exp per token (kept for the column pass) + E radix selections of m per group",
     "sinkhorn": "E double exp per token + rounds x 2 passes over the m x E kernel",

@@ -19,8 +19,8 @@ trap 'rm -rf "$tmp"' EXIT
 # every router with cloned kernels; deepseek_v3 and group_limited need the
 # DeepSeek-V3 trace's bias and groups
 common='"topk:k=8", "topk:k=2", "sqrt_softplus", "sparsemixer", "topp", "threshold", "dynmole", "zero_experts",
-        "null_experts", "dynamic_skip", "layer_schedule", "noisy_topk", "gumbel_topk", "top_any", "graph_smooth",
-        "sinkhorn", "expert_choice", "quantile_balance", "base"'
+        "null_experts", "dynamic_skip", "layer_schedule", "noisy_topk", "gumbel_topk", "top_any", "relu", "switch",
+        "graph_smooth", "sinkhorn", "expert_choice", "quantile_balance", "base"'
 run() { # BIN NAME TRACE
     routers=$common
     case $2 in *bf16) routers="$common, \"deepseek_v3\", \"group_limited\"" ;; esac

@@ -86,14 +86,59 @@ static inline void rs_rank_subset(const float *v, const int32_t *cand, int m, in
         out[i] = (int32_t)(uint32_t)s->keys[i];
 }
 
+/* rank[i], for the candidates i < c, from their keys (ascending = the
+ * order; key[i] of candidate i, candidates in increasing index order):
+ * how many precede it. A lane block of RS_LANES candidates compares with
+ * the candidates before the block (a tie precedes: its index is lower),
+ * inside it (a tie precedes when its index is lower), and after it (a tie
+ * does not), so only the block's own candidates need the index: one
+ * compare and one add per pair elsewhere. key needs room for c rounded up
+ * to RS_LANES (the padding is overwritten). */
+__attribute__((always_inline)) static inline void rs_rank_by_keys(int32_t *key, int c, int *rank)
+{
+    int padded = (c + RS_LANES - 1) / RS_LANES * RS_LANES;
+    for (int i = c; i < padded; i++)
+        key[i] = INT32_MAX;
+    for (int w = 0; w < padded; w += RS_LANES) {
+        int32_t mine[RS_LANES];
+        int r[RS_LANES];
+        for (int l = 0; l < RS_LANES; l++) {
+            mine[l] = key[w + l];
+            r[l] = 0;
+        }
+        const int block_end = w + RS_LANES < c ? w + RS_LANES : c;
+        for (int j = 0; j < w; j++) {
+            int32_t x = key[j];
+            RS_OMP_SIMD
+            for (int l = 0; l < RS_LANES; l++)
+                r[l] += x <= mine[l];
+        }
+        for (int j = w; j < block_end; j++) {
+            int32_t x = key[j];
+            RS_OMP_SIMD
+            for (int l = 0; l < RS_LANES; l++)
+                r[l] += (x < mine[l]) | ((x == mine[l]) & (j < w + l));
+        }
+        for (int j = block_end; j < c; j++) {
+            int32_t x = key[j];
+            RS_OMP_SIMD
+            for (int l = 0; l < RS_LANES; l++)
+                r[l] += x < mine[l];
+        }
+        for (int l = 0; l < RS_LANES; l++)
+            rank[w + l] = r[l];
+    }
+}
+
 /* Most candidates rs_rank_gathered ranks by counting (beyond, it sorts). */
 #define RS_RANK_COUNT_MAX 128
 
 /* Ranks gathered candidates (cand[i] with value cv[i], in increasing index
  * order) by (-value, index) into out. Up to RS_RANK_COUNT_MAX it counts
- * each one's rank on whole vectors (rs_rank_width), with no data-dependent
- * branches; larger sets are sorted. cv and cand need room for c rounded up
- * to RS_LANES (the padding is overwritten); out must not alias them. */
+ * each one's rank on whole vectors (rs_rank_by_keys, on signed 32-bit
+ * value keys), with no data-dependent branches; larger sets are sorted.
+ * cv and cand need room for c rounded up to RS_LANES; out must not alias
+ * them. */
 __attribute__((always_inline)) static inline void rs_rank_gathered(float *cv, int32_t *cand, int c, int32_t *out,
                                                                    rs_rank_scratch *s)
 {
@@ -105,41 +150,17 @@ __attribute__((always_inline)) static inline void rs_rank_gathered(float *cv, in
             out[i] = (int32_t)(uint32_t)s->keys[i];
         return;
     }
-    int padded = (c + RS_LANES - 1) / RS_LANES * RS_LANES;
-    for (int i = c; i < padded; i++) {
-        cv[i] = -__builtin_inff();
-        cand[i] = INT32_MAX;
+    int32_t *key = (int32_t *)s->keys32[0];
+    for (int i = 0; i < c; i++) {
+        /* rs_rank_key32 with the top bit flipped (signed order = its
+         * unsigned order), written as a select so that it vectorises */
+        float x = cv[i] + 0.0f;
+        int32_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        key[i] = bits < 0 ? (int32_t)((uint32_t)bits ^ 0x80000000u) : ~bits;
     }
     int rank[RS_RANK_COUNT_MAX];
-    switch (padded / RS_LANES) { /* constant widths keep the ranks in registers */
-    case 1:
-        rs_rank_width(cv, cand, c, RS_LANES, rank);
-        break;
-    case 2:
-        rs_rank_width(cv, cand, c, 2 * RS_LANES, rank);
-        break;
-    case 3:
-        rs_rank_width(cv, cand, c, 3 * RS_LANES, rank);
-        break;
-    case 4:
-        rs_rank_width(cv, cand, c, 4 * RS_LANES, rank);
-        break;
-    case 5:
-        rs_rank_width(cv, cand, c, 5 * RS_LANES, rank);
-        break;
-    case 6:
-        rs_rank_width(cv, cand, c, 6 * RS_LANES, rank);
-        break;
-    case 7:
-        rs_rank_width(cv, cand, c, 7 * RS_LANES, rank);
-        break;
-    case 8:
-        rs_rank_width(cv, cand, c, 8 * RS_LANES, rank);
-        break;
-    default:
-        rs_rank_width(cv, cand, c, padded, rank);
-        break;
-    }
+    rs_rank_by_keys(key, c, rank);
     for (int i = 0; i < c; i++)
         out[rank[i]] = cand[i];
 }
@@ -288,6 +309,109 @@ __attribute__((always_inline)) static inline int32_t rs_rank_walk_at(const float
             *ranked = rs_rank_top(v, n, n, s);
     }
     return s->order[m];
+}
+
+/* Levels the mass estimate tries in one pass over the row. */
+#define RS_RANK_MASS_LEVELS 4
+
+/* mass[k] = the sum of p[e] over the e with v[e] >= tau[k], for the
+ * RS_RANK_MASS_LEVELS levels at once, in float lanes: an estimate (its
+ * error is at most n 2^-24 of the sum), for choosing a prefix only. */
+__attribute__((always_inline)) static inline void rs_rank_mass_levels(const float *v, const float *p, int n,
+                                                                     const float *tau, float *mass)
+{
+    enum { K = RS_RANK_MASS_LEVELS };
+    float acc[K][RS_LANES];
+    for (int k = 0; k < K; k++) {
+        mass[k] = 0.0f;
+        for (int j = 0; j < RS_LANES; j++)
+            acc[k][j] = 0.0f;
+    }
+    int b = 0;
+    for (; b + RS_LANES <= n; b += RS_LANES) {
+        float x[RS_LANES], q[RS_LANES];
+        for (int j = 0; j < RS_LANES; j++) {
+            x[j] = v[b + j];
+            q[j] = p[b + j];
+        }
+        RS_UNROLL_LANES
+        for (int k = 0; k < K; k++) {
+            RS_OMP_SIMD
+            for (int j = 0; j < RS_LANES; j++)
+                acc[k][j] += x[j] >= tau[k] ? q[j] : 0.0f;
+        }
+    }
+    for (; b < n; b++) /* the tail apart, so that acc can stay in registers */
+        for (int k = 0; k < K; k++)
+            mass[k] += v[b] >= tau[k] ? p[b] : 0.0f;
+    /* trees, not chains: halves added twice at constant widths, then 4 lanes */
+    float half[K][RS_LANES / 2], quarter[K][RS_LANES / 4];
+    RS_UNROLL_LANES
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < RS_LANES / 2; j++)
+            half[k][j] = acc[k][j] + acc[k][j + RS_LANES / 2];
+    RS_UNROLL_LANES
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < RS_LANES / 4; j++)
+            quarter[k][j] = half[k][j] + half[k][j + RS_LANES / 4];
+    for (int k = 0; k < K; k++)
+        mass[k] += (quarter[k][0] + quarter[k][1]) + (quarter[k][2] + quarter[k][3]);
+}
+
+/* Start of a walk that sums p (p[e] >= 0, the row's probabilities) in
+ * (-v, index) order until more than `mass` is reached (top-p, thresholds):
+ * the walk's head, ranked at once. Two passes of RS_RANK_MASS_LEVELS
+ * levels each find, to 1/16 of RS_RANK_MASS_SPAN, the highest tau below
+ * max v whose experts v >= tau hold an estimated mass clear of `mass` by
+ * more than the estimate's error; those experts, an exact prefix of the
+ * order whatever tau is (ties at tau included), are gathered and ranked,
+ * so the walk stops within them. Where no such tau lies within the span,
+ * or the row is shorter than 2 RS_LANES or longer than
+ * RS_RANK_PREFIX_MAX_N (the gather's scratch), or mass >= 1, the walk
+ * starts as rs_rank_walk_start. Either way rs_rank_walk_at
+ * continues the walk past what is ranked, so the estimate decides only how
+ * much is ranked at once, never the order. Returns how many leading
+ * entries of s->order are ranked. */
+#define RS_RANK_MASS_SPAN 16.0f
+__attribute__((always_inline)) static inline int rs_rank_mass_prefix(const float *v, const float *p, int n,
+                                                                    double mass, rs_rank_scratch *s)
+{
+    enum { K = RS_RANK_MASS_LEVELS };
+    if (n < 2 * RS_LANES || n > RS_RANK_PREFIX_MAX_N || !(mass < 1.0))
+        return rs_rank_walk_start(v, n, s);
+    float lane_max[RS_LANES];
+    for (int j = 0; j < RS_LANES; j++)
+        lane_max[j] = v[j];
+    int b = RS_LANES;
+    for (; b + RS_LANES <= n; b += RS_LANES) {
+        RS_OMP_SIMD
+        for (int j = 0; j < RS_LANES; j++)
+            lane_max[j] = v[b + j] > lane_max[j] ? v[b + j] : lane_max[j];
+    }
+    for (int j = 0; b + j < n; j++)
+        lane_max[j] = v[b + j] > lane_max[j] ? v[b + j] : lane_max[j];
+    float top = lane_max[0];
+    for (int j = 1; j < RS_LANES; j++)
+        top = lane_max[j] > top ? lane_max[j] : top;
+    /* four times the estimate's error bound (p sums to about 1) */
+    const float need = (float)mass + (float)n * 0x1p-22f;
+    float below = 0.0f, step = RS_RANK_MASS_SPAN / K; /* distances from top: level k at below + (k + 1) step */
+    for (int pass = 0; pass < 2; pass++) {
+        float tau[K], level_mass[K];
+        for (int k = 0; k < K; k++)
+            tau[k] = top - (below + (float)(k + 1) * step);
+        rs_rank_mass_levels(v, p, n, tau, level_mass);
+        int first = K; /* the first level with enough mass */
+        for (int k = K - 1; k >= 0; k--)
+            first = level_mass[k] >= need ? k : first;
+        if (first == K)
+            return rs_rank_walk_start(v, n, s); /* not within the span (first pass only: the second has it) */
+        below += (float)first * step;
+        step /= K;
+    }
+    int c = rs_gather_at_least(v, n, top - (below + (float)K * step), s->order2, s->vals);
+    rs_rank_gathered(s->vals, s->order2, c, s->order, s);
+    return c;
 }
 
 #endif

@@ -47,78 +47,91 @@ static double tsallis(const float *p, int E, double q, double eps)
     return (1.0 - sum) / (q - 1.0);
 }
 
-/* ln x for a normal double x > 0: x = m 2^k with m in [sqrt(1/2), sqrt(2)),
- * ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| < 0.172; the series to t^11
- * leaves an absolute error below 2e-11. Integer and float steps only, no
- * conversions, so that the loop below vectorises. */
-__attribute__((always_inline)) static inline double estimate_log(double x)
+/* ln x for a normal float x > 0, in float steps: x = m 2^k with m in
+ * [sqrt(1/2), sqrt(2)), ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| <
+ * 0.172; the series to t^9 leaves 1e-9, the float steps a few 1e-8 of
+ * |ln x| + 1. Integer and float steps only, so the loop below vectorises. */
+__attribute__((always_inline)) static inline float estimate_logf(float x)
 {
-    uint64_t u;
+    uint32_t u;
     memcpy(&u, &x, sizeof u);
-    uint64_t exponent_bits = (u >> 52) | UINT64_C(0x4330000000000000); /* 2^52 + the biased exponent */
-    uint64_t mantissa_bits = (u & UINT64_C(0xfffffffffffff)) | UINT64_C(0x3ff0000000000000);
-    double biased, m;
-    memcpy(&biased, &exponent_bits, sizeof biased);
+    float k = (float)((int32_t)(u >> 23) - 127);
+    uint32_t mantissa_bits = (u & 0x7fffffu) | 0x3f800000u;
+    float m;
     memcpy(&m, &mantissa_bits, sizeof m);
-    double k = biased - (4503599627370496.0 + 1023.0);
-    double high = m > 1.4142135623730951 ? 1.0 : 0.0;
-    m = high > 0.0 ? m * 0.5 : m;
+    float high = m > 1.41421356f ? 1.0f : 0.0f;
+    m = high > 0.0f ? m * 0.5f : m;
     k += high;
-    double t = (m - 1.0) / (m + 1.0), t2 = t * t;
-    double series =
-        t * (2.0 + t2 * (2.0 / 3 + t2 * (2.0 / 5 + t2 * (2.0 / 7 + t2 * (2.0 / 9 + t2 * (2.0 / 11))))));
-    return k * 0.6931471805599453 + series;
+    float t = (m - 1.0f) / (m + 1.0f), t2 = t * t;
+    float series = t * (2.0f + t2 * (2.0f / 3 + t2 * (2.0f / 5 + t2 * (2.0f / 7 + t2 * (2.0f / 9)))));
+    return k * 0.693147182f + series;
 }
 
-/* e^y for |y| < 700: 2^n e^r with n = y / ln 2 rounded to nearest (adding
- * 1.5 2^52 rounds, and leaves n in the low bits) and |r| <= ln(2) / 2;
- * Taylor to r^11 (relative error below 1e-14). */
-__attribute__((always_inline)) static inline double estimate_exp(double y)
+/* e^y for y in [-87, 2], in float steps: 2^n e^r with n = y / ln 2 rounded
+ * to nearest (adding 1.5 2^23 rounds, and leaves n in the low bits), r = y
+ * - n ln 2 in two steps (ln 2 = hi + lo, hi with 12 bits) so |r| <= 0.35;
+ * Taylor to r^7 (6e-9), a few 1e-7 relative with the float steps. */
+__attribute__((always_inline)) static inline float estimate_expf(float y)
 {
-    const double round_bias = 6755399441055744.0;
-    double shifted = y * 1.4426950408889634 + round_bias, n = shifted - round_bias;
-    double r = y - n * 0.6931471805599453;
-    double poly = 1.0 / 39916800;
-    poly = poly * r + 1.0 / 3628800;
-    poly = poly * r + 1.0 / 362880;
-    poly = poly * r + 1.0 / 40320;
-    poly = poly * r + 1.0 / 5040;
-    poly = poly * r + 1.0 / 720;
-    poly = poly * r + 1.0 / 120;
-    poly = poly * r + 1.0 / 24;
-    poly = poly * r + 1.0 / 6;
-    poly = poly * r + 1.0 / 2;
-    poly = poly * r + 1.0;
-    poly = poly * r + 1.0;
-    uint64_t shifted_bits;
+    const float round_bias = 12582912.0f;
+    float shifted = y * 1.44269502f + round_bias, n = shifted - round_bias;
+    float r = (y - n * 0.693145752f) - n * 1.42860677e-6f;
+    float poly = 1.0f / 5040;
+    poly = poly * r + 1.0f / 720;
+    poly = poly * r + 1.0f / 120;
+    poly = poly * r + 1.0f / 24;
+    poly = poly * r + 1.0f / 6;
+    poly = poly * r + 1.0f / 2;
+    poly = poly * r + 1.0f;
+    poly = poly * r + 1.0f;
+    uint32_t shifted_bits;
     memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
-    uint64_t bits = (shifted_bits - UINT64_C(0x4338000000000000) + 1023) << 52; /* 2^n */
-    double scale;
+    uint32_t bits = (shifted_bits - 0x4b400000u + 127u) << 23; /* 2^n */
+    float scale;
     memcpy(&scale, &bits, sizeof scale);
     return poly * scale;
 }
 
-/* sum of (p + eps)^q within a relative 1e-9 of what tsallis sums with libm
- * (each term within 1e-10; every term is >= 0). p + eps is 0 or a normal
- * double (p is a float, eps <= 1), so q ln x lies in [-210, 1.4]. Terms are
- * computed a block at a time, apart from the summation, so they vectorise. */
-__attribute__((always_inline)) static inline double estimate_power_sum(const float *p, int E, double q, double eps)
+/* An estimate of S = sum of (p + eps)^q, within an absolute 2e-5 S + 1e-7 E
+ * of what tsallis sums with libm for E <= 4096 (ESTIMATE_MARGIN keeps five
+ * times more). Each term x^q = e^y, y = q ln x, is computed in float: x =
+ * p + eps to 2^-24, ln x to a few 1e-8 of |ln x| + 1, so y to 2e-7 |y| +
+ * 1e-7 and the term to e^y (2e-7 |y| + 5e-7), below 5e-7 e^y + 1e-7 (as
+ * e^y |y| <= 1/e); y below -87 is taken as -87 (a term under 2e-38). A
+ * subnormal x is scaled by 2^64 for its logarithm. Terms are summed in
+ * RS_LANES float lanes, then a tree: (E / RS_LANES + 4) 2^-24 S at most. */
+__attribute__((always_inline)) static inline float estimate_power_sum(const float *p, int E, float q, float eps)
 {
-    enum { BLOCK = 64 };
-    double sum = 0.0, term[BLOCK];
-    for (int b = 0; b < E; b += BLOCK) {
-        int width = E - b < BLOCK ? E - b : BLOCK;
+    float lane_sum[RS_LANES] = {0}, sum = 0.0f;
+    int b = 0;
+    for (; b + RS_LANES <= E; b += RS_LANES) {
         RS_OMP_SIMD
-        for (int i = 0; i < width; i++) {
-            double x = (double)p[b + i] + eps;
-            double power = estimate_exp(q * estimate_log(x > 0.0 ? x : 1.0));
-            term[i] = x > 0.0 ? power : 0.0;
+        for (int i = 0; i < RS_LANES; i++) {
+            float x = p[b + i] + eps;
+            float tiny = x < 0x1p-100f ? 1.0f : 0.0f;
+            float log_x = estimate_logf(tiny > 0.0f ? (x > 0.0f ? x * 0x1p64f : 1.0f) : x) -
+                          tiny * 44.3614196f; /* 64 ln 2 */
+            float y = q * log_x;
+            float power = estimate_expf(y > -87.0f ? y : -87.0f);
+            lane_sum[i] += x > 0.0f ? power : 0.0f;
         }
-        for (int i = 0; i < width; i++)
-            sum += term[i];
     }
-    return sum;
+    for (; b < E; b++) {
+        float x = p[b] + eps;
+        float tiny = x < 0x1p-100f ? 1.0f : 0.0f;
+        float y = q * (estimate_logf(tiny > 0.0f ? (x > 0.0f ? x * 0x1p64f : 1.0f) : x) - tiny * 44.3614196f);
+        sum += x > 0.0f ? estimate_expf(y > -87.0f ? y : -87.0f) : 0.0f;
+    }
+    float half[RS_LANES / 2], quarter[RS_LANES / 4];
+    for (int i = 0; i < RS_LANES / 2; i++)
+        half[i] = lane_sum[i] + lane_sum[i + RS_LANES / 2];
+    for (int i = 0; i < RS_LANES / 4; i++)
+        quarter[i] = half[i] + half[i + RS_LANES / 4];
+    return sum + (quarter[0] + quarter[1]) + (quarter[2] + quarter[3]);
 }
+
+/* The estimate's error bound above, five times over. */
+#define ESTIMATE_MARGIN(sum, E) (1e-4 * (sum) + 5e-6 * (E))
 
 /* Whether the token's normalised entropy exceeds h_max. The ratio falls as
  * the power sum S rises (q > 1; rises for q < 1), crossing h_max at
@@ -128,7 +141,7 @@ __attribute__((always_inline)) static inline double estimate_power_sum(const flo
 __attribute__((always_inline)) static inline int entropy_above(const dynmole_state *s, const float *p, int E)
 {
     if (s->q != 1.0) {
-        double sum = estimate_power_sum(p, E, s->q, s->eps), margin = 1e-6 * sum + 1e-9;
+        double sum = estimate_power_sum(p, E, (float)s->q, (float)s->eps), margin = ESTIMATE_MARGIN(sum, E);
         if (sum < s->critical_sum - margin)
             return s->q > 1.0;
         if (sum > s->critical_sum + margin)
@@ -178,7 +191,7 @@ static void dynmole_route_layer(void *state, const rs_chunk *c, int layer, rs_de
             rs_rank_top(z, E, E, &scratch);
             m = E;
         } else {
-            int ranked = rs_rank_walk_start(z, E, &scratch);
+            int ranked = rs_rank_mass_prefix(z, p, E, s->top_p, &scratch);
             double cum = 0.0;
             while (m < E) {
                 cum += p[rs_rank_walk_at(z, E, m, &ranked, &scratch)];

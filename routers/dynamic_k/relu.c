@@ -2,6 +2,7 @@
  * is active and weighted by it; a token may get no expert. ReMoE controls
  * sparsity with an L1 penalty during training, so at inference the gate is
  * just ReLU(z - tau). */
+#include <math.h>
 #include <stdlib.h>
 
 #include "routers/common/rank_sort.h"
@@ -11,6 +12,7 @@
 
 typedef struct relu_state {
     double tau;
+    float kept_from; /* the least float above tau: (double)z > tau is z >= kept_from */
 } relu_state;
 
 static const rs_param_def relu_params[] = {
@@ -25,29 +27,31 @@ static int relu_create(void **state, rs_router_shape *shape, const rs_params *pa
     relu_state *s = malloc(sizeof *s);
     RS_CHECK(s, err, "router relu: out of memory");
     s->tau = rs_param_float(params, "tau");
+    /* the nearest float to tau, or the next one up when that is not above tau */
+    s->kept_from = (float)s->tau;
+    if ((double)s->kept_from <= s->tau)
+        s->kept_from = nextafterf(s->kept_from, INFINITY);
     shape->kmax = tr->num_experts;
     *state = s;
     return 0;
 }
 
+RS_VECTOR_CLONES
 static void relu_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     const relu_state *s = state;
     const int E = c->E;
     rs_rank_scratch scratch;
-    int32_t active[RS_RANK_MAX_E];
+    int32_t active[RS_RANK_MAX_E + RS_LANES];
+    float active_z[RS_RANK_MAX_E + RS_LANES];
     for (int t = 0; t < c->n; t++) {
         int32_t *ids;
         float *w;
         const float *z = rs_token_row(c, out, t, layer, &ids, &w);
         if (!z)
             continue;
-        int m = 0;
-        for (int e = 0; e < E; e++) {
-            active[m] = e;
-            m += (double)z[e] > s->tau;
-        }
-        rs_rank_subset(z, active, m, ids, &scratch);
+        int m = rs_gather_at_least(z, E, s->kept_from, active, active_z);
+        rs_rank_gathered(active_z, active, m, ids, &scratch);
         for (int j = 0; j < m; j++)
             w[j] = (float)((double)z[ids[j]] - s->tau);
         rs_pad_row(ids, w, m, out->kmax);

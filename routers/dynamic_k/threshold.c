@@ -45,7 +45,7 @@ static void threshold_route_layer(void *state, const rs_chunk *c, int layer, rs_
         if (!z)
             continue;
         const float *p = rs_chunk_probs(c, t, layer);
-        int ranked = rs_rank_walk_start(z, E, &scratch), m = 0;
+        int ranked = rs_rank_mass_prefix(z, p, E, s->t, &scratch), m = 0;
         double before = 0.0; /* mass of the experts already kept */
         do
             before += p[rs_rank_walk_at(z, E, m++, &ranked, &scratch)];

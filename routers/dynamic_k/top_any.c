@@ -18,6 +18,7 @@ typedef struct top_any_state {
     /* z above sure_above certainly passes, z below sure_below certainly
      * fails; only the band between needs the sigmoid (see find_band) */
     float sure_below, sure_above;
+    float sure_from; /* the float after sure_above: z > sure_above is z >= sure_from */
 } top_any_state;
 
 static const rs_param_def top_any_params[] = {
@@ -56,6 +57,7 @@ static int top_any_create(void **state, rs_router_shape *shape, const rs_params 
     RS_CHECK(s, err, "router top_any: out of memory");
     s->threshold = rs_param_float(params, "threshold");
     find_band(s);
+    s->sure_from = nextafterf(s->sure_above, INFINITY);
     shape->kmax = tr->num_experts;
     shape->scoring = RS_SCORING_SIGMOID;
     *state = s;
@@ -77,16 +79,13 @@ static void top_any_route_layer(void *state, const rs_chunk *c, int layer, rs_de
         const float *z = rs_token_row(c, out, t, layer, &ids, &w);
         if (!z)
             continue;
-        /* branch free on the sure sides; a row with a value in the band
-         * is redone with the exact test */
-        int m = 0, near = 0;
-        for (int e = 0; e < E; e++) {
-            float x = z[e];
-            chosen[m] = e;
-            chosen_z[m] = x;
-            m += x > above;
-            near |= (x >= below) & (x <= above);
-        }
+        /* the sure side gathered on whole vectors (z > above is z >= the
+         * float after it); a row with a value in the band is redone with
+         * the exact test */
+        int near = 0;
+        for (int e = 0; e < E; e++)
+            near |= (z[e] >= below) & (z[e] <= above);
+        int m = rs_gather_at_least(z, E, s->sure_from, chosen, chosen_z);
         if (near) {
             m = 0;
             for (int e = 0; e < E; e++) {

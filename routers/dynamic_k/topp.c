@@ -44,7 +44,7 @@ static void topp_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
         if (!z)
             continue;
         const float *p = rs_chunk_probs(c, t, layer);
-        int ranked = rs_rank_walk_start(z, E, &scratch), m = 0;
+        int ranked = rs_rank_mass_prefix(z, p, E, s->p, &scratch), m = 0;
         double cum = 0.0;
         while (m < E) {
             cum += p[rs_rank_walk_at(z, E, m++, &ranked, &scratch)];

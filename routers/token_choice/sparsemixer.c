@@ -48,13 +48,22 @@ __attribute__((always_inline)) static inline float masked_softmax_at_top(const f
 {
     float lane[RS_LANES] = {0};
     for (int b = 0; b < E; b += RS_LANES) {
-#pragma omp simd
+        int kept[RS_LANES], any = 0;
         for (int j = 0; j < RS_LANES; j++) {
             int e = b + j;
             float zj = e < E ? z[e] : top;
             float factor = fabsf(zj) > top ? fabsf(zj) : top;
             int masked = factor > 0.0f && (top - zj) / factor > threshold;
-            lane[j] += e < E && e != skip && !masked ? rs_fast_expf(zj - top) : 0.0f;
+            kept[j] = e < E && e != skip && !masked;
+            any |= kept[j];
+        }
+        if (!any) /* the block would add +0 to every lane (lanes are >= +0): the same bits */
+            continue;
+#pragma omp simd
+        for (int j = 0; j < RS_LANES; j++) {
+            int e = b + j;
+            float zj = e < E ? z[e] : top;
+            lane[j] += kept[j] ? rs_fast_expf(zj - top) : 0.0f;
         }
     }
     double sum = 0.0;

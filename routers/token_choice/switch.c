@@ -20,6 +20,7 @@ static int switch_create(void **state, rs_router_shape *shape, const rs_params *
     return 0;
 }
 
+RS_VECTOR_CLONES
 static void switch_route_layer(void *state, const rs_chunk *c, int layer, rs_decisions *out)
 {
     (void)state;

@@ -1,8 +1,8 @@
 /* The top-k kernel and the whole-row ranking against a plain reference
  * (sort by (-value, index)), on every code path: the threshold path (k <=
  * 16, 32 <= n <= 1024), the insertion fallback, the radix ranking, the
- * ranking walk and its counted prefix, ties, signed zeros, NaN-free
- * extremes. */
+ * ranking walk and its counted prefix, the walk started from a mass
+ * estimate, ties, signed zeros, NaN-free extremes. */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -241,8 +241,77 @@ START_TEST(walk_ranking_matches_reference)
 }
 END_TEST
 
+/* The walk started from the mass estimate (rs_rank_mass_prefix) hands out
+ * the experts in the reference order at every step, on rows with ties,
+ * signed zeros and infinities, for masses from 0 to 1 and row lengths
+ * below, at and above the estimate's limits. On finite rows it handles
+ * (32 <= n <= 1024, values within the span below the maximum) the prefix
+ * it ranks at once holds more than the mass: the walk of a top-p or
+ * threshold rule stops inside it. p is the softmax of the row. */
+START_TEST(mass_prefix_walk_matches_reference)
+{
+    static const int ns[] = {8, 63, 64, 127, 256, 300, 1024, 1025};
+    static const double masses[] = {0.0, 0.05, 0.4, 0.9, 0.99, 1.0};
+    static rs_rank_scratch scratch;
+    float *v = malloc(1025 * sizeof *v), *p = malloc(1025 * sizeof *p);
+    int32_t *want = malloc(1025 * sizeof *want);
+    int covered = 0;
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        const int n = ns[c];
+        for (int r = 0; r < 24; r++) {
+            float quantum = r % 3 == 0 ? 0.5f : r % 3 == 1 ? 1e-3f : 0.0f;
+            double scale = r % 4 == 0 ? 1.0 : 8.0; /* flat rows and peaked ones */
+            for (int i = 0; i < n; i++) {
+                float x = (float)((next_uniform() * 2.0 - 1.0) * scale);
+                v[i] = quantum > 0 ? roundf(x / quantum) * quantum : x;
+                if (next_uniform() < 0.05)
+                    v[i] = next_uniform() < 0.5 ? -0.0f : 0.0f;
+            }
+            if (r % 7 == 3) /* every value tied */
+                for (int i = 0; i < n; i++)
+                    v[i] = 1.0f;
+            const int infinite = n > 4 && r % 5 == 1;
+            double top = -INFINITY, sum = 0.0;
+            for (int i = 0; i < n; i++)
+                top = v[i] > top ? v[i] : top;
+            for (int i = 0; i < n; i++)
+                sum += exp((double)v[i] - top);
+            for (int i = 0; i < n; i++)
+                p[i] = (float)(exp((double)v[i] - top) / sum);
+            if (infinite) {
+                v[1] = INFINITY;
+                v[3] = -INFINITY;
+            }
+            reference_topk(v, n, n, want);
+            for (size_t k = 0; k < sizeof masses / sizeof masses[0]; k++) {
+                int ranked = rs_rank_mass_prefix(v, p, n, masses[k], &scratch);
+                ck_assert_int_ge(ranked, 1);
+                if (!infinite && n >= 2 * RS_LANES && n <= 1024 && masses[k] <= 0.99) {
+                    double held = 0.0;
+                    for (int j = 0; j < ranked; j++)
+                        held += p[scratch.order[j]];
+                    ck_assert_msg(held > masses[k], "n=%d row %d mass %g: the %d ranked at once hold %g", n, r,
+                                  masses[k], ranked, held);
+                    covered++;
+                }
+                for (int m = 0; m < n; m++) {
+                    int32_t e = rs_rank_walk_at(v, n, m, &ranked, &scratch);
+                    ck_assert_msg(e == want[m], "n=%d row %d mass %g: step %d gives expert %d, reference %d", n, r,
+                                  masses[k], m, e, want[m]);
+                }
+            }
+        }
+    }
+    ck_assert_int_gt(covered, 500);
+    free(v);
+    free(p);
+    free(want);
+}
+END_TEST
+
 /* rs_rank_gathered orders any subset like the reference, through both the
- * counting path (up to RS_RANK_COUNT_MAX) and the sort. */
+ * counting path (up to RS_RANK_COUNT_MAX, on value keys: ties by index,
+ * -0 tied with +0, infinities at the ends) and the sort. */
 START_TEST(gathered_ranking_matches_reference)
 {
     static rs_rank_scratch scratch;
@@ -251,8 +320,13 @@ START_TEST(gathered_ranking_matches_reference)
     int32_t cand[300 + 16], out[300], want[300];
     for (size_t c = 0; c < sizeof sizes_kept / sizeof sizes_kept[0]; c++) {
         const int m = sizes_kept[c];
-        for (int i = 0; i < 600; i++)
+        for (int i = 0; i < 600; i++) {
             v[i] = roundf((float)(next_uniform() * 40.0 - 20.0)) * 0.25f;
+            if (next_uniform() < 0.05)
+                v[i] = next_uniform() < 0.5 ? -0.0f : 0.0f;
+            if (next_uniform() < 0.02)
+                v[i] = next_uniform() < 0.5 ? -INFINITY : INFINITY;
+        }
         for (int i = 0; i < m; i++) { /* every other expert, in index order */
             cand[i] = 2 * i;
             cv[i] = v[2 * i];
@@ -277,6 +351,7 @@ Suite *select_suite(void)
     tcase_add_test(tc, whole_row_ranking_matches_reference);
     tcase_add_test(tc, walk_ranking_matches_reference);
     tcase_add_test(tc, gathered_ranking_matches_reference);
+    tcase_add_test(tc, mass_prefix_walk_matches_reference);
     suite_add_tcase(s, tc);
     return s;
 }
