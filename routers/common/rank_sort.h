@@ -76,16 +76,6 @@ static inline void rs_sort_keys(uint64_t *keys, uint64_t *tmp, int n)
         memcpy(keys, src, (size_t)n * sizeof *keys);
 }
 
-/* Ranks the candidates cand[0..m) (indices into v) by (-v, index) into out. */
-static inline void rs_rank_subset(const float *v, const int32_t *cand, int m, int32_t *out, rs_rank_scratch *s)
-{
-    for (int i = 0; i < m; i++)
-        s->keys[i] = rs_rank_key(v[cand[i]], cand[i]);
-    rs_sort_keys(s->keys, s->tmp, m);
-    for (int i = 0; i < m; i++)
-        out[i] = (int32_t)(uint32_t)s->keys[i];
-}
-
 /* rank[i], for the candidates i < c, from their keys (ascending = the
  * order; key[i] of candidate i, candidates in increasing index order):
  * how many precede it. A lane block of RS_LANES candidates compares with
