@@ -8,6 +8,7 @@
 #include "core/metric_sink.h"
 
 #include <check.h>
+#include <hdf5.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
@@ -53,6 +54,21 @@ const char *rs_test_path(const char *name)
     char *p = buf[next++ % 8];
     snprintf(p, sizeof buf[0], "%s/%s", rs_test_dir(), name);
     return p;
+}
+
+int32_t *rs_test_read_decisions(const char *path, size_t cells)
+{
+    int32_t *data = malloc(2 * cells * sizeof *data);
+    ck_assert_ptr_nonnull(data);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    ck_assert_msg(f >= 0, "cannot open %s", path);
+    hid_t di = H5Dopen2(f, "/decisions/ids", H5P_DEFAULT), dw = H5Dopen2(f, "/decisions/weights", H5P_DEFAULT);
+    ck_assert_int_ge(H5Dread(di, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), 0);
+    ck_assert_int_ge(H5Dread(dw, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data + cells), 0);
+    H5Dclose(di);
+    H5Dclose(dw);
+    H5Fclose(f);
+    return data;
 }
 
 void rs_test_write_trace(const char *path, const rs_test_trace *t)

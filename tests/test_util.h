@@ -36,6 +36,10 @@ typedef struct rs_test_trace {
 /* Writes the trace with the library's writer; aborts the test on failure. */
 void rs_test_write_trace(const char *path, const rs_test_trace *t);
 
+/* A decisions file's /decisions/ids then /decisions/weights (as int32
+ * bits), cells of each (caller frees). */
+int32_t *rs_test_read_decisions(const char *path, size_t cells);
+
 /* Random normal logits [T, L, E] from a fixed seed (caller frees). */
 float *rs_test_random_logits(int T, int L, int E, unsigned seed);
 

@@ -150,6 +150,22 @@ __attribute__((always_inline)) static inline void rs_rank_candidates(float *cv, 
         rs_topk_insert(cv[i], cand[i], k, &m, idx, vals);
 }
 
+/* lane_max[j] = the largest of v[j], v[j + RS_LANES], ... (n >= RS_LANES):
+ * whole vectors at a time, the tail into its lanes. */
+__attribute__((always_inline)) static inline void rs_lane_maxima(const float *v, int n, float *lane_max)
+{
+    for (int j = 0; j < RS_LANES; j++)
+        lane_max[j] = v[j];
+    int b = RS_LANES;
+    for (; b + RS_LANES <= n; b += RS_LANES) {
+        RS_OMP_SIMD
+        for (int j = 0; j < RS_LANES; j++)
+            lane_max[j] = v[b + j] > lane_max[j] ? v[b + j] : lane_max[j];
+    }
+    for (int j = 0; b + j < n; j++)
+        lane_max[j] = v[b + j] > lane_max[j] ? v[b + j] : lane_max[j];
+}
+
 /* Writes to idx[0..k) the indices of the k largest of v[0..n), ordered by
  * (-v, index): ties go to the lower index. vals is scratch for k floats
  * (its contents afterwards are unspecified). 1 <= k <= n. The same
@@ -170,16 +186,7 @@ __attribute__((always_inline)) static inline void rs_topk_indices(const float *v
         return;
     }
     float lane_max[RS_LANES];
-    for (int j = 0; j < RS_LANES; j++)
-        lane_max[j] = v[j];
-    int b = RS_LANES;
-    for (; b + RS_LANES <= n; b += RS_LANES) {
-        RS_OMP_SIMD
-        for (int j = 0; j < RS_LANES; j++)
-            lane_max[j] = v[b + j] > lane_max[j] ? v[b + j] : lane_max[j];
-    }
-    for (int j = 0; b + j < n; j++)
-        lane_max[j] = v[b + j] > lane_max[j] ? v[b + j] : lane_max[j];
+    rs_lane_maxima(v, n, lane_max);
     /* rank of every lane maximum, accumulated a whole vector at a time */
     int rank[RS_LANES] = {0};
     for (int j = 0; j < RS_LANES; j++) {

@@ -370,16 +370,7 @@ __attribute__((always_inline)) static inline int rs_rank_mass_prefix(const float
     if (n < 2 * RS_LANES || n > RS_RANK_PREFIX_MAX_N || !(mass < 1.0))
         return rs_rank_walk_start(v, n, s);
     float lane_max[RS_LANES];
-    for (int j = 0; j < RS_LANES; j++)
-        lane_max[j] = v[j];
-    int b = RS_LANES;
-    for (; b + RS_LANES <= n; b += RS_LANES) {
-        RS_OMP_SIMD
-        for (int j = 0; j < RS_LANES; j++)
-            lane_max[j] = v[b + j] > lane_max[j] ? v[b + j] : lane_max[j];
-    }
-    for (int j = 0; b + j < n; j++)
-        lane_max[j] = v[b + j] > lane_max[j] ? v[b + j] : lane_max[j];
+    rs_lane_maxima(v, n, lane_max);
     float top = lane_max[0];
     for (int j = 1; j < RS_LANES; j++)
         top = lane_max[j] > top ? lane_max[j] : top;

@@ -68,15 +68,7 @@ static int32_t *route(const char *path, const char *spec_text, int threads, int 
     rs_results_free(&res);
     rs_router_spec_free(&spec);
     *cells = (size_t)T * L * (size_t)kmax;
-    int32_t *data = malloc(2 * *cells * sizeof *data);
-    hid_t f = H5Fopen(out, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t di = H5Dopen2(f, "/decisions/ids", H5P_DEFAULT), dw = H5Dopen2(f, "/decisions/weights", H5P_DEFAULT);
-    H5Dread(di, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
-    H5Dread(dw, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data + *cells);
-    H5Dclose(di);
-    H5Dclose(dw);
-    H5Fclose(f);
-    return data;
+    return rs_test_read_decisions(out, *cells);
 }
 
 static const char *routers[] = {"expert_choice", "sinkhorn:k=2,group=sequence", "aux_free_bias:k=2",
