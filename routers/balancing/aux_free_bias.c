@@ -140,6 +140,8 @@ static void bias_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
         for (int i = 0; i < n; i++) {
             int32_t *ids;
             float *w;
+            if (i + 1 < n)
+                rs_balance_prefetch_row(rs_chunk_logits(c, tokens[i + 1], layer), s->E);
             const float *z = rs_token_row(c, out, tokens[i], layer, &ids, &w);
             if (!z) /* skipped: no experts, no load */
                 continue;

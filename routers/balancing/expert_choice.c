@@ -165,9 +165,7 @@ static void choice_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
         for (int j = 0; j < m; j++) {
             const float *z = rs_chunk_logits(c, x->token[j], layer);
             double *row = exps + (size_t)j * (size_t)s->E;
-            double max = z[0], sum = 0.0;
-            for (int e = 1; e < s->E; e++)
-                max = z[e] > max ? z[e] : max;
+            double max = rs_balance_row_max(z, s->E), sum = 0.0;
             for (int e = 0; e < s->E; e++)
                 sum += row[e] = exp((double)z[e] - max);
             x->max[j] = max;

@@ -115,45 +115,6 @@ int rs_balance_reserve(void *buf_ptr, size_t *capacity, size_t count, size_t ele
     return 0;
 }
 
-double rs_balance_log_norm(const float *z, int E, double *max)
-{
-    double m = z[0];
-    for (int e = 1; e < E; e++)
-        m = z[e] > m ? z[e] : m;
-    double sum = 0.0;
-    for (int e = 0; e < E; e++)
-        sum += exp((double)z[e] - m);
-    *max = m;
-    return log(sum);
-}
-
-void rs_balance_softmax(const float *z, int E, double *p)
-{
-    double max = z[0];
-    for (int e = 1; e < E; e++)
-        max = z[e] > max ? z[e] : max;
-    double sum = 0.0;
-    for (int e = 0; e < E; e++) {
-        p[e] = exp((double)z[e] - max);
-        sum += p[e];
-    }
-    for (int e = 0; e < E; e++)
-        p[e] /= sum;
-}
-
-void rs_balance_sigmoid(const float *z, int E, double *s)
-{
-    for (int e = 0; e < E; e++)
-        s[e] = 1.0 / (1.0 + exp(-(double)z[e]));
-}
-
-void rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals)
-{
-    int m = 0;
-    for (int e = 0; e < n; e++)
-        rs_topk_insert_double(v[e], e, k, &m, idx, vals);
-}
-
 /* A key whose ascending order is descending v; -0 is folded into +0 so
  * that equal values tie. */
 static inline uint64_t descending_key(double v)
@@ -242,11 +203,41 @@ static uint64_t kth_best_key(const double *v, int32_t *cand, int n, int c, int *
     return descending_key(v[cand[0]]);
 }
 
+/* Picks up to this many are taken by insertion (rs_balance_topk), which
+ * skips the blocks of a column that hold nothing better than its current
+ * picks; more go to the radix selection. */
+#define SELECT_INSERT_MAX 16
+
+/* The first zero of v[0..n) in index order (-0 or +0), or 0.0. */
+static double first_zero(const double *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == 0.0)
+            return v[i];
+    return 0.0;
+}
+
 void rs_balance_select_best(double *key, int32_t *pos, int n, int c)
 {
     c = c < n ? c : n;
     if (c <= 0)
         return;
+    int32_t ids[SELECT_INSERT_MAX];
+    double vals[SELECT_INSERT_MAX];
+    if (c <= SELECT_INSERT_MAX && !rs_balance_topk(key, n, c, ids, vals)) {
+        for (int i = 1; i < c; i++) { /* index order */
+            int32_t at = ids[i];
+            int j = i;
+            for (; j > 0 && ids[j - 1] > at; j--)
+                ids[j] = ids[j - 1];
+            ids[j] = at;
+        }
+        for (int i = 0; i < c; i++) { /* ids[i] >= i: key[ids[i]] is not yet overwritten */
+            key[i] = key[ids[i]];
+            pos[i] = ids[i];
+        }
+        return;
+    }
     int ahead = 0;
     uint64_t kth = kth_best_key(key, pos, n, c, &ahead);
     int ties = c - ahead, kept = 0; /* of the keys equal to the c-th, the earliest */
@@ -262,6 +253,10 @@ void rs_balance_select_best(double *key, int32_t *pos, int n, int c)
 
 double rs_balance_kth_largest(double *v, int32_t *pos, int n, int kth)
 {
+    int32_t ids[SELECT_INSERT_MAX];
+    double vals[SELECT_INSERT_MAX];
+    if (kth <= SELECT_INSERT_MAX && !rs_balance_topk(v, n, kth, ids, vals)) /* a zero: the first one, as below */
+        return vals[kth - 1] == 0.0 ? first_zero(v, n) : vals[kth - 1];
     int ahead = 0;
     uint64_t key = kth_best_key(v, pos, n, kth, &ahead);
     for (int i = 0; i < n; i++)
@@ -381,9 +376,7 @@ void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, in
 {
     for (int j = 0; j < m; j++) {
         const float *z = rs_chunk_logits(c, x->token[j], layer);
-        double max = z[0];
-        for (int e = 1; e < E; e++)
-            max = z[e] > max ? z[e] : max;
+        double max = rs_balance_row_max(z, E);
         double *row = x->kernel + (size_t)j * (size_t)E;
         for (int e = 0; e < E; e++)
             row[e] = exp(((double)z[e] - max) / eps);

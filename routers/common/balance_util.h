@@ -60,6 +60,19 @@ void rs_balance_slot_give(rs_balance_slots *s, int slot);
 /* Grows *buf to hold count elements of elem_size bytes; -1 when out of memory. */
 int rs_balance_reserve(void *buf_ptr, size_t *capacity, size_t count, size_t elem_size);
 
+/* Asks for a logit row ahead of its use: rows of successive tokens lie a
+ * whole token's L x E values apart, too far for the hardware prefetcher, and
+ * a row's exps take long enough to hide the next row's fetch. */
+static inline void rs_balance_prefetch_row(const float *z, int E)
+{
+    for (int e = 0; e < E; e += 16) /* 16 floats: one 64-byte line */
+        __builtin_prefetch(z + e);
+}
+
+/* The row's maximum as double, the value (and the zero's sign) the loop
+ * `max = z[0]; max = z[e] > max ? z[e] : max` gives. */
+double rs_balance_row_max(const float *z, int E);
+
 /* log(sum_e exp(z_e - max)) in double, the row's maximum in *max: the
  * log-sum-exp is *max plus it, but log p_e = (z_e - *max) - it keeps its
  * digits where *max dwarfs it (logits of 1e20). */
@@ -82,8 +95,9 @@ static inline double rs_balance_weight_norm(const double *score, const int32_t *
 }
 
 /* Indices of the k largest of v[0..n) in (-v, index) order, their values in
- * vals. 1 <= k <= n. */
-void rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals);
+ * vals. 1 <= k <= n. Returns 1 when v holds a NaN (an insertion keeps a NaN
+ * met while the list is short), else 0. */
+int rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals);
 
 /* Moves the c best of key[0..n) (larger first, ties to the lower index)
  * to key[0..c), in index order, and their indices to pos[0..c); the rest of
