@@ -120,7 +120,8 @@ static void sort_row(const float *z, int32_t *ids, float *w, int count)
     }
 }
 
-static void choose_in_group(const choice_state *s, choice_layer *x, const double *exps, const rs_chunk *c, int layer,
+/* The group's probabilities column by column: columns[e m + j] = p_je. */
+static void choose_in_group(const choice_state *s, choice_layer *x, double *columns, const rs_chunk *c, int layer,
                             int m, rs_decisions *out)
 {
     const int E = s->E;
@@ -128,14 +129,13 @@ static void choose_in_group(const choice_state *s, choice_layer *x, const double
     if (C > m)
         C = m;
     for (int e = 0; e < E; e++) {
-        for (int j = 0; j < m; j++)
-            x->key[j] = exps[(size_t)j * (size_t)E + (size_t)e] / x->sum[j];
-        rs_balance_select_best(x->key, x->pos, m, (int)C);
+        double *key = columns + (size_t)e * (size_t)m; /* read once: the selection may reorder it */
+        rs_balance_select_best(key, x->pos, m, (int)C);
         for (int i = 0; i < C; i++) {
             int j = x->pos[i];
             size_t row = rs_decision_row(c, out, x->token[j], layer) + (size_t)x->fill[j]++;
             out->ids[row] = e;
-            out->weights[row] = (float)x->key[i];
+            out->weights[row] = (float)key[i];
         }
     }
     for (int j = 0; j < m; j++) {
@@ -157,23 +157,25 @@ static void choice_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
     if (!groups)
         return;
     int slot = rs_balance_slot_take(&s->pool.slots);
-    double *exps = s->pool.scratch[slot].kernel;
+    double *columns = s->pool.scratch[slot].kernel, *row = s->pool.scratch[slot].plan;
     for (int g = 0; g < groups->count; g++) {
         int n = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
         int m = rs_balance_valid_tokens(c, layer, out, tokens, n, x->token);
         for (int j = 0; j < m; j++) {
+            if (j + 1 < m)
+                rs_balance_prefetch_row(rs_chunk_logits(c, x->token[j + 1], layer), s->E);
             const float *z = rs_chunk_logits(c, x->token[j], layer);
-            double *row = exps + (size_t)j * (size_t)s->E;
             double max = rs_balance_row_max(z, s->E), sum = 0.0;
             for (int e = 0; e < s->E; e++)
                 sum += row[e] = exp((double)z[e] - max);
+            rs_balance_divide_into_column(row, s->E, sum, columns + j, m);
             x->max[j] = max;
             x->sum[j] = sum;
             x->fill[j] = 0;
         }
         if (m > 0)
-            choose_in_group(s, x, exps, c, layer, m, out);
+            choose_in_group(s, x, columns, c, layer, m, out);
     }
     rs_balance_slot_give(&s->pool.slots, slot);
 }

@@ -74,6 +74,14 @@ void rs_balance_softmax(const float *z, int E, double *p)
 }
 
 RS_VECTOR_CLONES
+void rs_balance_divide_into_column(const double *row, int E, double sum, double *column, int stride)
+{
+    RS_OMP_SIMD
+    for (int e = 0; e < E; e++)
+        column[(size_t)e * (size_t)stride] = row[e] / sum;
+}
+
+RS_VECTOR_CLONES
 void rs_balance_sigmoid(const float *z, int E, double *s)
 {
     for (int e = 0; e < E; e++)
