@@ -45,6 +45,14 @@ __attribute__((always_inline)) static inline double row_max(const float *z, int 
     return max;
 }
 
+/* Element-wise: each quotient is correctly rounded at any vector width. */
+__attribute__((always_inline)) static inline void divide_row(double *row, int E, double sum)
+{
+    RS_OMP_SIMD
+    for (int e = 0; e < E; e++)
+        row[e] /= sum;
+}
+
 RS_VECTOR_CLONES
 double rs_balance_row_max(const float *z, int E) { return row_max(z, E); }
 
@@ -68,18 +76,11 @@ void rs_balance_softmax(const float *z, int E, double *p)
         p[e] = exp((double)z[e] - max);
         sum += p[e];
     }
-    RS_OMP_SIMD
-    for (int e = 0; e < E; e++)
-        p[e] /= sum;
+    divide_row(p, E, sum);
 }
 
 RS_VECTOR_CLONES
-void rs_balance_divide_into_column(const double *row, int E, double sum, double *column, int stride)
-{
-    RS_OMP_SIMD
-    for (int e = 0; e < E; e++)
-        column[(size_t)e * (size_t)stride] = row[e] / sum;
-}
+void rs_balance_divide(double *row, int E, double sum) { divide_row(row, E, sum); }
 
 RS_VECTOR_CLONES
 void rs_balance_sigmoid(const float *z, int E, double *s)

@@ -78,9 +78,8 @@ double rs_balance_row_max(const float *z, int E);
  * digits where *max dwarfs it (logits of 1e20). */
 double rs_balance_log_norm(const float *z, int E, double *max);
 
-/* column[e * stride] = row[e] / sum for e < E: a row of a matrix stored
- * column by column. */
-void rs_balance_divide_into_column(const double *row, int E, double sum, double *column, int stride);
+/* row[e] /= sum for e < E. */
+void rs_balance_divide(double *row, int E, double sum);
 
 /* Scores of one row in double: softmax (exp(z - lse)) or sigmoid. */
 void rs_balance_softmax(const float *z, int E, double *p);
