@@ -97,7 +97,7 @@ static int choice_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
         choice_layer *x = &s->layers[l];
         if (rs_balance_reserve(&x->max, &x->capacity[0], n, sizeof *x->max) ||
             rs_balance_reserve(&x->sum, &x->capacity[5], n, sizeof *x->sum) ||
-            rs_balance_reserve(&x->key, &x->capacity[1], n * COLUMN_BLOCK, sizeof *x->key) ||
+            rs_balance_reserve(&x->key, &x->capacity[1], rs_balance_column_stride(n) * COLUMN_BLOCK, sizeof *x->key) ||
             rs_balance_reserve(&x->token, &x->capacity[2], n, sizeof *x->token) ||
             rs_balance_reserve(&x->pos, &x->capacity[3], n, sizeof *x->pos) ||
             rs_balance_reserve(&x->fill, &x->capacity[4], n, sizeof *x->fill))
@@ -133,16 +133,17 @@ static void choose_in_group(const choice_state *s, choice_layer *x, const double
     int64_t C = rs_capacity_of(&s->capacity, m, 1, E);
     if (C > m)
         C = m;
+    const size_t stride = rs_balance_column_stride(m);
     for (int e0 = 0; e0 < E; e0 += COLUMN_BLOCK) {
         const int width = E - e0 < COLUMN_BLOCK ? E - e0 : COLUMN_BLOCK;
         for (int j = 0; j < m; j++) {
             const double *row = probs + (size_t)j * (size_t)E + e0;
             for (int b = 0; b < width; b++)
-                x->key[(size_t)b * (size_t)m + (size_t)j] = row[b];
+                x->key[(size_t)b * stride + (size_t)j] = row[b];
         }
         for (int b = 0; b < width; b++) {
             const int e = e0 + b;
-            double *key = x->key + (size_t)b * (size_t)m;
+            double *key = x->key + (size_t)b * stride;
             rs_balance_select_best(key, x->pos, m, (int)C);
             for (int i = 0; i < C; i++) {
                 int j = x->pos[i];

@@ -117,7 +117,8 @@ static int quantile_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
     for (int l = 0; l < s->L; l++) {
         quantile_layer *q = &s->layers[l];
         if (rs_balance_reserve(&q->alpha, &q->capacity[0], n, sizeof *q->alpha) ||
-            rs_balance_reserve(&q->column, &q->capacity[1], n * COLUMN_BLOCK, sizeof *q->column) ||
+            rs_balance_reserve(&q->column, &q->capacity[1], rs_balance_column_stride(n) * COLUMN_BLOCK,
+                               sizeof *q->column) ||
             rs_balance_reserve(&q->token, &q->capacity[2], n, sizeof *q->token) ||
             rs_balance_reserve(&q->pos, &q->capacity[3], n, sizeof *q->pos))
             return rs_fail(err, "router quantile_balance: out of memory for a group of %zu tokens", n);
@@ -152,16 +153,17 @@ static void update_beta(const quantile_state *s, quantile_layer *q, const rs_chu
     const int E = s->E;
     int64_t target = (int64_t)m * s->k / E; /* < m because k < E */
     double mean = 0.0;
+    const size_t stride = rs_balance_column_stride(m);
     for (int e0 = 0; e0 < E; e0 += COLUMN_BLOCK) {
         const int width = E - e0 < COLUMN_BLOCK ? E - e0 : COLUMN_BLOCK;
         for (int i = 0; i < m; i++) {
             const float *z = rs_chunk_logits(c, q->token[i], layer) + e0;
             for (int b = 0; b < width; b++)
-                q->column[(size_t)b * (size_t)m + (size_t)i] = (double)z[b] - q->alpha[i];
+                q->column[(size_t)b * stride + (size_t)i] = (double)z[b] - q->alpha[i];
         }
         for (int b = 0; b < width; b++) {
             const int e = e0 + b;
-            double local = rs_balance_kth_largest(q->column + (size_t)b * (size_t)m, q->pos, m, (int)target + 1);
+            double local = rs_balance_kth_largest(q->column + (size_t)b * stride, q->pos, m, (int)target + 1);
             q->adjusted[e] = s->ema * q->beta[e] + (1.0 - s->ema) * local;
             mean += q->adjusted[e];
         }

@@ -57,6 +57,12 @@ void rs_balance_slots_free(rs_balance_slots *s);
 int rs_balance_slot_take(rs_balance_slots *s);
 void rs_balance_slot_give(rs_balance_slots *s, int slot);
 
+/* Doubles between the starts of columns of n values that are filled side by
+ * side: n rounded up to whole cache lines, plus one line, so that the
+ * columns do not all fall into the same cache set when n is a multiple of
+ * 512 (4 KiB apart). */
+static inline size_t rs_balance_column_stride(size_t n) { return (n + 7) / 8 * 8 + 8; }
+
 /* Grows *buf to hold count elements of elem_size bytes; -1 when out of memory. */
 int rs_balance_reserve(void *buf_ptr, size_t *capacity, size_t count, size_t elem_size);
 
