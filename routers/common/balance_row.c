@@ -92,12 +92,15 @@ void rs_balance_sigmoid(const float *z, int E, double *s)
         s[e] = 1.0 / (1.0 + s[e]);
 }
 
-/* Insertion of every element in index order, with whole blocks skipped when
- * none of them beats the current k-th value: the insertion would reject each
- * of them (it takes x only when x > vals[k - 1]) and leave the list as it
- * is, so the skip changes nothing, NaNs and signed zeros included. */
-RS_VECTOR_CLONES
-int rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals)
+/* Insertion of every element in index order, skipping the elements that
+ * are not above the current k-th value once the list is full: the insertion
+ * rejects such an element (it takes x only when x > vals[k - 1]) and leaves
+ * the list as it is, and vals[k - 1] only grows, so the skip changes nothing,
+ * signed zeros included. A block's mask marks the elements not at or below
+ * the k-th value: those above it, and NaNs, which are inserted (and so
+ * rejected) as before. */
+__attribute__((always_inline)) static inline int topk_streaming(const double *v, int n, int k, int32_t *idx,
+                                                                double *vals)
 {
     int m = 0, e = 0, nan = 0;
     for (; e < n && m < k; e++) {
@@ -106,19 +109,85 @@ int rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals)
     }
     for (; e + TOPK_BLOCK <= n; e += TOPK_BLOCK) {
         const double kth = vals[k - 1];
-        int any = 0;
-        for (int j = 0; j < TOPK_BLOCK; j++) {
-            any |= v[e + j] > kth;
-            nan |= v[e + j] != v[e + j];
-        }
-        if (!any)
-            continue;
+        uint32_t mask = 0;
         for (int j = 0; j < TOPK_BLOCK; j++)
-            rs_topk_insert_double(v[e + j], e + j, k, &m, idx, vals);
+            mask |= (uint32_t) !(v[e + j] <= kth) << j;
+        for (; mask; mask &= mask - 1) {
+            int at = e + __builtin_ctz(mask);
+            nan |= v[at] != v[at];
+            rs_topk_insert_double(v[at], at, k, &m, idx, vals);
+        }
     }
     for (; e < n; e++) {
         nan |= v[e] != v[e];
         rs_topk_insert_double(v[e], e, k, &m, idx, vals);
     }
     return nan;
+}
+
+/* Most blocks topk_above_block_maxima handles (its scratch is on the stack). */
+#define TOPK_MAX_BLOCKS 64
+
+/* The largest of a block of TOPK_BLOCK = 16 doubles, by halving: vertical
+ * operations only. */
+__attribute__((always_inline)) static inline double block_max(const double *x)
+{
+    double a[8], b[4];
+    for (int j = 0; j < 8; j++)
+        a[j] = x[j] > x[j + 8] ? x[j] : x[j + 8];
+    for (int j = 0; j < 4; j++)
+        b[j] = a[j] > a[j + 4] ? a[j] : a[j + 4];
+    double c0 = b[0] > b[2] ? b[0] : b[2], c1 = b[1] > b[3] ? b[1] : b[3];
+    return c0 > c1 ? c0 : c1;
+}
+
+/* The same selection for rows without NaNs (else it returns 1 and leaves
+ * the work to topk_streaming). The maxima of the whole blocks are distinct
+ * elements, so the k-th largest of them, tau, has k elements at or above
+ * it: no element below tau is among the k best, and inserting only the
+ * others, in index order, gives the list that inserting all of them gives.
+ * Only the blocks whose maximum reaches tau (about k of them) are read
+ * again. */
+__attribute__((always_inline)) static inline int topk_above_block_maxima(const double *v, int n, int k, int32_t *idx,
+                                                                         double *vals)
+{
+    const int blocks = n / TOPK_BLOCK, blocks_end = blocks * TOPK_BLOCK;
+    double top[TOPK_MAX_BLOCKS], lane_sum[TOPK_BLOCK] = {0};
+    for (int b = 0; b < blocks; b++) {
+        top[b] = block_max(v + b * TOPK_BLOCK);
+        for (int j = 0; j < TOPK_BLOCK; j++) /* a NaN anywhere makes its lane's sum a NaN */
+            lane_sum[j] += v[b * TOPK_BLOCK + j];
+    }
+    int nan = 0;
+    for (int j = 0; j < TOPK_BLOCK; j++)
+        nan |= lane_sum[j] != lane_sum[j]; /* also after inf - inf: then the other path, as exact */
+    for (int e = blocks_end; e < n; e++)
+        nan |= v[e] != v[e];
+    if (nan)
+        return 1;
+    int m = 0;
+    for (int b = 0; b < blocks; b++) /* tau: the k-th largest block maximum */
+        rs_topk_insert_double(top[b], b, k, &m, idx, vals);
+    const double tau = vals[k - 1];
+    m = 0;
+    for (int b = 0; b < blocks; b++) {
+        if (top[b] < tau)
+            continue;
+        for (int e = b * TOPK_BLOCK; e < (b + 1) * TOPK_BLOCK; e++)
+            if (v[e] >= tau)
+                rs_topk_insert_double(v[e], e, k, &m, idx, vals);
+    }
+    for (int e = blocks_end; e < n; e++)
+        if (v[e] >= tau)
+            rs_topk_insert_double(v[e], e, k, &m, idx, vals);
+    return 0;
+}
+
+RS_VECTOR_CLONES
+int rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals)
+{
+    if (n >= 4 * TOPK_BLOCK && n / TOPK_BLOCK <= TOPK_MAX_BLOCKS && k <= n / TOPK_BLOCK &&
+        topk_above_block_maxima(v, n, k, idx, vals) == 0)
+        return 0;
+    return topk_streaming(v, n, k, idx, vals);
 }
