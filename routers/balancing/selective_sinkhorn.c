@@ -15,6 +15,7 @@
 #include "routers/common/balance_util.h"
 #include "routers/common/trace_checks.h"
 #include "routesim/router.h"
+#include "routesim/select.h"
 
 #define SELECT_DENOMINATOR (1u << 20)
 
@@ -99,13 +100,17 @@ static void route_with_plan(const selective_state *s, rs_sinkhorn_scratch *x, co
 }
 
 /* Plain top-k of the softmax, renormalised over S. */
+RS_VECTOR_CLONES
 static void route_plain(const selective_state *s, rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m,
                         rs_decisions *out)
 {
     const int E = s->E, k = s->k;
     for (int j = 0; j < m; j++) {
         int t = x->token[j];
+        if (j + 1 < m)
+            rs_balance_prefetch_row(rs_chunk_logits(c, x->token[j + 1], layer), E);
         const float *z = rs_chunk_logits(c, t, layer);
+        RS_OMP_SIMD
         for (int e = 0; e < E; e++)
             x->plan[e] = z[e];
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
