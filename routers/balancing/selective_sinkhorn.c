@@ -85,7 +85,7 @@ static void route_with_plan(const selective_state *s, rs_sinkhorn_scratch *x, co
 {
     const int E = s->E, k = s->k;
     rs_sinkhorn_kernel(x, c, layer, m, E, s->eps);
-    rs_balance_sinkhorn(x->kernel, m, E, -1.0, s->iters, x->d0, x->d1, x->col);
+    rs_balance_sinkhorn(x->kernel, m, E, -1.0, s->iters, x->d0, x->d1, x->col, x->kernel_t);
     for (int j = 0; j < m; j++) {
         int t = x->token[j];
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);

@@ -120,17 +120,18 @@ double rs_balance_kth_largest(double *v, int32_t *pos, int n, int kth);
 /* Sinkhorn scaling of K [T x E] (row-major, positive): from d1 = 1, repeats
  * d0 = 1 / (T (K d1)), d1 = 1 / (E (K^T d0)) until the mean absolute change
  * of d1 is at most tol or max_iter rounds ran (tol < 0: exactly max_iter).
- * col is scratch for E values. Returns the rounds run. */
+ * col is scratch for E values, kt for K transposed (the size
+ * rs_sinkhorn_scratch_reserve gives kernel_t). Returns the rounds run. */
 int rs_balance_sinkhorn(const double *K, int T, int E, double tol, int max_iter, double *d0, double *d1,
-                        double *col);
+                        double *col, double *kt);
 
 /* Working space of one layer being scaled (one per slot): the group's
  * kernel [T x E], d0 [T] and tokens, grown with the largest group, and [E]
  * vectors. */
 typedef struct rs_sinkhorn_scratch {
-    double *kernel, *d0;
+    double *kernel, *d0, *kernel_t; /* kernel_t: rs_balance_sinkhorn's transposed kernel */
     int32_t *token;
-    size_t capacity[3];
+    size_t capacity[4];
     double *d1, *col, *plan, *vals; /* [E] */
     int32_t *ids;                   /* [E] */
 } rs_sinkhorn_scratch;
