@@ -51,7 +51,7 @@ int rs_balance_sinkhorn(const double *K, int T, int E, double tol, int max_iter,
             double sum[SCALE_ROWS] = {0.0};
             for (int e = 0; e < E; e++) {
                 const double *k = kt + (size_t)e * S + (size_t)t0, d = d1[e];
-                RS_OMP_SIMD
+                RS_UNROLL_LANES /* unrolled, the sums stay in registers */
                 for (int i = 0; i < SCALE_ROWS; i++)
                     sum[i] += d * k[i];
             }
@@ -59,13 +59,25 @@ int rs_balance_sinkhorn(const double *K, int T, int E, double tol, int max_iter,
             for (int i = 0; i < rows; i++) /* a positive floor keeps an underflowed row finite */
                 d0[t0 + i] = 1.0 / ((double)T * (sum[i] > DBL_MIN ? sum[i] : DBL_MIN));
         }
-        /* d1: every expert's column sum over the tokens in index order */
-        for (int e = 0; e < E; e++)
+        /* d1: every expert's column sum over the tokens in index order,
+         * SCALE_ROWS experts at a time in registers */
+        int e0 = 0;
+        for (; e0 + SCALE_ROWS <= E; e0 += SCALE_ROWS) {
+            double sum[SCALE_ROWS] = {0.0};
+            for (int t = 0; t < T; t++) {
+                const double *row = K + (size_t)t * (size_t)E + (size_t)e0, d = d0[t];
+                RS_UNROLL_LANES
+                for (int i = 0; i < SCALE_ROWS; i++)
+                    sum[i] += d * row[i];
+            }
+            for (int i = 0; i < SCALE_ROWS; i++)
+                col[e0 + i] = sum[i];
+        }
+        for (int e = e0; e < E; e++)
             col[e] = 0.0;
-        for (int t = 0; t < T; t++) {
+        for (int t = 0; t < T && e0 < E; t++) {
             const double *row = K + (size_t)t * (size_t)E, d = d0[t];
-            RS_OMP_SIMD
-            for (int e = 0; e < E; e++)
+            for (int e = e0; e < E; e++)
                 col[e] += d * row[e];
         }
         RS_OMP_SIMD
@@ -147,14 +159,20 @@ void rs_sinkhorn_pool_free(rs_sinkhorn_pool *p)
     rs_balance_slots_free(&p->slots);
 }
 
+RS_VECTOR_CLONES
 void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m, int E, double eps)
 {
     for (int j = 0; j < m; j++) {
+        if (j + 1 < m)
+            rs_balance_prefetch_row(rs_chunk_logits(c, x->token[j + 1], layer), E);
         const float *z = rs_chunk_logits(c, x->token[j], layer);
         double max = rs_balance_row_max(z, E);
         double *row = x->kernel + (size_t)j * (size_t)E;
+        RS_OMP_SIMD /* the arguments, element-wise; then exp, which stays libm's */
         for (int e = 0; e < E; e++)
-            row[e] = exp(((double)z[e] - max) / eps);
+            row[e] = ((double)z[e] - max) / eps;
+        for (int e = 0; e < E; e++)
+            row[e] = exp(row[e]);
     }
 }
 
