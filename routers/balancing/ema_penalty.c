@@ -111,6 +111,7 @@ static int ema_create(void **state, rs_router_shape *shape, const rs_params *par
 }
 
 /* The penalty of each expert from the EMA the earlier steps left. */
+RS_VECTOR_CLONES
 static void compute_penalty(const ema_state *s, ema_layer *m)
 {
     if (s->ranks <= 1) { /* vLLM: a single rank is never penalised */
@@ -122,10 +123,19 @@ static void compute_penalty(const ema_state *s, ema_layer *m)
     for (int r = 0; r < s->ranks; r++)
         mean += m->ema[r];
     mean /= s->ranks;
-    double fair = mean > 1.0 ? mean : 1.0;
-    for (int e = 0; e < s->E; e++) {
-        double excess = m->ema[e / s->per_rank] / fair - 1.0;
-        m->penalty[e] = s->lambda * (excess > 0.0 ? excess : 0.0);
+    const double fair = mean > 1.0 ? mean : 1.0, lambda = s->lambda;
+    if (s->per_rank == 1) { /* one expert per rank: element-wise, whole vectors */
+        RS_OMP_SIMD
+        for (int e = 0; e < s->E; e++) {
+            double excess = m->ema[e] / fair - 1.0;
+            m->penalty[e] = lambda * (excess > 0.0 ? excess : 0.0);
+        }
+        return;
+    }
+    for (int r = 0; r < s->ranks; r++) {
+        double excess = m->ema[r] / fair - 1.0, penalty = lambda * (excess > 0.0 ? excess : 0.0);
+        for (int e = r * s->per_rank; e < (r + 1) * s->per_rank; e++)
+            m->penalty[e] = penalty;
     }
 }
 
