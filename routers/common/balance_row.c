@@ -173,9 +173,14 @@ __attribute__((always_inline)) static inline int topk_above_block_maxima(const d
     for (int b = 0; b < blocks; b++) {
         if (top[b] < tau)
             continue;
-        for (int e = b * TOPK_BLOCK; e < (b + 1) * TOPK_BLOCK; e++)
-            if (v[e] >= tau)
-                rs_topk_insert_double(v[e], e, k, &m, idx, vals);
+        const double *x = v + b * TOPK_BLOCK;
+        uint32_t mask = 0; /* the block's elements at or above tau, one bit each */
+        for (int j = 0; j < TOPK_BLOCK; j++)
+            mask |= (uint32_t)(x[j] >= tau) << j;
+        for (; mask; mask &= mask - 1) {
+            int e = b * TOPK_BLOCK + __builtin_ctz(mask);
+            rs_topk_insert_double(v[e], e, k, &m, idx, vals);
+        }
     }
     for (int e = blocks_end; e < n; e++)
         if (v[e] >= tau)
