@@ -78,7 +78,7 @@ static int choice_create(void **state, rs_router_shape *shape, const rs_params *
     s->L = tr->num_layers;
     s->E = tr->num_experts;
     s->layers = calloc((size_t)s->L, sizeof *s->layers);
-    if (!s->layers || rs_sinkhorn_pool_init(&s->pool, s->L, s->E) != 0) {
+    if (!s->layers || rs_sinkhorn_pool_init(&s->pool, s->L, s->E, 0) != 0) {
         choice_destroy(s);
         return rs_fail(err, "router expert_choice: out of memory");
     }

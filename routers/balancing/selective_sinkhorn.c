@@ -62,7 +62,7 @@ static int selective_create(void **state, rs_router_shape *shape, const rs_param
     s->L = tr->num_layers;
     s->E = tr->num_experts;
     s->groups_seen = calloc((size_t)s->L, sizeof *s->groups_seen);
-    int ok = s->groups_seen && rs_sinkhorn_pool_init(&s->pool, s->L, s->E) == 0;
+    int ok = s->groups_seen && rs_sinkhorn_pool_init(&s->pool, s->L, s->E, 1) == 0;
     if (!ok) {
         selective_destroy(s);
         return rs_fail(err, "router selective_sinkhorn: out of memory");

@@ -58,7 +58,7 @@ static int sinkhorn_create(void **state, rs_router_shape *shape, const rs_params
     s->group = rs_balance_group_param(params);
     s->L = tr->num_layers;
     s->E = tr->num_experts;
-    int ok = rs_sinkhorn_pool_init(&s->pool, s->L, s->E) == 0;
+    int ok = rs_sinkhorn_pool_init(&s->pool, s->L, s->E, 1) == 0;
     if (!ok) {
         sinkhorn_destroy(s);
         return rs_fail(err, "router sinkhorn: out of memory");

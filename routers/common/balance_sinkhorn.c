@@ -104,11 +104,11 @@ int rs_sinkhorn_scratch_init(rs_sinkhorn_scratch *x, int E)
     return x->d1 && x->col && x->plan && x->vals && x->ids ? 0 : -1;
 }
 
-int rs_sinkhorn_scratch_reserve(rs_sinkhorn_scratch *x, size_t n, int E)
+int rs_sinkhorn_scratch_reserve(rs_sinkhorn_scratch *x, size_t n, int E, int scaled)
 {
     return rs_balance_reserve(&x->kernel, &x->capacity[0], n * (size_t)E, sizeof *x->kernel) ||
-                   rs_balance_reserve(&x->kernel_t, &x->capacity[3], transposed_stride(n) * (size_t)E,
-                                      sizeof *x->kernel_t) ||
+                   (scaled && rs_balance_reserve(&x->kernel_t, &x->capacity[3], transposed_stride(n) * (size_t)E,
+                                                 sizeof *x->kernel_t)) ||
                    rs_balance_reserve(&x->d0, &x->capacity[1], n, sizeof *x->d0) ||
                    rs_balance_reserve(&x->token, &x->capacity[2], n, sizeof *x->token)
                ? -1
@@ -128,9 +128,10 @@ void rs_sinkhorn_scratch_free(rs_sinkhorn_scratch *x)
     free(x->ids);
 }
 
-int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E)
+int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E, int scaled)
 {
     p->scratch = NULL;
+    p->scaled = scaled;
     if (rs_balance_slots_init(&p->slots, layers) != 0 ||
         !(p->scratch = calloc((size_t)p->slots.count, sizeof *p->scratch)))
         return -1;
@@ -145,7 +146,7 @@ int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group gr
 {
     size_t largest = (size_t)rs_balance_largest_group(c, group);
     for (int i = 0; i < p->slots.count; i++)
-        if (rs_sinkhorn_scratch_reserve(&p->scratch[i], largest, E) != 0)
+        if (rs_sinkhorn_scratch_reserve(&p->scratch[i], largest, E, p->scaled) != 0)
             return rs_fail(err, "router %s: out of memory for a group of %zu tokens", router, largest);
     return 0;
 }

@@ -138,18 +138,21 @@ typedef struct rs_sinkhorn_scratch {
 
 /* The [E] vectors; -1 when out of memory (free it either way). */
 int rs_sinkhorn_scratch_init(rs_sinkhorn_scratch *x, int E);
-/* Room for a group of n tokens; -1 when out of memory. */
-int rs_sinkhorn_scratch_reserve(rs_sinkhorn_scratch *x, size_t n, int E);
+/* Room for a group of n tokens, with the transposed kernel when scaled
+ * (for rs_balance_sinkhorn); -1 when out of memory. */
+int rs_sinkhorn_scratch_reserve(rs_sinkhorn_scratch *x, size_t n, int E, int scaled);
 void rs_sinkhorn_scratch_free(rs_sinkhorn_scratch *x);
 
 /* One scratch per slot, for the Sinkhorn routers. */
 typedef struct rs_sinkhorn_pool {
     rs_balance_slots slots;
     rs_sinkhorn_scratch *scratch; /* [slots.count] */
+    int scaled;                   /* the slots run rs_balance_sinkhorn */
 } rs_sinkhorn_pool;
 
-/* -1 when out of memory (free it either way). */
-int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E);
+/* -1 when out of memory (free it either way). scaled: for routers that run
+ * rs_balance_sinkhorn on the kernel. */
+int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E, int scaled);
 /* Room in every slot for the largest group of the chunk (a router's
  * prepare_chunk); -1 with "router NAME: out of memory ..." when there is none. */
 int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, const char *router,

@@ -170,7 +170,7 @@ START_TEST(sinkhorn_matches_plain_loops)
             const int T = Ts[a], E = Es[b];
             rs_sinkhorn_scratch x = {0};
             ck_assert_int_eq(rs_sinkhorn_scratch_init(&x, E), 0);
-            ck_assert_int_eq(rs_sinkhorn_scratch_reserve(&x, (size_t)T, E), 0);
+            ck_assert_int_eq(rs_sinkhorn_scratch_reserve(&x, (size_t)T, E, 1), 0);
             double *d0 = malloc((size_t)T * sizeof *d0), *d1 = malloc((size_t)E * sizeof *d1);
             for (int i = 0; i < T * E; i++) /* kernel values exp(z - max): in (0, 1], some underflowing */
                 x.kernel[i] = next_uniform() < 0.02 ? 1e-310 : exp(-12.0 * next_uniform());
