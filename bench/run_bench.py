@@ -161,12 +161,15 @@ ROUTER_BOUNDS = {
     "switch": "argmax + capacity stage (under 1%); end to end: chunks of whole 512-token groups (45 MB of "
               "buffers), read, widened and softmaxed out of cache, instead of cache-sized chunks",
     "sparsemixer": "top-2 + two masked softmaxes, exp only in lane blocks near the winner (division per expert)",
-    "quantile_balance": "E double exp per token (weights need every p) + E radix selections of m per group",
-    "expert_choice": "E double exp per token (kept for the column pass) + E radix selections of m per group",
-    "sinkhorn": "E double exp per token + rounds x 2 passes over the m x E kernel",
-    "selective_sinkhorn": "E double exp per token + rounds x 2 passes over the m x E kernel",
-    "aux_free_bias": "E double exp per token (selection on p + bias needs every p)",
-    "ema_penalty": "pass over E doubles + k exp per token (renorm); group-sized reads",
+    "quantile_balance": "E libm exp per token (weights need every p) + block-filtered top-(k+1) per token and "
+                        "(C+1)-th per expert column; group-sized reads",
+    "expert_choice": "E libm exp per token + a block-filtered top-C per expert column + rows of E slots; "
+                     "group-sized reads",
+    "sinkhorn": "E libm exp per token + rounds x 2 vectorised passes over the m x E kernel; group-sized reads",
+    "selective_sinkhorn": "plain groups: top-k of the logits; selected ones: E libm exp per token + the Sinkhorn "
+                          "passes; group-sized reads",
+    "aux_free_bias": "E libm exp per token (selection on p + bias needs every p); group-sized reads",
+    "ema_penalty": "group-sized (decode step) reads; then a pass over E doubles + k exp per token (renorm)",
     "graph_smooth": "window + 1 dot products of E in fixed order (4 chains at once) + window x E mixing",
     "base": "exact min-cost flow: ~40 Dijkstra pops per token here, each a blended pass over E doubles; group-sized reads",
 }

@@ -20,13 +20,14 @@ trap 'rm -rf "$tmp"' EXIT
 # DeepSeek-V3 trace's bias and groups
 common='"topk:k=8", "topk:k=2", "sqrt_softplus", "sparsemixer", "topp", "threshold", "dynmole", "zero_experts",
         "null_experts", "dynamic_skip", "layer_schedule", "noisy_topk", "gumbel_topk", "top_any", "relu", "switch",
-        "graph_smooth", "sinkhorn", "expert_choice", "quantile_balance", "base"'
+        "graph_smooth", "sinkhorn", "expert_choice", "quantile_balance", "base", "aux_free_bias",
+        "aux_free_bias:score=sigmoid", "ema_penalty", "selective_sinkhorn:fraction=0.5", "quantile_balance:score=sigmoid"'
 run() { # BIN NAME TRACE
     routers=$common
     case $2 in *bf16) routers="$common, \"deepseek_v3\", \"group_limited\"" ;; esac
     cat > "$tmp/$2.json" <<JSON
 {"name": "isa", "traces": ["$3"], "routers": [$routers], "metrics": ["load", "entropy", "cache"],
- "batch_tokens": 64, "output": "$tmp/$2"}
+ "batch_tokens": 64, "memory_mb": 256, "output": "$tmp/$2"}
 JSON
     "$1" run "$tmp/$2.json" --threads 2 --force --no-progress -q 2>"$tmp/err" || { cat "$tmp/err"; exit 1; }
 }

@@ -15,6 +15,7 @@
 #include "routers/common/token_row.h"
 #include "routers/common/trace_checks.h"
 #include "routesim/router.h"
+#include "routesim/select.h"
 
 typedef struct bias_layer {
     int64_t *steps; /* [E] b_e = steps[e] * u */
@@ -96,6 +97,7 @@ static int bias_create(void **state, rs_router_shape *shape, const rs_params *pa
 }
 
 /* One token: select on score + b, weight with the score, count the load. */
+RS_VECTOR_CLONES
 static void route_token(const bias_state *s, bias_layer *b, const float *z, int32_t *ids, float *w)
 {
     const int E = s->E, k = s->k;
@@ -103,6 +105,7 @@ static void route_token(const bias_state *s, bias_layer *b, const float *z, int3
         rs_balance_sigmoid(z, E, b->score);
     else
         rs_balance_softmax(z, E, b->score);
+    RS_OMP_SIMD
     for (int e = 0; e < E; e++)
         b->biased[e] = b->score[e] + (double)b->steps[e] * s->u;
     rs_balance_topk(b->biased, E, k, ids, b->vals);
@@ -140,6 +143,8 @@ static void bias_route_layer(void *state, const rs_chunk *c, int layer, rs_decis
         for (int i = 0; i < n; i++) {
             int32_t *ids;
             float *w;
+            if (i + 1 < n)
+                rs_balance_prefetch_row(rs_chunk_logits(c, tokens[i + 1], layer), s->E);
             const float *z = rs_token_row(c, out, tokens[i], layer, &ids, &w);
             if (!z) /* skipped: no experts, no load */
                 continue;

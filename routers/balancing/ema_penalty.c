@@ -17,6 +17,7 @@
 #include "routers/common/token_row.h"
 #include "routers/common/trace_checks.h"
 #include "routesim/router.h"
+#include "routesim/select.h"
 
 typedef struct ema_layer {
     double *ema;     /* [ranks] */
@@ -110,6 +111,7 @@ static int ema_create(void **state, rs_router_shape *shape, const rs_params *par
 }
 
 /* The penalty of each expert from the EMA the earlier steps left. */
+RS_VECTOR_CLONES
 static void compute_penalty(const ema_state *s, ema_layer *m)
 {
     if (s->ranks <= 1) { /* vLLM: a single rank is never penalised */
@@ -121,21 +123,51 @@ static void compute_penalty(const ema_state *s, ema_layer *m)
     for (int r = 0; r < s->ranks; r++)
         mean += m->ema[r];
     mean /= s->ranks;
-    double fair = mean > 1.0 ? mean : 1.0;
-    for (int e = 0; e < s->E; e++) {
-        double excess = m->ema[e / s->per_rank] / fair - 1.0;
-        m->penalty[e] = s->lambda * (excess > 0.0 ? excess : 0.0);
+    const double fair = mean > 1.0 ? mean : 1.0, lambda = s->lambda;
+    if (s->per_rank == 1) { /* one expert per rank: element-wise, whole vectors */
+        RS_OMP_SIMD
+        for (int e = 0; e < s->E; e++) {
+            double excess = m->ema[e] / fair - 1.0;
+            m->penalty[e] = lambda * (excess > 0.0 ? excess : 0.0);
+        }
+        return;
+    }
+    for (int r = 0; r < s->ranks; r++) {
+        double excess = m->ema[r] / fair - 1.0, penalty = lambda * (excess > 0.0 ? excess : 0.0);
+        for (int e = r * s->per_rank; e < (r + 1) * s->per_rank; e++)
+            m->penalty[e] = penalty;
     }
 }
 
+/* The largest of a[0..E) (-inf for none): RS_LANES lanes, then halving. It
+ * only enters exp(a_e - max), where a zero's sign does not matter. */
+__attribute__((always_inline)) static inline double lanes_max(const double *a, int E)
+{
+    double lane[RS_LANES];
+    for (int j = 0; j < RS_LANES; j++)
+        lane[j] = -INFINITY;
+    int e = 0;
+    for (; e + RS_LANES <= E; e += RS_LANES) {
+        RS_OMP_SIMD
+        for (int j = 0; j < RS_LANES; j++)
+            lane[j] = a[e + j] > lane[j] ? a[e + j] : lane[j];
+    }
+    for (int j = 0; e + j < E; j++)
+        lane[j] = a[e + j] > lane[j] ? a[e + j] : lane[j];
+    for (int w = RS_LANES / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; j++)
+            lane[j] = lane[j] > lane[j + w] ? lane[j] : lane[j + w];
+    return lane[0];
+}
+
+RS_VECTOR_CLONES
 static void route_token(const ema_state *s, ema_layer *m, const float *z, int32_t *ids, float *w)
 {
     const int E = s->E, k = s->k;
-    double max = -INFINITY;
-    for (int e = 0; e < E; e++) {
+    RS_OMP_SIMD
+    for (int e = 0; e < E; e++)
         m->adjusted[e] = (double)z[e] - m->penalty[e];
-        max = m->adjusted[e] > max ? m->adjusted[e] : max;
-    }
+    double max = lanes_max(m->adjusted, E);
     rs_balance_topk(m->adjusted, E, k, ids, m->vals);
     double total = 0.0, selected = 0.0;
     if (s->renorm) { /* the softmax's denominator cancels: only the k selected are needed */
@@ -170,6 +202,8 @@ static void ema_route_layer(void *state, const rs_chunk *c, int layer, rs_decisi
         for (int i = 0; i < n; i++) {
             int32_t *ids;
             float *w;
+            if (i + 1 < n)
+                rs_balance_prefetch_row(rs_chunk_logits(c, tokens[i + 1], layer), s->E);
             const float *z = rs_token_row(c, out, tokens[i], layer, &ids, &w);
             if (!z)
                 continue;

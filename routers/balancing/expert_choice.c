@@ -19,8 +19,11 @@
 #include "routesim/router.h"
 #include "routers/common/capacity.h"
 
+/* Columns copied per pass over the group's rows: 8 doubles, a cache line. */
+#define COLUMN_BLOCK 8
+
 typedef struct choice_layer {
-    double *max, *sum, *key;
+    double *max, *sum, *key; /* key: COLUMN_BLOCK columns of the group */
     int32_t *token, *pos, *fill;
     size_t capacity[6];
 } choice_layer;
@@ -75,7 +78,7 @@ static int choice_create(void **state, rs_router_shape *shape, const rs_params *
     s->L = tr->num_layers;
     s->E = tr->num_experts;
     s->layers = calloc((size_t)s->L, sizeof *s->layers);
-    if (!s->layers || rs_sinkhorn_pool_init(&s->pool, s->L, s->E) != 0) {
+    if (!s->layers || rs_sinkhorn_pool_init(&s->pool, s->L, s->E, 0) != 0) {
         choice_destroy(s);
         return rs_fail(err, "router expert_choice: out of memory");
     }
@@ -94,7 +97,7 @@ static int choice_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
         choice_layer *x = &s->layers[l];
         if (rs_balance_reserve(&x->max, &x->capacity[0], n, sizeof *x->max) ||
             rs_balance_reserve(&x->sum, &x->capacity[5], n, sizeof *x->sum) ||
-            rs_balance_reserve(&x->key, &x->capacity[1], n, sizeof *x->key) ||
+            rs_balance_reserve(&x->key, &x->capacity[1], rs_balance_column_stride(n) * COLUMN_BLOCK, sizeof *x->key) ||
             rs_balance_reserve(&x->token, &x->capacity[2], n, sizeof *x->token) ||
             rs_balance_reserve(&x->pos, &x->capacity[3], n, sizeof *x->pos) ||
             rs_balance_reserve(&x->fill, &x->capacity[4], n, sizeof *x->fill))
@@ -120,22 +123,34 @@ static void sort_row(const float *z, int32_t *ids, float *w, int count)
     }
 }
 
-static void choose_in_group(const choice_state *s, choice_layer *x, const double *exps, const rs_chunk *c, int layer,
+/* The group's probabilities are stored row by row (probs[j E + e] = p_je);
+ * the columns are copied out COLUMN_BLOCK at a time, so that each row is
+ * read a cache line at once rather than one value per line. */
+static void choose_in_group(const choice_state *s, choice_layer *x, const double *probs, const rs_chunk *c, int layer,
                             int m, rs_decisions *out)
 {
     const int E = s->E;
     int64_t C = rs_capacity_of(&s->capacity, m, 1, E);
     if (C > m)
         C = m;
-    for (int e = 0; e < E; e++) {
-        for (int j = 0; j < m; j++)
-            x->key[j] = exps[(size_t)j * (size_t)E + (size_t)e] / x->sum[j];
-        rs_balance_select_best(x->key, x->pos, m, (int)C);
-        for (int i = 0; i < C; i++) {
-            int j = x->pos[i];
-            size_t row = rs_decision_row(c, out, x->token[j], layer) + (size_t)x->fill[j]++;
-            out->ids[row] = e;
-            out->weights[row] = (float)x->key[i];
+    const size_t stride = rs_balance_column_stride(m);
+    for (int e0 = 0; e0 < E; e0 += COLUMN_BLOCK) {
+        const int width = E - e0 < COLUMN_BLOCK ? E - e0 : COLUMN_BLOCK;
+        for (int j = 0; j < m; j++) {
+            const double *row = probs + (size_t)j * (size_t)E + e0;
+            for (int b = 0; b < width; b++)
+                x->key[(size_t)b * stride + (size_t)j] = row[b];
+        }
+        for (int b = 0; b < width; b++) {
+            const int e = e0 + b;
+            double *key = x->key + (size_t)b * stride;
+            rs_balance_select_best(key, x->pos, m, (int)C);
+            for (int i = 0; i < C; i++) {
+                int j = x->pos[i];
+                size_t row = rs_decision_row(c, out, x->token[j], layer) + (size_t)x->fill[j]++;
+                out->ids[row] = e;
+                out->weights[row] = (float)key[i];
+            }
         }
     }
     for (int j = 0; j < m; j++) {
@@ -157,25 +172,26 @@ static void choice_route_layer(void *state, const rs_chunk *c, int layer, rs_dec
     if (!groups)
         return;
     int slot = rs_balance_slot_take(&s->pool.slots);
-    double *exps = s->pool.scratch[slot].kernel;
+    double *probs = s->pool.scratch[slot].kernel;
     for (int g = 0; g < groups->count; g++) {
         int n = 0;
         const int32_t *tokens = rs_balance_group_tokens(groups, g, &n);
         int m = rs_balance_valid_tokens(c, layer, out, tokens, n, x->token);
         for (int j = 0; j < m; j++) {
+            if (j + 1 < m)
+                rs_balance_prefetch_row(rs_chunk_logits(c, x->token[j + 1], layer), s->E);
             const float *z = rs_chunk_logits(c, x->token[j], layer);
-            double *row = exps + (size_t)j * (size_t)s->E;
-            double max = z[0], sum = 0.0;
-            for (int e = 1; e < s->E; e++)
-                max = z[e] > max ? z[e] : max;
+            double *row = probs + (size_t)j * (size_t)s->E;
+            double max = rs_balance_row_max(z, s->E), sum = 0.0;
             for (int e = 0; e < s->E; e++)
                 sum += row[e] = exp((double)z[e] - max);
+            rs_balance_divide(row, s->E, sum);
             x->max[j] = max;
             x->sum[j] = sum;
             x->fill[j] = 0;
         }
         if (m > 0)
-            choose_in_group(s, x, exps, c, layer, m, out);
+            choose_in_group(s, x, probs, c, layer, m, out);
     }
     rs_balance_slot_give(&s->pool.slots, slot);
 }

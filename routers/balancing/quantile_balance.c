@@ -19,12 +19,15 @@
 #include "routers/common/token_row.h"
 #include "routesim/router.h"
 
+/* Columns gathered per pass over the group's rows: 16 floats, a cache line. */
+#define COLUMN_BLOCK 16
+
 typedef struct quantile_layer {
     double *beta;                   /* [E] */
     double *adjusted, *score, *vals; /* [E + 1] row scratch */
     int32_t *ids;                   /* [E + 1] */
     /* per group, grown in prepare_chunk */
-    double *alpha, *column;
+    double *alpha, *column; /* column: COLUMN_BLOCK columns of the group */
     int32_t *token, *pos;
     size_t capacity[4];
 } quantile_layer;
@@ -114,7 +117,8 @@ static int quantile_prepare_chunk(void *state, const rs_chunk *c, rs_error *err)
     for (int l = 0; l < s->L; l++) {
         quantile_layer *q = &s->layers[l];
         if (rs_balance_reserve(&q->alpha, &q->capacity[0], n, sizeof *q->alpha) ||
-            rs_balance_reserve(&q->column, &q->capacity[1], n, sizeof *q->column) ||
+            rs_balance_reserve(&q->column, &q->capacity[1], rs_balance_column_stride(n) * COLUMN_BLOCK,
+                               sizeof *q->column) ||
             rs_balance_reserve(&q->token, &q->capacity[2], n, sizeof *q->token) ||
             rs_balance_reserve(&q->pos, &q->capacity[3], n, sizeof *q->pos))
             return rs_fail(err, "router quantile_balance: out of memory for a group of %zu tokens", n);
@@ -141,18 +145,28 @@ static double route_token(const quantile_state *s, quantile_layer *q, const floa
     return q->vals[k];
 }
 
-/* beta_local_e = (C+1)-th largest of z_te - alpha_t over the m tokens. */
+/* beta_local_e = (C+1)-th largest of z_te - alpha_t over the m tokens. The
+ * columns are gathered COLUMN_BLOCK at a time, so that each token's row is
+ * read a cache line at once rather than one value per line. */
 static void update_beta(const quantile_state *s, quantile_layer *q, const rs_chunk *c, int layer, int m)
 {
     const int E = s->E;
     int64_t target = (int64_t)m * s->k / E; /* < m because k < E */
     double mean = 0.0;
-    for (int e = 0; e < E; e++) {
-        for (int i = 0; i < m; i++)
-            q->column[i] = (double)rs_chunk_logits(c, q->token[i], layer)[e] - q->alpha[i];
-        double local = rs_balance_kth_largest(q->column, q->pos, m, (int)target + 1);
-        q->adjusted[e] = s->ema * q->beta[e] + (1.0 - s->ema) * local;
-        mean += q->adjusted[e];
+    const size_t stride = rs_balance_column_stride(m);
+    for (int e0 = 0; e0 < E; e0 += COLUMN_BLOCK) {
+        const int width = E - e0 < COLUMN_BLOCK ? E - e0 : COLUMN_BLOCK;
+        for (int i = 0; i < m; i++) {
+            const float *z = rs_chunk_logits(c, q->token[i], layer) + e0;
+            for (int b = 0; b < width; b++)
+                q->column[(size_t)b * stride + (size_t)i] = (double)z[b] - q->alpha[i];
+        }
+        for (int b = 0; b < width; b++) {
+            const int e = e0 + b;
+            double local = rs_balance_kth_largest(q->column + (size_t)b * stride, q->pos, m, (int)target + 1);
+            q->adjusted[e] = s->ema * q->beta[e] + (1.0 - s->ema) * local;
+            mean += q->adjusted[e];
+        }
     }
     mean /= E;
     for (int e = 0; e < E; e++)
@@ -172,6 +186,8 @@ static void quantile_route_layer(void *state, const rs_chunk *c, int layer, rs_d
         for (int i = 0; i < n; i++) {
             int32_t *ids;
             float *w;
+            if (i + 1 < n)
+                rs_balance_prefetch_row(rs_chunk_logits(c, tokens[i + 1], layer), s->E);
             const float *z = rs_token_row(c, out, tokens[i], layer, &ids, &w);
             if (!z)
                 continue;

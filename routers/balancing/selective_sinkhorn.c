@@ -15,6 +15,7 @@
 #include "routers/common/balance_util.h"
 #include "routers/common/trace_checks.h"
 #include "routesim/router.h"
+#include "routesim/select.h"
 
 #define SELECT_DENOMINATOR (1u << 20)
 
@@ -61,7 +62,7 @@ static int selective_create(void **state, rs_router_shape *shape, const rs_param
     s->L = tr->num_layers;
     s->E = tr->num_experts;
     s->groups_seen = calloc((size_t)s->L, sizeof *s->groups_seen);
-    int ok = s->groups_seen && rs_sinkhorn_pool_init(&s->pool, s->L, s->E) == 0;
+    int ok = s->groups_seen && rs_sinkhorn_pool_init(&s->pool, s->L, s->E, 1) == 0;
     if (!ok) {
         selective_destroy(s);
         return rs_fail(err, "router selective_sinkhorn: out of memory");
@@ -84,7 +85,7 @@ static void route_with_plan(const selective_state *s, rs_sinkhorn_scratch *x, co
 {
     const int E = s->E, k = s->k;
     rs_sinkhorn_kernel(x, c, layer, m, E, s->eps);
-    rs_balance_sinkhorn(x->kernel, m, E, -1.0, s->iters, x->d0, x->d1, x->col);
+    rs_balance_sinkhorn(x->kernel, m, E, -1.0, s->iters, x->d0, x->d1, x->col, x->kernel_t);
     for (int j = 0; j < m; j++) {
         int t = x->token[j];
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
@@ -99,13 +100,17 @@ static void route_with_plan(const selective_state *s, rs_sinkhorn_scratch *x, co
 }
 
 /* Plain top-k of the softmax, renormalised over S. */
+RS_VECTOR_CLONES
 static void route_plain(const selective_state *s, rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m,
                         rs_decisions *out)
 {
     const int E = s->E, k = s->k;
     for (int j = 0; j < m; j++) {
         int t = x->token[j];
+        if (j + 1 < m)
+            rs_balance_prefetch_row(rs_chunk_logits(c, x->token[j + 1], layer), E);
         const float *z = rs_chunk_logits(c, t, layer);
+        RS_OMP_SIMD
         for (int e = 0; e < E; e++)
             x->plan[e] = z[e];
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);

@@ -58,7 +58,7 @@ static int sinkhorn_create(void **state, rs_router_shape *shape, const rs_params
     s->group = rs_balance_group_param(params);
     s->L = tr->num_layers;
     s->E = tr->num_experts;
-    int ok = rs_sinkhorn_pool_init(&s->pool, s->L, s->E) == 0;
+    int ok = rs_sinkhorn_pool_init(&s->pool, s->L, s->E, 1) == 0;
     if (!ok) {
         sinkhorn_destroy(s);
         return rs_fail(err, "router sinkhorn: out of memory");
@@ -80,7 +80,7 @@ static void route_group(const sinkhorn_state *s, rs_sinkhorn_scratch *x, const r
 {
     const int E = s->E, k = s->k;
     rs_sinkhorn_kernel(x, c, layer, m, E, 1.0);
-    rs_balance_sinkhorn(x->kernel, m, E, s->tol, s->max_iter, x->d0, x->d1, x->col);
+    rs_balance_sinkhorn(x->kernel, m, E, s->tol, s->max_iter, x->d0, x->d1, x->col, x->kernel_t);
     for (int j = 0; j < m; j++) {
         int t = x->token[j];
         const float *z = rs_chunk_logits(c, t, layer);

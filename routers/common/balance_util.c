@@ -115,45 +115,6 @@ int rs_balance_reserve(void *buf_ptr, size_t *capacity, size_t count, size_t ele
     return 0;
 }
 
-double rs_balance_log_norm(const float *z, int E, double *max)
-{
-    double m = z[0];
-    for (int e = 1; e < E; e++)
-        m = z[e] > m ? z[e] : m;
-    double sum = 0.0;
-    for (int e = 0; e < E; e++)
-        sum += exp((double)z[e] - m);
-    *max = m;
-    return log(sum);
-}
-
-void rs_balance_softmax(const float *z, int E, double *p)
-{
-    double max = z[0];
-    for (int e = 1; e < E; e++)
-        max = z[e] > max ? z[e] : max;
-    double sum = 0.0;
-    for (int e = 0; e < E; e++) {
-        p[e] = exp((double)z[e] - max);
-        sum += p[e];
-    }
-    for (int e = 0; e < E; e++)
-        p[e] /= sum;
-}
-
-void rs_balance_sigmoid(const float *z, int E, double *s)
-{
-    for (int e = 0; e < E; e++)
-        s[e] = 1.0 / (1.0 + exp(-(double)z[e]));
-}
-
-void rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals)
-{
-    int m = 0;
-    for (int e = 0; e < n; e++)
-        rs_topk_insert_double(v[e], e, k, &m, idx, vals);
-}
-
 /* A key whose ascending order is descending v; -0 is folded into +0 so
  * that equal values tie. */
 static inline uint64_t descending_key(double v)
@@ -242,11 +203,41 @@ static uint64_t kth_best_key(const double *v, int32_t *cand, int n, int c, int *
     return descending_key(v[cand[0]]);
 }
 
+/* Picks up to this many are taken by insertion (rs_balance_topk), which
+ * skips the blocks of a column that hold nothing better than its current
+ * picks; more go to the radix selection. */
+#define SELECT_INSERT_MAX 16
+
+/* The first zero of v[0..n) in index order (-0 or +0), or 0.0. */
+static double first_zero(const double *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i] == 0.0)
+            return v[i];
+    return 0.0;
+}
+
 void rs_balance_select_best(double *key, int32_t *pos, int n, int c)
 {
     c = c < n ? c : n;
     if (c <= 0)
         return;
+    int32_t ids[SELECT_INSERT_MAX];
+    double vals[SELECT_INSERT_MAX];
+    if (c <= SELECT_INSERT_MAX && !rs_balance_topk(key, n, c, ids, vals)) {
+        for (int i = 1; i < c; i++) { /* index order */
+            int32_t at = ids[i];
+            int j = i;
+            for (; j > 0 && ids[j - 1] > at; j--)
+                ids[j] = ids[j - 1];
+            ids[j] = at;
+        }
+        for (int i = 0; i < c; i++) { /* ids[i] >= i: key[ids[i]] is not yet overwritten */
+            key[i] = key[ids[i]];
+            pos[i] = ids[i];
+        }
+        return;
+    }
     int ahead = 0;
     uint64_t kth = kth_best_key(key, pos, n, c, &ahead);
     int ties = c - ahead, kept = 0; /* of the keys equal to the c-th, the earliest */
@@ -262,138 +253,14 @@ void rs_balance_select_best(double *key, int32_t *pos, int n, int c)
 
 double rs_balance_kth_largest(double *v, int32_t *pos, int n, int kth)
 {
+    int32_t ids[SELECT_INSERT_MAX];
+    double vals[SELECT_INSERT_MAX];
+    if (kth <= SELECT_INSERT_MAX && !rs_balance_topk(v, n, kth, ids, vals)) /* a zero: the first one, as below */
+        return vals[kth - 1] == 0.0 ? first_zero(v, n) : vals[kth - 1];
     int ahead = 0;
     uint64_t key = kth_best_key(v, pos, n, kth, &ahead);
     for (int i = 0; i < n; i++)
         if (descending_key(v[i]) == key)
             return v[i];
     return v[0]; /* not reached */
-}
-
-RS_VECTOR_CLONES
-int rs_balance_sinkhorn(const double *K, int T, int E, double tol, int max_iter, double *d0, double *d1,
-                        double *col)
-{
-    for (int e = 0; e < E; e++)
-        d1[e] = 1.0;
-    int rounds = 0;
-    double change = INFINITY;
-    while (rounds < max_iter && (tol < 0 || change > tol)) {
-        for (int t = 0; t < T; t += 4) {
-            /* four rows at once: each sum still runs in index order, but
-             * the four chains overlap instead of waiting on one adder */
-            int rows = T - t < 4 ? T - t : 4;
-            const double *r0 = K + (size_t)t * (size_t)E;
-            const double *r1 = rows > 1 ? r0 + E : r0, *r2 = rows > 2 ? r0 + 2 * (size_t)E : r0,
-                         *r3 = rows > 3 ? r0 + 3 * (size_t)E : r0;
-            double sum[4] = {0.0, 0.0, 0.0, 0.0};
-            for (int e = 0; e < E; e++) {
-                sum[0] += d1[e] * r0[e];
-                sum[1] += d1[e] * r1[e];
-                sum[2] += d1[e] * r2[e];
-                sum[3] += d1[e] * r3[e];
-            }
-            for (int i = 0; i < rows; i++) /* a positive floor keeps an underflowed row finite */
-                d0[t + i] = 1.0 / ((double)T * (sum[i] > DBL_MIN ? sum[i] : DBL_MIN));
-        }
-        for (int e = 0; e < E; e++)
-            col[e] = 0.0;
-        for (int t = 0; t < T; t++) {
-            const double *row = K + (size_t)t * (size_t)E;
-            for (int e = 0; e < E; e++)
-                col[e] += d0[t] * row[e];
-        }
-        double total = 0.0;
-        for (int e = 0; e < E; e++) {
-            double next = 1.0 / ((double)E * (col[e] > DBL_MIN ? col[e] : DBL_MIN));
-            total += fabs(d1[e] - next);
-            d1[e] = next;
-        }
-        change = total / E;
-        rounds++;
-    }
-    return rounds;
-}
-
-int rs_sinkhorn_scratch_init(rs_sinkhorn_scratch *x, int E)
-{
-    x->d1 = malloc((size_t)E * sizeof *x->d1);
-    x->col = malloc((size_t)E * sizeof *x->col);
-    x->plan = malloc((size_t)E * sizeof *x->plan);
-    x->vals = malloc((size_t)E * sizeof *x->vals);
-    x->ids = malloc((size_t)E * sizeof *x->ids);
-    return x->d1 && x->col && x->plan && x->vals && x->ids ? 0 : -1;
-}
-
-int rs_sinkhorn_scratch_reserve(rs_sinkhorn_scratch *x, size_t n, int E)
-{
-    return rs_balance_reserve(&x->kernel, &x->capacity[0], n * (size_t)E, sizeof *x->kernel) ||
-                   rs_balance_reserve(&x->d0, &x->capacity[1], n, sizeof *x->d0) ||
-                   rs_balance_reserve(&x->token, &x->capacity[2], n, sizeof *x->token)
-               ? -1
-               : 0;
-}
-
-void rs_sinkhorn_scratch_free(rs_sinkhorn_scratch *x)
-{
-    free(x->kernel);
-    free(x->d0);
-    free(x->token);
-    free(x->d1);
-    free(x->col);
-    free(x->plan);
-    free(x->vals);
-    free(x->ids);
-}
-
-int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E)
-{
-    p->scratch = NULL;
-    if (rs_balance_slots_init(&p->slots, layers) != 0 ||
-        !(p->scratch = calloc((size_t)p->slots.count, sizeof *p->scratch)))
-        return -1;
-    for (int i = 0; i < p->slots.count; i++)
-        if (rs_sinkhorn_scratch_init(&p->scratch[i], E) != 0)
-            return -1;
-    return 0;
-}
-
-int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, const char *router,
-                             rs_error *err)
-{
-    size_t largest = (size_t)rs_balance_largest_group(c, group);
-    for (int i = 0; i < p->slots.count; i++)
-        if (rs_sinkhorn_scratch_reserve(&p->scratch[i], largest, E) != 0)
-            return rs_fail(err, "router %s: out of memory for a group of %zu tokens", router, largest);
-    return 0;
-}
-
-void rs_sinkhorn_pool_free(rs_sinkhorn_pool *p)
-{
-    for (int i = 0; p->scratch && i < p->slots.count; i++)
-        rs_sinkhorn_scratch_free(&p->scratch[i]);
-    free(p->scratch);
-    p->scratch = NULL;
-    rs_balance_slots_free(&p->slots);
-}
-
-void rs_sinkhorn_kernel(rs_sinkhorn_scratch *x, const rs_chunk *c, int layer, int m, int E, double eps)
-{
-    for (int j = 0; j < m; j++) {
-        const float *z = rs_chunk_logits(c, x->token[j], layer);
-        double max = z[0];
-        for (int e = 1; e < E; e++)
-            max = z[e] > max ? z[e] : max;
-        double *row = x->kernel + (size_t)j * (size_t)E;
-        for (int e = 0; e < E; e++)
-            row[e] = exp(((double)z[e] - max) / eps);
-    }
-}
-
-void rs_sinkhorn_plan_topk(rs_sinkhorn_scratch *x, int j, int m, int E, int k, int32_t *ids)
-{
-    const double *row = x->kernel + (size_t)j * (size_t)E;
-    for (int e = 0; e < E; e++) /* one token: the plan is exactly uniform, its rounding noise is not */
-        x->plan[e] = m > 1 ? x->d1[e] * row[e] : 1.0;
-    rs_balance_topk(x->plan, E, k, ids, x->vals);
 }

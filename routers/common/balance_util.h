@@ -57,13 +57,35 @@ void rs_balance_slots_free(rs_balance_slots *s);
 int rs_balance_slot_take(rs_balance_slots *s);
 void rs_balance_slot_give(rs_balance_slots *s, int slot);
 
+/* Doubles between the starts of columns of n values that are filled side by
+ * side: n rounded up to whole cache lines, plus one line, so that the
+ * columns do not all fall into the same cache set when n is a multiple of
+ * 512 (4 KiB apart). */
+static inline size_t rs_balance_column_stride(size_t n) { return (n + 7) / 8 * 8 + 8; }
+
 /* Grows *buf to hold count elements of elem_size bytes; -1 when out of memory. */
 int rs_balance_reserve(void *buf_ptr, size_t *capacity, size_t count, size_t elem_size);
+
+/* Asks for a logit row ahead of its use: rows of successive tokens lie a
+ * whole token's L x E values apart, too far for the hardware prefetcher, and
+ * a row's exps take long enough to hide the next row's fetch. */
+static inline void rs_balance_prefetch_row(const float *z, int E)
+{
+    for (int e = 0; e < E; e += 16) /* 16 floats: one 64-byte line */
+        __builtin_prefetch(z + e);
+}
+
+/* The row's maximum as double, the value (and the zero's sign) the loop
+ * `max = z[0]; max = z[e] > max ? z[e] : max` gives. */
+double rs_balance_row_max(const float *z, int E);
 
 /* log(sum_e exp(z_e - max)) in double, the row's maximum in *max: the
  * log-sum-exp is *max plus it, but log p_e = (z_e - *max) - it keeps its
  * digits where *max dwarfs it (logits of 1e20). */
 double rs_balance_log_norm(const float *z, int E, double *max);
+
+/* row[e] /= sum for e < E. */
+void rs_balance_divide(double *row, int E, double sum);
 
 /* Scores of one row in double: softmax (exp(z - lse)) or sigmoid. */
 void rs_balance_softmax(const float *z, int E, double *p);
@@ -82,8 +104,9 @@ static inline double rs_balance_weight_norm(const double *score, const int32_t *
 }
 
 /* Indices of the k largest of v[0..n) in (-v, index) order, their values in
- * vals. 1 <= k <= n. */
-void rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals);
+ * vals. 1 <= k <= n. Returns 1 when v holds a NaN (an insertion keeps a NaN
+ * met while the list is short), else 0. */
+int rs_balance_topk(const double *v, int n, int k, int32_t *idx, double *vals);
 
 /* Moves the c best of key[0..n) (larger first, ties to the lower index)
  * to key[0..c), in index order, and their indices to pos[0..c); the rest of
@@ -97,35 +120,39 @@ double rs_balance_kth_largest(double *v, int32_t *pos, int n, int kth);
 /* Sinkhorn scaling of K [T x E] (row-major, positive): from d1 = 1, repeats
  * d0 = 1 / (T (K d1)), d1 = 1 / (E (K^T d0)) until the mean absolute change
  * of d1 is at most tol or max_iter rounds ran (tol < 0: exactly max_iter).
- * col is scratch for E values. Returns the rounds run. */
+ * col is scratch for E values, kt for K transposed (the size
+ * rs_sinkhorn_scratch_reserve gives kernel_t). Returns the rounds run. */
 int rs_balance_sinkhorn(const double *K, int T, int E, double tol, int max_iter, double *d0, double *d1,
-                        double *col);
+                        double *col, double *kt);
 
 /* Working space of one layer being scaled (one per slot): the group's
  * kernel [T x E], d0 [T] and tokens, grown with the largest group, and [E]
  * vectors. */
 typedef struct rs_sinkhorn_scratch {
-    double *kernel, *d0;
+    double *kernel, *d0, *kernel_t; /* kernel_t: rs_balance_sinkhorn's transposed kernel */
     int32_t *token;
-    size_t capacity[3];
+    size_t capacity[4];
     double *d1, *col, *plan, *vals; /* [E] */
     int32_t *ids;                   /* [E] */
 } rs_sinkhorn_scratch;
 
 /* The [E] vectors; -1 when out of memory (free it either way). */
 int rs_sinkhorn_scratch_init(rs_sinkhorn_scratch *x, int E);
-/* Room for a group of n tokens; -1 when out of memory. */
-int rs_sinkhorn_scratch_reserve(rs_sinkhorn_scratch *x, size_t n, int E);
+/* Room for a group of n tokens, with the transposed kernel when scaled
+ * (for rs_balance_sinkhorn); -1 when out of memory. */
+int rs_sinkhorn_scratch_reserve(rs_sinkhorn_scratch *x, size_t n, int E, int scaled);
 void rs_sinkhorn_scratch_free(rs_sinkhorn_scratch *x);
 
 /* One scratch per slot, for the Sinkhorn routers. */
 typedef struct rs_sinkhorn_pool {
     rs_balance_slots slots;
     rs_sinkhorn_scratch *scratch; /* [slots.count] */
+    int scaled;                   /* the slots run rs_balance_sinkhorn */
 } rs_sinkhorn_pool;
 
-/* -1 when out of memory (free it either way). */
-int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E);
+/* -1 when out of memory (free it either way). scaled: for routers that run
+ * rs_balance_sinkhorn on the kernel. */
+int rs_sinkhorn_pool_init(rs_sinkhorn_pool *p, int layers, int E, int scaled);
 /* Room in every slot for the largest group of the chunk (a router's
  * prepare_chunk); -1 with "router NAME: out of memory ..." when there is none. */
 int rs_sinkhorn_pool_reserve(rs_sinkhorn_pool *p, const rs_chunk *c, rs_group group, int E, const char *router,

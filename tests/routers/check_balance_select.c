@@ -5,6 +5,7 @@
  * narrowing step of the radix selection and its small-set finish run. */
 #include <check.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "routers/common/balance_util.h"
 
@@ -61,16 +62,22 @@ START_TEST(selection_matches_reference)
                 ref[i] = (entry){copy[i], i};
             }
             qsort(ref, (size_t)n, sizeof *ref, larger_then_earlier);
-            const int picks[] = {1, n / 3 + 1, n / 2, n - 1, n};
-            for (int p = 0; p < 5; p++) {
+            /* up to 16 picks take the insertion path, more the radix selection */
+            const int picks[] = {1, 2, 5, 16, 17, n / 3 + 1, n / 2, n - 1, n};
+            for (int p = 0; p < 9; p++) {
                 int want = picks[p];
-                if (want < 1)
+                if (want < 1 || want > n)
                     continue;
                 for (int i = 0; i < n; i++)
                     key[i] = copy[i];
                 double kth = rs_balance_kth_largest(key, pos, n, want);
                 ck_assert_msg(kth == ref[want - 1].v, "n=%d kind %d: %d-th largest %g, reference %g", n, kind, want,
                               kth, ref[want - 1].v);
+                int first = 0; /* of equal values the first in index order: the sign of a zero */
+                while (!(copy[first] == ref[want - 1].v))
+                    first++;
+                ck_assert_msg(memcmp(&kth, &copy[first], sizeof kth) == 0, "n=%d kind %d: %d-th largest's bits", n,
+                              kind, want);
                 for (int i = 0; i < n; i++)
                     key[i] = copy[i];
                 rs_balance_select_best(key, pos, n, want);
@@ -84,7 +91,7 @@ START_TEST(selection_matches_reference)
                         continue;
                     ck_assert_msg(pos[at] == i, "n=%d kind %d c=%d: slot %d holds %d, reference %d", n, kind, want,
                                   at, pos[at], i);
-                    ck_assert(key[at] == copy[i]);
+                    ck_assert(memcmp(&key[at], &copy[i], sizeof key[at]) == 0);
                     at++;
                 }
                 ck_assert_int_eq(at, want);
