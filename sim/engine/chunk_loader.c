@@ -1,5 +1,7 @@
 #include "sim/engine/chunk_loader.h"
 
+#include "core/large_alloc.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +55,7 @@ static int ensure_stored(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs_e
     free(b->stored);
     b->stored_capacity = 0;
     size_t cells = (size_t)n * (size_t)l->info->num_layers * (size_t)l->info->num_experts;
-    b->stored = malloc(cells * sizeof *b->stored);
+    b->stored = rs_large_alloc(cells * sizeof *b->stored);
     RS_CHECK(b->stored, err, "out of memory for a chunk of %lld tokens (lower the memory budget or chunk_tokens)",
              (long long)n);
     b->stored_capacity = n;
@@ -115,7 +117,7 @@ static int ensure_rows(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs_err
     int ok = 1;
     if (l->cfg.needs & RS_NEEDS_LOGITS) {
         if (!sixteen || !l->cfg.stored_only)
-            ok &= (b->logits = malloc(cells * sizeof *b->logits)) != NULL;
+            ok &= (b->logits = rs_large_alloc(cells * sizeof *b->logits)) != NULL;
     }
     if (l->cfg.needs & RS_NEEDS_TOPK) {
         size_t k = rows * (size_t)l->info->recorded_k;

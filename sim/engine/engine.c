@@ -7,6 +7,7 @@
 #include "sim/engine/engine_device.h"
 #include "sim/engine/engine_internal.h"
 #include "sim/engine/engine_results.h"
+#include "core/large_alloc.h"
 #include "core/progress.h"
 #include "routers/common/router_params.h"
 
@@ -91,7 +92,7 @@ int rs_band_storage_reserve(band_storage *s, int64_t n, int band, int L, size_t 
     rs_band_storage_free(s);
     if (width == 0)
         return 0;
-    s->data = malloc(rows * width * size);
+    s->data = rs_large_alloc(rows * width * size);
     if (!s->data)
         return -1;
     s->rows = rows;
@@ -184,8 +185,8 @@ int rs_engine_ensure_capacity(engine *e, int64_t n, int band, rs_error *err)
             free(rs->full.dropped);
             rs->full = (rs_decisions){.kmax = rs->shape.kmax};
             rs->full_rows = 0;
-            ok &= (rs->full.ids = malloc(full * k * sizeof(int32_t))) != NULL;
-            ok &= (rs->full.weights = malloc(full * k * sizeof(float))) != NULL;
+            ok &= (rs->full.ids = rs_large_alloc(full * k * sizeof(int32_t))) != NULL;
+            ok &= (rs->full.weights = rs_large_alloc(full * k * sizeof(float))) != NULL;
             if (rs->capacity.enabled)
                 ok &= (rs->full.dropped = malloc(full * k)) != NULL;
             if (ok)
