@@ -147,8 +147,11 @@ ROUTER_BENCH_SKIP = {"replay"}
 # What bounds each router slower than topk, given that its results must stay
 # bit-identical to its reference convention (the numbers docs/routers.md
 # gives). E = experts, m = tokens of a group, k = experts per token. Grouped
-# routers also read chunks of whole groups (batch_tokens), which the engine
-# reads more slowly than topk's small chunks: compare the compute column.
+# routers read chunks of whole groups (batch_tokens), kept as stored and
+# widened a layer at a time by the routing threads, so their compute column
+# holds the widening that topk's small chunks do while reading: compare the
+# end-to-end column. "E libm exp" is a floor: those calls alone take about
+# 2.4x topk's whole time on the bench's VM.
 ROUTER_BOUNDS = {
     "topk": "one pass over E logits (the reference)",
     "topp": "max + 2 passes of 4 mass levels over E (the head whose mass exceeds p) + gather + counting rank of ~4",
@@ -158,20 +161,18 @@ ROUTER_BOUNDS = {
                "topp (~15 kept); rows of E slots",
     "top_any": "vector gather of z above the sigmoid's threshold + counting rank of the ~E/5 kept; rows of E slots",
     "relu": "vector gather of z > tau + counting rank of the ~E/5 kept; rows of E slots",
-    "switch": "argmax + capacity stage (under 1%); end to end: chunks of whole 512-token groups (45 MB of "
-              "buffers), read, widened and softmaxed out of cache, instead of cache-sized chunks",
+    "switch": "argmax + capacity stage (under 1%) + reading whole 512-token groups, not overlapped at 1 thread",
     "sparsemixer": "top-2 + two masked softmaxes, exp only in lane blocks near the winner (division per expert)",
     "quantile_balance": "E libm exp per token (weights need every p) + block-filtered top-(k+1) per token and "
-                        "(C+1)-th per expert column; group-sized reads",
-    "expert_choice": "E libm exp per token + a block-filtered top-C per expert column + rows of E slots; "
-                     "group-sized reads",
-    "sinkhorn": "E libm exp per token + rounds x 2 vectorised passes over the m x E kernel; group-sized reads",
+                        "(C+1)-th per expert column",
+    "expert_choice": "E libm exp per token + a block-filtered top-C per expert column + rows of E slots",
+    "sinkhorn": "E libm exp per token + rounds x 2 vectorised passes over the m x E kernel",
     "selective_sinkhorn": "plain groups: top-k of the logits; selected ones: E libm exp per token + the Sinkhorn "
-                          "passes; group-sized reads",
-    "aux_free_bias": "E libm exp per token (selection on p + bias needs every p); group-sized reads",
-    "ema_penalty": "group-sized (decode step) reads; then a pass over E doubles + k exp per token (renorm)",
+                          "passes",
+    "aux_free_bias": "E libm exp per token (selection on p + bias needs every p)",
+    "ema_penalty": "a pass over E doubles + k exp per token (renorm) + reading whole sequences",
     "graph_smooth": "window + 1 dot products of E in fixed order (4 chains at once) + window x E mixing",
-    "base": "exact min-cost flow: ~40 Dijkstra pops per token here, each a blended pass over E doubles; group-sized reads",
+    "base": "exact min-cost flow: ~40 Dijkstra pops per token here, each a blended pass over E doubles",
 }
 
 
