@@ -256,15 +256,22 @@ __attribute__((always_inline)) static inline int rs_gather_groups(const float *v
         const float *x = v + (size_t)g * (size_t)size;
         float *to = out + (size_t)kept * (size_t)size;
         int j = 0;
-        for (; j + 16 <= size; j += 16) /* a constant trip count vectorises */
-            for (int i = 0; i < 16; i++)
-                to[j + i] = x[j + i];
+        for (; j + 16 <= size; j += 16) /* a constant size: whole vectors, no call */
+            memcpy(to + j, x + j, 16 * sizeof *to);
         for (; j < size; j++)
             to[j] = x[j];
         first[kept] = g * size;
         kept += keep[g] != 0;
     }
     return kept * size;
+}
+
+/* rs_topk_indices out of line: inlined into a router's large loop, its
+ * ranking loses its vector registers (the compiler goes scalar there). */
+RS_VECTOR_CLONES __attribute__((noinline, unused)) static void rs_topk_indices_apart(const float *v, int n, int k,
+                                                                                   int32_t *idx, float *vals)
+{
+    rs_topk_indices(v, n, k, idx, vals);
 }
 
 /* ids[0..k) = the k largest of v within the kept groups, ordered by
@@ -285,7 +292,7 @@ __attribute__((always_inline)) static inline void rs_topk_in_groups(const float 
     }
     int32_t first[RS_MAX_GROUPS + 1];
     const int n = rs_gather_groups(v, n_group, size, keep, row, first);
-    rs_topk_indices(row, n, k, ids, vals);
+    rs_topk_indices_apart(row, n, k, ids, vals);
     for (int j = 0; j < k; j++) /* -1 stays: only a NaN row leaves a slot empty */
         ids[j] = ids[j] < 0 ? -1 : first[ids[j] / size] + ids[j] % size;
 }
