@@ -166,51 +166,61 @@ __attribute__((always_inline)) static inline void rs_fold_top2(float *m1, float 
  * (top2 = 0) or the sum of its two largest (top2 = 1; a repeated maximum
  * counts twice, as torch.topk(2).sum() does). Groups of a multiple of 16
  * keep each lane's largest and second largest over the blocks of 16, then
- * fold the 16 lanes in halves; the top two are the same values in any
- * order, so the scores equal rs_group_score_reference's. A group with a
- * value that is not finite, and other sizes, take rs_group_score_reference.
- * Returns 1 when every value of the row is finite. */
+ * fold the 16 lanes in halves, 8 groups at a time so that the groups'
+ * folds overlap; the top two are the same values in any order, so the
+ * scores equal rs_group_score_reference's. A group with a value that is not
+ * finite, and other sizes, take rs_group_score_reference. Returns 1 when
+ * every value of the row is finite. */
 __attribute__((always_inline)) static inline int rs_group_scores(const float *v, int n_group, int size, int top2, double *score)
 {
     int row_finite = 1;
-    for (int g = 0; g < n_group; g++) {
-        const float *x = v + (size_t)g * (size_t)size;
-        if (size % 16 != 0) {
-            for (int j = 0; j < size; j++)
-                row_finite &= x[j] - x[j] == 0.0f; /* NaN for a NaN or an infinity */
-            score[g] = rs_group_score_reference(x, size, top2);
-            continue;
-        }
-        float m1[16], m2[16];
-        int finite[16];
-        for (int j = 0; j < 16; j++) {
-            m1[j] = x[j];
-            m2[j] = -INFINITY;
-            finite[j] = x[j] - x[j] == 0.0f;
-        }
-        for (int b = 16; b < size; b += 16)
+    if (size % 16 != 0) {
+        for (int j = 0; j < n_group * size; j++)
+            row_finite &= v[j] - v[j] == 0.0f; /* NaN for a NaN or an infinity */
+        for (int g = 0; g < n_group; g++)
+            score[g] = rs_group_score_reference(v + (size_t)g * (size_t)size, size, top2);
+        return row_finite;
+    }
+    for (int g0 = 0; g0 < n_group; g0 += 8) {
+        const int batch = n_group - g0 < 8 ? n_group - g0 : 8;
+        float m1[8][16], m2[8][16];
+        int finite[8];
+        for (int i = 0; i < batch; i++) {
+            const float *x = v + (size_t)(g0 + i) * (size_t)size;
+            int lane_finite[16];
             for (int j = 0; j < 16; j++) {
-                float y = x[b + j], a = m1[j];
-                finite[j] &= y - y == 0.0f;
-                if (top2) {
-                    float lower = a > y ? y : a;
-                    m2[j] = m2[j] > lower ? m2[j] : lower;
-                }
-                m1[j] = a > y ? a : y;
+                m1[i][j] = x[j];
+                m2[i][j] = -INFINITY;
+                lane_finite[j] = x[j] - x[j] == 0.0f;
             }
-        int group_finite = 1;
-        for (int j = 0; j < 16; j++)
-            group_finite &= finite[j];
-        if (!group_finite) {
-            row_finite = 0;
-            score[g] = rs_group_score_reference(x, size, top2);
-            continue;
+            for (int b = 16; b < size; b += 16)
+                for (int j = 0; j < 16; j++) {
+                    float y = x[b + j], a = m1[i][j];
+                    lane_finite[j] &= y - y == 0.0f;
+                    if (top2) {
+                        float lower = a > y ? y : a;
+                        m2[i][j] = m2[i][j] > lower ? m2[i][j] : lower;
+                    }
+                    m1[i][j] = a > y ? a : y;
+                }
+            finite[i] = 1;
+            for (int j = 0; j < 16; j++)
+                finite[i] &= lane_finite[j];
         }
-        rs_fold_top2(m1, m2, 8, top2);
-        rs_fold_top2(m1, m2, 4, top2);
-        rs_fold_top2(m1, m2, 2, top2);
-        rs_fold_top2(m1, m2, 1, top2);
-        score[g] = top2 ? (double)(m1[0] + m2[0]) : (double)m1[0];
+        for (int i = 0; i < batch; i++)
+            rs_fold_top2(m1[i], m2[i], 8, top2);
+        for (int i = 0; i < batch; i++)
+            rs_fold_top2(m1[i], m2[i], 4, top2);
+        for (int i = 0; i < batch; i++)
+            rs_fold_top2(m1[i], m2[i], 2, top2);
+        for (int i = 0; i < batch; i++)
+            rs_fold_top2(m1[i], m2[i], 1, top2);
+        for (int i = 0; i < batch; i++) {
+            row_finite &= finite[i];
+            score[g0 + i] = !finite[i] ? rs_group_score_reference(v + (size_t)(g0 + i) * (size_t)size, size, top2)
+                            : top2     ? (double)(m1[i][0] + m2[i][0])
+                                       : (double)m1[i][0];
+        }
     }
     return row_finite;
 }
