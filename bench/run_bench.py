@@ -154,6 +154,11 @@ ROUTER_BENCH_SKIP = {"replay"}
 # 2.4x topk's whole time on the bench's VM.
 ROUTER_BOUNDS = {
     "topk": "one pass over E logits (the reference)",
+    "group_limited": "topk's softmax + group maxima (16 lanes, 8 groups folded at once) + counting rank of the "
+                     "groups + top-k over the kept groups' experts only",
+    "deepseek_v3": "E float sigmoids (a division each) + group top-2 sums (16 lanes, 8 groups folded at once) + "
+                   "counting rank of the groups + top-k over the kept groups' experts only",
+    "native": "the router the trace names: deepseek_v3 on a DeepSeek-V3 trace",
     "topp": "max + 2 passes of 4 mass levels over E (the head whose mass exceeds p) + gather + counting rank of ~4",
     "threshold": "2 passes of 4 mass levels over E + counting rank of the ~E/6 kept (c^2/16) + the sequential "
                  "double sum of the walk; rows of E slots",

@@ -65,17 +65,24 @@ static int deepseek_v3_create(void **state, rs_router_shape *shape, const rs_par
 }
 
 /* The row's scores s and biased scores s' (float32 throughout, as the
- * official gate computes), and the group step on s': the same arithmetic on
- * the CPU and the device. */
-__attribute__((always_inline)) static inline void deepseek_v3_scores(const deepseek_v3_state *s, const float *z,
-                                                                     const float *b, int E, float *score,
-                                                                     float *biased, double *group_score, uint8_t *keep)
+ * official gate computes). */
+__attribute__((always_inline)) static inline void deepseek_v3_sigmoid(const float *z, const float *b, int E,
+                                                                      float *score, float *biased)
 {
 #pragma omp simd
     for (int e = 0; e < E; e++) {
         score[e] = rs_fast_sigmoidf(z[e]);
         biased[e] = score[e] + b[e];
     }
+}
+
+/* The scores and the group step on s', masking the groups not kept: the
+ * same arithmetic on the CPU and the device. */
+__attribute__((always_inline)) static inline void deepseek_v3_scores(const deepseek_v3_state *s, const float *z,
+                                                                     const float *b, int E, float *score,
+                                                                     float *biased, double *group_score, uint8_t *keep)
+{
+    deepseek_v3_sigmoid(z, b, E, score, biased);
     if (s->n_group > 1) {
         const int size = E / s->n_group;
         rs_group_scores(biased, s->n_group, size, 1, group_score);
@@ -101,15 +108,22 @@ static void deepseek_v3_route_layer(void *state, const rs_chunk *c, int layer, r
     const deepseek_v3_state *s = state;
     const int E = c->E, k = s->k;
     const float *b = c->bias + (size_t)layer * (size_t)E;
-    float score[RS_ROW_MAX_E], biased[RS_ROW_MAX_E], vals[1024];
+    float score[RS_ROW_MAX_E], biased[RS_ROW_MAX_E], row[RS_ROW_MAX_E], vals[1024];
     double group_score[RS_MAX_GROUPS];
     uint8_t keep[RS_MAX_GROUPS];
     for (int t = 0; t < c->n; t++) {
         const float *z = rs_chunk_logits(c, t, layer);
         int32_t *ids = out->ids + rs_decision_row(c, out, t, layer);
         float *w = out->weights + rs_decision_row(c, out, t, layer);
-        deepseek_v3_scores(s, z, b, E, score, biased, group_score, keep);
-        rs_topk_indices(biased, E, k, ids, vals);
+        deepseek_v3_sigmoid(z, b, E, score, biased);
+        if (s->n_group > 1) { /* deepseek_v3_scores' group step, ranking only the kept groups */
+            const int size = E / s->n_group;
+            const int finite = rs_group_scores(biased, s->n_group, size, 1, group_score);
+            rs_keep_top_groups(group_score, s->n_group, s->topk_group, keep);
+            rs_topk_in_groups(biased, s->n_group, size, keep, finite, k, row, ids, vals);
+        } else {
+            rs_topk_indices(biased, E, k, ids, vals);
+        }
         deepseek_v3_weights(s, score, ids, w);
     }
 }

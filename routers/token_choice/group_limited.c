@@ -77,7 +77,7 @@ static void group_limited_route_layer(void *state, const rs_chunk *c, int layer,
 {
     const group_limited_state *s = state;
     const int E = c->E, k = s->k;
-    const int every_group = s->topk_group == s->n_group;
+    const int every_group = s->topk_group == s->n_group, size = E / s->n_group;
     float row[RS_ROW_MAX_E], vals[1024];
     double group_score[RS_MAX_GROUPS];
     uint8_t keep[RS_MAX_GROUPS];
@@ -89,8 +89,10 @@ static void group_limited_route_layer(void *state, const rs_chunk *c, int layer,
         if (every_group) {
             rs_topk_indices(z, E, k, ids, vals);
         } else {
-            group_limited_mask(s, z, E, row, group_score, keep);
-            rs_topk_indices(row, E, k, ids, vals);
+            /* the device's group_limited_mask, ranking only the kept groups */
+            const int finite = rs_group_scores(z, s->n_group, size, 0, group_score);
+            rs_keep_top_groups(group_score, s->n_group, s->topk_group, keep);
+            rs_topk_in_groups(z, s->n_group, size, keep, finite, k, row, ids, vals);
         }
         group_limited_weights(s, p, ids, w);
     }
