@@ -32,18 +32,25 @@ struct rs_chunk_loader {
     rs_error ahead_err;
 };
 
-/* The [n, L, ...] arrays: logits and recorded top-k. */
-static void free_rows(rs_loaded_chunk *b)
+/* The [n, L, ...] arrays but the stored logits: float32 logits and
+ * recorded top-k. */
+static void free_widened_rows(rs_loaded_chunk *b)
 {
-    free(b->stored);
     free(b->logits);
     free(b->recorded_ids);
     free(b->recorded_weights);
-    b->stored = NULL;
     b->logits = NULL;
     b->recorded_ids = NULL;
     b->recorded_weights = NULL;
     b->row_capacity = 0;
+}
+
+/* All the [n, L, ...] arrays. */
+static void free_rows(rs_loaded_chunk *b)
+{
+    free_widened_rows(b);
+    free(b->stored);
+    b->stored = NULL;
     b->stored_capacity = 0;
 }
 
@@ -105,13 +112,7 @@ static int ensure_rows(rs_chunk_loader *l, rs_loaded_chunk *b, int64_t n, rs_err
         RS_TRY(ensure_stored(l, b, n, err));
     if (n <= b->row_capacity)
         return 0;
-    free(b->logits);
-    free(b->recorded_ids);
-    free(b->recorded_weights);
-    b->logits = NULL;
-    b->recorded_ids = NULL;
-    b->recorded_weights = NULL;
-    b->row_capacity = 0;
+    free_widened_rows(b);
     size_t rows = (size_t)n * (size_t)l->info->num_layers;
     size_t cells = rows * (size_t)l->info->num_experts;
     int ok = 1;
