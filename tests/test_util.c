@@ -6,6 +6,9 @@
 #include "sim/engine/groups.h"
 #include "sim/engine/kernels.h"
 #include "core/metric_sink.h"
+#include "routesim/router.h"
+#include "sim/engine/engine.h"
+#include "workloads/trace/decisions_file.h"
 
 #include <check.h>
 #include <hdf5.h>
@@ -69,6 +72,35 @@ int32_t *rs_test_read_decisions(const char *path, size_t cells)
     H5Dclose(dw);
     H5Fclose(f);
     return data;
+}
+
+int32_t *rs_test_route_decisions(const char *path, const char *spec_text, const rs_engine_options *opt,
+                                 const char *out, size_t *cells, rs_engine_stats *stats)
+{
+    rs_router_spec spec;
+    rs_error err = {{0}};
+    ck_assert_msg(rs_router_spec_parse(&spec, spec_text, &err) == 0, "%s", err.msg);
+    rs_trace *tr = NULL;
+    ck_assert_msg(rs_trace_open(&tr, path, &err) == 0, "%s", err.msg);
+    const rs_trace_info *info = rs_trace_get_info(tr);
+    rs_results res;
+    rs_results_init(&res);
+    rs_engine *e = NULL;
+    ck_assert_msg(rs_engine_create(&e, tr, &spec, 1, NULL, 0, opt, &res, &err) == 0, "%s: %s", spec_text, err.msg);
+    int kmax = rs_engine_router_kmax(e, 0);
+    rs_decisions_writer *w = NULL;
+    ck_assert_int_eq(rs_decisions_writer_create(&w, out, info->num_layers, kmax, spec_text, path, &err), 0);
+    rs_engine_stats run = {0};
+    ck_assert_msg(rs_engine_run(e, w, &run, &err) == 0, "%s: %s", spec_text, err.msg);
+    ck_assert_int_eq(rs_decisions_writer_finish(w, &err), 0);
+    *cells = (size_t)info->num_tokens * (size_t)info->num_layers * (size_t)kmax;
+    if (stats)
+        *stats = run;
+    rs_engine_destroy(e);
+    rs_trace_close(tr);
+    rs_results_free(&res);
+    rs_router_spec_free(&spec);
+    return rs_test_read_decisions(out, *cells);
 }
 
 void rs_test_write_trace(const char *path, const rs_test_trace *t)

@@ -40,6 +40,15 @@ void rs_test_write_trace(const char *path, const rs_test_trace *t);
  * bits), cells of each (caller frees). */
 int32_t *rs_test_read_decisions(const char *path, size_t cells);
 
+struct rs_engine_options;
+struct rs_engine_stats;
+/* Routes the trace at path with one router spec and opt (no metrics),
+ * writing the decisions to out; returns them as rs_test_read_decisions
+ * does, their cells [T, L, kmax] in *cells and the run's stats (stats may
+ * be NULL). Any failure fails the test. */
+int32_t *rs_test_route_decisions(const char *path, const char *spec_text, const struct rs_engine_options *opt,
+                                 const char *out, size_t *cells, struct rs_engine_stats *stats);
+
 /* Random normal logits [T, L, E] from a fixed seed (caller frees). */
 float *rs_test_random_logits(int T, int L, int E, unsigned seed);
 

@@ -57,32 +57,14 @@ static const char *trace_path(void)
  * the chunks routed in bands. */
 static int32_t *route(const char *spec_text, int threads, int chunk, int band, size_t *cells, int64_t *banded)
 {
-    rs_router_spec spec;
-    rs_error err = {{0}};
-    ck_assert_msg(rs_router_spec_parse(&spec, spec_text, &err) == 0, "%s", err.msg);
-    rs_trace *tr = NULL;
-    ck_assert_msg(rs_trace_open(&tr, trace_path(), &err) == 0, "%s", err.msg);
-    rs_results res;
-    rs_results_init(&res);
     rs_engine_options opt = {
         .threads = threads, .chunk_tokens = chunk, .batch_tokens = BATCH, .progress = 0, .band_layers = band};
-    rs_engine *e = NULL;
-    ck_assert_msg(rs_engine_create(&e, tr, &spec, 1, NULL, 0, &opt, &res, &err) == 0, "%s: %s", spec_text, err.msg);
-    int kmax = rs_engine_router_kmax(e, 0);
     char out[1100];
     snprintf(out, sizeof out, "%s/dec-%d-%d.h5", rs_test_dir(), threads, chunk);
-    rs_decisions_writer *w = NULL;
-    ck_assert_int_eq(rs_decisions_writer_create(&w, out, L, kmax, spec_text, trace_path(), &err), 0);
-    rs_engine_stats stats = {0};
-    ck_assert_msg(rs_engine_run(e, w, &stats, &err) == 0, "%s: %s", spec_text, err.msg);
+    rs_engine_stats stats;
+    int32_t *data = rs_test_route_decisions(trace_path(), spec_text, &opt, out, cells, &stats);
     *banded = stats.banded_chunks;
-    ck_assert_int_eq(rs_decisions_writer_finish(w, &err), 0);
-    rs_engine_destroy(e);
-    rs_trace_close(tr);
-    rs_results_free(&res);
-    rs_router_spec_free(&spec);
-    *cells = (size_t)T * L * (size_t)kmax;
-    return rs_test_read_decisions(out, *cells);
+    return data;
 }
 
 /* Returns how many of the runs routed chunks in layer bands. */

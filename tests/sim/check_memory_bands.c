@@ -5,7 +5,6 @@
  * of bands read from the file (band_layers), for bfloat16 and float16,
  * read directly (uncompressed) and through HDF5 (gzip), at 1 to 3 threads. */
 #include <check.h>
-#include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,31 +43,11 @@ static const char *write_trace(const char *name, rs_logits_dtype dtype, const si
 static int32_t *route(const char *path, const char *spec_text, int threads, int chunk, int band, size_t *cells,
                       rs_engine_stats *stats)
 {
-    rs_router_spec spec;
-    rs_error err = {{0}};
-    ck_assert_msg(rs_router_spec_parse(&spec, spec_text, &err) == 0, "%s", err.msg);
-    rs_trace *tr = NULL;
-    ck_assert_msg(rs_trace_open(&tr, path, &err) == 0, "%s", err.msg);
-    rs_results res;
-    rs_results_init(&res);
     rs_engine_options opt = {.threads = threads, .chunk_tokens = chunk, .batch_tokens = BATCH, .band_layers = band,
                              .memory_budget = (size_t)256 << 20};
-    rs_engine *e = NULL;
-    ck_assert_msg(rs_engine_create(&e, tr, &spec, 1, NULL, 0, &opt, &res, &err) == 0, "%s: %s", spec_text, err.msg);
-    int kmax = rs_engine_router_kmax(e, 0);
     char out[1100];
     snprintf(out, sizeof out, "%s/membands-%d-%d-%d.h5", rs_test_dir(), threads, chunk, band);
-    rs_decisions_writer *w = NULL;
-    ck_assert_int_eq(rs_decisions_writer_create(&w, out, L, kmax, spec_text, path, &err), 0);
-    *stats = (rs_engine_stats){0};
-    ck_assert_msg(rs_engine_run(e, w, stats, &err) == 0, "%s: %s", spec_text, err.msg);
-    ck_assert_int_eq(rs_decisions_writer_finish(w, &err), 0);
-    rs_engine_destroy(e);
-    rs_trace_close(tr);
-    rs_results_free(&res);
-    rs_router_spec_free(&spec);
-    *cells = (size_t)T * L * (size_t)kmax;
-    return rs_test_read_decisions(out, *cells);
+    return rs_test_route_decisions(path, spec_text, &opt, out, cells, stats);
 }
 
 static const char *routers[] = {"expert_choice", "sinkhorn:k=2,group=sequence", "aux_free_bias:k=2",
