@@ -69,8 +69,9 @@ typedef struct rs_router_type {
      * router owns (e.g. a decisions file), size per-group scratch. route_layer
      * then sees views of parts of this chunk (tiles, c->t0 tells where they
      * start; or layer bands, c->L tells how many layers their rows hold).
-     * For a chunk routed in layer bands, chunk->logits and the recorded
-     * top-k are NULL here. */
+     * chunk->logits is NULL here for 16-bit traces (their rows are widened
+     * layer by layer as they are routed) and the recorded top-k for a chunk
+     * routed in layer bands: read them in route_layer. */
     int (*prepare_chunk)(void *state, const rs_chunk *chunk, rs_error *err);
     /* Routes every token of the view at one layer into out (rows at
      * out->ids + rs_decision_row(c, out, t, layer)). A grouped or stateful

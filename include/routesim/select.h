@@ -29,17 +29,6 @@
 #define RS_OMP_SIMD
 #endif
 
-/* Fully unrolled lane loops (up to 32 lanes) keep their accumulators in
- * registers where a vector holds fewer lanes than the loop (AVX2: 8 of
- * 16); the compiler then vectorises the unrolled statements. */
-#if defined(__clang__)
-#define RS_UNROLL_LANES _Pragma("unroll 32")
-#elif defined(__GNUC__)
-#define RS_UNROLL_LANES _Pragma("GCC unroll 32")
-#else
-#define RS_UNROLL_LANES
-#endif
-
 /* Largest n the threshold path of rs_topk_indices handles (stack scratch). */
 #define RS_TOPK_FAST_MAX_N 1024
 
@@ -191,7 +180,7 @@ __attribute__((always_inline)) static inline void rs_topk_indices(const float *v
     int rank[RS_LANES] = {0};
     for (int j = 0; j < RS_LANES; j++) {
         float x = lane_max[j];
-        RS_OMP_SIMD
+        RS_UNROLL_LANES
         for (int i = 0; i < RS_LANES; i++)
             rank[i] += (x > lane_max[i]) | ((x == lane_max[i]) & (j < i));
     }

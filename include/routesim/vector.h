@@ -25,4 +25,15 @@
 /* Lanes of the fixed-order partial sums (16 floats = one 512-bit vector). */
 #define RS_LANES 16
 
+/* Fully unrolled lane loops (up to 32 lanes) keep their accumulators in
+ * registers where a vector holds fewer lanes than the loop (AVX2: 8 of
+ * 16); the compiler then vectorises the unrolled statements. */
+#if defined(__clang__)
+#define RS_UNROLL_LANES _Pragma("unroll 32")
+#elif defined(__GNUC__)
+#define RS_UNROLL_LANES _Pragma("GCC unroll 32")
+#else
+#define RS_UNROLL_LANES
+#endif
+
 #endif

@@ -13,13 +13,22 @@ enum { MIN_SLICE_TOKENS = 64 };
 
 #define READ_BYTES ((size_t)128 << 10)
 
-/* Widens 16-bit logits and checks they are finite, in parallel over
- * tokens; the first bad value (in token order) is reported, or its token
- * marked invalid when skipping was asked for. widen = 0: only reads them,
- * as stored (the device widens and checks them: engine_device.c). */
-static int widen_and_check(engine *e, rs_loaded_chunk *b, int widen, int64_t *skipped, int *any_invalid,
-                           rs_error *err)
+/* What widen_and_check does with a chunk's rows after reading them. */
+typedef enum {
+    ROWS_AS_STORED,  /* nothing: the device widens and checks them (engine_device.c) */
+    ROWS_CHECKED,    /* checks the 16-bit words; each work item widens its layer (rs_engine_widen_band_layer) */
+    ROWS_WIDENED     /* widens them all and checks the floats */
+} rows_step;
+
+/* Reads a chunk's logits where the loader only located them (num_extents
+ * > 0, read = 1), in parallel over tokens, then takes the step asked for.
+ * ROWS_WIDENED reports the first bad value (in token order), or marks its
+ * token invalid when skipping was asked for; ROWS_CHECKED sets *stored_bad
+ * when any stored word is NaN or infinite, and widens nothing. */
+static int widen_and_check(engine *e, rs_loaded_chunk *b, int read, rows_step step, int64_t *skipped,
+                           int *any_invalid, int *stored_bad, rs_error *err)
 {
+    const int widen = step == ROWS_WIDENED, check_stored = step == ROWS_CHECKED;
     const size_t per_token = (size_t)e->L * (size_t)e->E;
     const int n = b->n;
     /* Tokens per read call: reads of 64 KiB and more copy out of the page
@@ -27,14 +36,17 @@ static int widen_and_check(engine *e, rs_loaded_chunk *b, int widen, int64_t *sk
      * and 128 KiB still sits in the L2 cache for the widening that follows. */
     const size_t token_bytes = per_token * (b->stored ? sizeof *b->stored : sizeof *b->logits);
     const int per_read = token_bytes >= READ_BYTES ? 1 : (int)(READ_BYTES / token_bytes);
-    const int reads = (n + per_read - 1) / per_read;
+    /* as many reads for each thread, of as many tokens as can be */
+    const int threads = e->threads < n ? e->threads : (n > 0 ? n : 1);
+    const int rounds = (n + per_read * threads - 1) / (per_read * threads), reads = rounds * threads;
     int64_t first_bad = INT64_MAX, bad_tokens = 0, read_failed_at = INT64_MAX;
+    int bad_words = 0;
     rs_error read_err = {{0}};
-#pragma omp parallel for schedule(static) num_threads(e->threads) reduction(min : first_bad, read_failed_at) \
-    reduction(+ : bad_tokens)
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(min : first_bad, read_failed_at) \
+    reduction(+ : bad_tokens) reduction(| : bad_words)
     for (int r = 0; r < reads; r++) {
-        const int from = r * per_read, count = n - from < per_read ? n - from : per_read;
-        if (b->num_extents > 0) {
+        const int from = (int)((int64_t)n * r / reads), count = (int)((int64_t)n * (r + 1) / reads) - from;
+        if (read && b->num_extents > 0) {
             void *dst = b->stored ? (void *)(b->stored + (size_t)from * per_token)
                                   : (void *)(b->logits + (size_t)from * per_token);
             rs_error my_err = {{0}};
@@ -47,6 +59,9 @@ static int widen_and_check(engine *e, rs_loaded_chunk *b, int widen, int64_t *sk
                 continue;
             }
         }
+        if (check_stored) /* while the words just read are in cache */
+            bad_words |= rs_trace_stored_any_nonfinite(e->trace, b->stored + (size_t)from * per_token,
+                                                       (size_t)count * per_token);
         for (int t = from; t < from + count && widen; t++) {
             float *row = b->logits + (size_t)t * per_token;
             int suspect = b->stored
@@ -65,6 +80,8 @@ static int widen_and_check(engine *e, rs_loaded_chunk *b, int widen, int64_t *sk
         *err = read_err;
         return -1;
     }
+    if (check_stored)
+        *stored_bad = bad_words;
     if (!widen)
         return 0;
     *any_invalid = bad_tokens > 0;
@@ -92,6 +109,7 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
 {
     memset(c, 0, sizeof *c);
     e->chunk_stored = NULL;
+    e->band_source = NULL;
     c->t0 = b->t0;
     c->n = b->n;
     c->L = e->L;
@@ -116,14 +134,27 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
         if (e->needs & RS_NEEDS_LOGITS) {
             int any_invalid = 0;
             if (b->stored_whole && b->num_extents > 0) /* its stored rows: read whole, in parallel */
-                RS_TRY(widen_and_check(e, b, 0, skipped, &any_invalid, err));
+                RS_TRY(widen_and_check(e, b, 1, ROWS_AS_STORED, skipped, &any_invalid, NULL, err));
             RS_TRY(rs_engine_check_bands(e, b, e->band, skipped, &any_invalid, err));
             c->valid = any_invalid ? b->valid : NULL;
         }
     } else if (e->needs & RS_NEEDS_LOGITS) {
-        int any_invalid = 0;
+        int any_invalid = 0, stored_bad = 0;
         const int on_device = rs_engine_device_widens(e);
-        RS_TRY(widen_and_check(e, b, !on_device, skipped, &any_invalid, err));
+        if (b->stored && !e->device) {
+            /* Each work item widens its own layer's rows just before routing
+             * them, so the float32 rows are written and read by one thread,
+             * in its cache. A chunk with a bad word is widened whole first,
+             * to report or skip its tokens. */
+            RS_TRY(widen_and_check(e, b, 1, ROWS_CHECKED, skipped, &any_invalid, &stored_bad, err));
+            if (stored_bad)
+                RS_TRY(widen_and_check(e, b, 0, ROWS_WIDENED, skipped, &any_invalid, NULL, err));
+            else
+                e->band_source = b->stored;
+        } else {
+            RS_TRY(widen_and_check(e, b, 1, on_device ? ROWS_AS_STORED : ROWS_WIDENED, skipped, &any_invalid, NULL,
+                                   err));
+        }
         if (on_device)
             RS_TRY(rs_engine_device_check(e, b, skipped, &any_invalid, err));
         c->logits = b->logits; /* NULL when 16-bit rows stay as stored for the device */
@@ -386,6 +417,7 @@ int rs_engine_process_chunk(engine *e, const rs_chunk *c, const rs_chunk *paired
         rc = rs_engine_device_route(e, c, err);
     if (rc == 0)
         rc = rs_engine_process_layers(e, c, paired, 0, slices, e->threads, err);
+    e->band_source = NULL; /* every layer is widened now (cross-layer metrics below read them) */
     e->device_routed = 0;
     for (int m = 0; m < e->num_metric_slots; m++)
         e->metrics[m].device_done = 0;

@@ -105,9 +105,10 @@ struct rs_engine {
      * cache-sized buffers, so its float32 logits never go out to memory
      * (0: off; chunks past whole_tokens are read from the file in bands). */
     int64_t stored_whole_tokens;
-    /* While such a chunk is routed: its stored rows, from which each work
-     * item widens its own layer's rows just before routing them (NULL when
-     * its bands are read or widened whole, by read_band). */
+    /* While a chunk of 16-bit logits with no bad word is routed (whole, or
+     * such a grown chunk band by band): its stored rows, from which each
+     * work item widens its own layer's rows just before routing them (NULL
+     * when rows are widened whole, or bands read from the file). */
     const uint16_t *band_source;
     size_t budget;
     double metric_bytes; /* what the metric accumulators keep (engine_metric_bytes.c) */
@@ -231,8 +232,8 @@ int rs_engine_plan_bands(rs_engine *e, int decisions_out, rs_error *err);
  * and so how many parallel steps a chunk takes. */
 #define RS_MEMORY_BAND_BYTES ((size_t)4 << 20)
 
-/* Widens layer l of tokens [offset, offset + n) of band view c from
- * e->band_source. */
+/* Widens layer l of tokens [offset, offset + n) of chunk or band view c
+ * from e->band_source. */
 void rs_engine_widen_band_layer(const rs_engine *e, const rs_chunk *c, int l, int offset, int n);
 
 /* Layers per band for a banded chunk of n tokens (e and its paired engine

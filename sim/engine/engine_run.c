@@ -37,9 +37,12 @@ static int ready_chunk(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *skip
     e->band_in_memory = b->stored_whole;
     RS_TRY(rs_engine_ensure_capacity(e, b->n, b->banded ? e->band : e->L, err));
     RS_TRY(rs_engine_chunk_view(e, b, c, skipped, err));
+    rs_chunk before = *c;
+    if (e->band_source) /* its rows are widened layer by layer as they are routed */
+        before.logits = NULL;
     for (int r = 0; r < e->num_routers; r++)
         if (e->routers[r].spec->type->prepare_chunk)
-            RS_TRY(e->routers[r].spec->type->prepare_chunk(e->routers[r].state, c, err));
+            RS_TRY(e->routers[r].spec->type->prepare_chunk(e->routers[r].state, &before, err));
     return 0;
 }
 
