@@ -1,9 +1,11 @@
-/* Chunks grown past the cache-sized chunk to hold whole token groups, on
- * 16-bit traces, are kept as stored and widened band by band from memory.
- * Their decisions, metrics, skipped tokens and non-finite errors must be
- * those of the same chunks widened whole (one chunk holding the trace) and
- * of bands read from the file (band_layers), for bfloat16 and float16,
- * read directly (uncompressed) and through HDF5 (gzip), at 1 to 3 threads. */
+/* 16-bit logits are kept as stored and each work item widens its own
+ * layer's rows: in ordinary chunks, and band by band from memory in chunks
+ * grown past the cache-sized chunk to hold whole token groups. Their
+ * decisions, metrics, skipped tokens and non-finite errors must be those of
+ * the same values stored as float32 (rows read whole, nothing widened), of
+ * one chunk holding the trace and of bands read from the file
+ * (band_layers), for bfloat16 and float16, read directly (uncompressed) and
+ * through HDF5 (gzip), at 1 to 3 threads. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include "routesim/router.h"
 #include "sim/engine/engine.h"
 #include "tests/test_util.h"
+#include "workloads/trace/half.h"
 
 /* A layer of a 600-token group is 600 KiB of float32 logits: a band holds
  * one or two layers per thread, so every chunk takes several bands. */
@@ -20,21 +23,31 @@ enum { T = 1500, L = 6, E = 256, BATCH = 600 };
 
 static const int64_t offsets[] = {0, 100, 740, 1210, 1500};
 
-/* Writes the trace (NaN / infinities at the given flat cells, count of them). */
-static const char *write_trace(const char *name, rs_logits_dtype dtype, const size_t *bad, const float *values,
-                               int count)
+/* Writes the trace (NaN / infinities at the given flat cells, count of
+ * them); rounded_to: a 16-bit dtype whose values a float32 trace takes. */
+static const char *write_rounded_trace(const char *name, int layers, rs_logits_dtype dtype,
+                                       rs_logits_dtype rounded_to, const size_t *bad, const float *values, int count)
 {
     static char path[4][1024];
     static int next;
     char *p = path[next++ % 4];
     snprintf(p, sizeof path[0], "%s", rs_test_path(name));
-    float *z = rs_test_random_logits(T, L, E, 11);
+    float *z = rs_test_random_logits(T, layers, E, 11);
+    for (size_t i = 0; rounded_to != RS_LOGITS_F32 && i < (size_t)T * layers * E; i++)
+        z[i] = rounded_to == RS_LOGITS_F16 ? rs_half_to_float(rs_float_to_half(z[i]))
+                                           : rs_bf16_to_float(rs_float_to_bf16(z[i]));
     for (int i = 0; i < count; i++)
         z[bad[i]] = values[i];
-    rs_test_trace tt = {.T = T, .L = L, .E = E, .num_seq = 4, .offsets = offsets, .logits = z, .dtype = dtype};
+    rs_test_trace tt = {.T = T, .L = layers, .E = E, .num_seq = 4, .offsets = offsets, .logits = z, .dtype = dtype};
     rs_test_write_trace(p, &tt);
     free(z);
     return p;
+}
+
+static const char *write_trace(const char *name, rs_logits_dtype dtype, const size_t *bad, const float *values,
+                               int count)
+{
+    return write_rounded_trace(name, L, dtype, RS_LOGITS_F32, bad, values, count);
 }
 
 /* Routes spec over the trace; returns the decisions (ids then weight bits)
@@ -58,7 +71,7 @@ static void same_decisions(const char *path, const char *what)
     for (size_t r = 0; r < sizeof routers / sizeof routers[0]; r++) {
         size_t cells = 0, other = 0;
         rs_engine_stats stats;
-        /* one chunk holding the whole trace: widened whole, no bands */
+        /* one chunk holding the whole trace: no bands */
         int32_t *ref = route(path, routers[r], 1, T, 0, &cells, &stats);
         ck_assert_int_eq(stats.memory_banded_chunks, 0);
         ck_assert_int_eq(stats.banded_chunks, 0);
@@ -86,6 +99,41 @@ START_TEST(bands_from_memory_route_as_whole_chunks)
 {
     same_decisions(write_trace("membands-bf16.h5", RS_LOGITS_BF16, NULL, NULL, 0), "bfloat16");
     same_decisions(write_trace("membands-f16.h5", RS_LOGITS_F16, NULL, NULL, 0), "float16");
+}
+END_TEST
+
+/* Ordinary chunks widened layer by layer by the threads routing them,
+ * against the same values stored as float32, with 6 layers and with 2,
+ * where 3 threads route token slices of a layer (per-token routers, chunks
+ * of 100 and more tokens); grouped and stateful routers too. */
+START_TEST(chunks_widened_by_layer_equal_float32_rows)
+{
+    static const char *specs[] = {"topk:k=8", "threshold", "dynmole", "group_limited:k=4,n_group=8,topk_group=2",
+                                  "expert_choice", "aux_free_bias:k=2"};
+    static const int runs[][2] = {{1, 17}, {2, 64}, {3, 100}, {3, T}};
+    for (int c = 0; c < 4; c++) {
+        const int f16 = c % 2, layers = c < 2 ? L : 2;
+        const rs_logits_dtype dtype = f16 ? RS_LOGITS_F16 : RS_LOGITS_BF16;
+        char name[64];
+        snprintf(name, sizeof name, "bylayer-%s-%d.h5", f16 ? "f16" : "bf16", layers);
+        const char *narrow = write_rounded_trace(name, layers, dtype, dtype, NULL, NULL, 0);
+        snprintf(name, sizeof name, "bylayer-%s-%d-as-f32.h5", f16 ? "f16" : "bf16", layers);
+        const char *wide = write_rounded_trace(name, layers, RS_LOGITS_F32, dtype, NULL, NULL, 0);
+        for (size_t r = 0; r < sizeof specs / sizeof specs[0]; r++) {
+            for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+                size_t cells = 0, other = 0;
+                rs_engine_stats stats;
+                int32_t *ref = route(wide, specs[r], runs[k][0], runs[k][1], 0, &cells, &stats);
+                int32_t *got = route(narrow, specs[r], runs[k][0], runs[k][1], 0, &other, &stats);
+                ck_assert_uint_eq(cells, other);
+                ck_assert_msg(memcmp(ref, got, 2 * cells * sizeof *ref) == 0,
+                              "%s, %d layers, %s: decisions differ from float32 with %d threads, chunks of %d",
+                              f16 ? "float16" : "bfloat16", layers, specs[r], runs[k][0], runs[k][1]);
+                free(ref);
+                free(got);
+            }
+        }
+    }
 }
 END_TEST
 
@@ -200,6 +248,7 @@ Suite *memory_bands_suite(void)
     TCase *tc = tcase_create("memory_bands");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, bands_from_memory_route_as_whole_chunks);
+    tcase_add_test(tc, chunks_widened_by_layer_equal_float32_rows);
     tcase_add_test(tc, bands_from_memory_of_compressed_logits);
     tcase_add_test(tc, bands_from_memory_find_the_first_nonfinite_value);
     tcase_add_test(tc, run_reports_how_grown_chunks_were_read);
