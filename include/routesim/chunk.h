@@ -106,7 +106,8 @@ typedef struct rs_chunk {
 
     /* float32 logits: token t (0-based in the chunk) at layer l is the row
      * rs_chunk_logits(c, t, l) of E values. NULL when the trace has none,
-     * and in prepare_chunk / update_chunk of a chunk routed in layer bands. */
+     * in prepare_chunk for 16-bit traces (widened layer by layer as they
+     * are routed), and in update_chunk of a chunk routed in layer bands. */
     const float *logits;
     /* Softmax statistics of the logits, for the layer being routed or
      * measured (route_layer / update_layer): probabilities (rs_chunk_probs),

@@ -243,15 +243,12 @@ static int stored_rows_finite(const engine *e, const rs_loaded_chunk *b)
 
 void rs_engine_widen_band_layer(const engine *e, const rs_chunk *c, int l, int offset, int n)
 {
-    const size_t E = (size_t)e->E, stride = (size_t)e->L * E;
+    const size_t E = (size_t)e->E;
     const uint16_t *src = e->band_source + ((size_t)offset * (size_t)e->L + (size_t)l) * E;
-    for (int t = 0; t < n; t++, src += stride) {
-        if (t + 1 < n) /* the next token's row lies a whole token on: fetch it while this one widens */
-            for (size_t at = 0; at < E; at += 32)
-                __builtin_prefetch(src + stride + at);
-        /* validity was checked on the stored words for the whole chunk */
-        (void)rs_trace_widen_logits(e->trace, src, (float *)rs_chunk_logits(c, offset + t, l), E);
-    }
+    /* validity was checked on the stored words for the whole chunk */
+    if (n > 0)
+        rs_trace_widen_logit_rows(e->trace, src, (size_t)e->L * E, (float *)rs_chunk_logits(c, offset, l),
+                                  (size_t)c->L * E, n, E);
 }
 
 int rs_engine_check_bands(engine *e, rs_loaded_chunk *b, int band, int64_t *skipped, int *any_invalid, rs_error *err)

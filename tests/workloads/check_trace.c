@@ -122,6 +122,39 @@ START_TEST(half_conversions_exact_cases)
 }
 END_TEST
 
+/* Strided row widening (one layer of a chunk's tokens) writes exactly the
+ * rows' words widened one by one, and nothing between the rows: every
+ * 16-bit pattern, rows of 67 words (not a whole vector), 5 rows. */
+START_TEST(row_widening_equals_word_by_word)
+{
+    enum { ROWS = 5, N = 67, IN_STRIDE = 3 * N + 1, OUT_STRIDE = 2 * N + 3 };
+    uint16_t in[ROWS * IN_STRIDE];
+    float out[ROWS * OUT_STRIDE];
+    for (uint32_t base = 0; base < 0x10000; base += ROWS * N) {
+        for (int r = 0; r < ROWS; r++)
+            for (int i = 0; i < N; i++)
+                in[r * IN_STRIDE + i] = (uint16_t)(base + (uint32_t)(r * N + i));
+        for (int f16 = 0; f16 <= 1; f16++) {
+            for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
+                out[i] = 12345.0f;
+            if (f16)
+                rs_half_to_float_rows(in, IN_STRIDE, out, OUT_STRIDE, ROWS, N);
+            else
+                rs_bf16_to_float_rows(in, IN_STRIDE, out, OUT_STRIDE, ROWS, N);
+            for (int r = 0; r < ROWS; r++)
+                for (int i = 0; i < OUT_STRIDE; i++) {
+                    float want = i >= N                ? 12345.0f
+                                 : f16 ? rs_half_to_float(in[r * IN_STRIDE + i])
+                                       : rs_bf16_to_float(in[r * IN_STRIDE + i]);
+                    float got = out[r * OUT_STRIDE + i];
+                    ck_assert_msg(memcmp(&want, &got, sizeof want) == 0, "%s row %d word %d of 0x%04x",
+                                  f16 ? "float16" : "bfloat16", r, i, (unsigned)base);
+                }
+        }
+    }
+}
+END_TEST
+
 /* Opens a written trace for modification with the raw HDF5 API. */
 static hid_t reopen_rw(const char *path)
 {
@@ -329,6 +362,7 @@ Suite *trace_suite(void)
     tcase_add_test(tc, round_trip_float32);
     tcase_add_test(tc, round_trip_16_bit);
     tcase_add_test(tc, half_conversions_exact_cases);
+    tcase_add_test(tc, row_widening_equals_word_by_word);
     tcase_add_test(tc, missing_file_and_not_hdf5);
     tcase_add_test(tc, missing_offsets);
     tcase_add_test(tc, offsets_not_ending_at_t);

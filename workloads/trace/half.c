@@ -109,6 +109,37 @@ int rs_bf16_to_float_checked(const uint16_t *in, float *out, size_t n)
     return bad != 0;
 }
 
+/* The rows of one layer of a chunk's tokens lie a whole token apart: the
+ * next row is fetched while this one widens. */
+static inline void fetch_row(const uint16_t *row, size_t n)
+{
+    for (size_t i = 0; i < n; i += 32)
+        __builtin_prefetch(row + i);
+}
+
+RS_VECTOR_CLONES
+void rs_half_to_float_rows(const uint16_t *in, size_t in_stride, float *out, size_t out_stride, int rows, size_t n)
+{
+    for (int r = 0; r < rows; r++, in += in_stride, out += out_stride) {
+        if (r + 1 < rows)
+            fetch_row(in + in_stride, n);
+        for (size_t i = 0; i < n; i++)
+            out[i] = rs_half_to_float(in[i]);
+    }
+}
+
+RS_VECTOR_CLONES
+void rs_bf16_to_float_rows(const uint16_t *in, size_t in_stride, float *out, size_t out_stride, int rows, size_t n)
+{
+    for (int r = 0; r < rows; r++, in += in_stride, out += out_stride) {
+        if (r + 1 < rows)
+            fetch_row(in + in_stride, n);
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            out[i] = bits_float((uint32_t)in[i] << 16);
+    }
+}
+
 /* Exponent bits all set: infinite or NaN. */
 static inline int any_exponent_full(const uint16_t *in, size_t n, unsigned mask)
 {

@@ -57,6 +57,10 @@ int rs_trace_read_logits_stored(rs_trace *tr, int64_t t0, int n, void *out, rs_e
 int rs_trace_read_logits_band_stored(rs_trace *tr, int64_t t0, int n, int l0, int nl, void *out, rs_error *err);
 /* Returns 1 when any stored value is NaN or infinite. */
 int rs_trace_widen_logits(const rs_trace *tr, const uint16_t *stored, float *out, size_t count);
+/* Widens rows rows of count words, stored_stride and out_stride elements
+ * apart (one layer of a chunk's tokens), words already checked. */
+void rs_trace_widen_logit_rows(const rs_trace *tr, const uint16_t *stored, size_t stored_stride, float *out,
+                               size_t out_stride, int rows, size_t count);
 /* 1 when any of count 16-bit words as stored is NaN or infinite. */
 int rs_trace_stored_any_nonfinite(const rs_trace *tr, const uint16_t *stored, size_t count);
 /* Where stored logits lie in the file, for reading them without HDF5:

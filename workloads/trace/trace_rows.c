@@ -36,6 +36,15 @@ int rs_trace_widen_logits(const rs_trace *tr, const uint16_t *stored, float *out
     return rs_bf16_to_float_checked(stored, out, count);
 }
 
+void rs_trace_widen_logit_rows(const rs_trace *tr, const uint16_t *stored, size_t stored_stride, float *out,
+                               size_t out_stride, int rows, size_t count)
+{
+    if (tr->logits_dtype == RS_LOGITS_F16)
+        rs_half_to_float_rows(stored, stored_stride, out, out_stride, rows, count);
+    else
+        rs_bf16_to_float_rows(stored, stored_stride, out, out_stride, rows, count);
+}
+
 int rs_trace_stored_any_nonfinite(const rs_trace *tr, const uint16_t *stored, size_t count)
 {
     if (tr->logits_dtype == RS_LOGITS_F16)
