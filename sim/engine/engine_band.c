@@ -228,19 +228,6 @@ static int read_band(engine *e, rs_loaded_chunk *b, int first, int band, uint8_t
     return 0;
 }
 
-/* A chunk whose stored rows are in memory: 1 when no token has a NaN or
- * infinite word there, checked in one pass in file order (the bands would
- * each jump from token to token). */
-static int stored_rows_finite(const engine *e, const rs_loaded_chunk *b)
-{
-    const size_t per_token = (size_t)e->L * (size_t)e->E;
-    int bad = 0;
-#pragma omp parallel for schedule(static) num_threads(e->threads) reduction(| : bad)
-    for (int t = 0; t < b->n; t++)
-        bad |= rs_trace_stored_any_nonfinite(e->trace, b->stored + (size_t)t * per_token, per_token);
-    return !bad;
-}
-
 void rs_engine_widen_band_layer(const engine *e, const rs_chunk *c, int l, int offset, int n)
 {
     const size_t E = (size_t)e->E;
@@ -251,13 +238,14 @@ void rs_engine_widen_band_layer(const engine *e, const rs_chunk *c, int l, int o
                                   (size_t)c->L * E, n, E);
 }
 
-int rs_engine_check_bands(engine *e, rs_loaded_chunk *b, int band, int64_t *skipped, int *any_invalid, rs_error *err)
+int rs_engine_check_bands(engine *e, rs_loaded_chunk *b, int band, int stored_finite, int64_t *skipped,
+                          int *any_invalid, rs_error *err)
 {
     const int L = e->L;
     int64_t first_bad = INT64_MAX;
     int first_nan = 0;
     memset(b->valid, 1, (size_t)b->n);
-    if (b->stored_whole && stored_rows_finite(e, b)) {
+    if (stored_finite) {
         e->loaded_band = -1;
         *any_invalid = 0;
         return 0; /* otherwise the bands find the first bad value, as from the file */

@@ -132,10 +132,12 @@ int rs_engine_chunk_view(engine *e, rs_loaded_chunk *b, rs_chunk *c, int64_t *sk
         c->recorded_ids = NULL;
         c->recorded_weights = NULL;
         if (e->needs & RS_NEEDS_LOGITS) {
-            int any_invalid = 0;
-            if (b->stored_whole && b->num_extents > 0) /* its stored rows: read whole, in parallel */
-                RS_TRY(widen_and_check(e, b, 1, ROWS_AS_STORED, skipped, &any_invalid, NULL, err));
-            RS_TRY(rs_engine_check_bands(e, b, e->band, skipped, &any_invalid, err));
+            int any_invalid = 0, stored_bad = 1;
+            /* its stored rows: read whole where only located, and checked in
+             * one pass in file order (bands would jump from token to token) */
+            if (b->stored_whole)
+                RS_TRY(widen_and_check(e, b, 1, ROWS_CHECKED, skipped, &any_invalid, &stored_bad, err));
+            RS_TRY(rs_engine_check_bands(e, b, e->band, !stored_bad, skipped, &any_invalid, err));
             c->valid = any_invalid ? b->valid : NULL;
         }
     } else if (e->needs & RS_NEEDS_LOGITS) {

@@ -242,9 +242,11 @@ void rs_engine_widen_band_layer(const rs_engine *e, const rs_chunk *c, int l, in
 int rs_engine_band_layers(const rs_engine *e, int64_t n, int in_memory);
 /* Reads every band of a banded chunk once to check its logits (as
  * widening whole chunks does): fills b->valid (*any_invalid: some token
- * is not), counts skipped tokens or fails naming the first bad value. */
-int rs_engine_check_bands(rs_engine *e, rs_loaded_chunk *b, int band, int64_t *skipped, int *any_invalid,
-                          rs_error *err);
+ * is not), counts skipped tokens or fails naming the first bad value.
+ * stored_finite: its stored rows were found free of NaN and infinities,
+ * so no band needs reading. */
+int rs_engine_check_bands(rs_engine *e, rs_loaded_chunk *b, int band, int stored_finite, int64_t *skipped,
+                          int *any_invalid, rs_error *err);
 /* Routes and measures a banded chunk c (and its paired view pc, routed
  * first by e->paired), band by band; then every layer's decisions are in
  * each router's dec when needs_full. */
